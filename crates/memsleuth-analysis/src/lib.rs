@@ -1,0 +1,10 @@
+//! Analyses over captures. Each analysis turns the record stream into a model; renderers take the
+//! model, never the raw stream.
+
+mod error;
+pub mod timeline;
+pub mod trend;
+
+pub use error::AnalysisError;
+pub use timeline::{EndInfo, Point, ProcessSeries, Timeline, TotalPoint};
+pub use trend::{classify, Verdict, VerdictKind, VerdictOptions};

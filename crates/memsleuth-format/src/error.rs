@@ -1,0 +1,35 @@
+use thiserror::Error;
+
+/// Everything that can go wrong reading or writing a capture. Offsets are byte offsets in the
+/// file, so a user (or a bug report) can point at the damage.
+#[derive(Debug, Error)]
+pub enum FormatError {
+    #[error("I/O error: {0}")]
+    Io(#[from] std::io::Error),
+    #[error("not a memsleuth capture (bad magic bytes at offset 0)")]
+    BadMagic,
+    #[error("empty file: not a memsleuth capture")]
+    Empty,
+    #[error(
+        "capture format {found_major}.{found_minor} is not readable by this memsleuth \
+         (reads {supported}.x); use a memsleuth release that writes format {found_major}"
+    )]
+    UnsupportedVersion {
+        found_major: u16,
+        found_minor: u16,
+        supported: u16,
+    },
+    #[error("capture is truncated at byte {offset}: {what} (the capture was cut short)")]
+    Truncated { offset: u64, what: &'static str },
+    #[error("capture is corrupt at byte {offset}: {what}")]
+    Corrupt { offset: u64, what: String },
+    #[error("capture has no header record")]
+    MissingHeader,
+}
+
+impl FormatError {
+    /// True when the file simply ends early: the target died or was killed before the last flush.
+    pub fn is_truncation(&self) -> bool {
+        matches!(self, FormatError::Truncated { .. })
+    }
+}

@@ -1,0 +1,38 @@
+//! The memsleuth capture format, version 1 (see `docs/format.md`, which this crate implements).
+//!
+//! A capture is a 16-byte preamble followed by framed, checksummed chunks; each chunk holds
+//! length-prefixed records with append-only tags. The writer never needs to seek, so a capture
+//! cut short by a crash is valid up to its last complete chunk; the reader never trusts its input
+//! and reports where a damaged file breaks while still yielding everything before that point.
+
+mod codec;
+mod error;
+mod reader;
+mod records;
+mod writer;
+
+pub use error::FormatError;
+pub use reader::{read_capture, Capture, Reader};
+pub use records::{
+    EndReason, ExitStatus, Field, Header, Mark, ProcessExit, ProcessInfo, ProcessReading, Record,
+    Sample, Trailer, UnknownRecord,
+};
+pub use writer::CaptureWriter;
+
+/// First eight bytes of every capture. The high byte and CR LF / SUB catch files mangled by
+/// text-mode transfers, as PNG's signature does.
+pub const MAGIC: [u8; 8] = *b"\x89MSL\r\n\x1a\n";
+/// Major version: readers refuse captures with a different major version.
+pub const VERSION_MAJOR: u16 = 1;
+/// Minor version: readers accept any minor version of their major and skip what they do not know.
+pub const VERSION_MINOR: u16 = 0;
+/// Marker at the start of every chunk; lets a reader name the exact offset where framing breaks.
+pub const CHUNK_MARKER: [u8; 4] = *b"MSLC";
+/// Size of the preamble: magic, major, minor, 4 reserved bytes.
+pub const PREAMBLE_LEN: usize = 16;
+/// Size of a chunk header: marker, payload length, CRC-32 of the payload, codec byte.
+pub const CHUNK_HEADER_LEN: usize = 13;
+/// Largest payload a reader accepts; anything larger is treated as corruption, not allocated.
+pub const MAX_CHUNK_PAYLOAD: u32 = 64 << 20;
+/// Conventional file extension.
+pub const EXTENSION: &str = "msl";

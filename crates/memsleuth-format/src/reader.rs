@@ -1,0 +1,239 @@
+use std::fs::File;
+use std::io::{BufReader, Read};
+use std::path::Path;
+
+use crate::codec::Dec;
+use crate::records::{Header, Record, Trailer};
+use crate::{
+    FormatError, CHUNK_HEADER_LEN, CHUNK_MARKER, MAGIC, MAX_CHUNK_PAYLOAD, PREAMBLE_LEN,
+    VERSION_MAJOR,
+};
+
+/// Streams the records of a capture, validating as it goes. After the first error the stream
+/// ends: every record yielded before it is sound.
+#[derive(Debug)]
+pub struct Reader<R: Read> {
+    input: R,
+    offset: u64,
+    minor: u16,
+    payload: Vec<u8>,
+    pos: usize,
+    payload_start: u64,
+    done: bool,
+}
+
+/// Reads until `buf` is full or the input ends; returns how many bytes were read.
+fn fill(input: &mut impl Read, buf: &mut [u8]) -> std::io::Result<usize> {
+    let mut got = 0;
+    while got < buf.len() {
+        match input.read(&mut buf[got..]) {
+            Ok(0) => break,
+            Ok(n) => got += n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(got)
+}
+
+impl<R: Read> Reader<R> {
+    /// Checks the preamble. Fails on a foreign file or a major version this reader cannot read.
+    pub fn new(mut input: R) -> Result<Self, FormatError> {
+        let mut pre = [0u8; PREAMBLE_LEN];
+        let got = fill(&mut input, &mut pre)?;
+        if got == 0 {
+            return Err(FormatError::Empty);
+        }
+        if got < MAGIC.len() || pre[..MAGIC.len()] != MAGIC {
+            return Err(FormatError::BadMagic);
+        }
+        if got < PREAMBLE_LEN {
+            return Err(FormatError::Truncated {
+                offset: got as u64,
+                what: "the preamble is incomplete",
+            });
+        }
+        let major = u16::from_le_bytes([pre[8], pre[9]]);
+        let minor = u16::from_le_bytes([pre[10], pre[11]]);
+        if major != VERSION_MAJOR {
+            return Err(FormatError::UnsupportedVersion {
+                found_major: major,
+                found_minor: minor,
+                supported: VERSION_MAJOR,
+            });
+        }
+        Ok(Reader {
+            input,
+            offset: PREAMBLE_LEN as u64,
+            minor,
+            payload: Vec::new(),
+            pos: 0,
+            payload_start: 0,
+            done: false,
+        })
+    }
+
+    /// Minor version of the capture being read.
+    pub fn minor_version(&self) -> u16 {
+        self.minor
+    }
+
+    /// Bytes consumed so far.
+    pub fn offset(&self) -> u64 {
+        self.offset
+    }
+
+    /// Loads the next chunk. `Ok(false)` at a clean end of file.
+    fn next_chunk(&mut self) -> Result<bool, FormatError> {
+        let start = self.offset;
+        let mut head = [0u8; CHUNK_HEADER_LEN];
+        let got = fill(&mut self.input, &mut head)?;
+        if got == 0 {
+            return Ok(false);
+        }
+        if got < CHUNK_HEADER_LEN {
+            return Err(FormatError::Truncated {
+                offset: start + got as u64,
+                what: "a chunk header is incomplete",
+            });
+        }
+        if head[0..4] != CHUNK_MARKER {
+            return Err(FormatError::Corrupt {
+                offset: start,
+                what: "expected a chunk marker".into(),
+            });
+        }
+        let len = u32::from_le_bytes([head[4], head[5], head[6], head[7]]);
+        let crc = u32::from_le_bytes([head[8], head[9], head[10], head[11]]);
+        if len > MAX_CHUNK_PAYLOAD {
+            return Err(FormatError::Corrupt {
+                offset: start + 4,
+                what: format!("chunk length {len} exceeds the format's limit"),
+            });
+        }
+        if head[12] != 0 {
+            return Err(FormatError::Corrupt {
+                offset: start + 12,
+                what: format!("chunk codec {} is unknown to this version", head[12]),
+            });
+        }
+        self.payload.resize(len as usize, 0);
+        let got = fill(&mut self.input, &mut self.payload)?;
+        let payload_start = start + CHUNK_HEADER_LEN as u64;
+        if got < len as usize {
+            return Err(FormatError::Truncated {
+                offset: payload_start + got as u64,
+                what: "the last chunk is incomplete",
+            });
+        }
+        if crc32fast::hash(&self.payload) != crc {
+            return Err(FormatError::Corrupt {
+                offset: start,
+                what: "chunk checksum does not match its contents".into(),
+            });
+        }
+        self.offset = payload_start + u64::from(len);
+        self.payload_start = payload_start;
+        self.pos = 0;
+        Ok(true)
+    }
+
+    /// The next record, `Ok(None)` at a clean end of the capture.
+    pub fn next_record(&mut self) -> Result<Option<Record>, FormatError> {
+        while self.pos >= self.payload.len() {
+            if !self.next_chunk()? {
+                return Ok(None);
+            }
+        }
+        let at = self.payload_start + self.pos as u64;
+        let corrupt = |what: &str| FormatError::Corrupt {
+            offset: at,
+            what: what.to_string(),
+        };
+        let mut d = Dec::new(&self.payload[self.pos..]);
+        let tag = d.u64().map_err(|e| corrupt(e.0))?;
+        let len = d.count().map_err(|_| corrupt("record length exceeds its chunk"))?;
+        let body = d.bytes(len).map_err(|e| corrupt(e.0))?;
+        let record = Record::decode(tag, body)
+            .map_err(|e| corrupt(&format!("record with tag {tag}: {}", e.0)))?;
+        self.pos += (self.payload.len() - self.pos) - (d.remaining());
+        Ok(Some(record))
+    }
+}
+
+impl<R: Read> Iterator for Reader<R> {
+    type Item = Result<Record, FormatError>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        if self.done {
+            return None;
+        }
+        match self.next_record() {
+            Ok(Some(r)) => Some(Ok(r)),
+            Ok(None) => {
+                self.done = true;
+                None
+            }
+            Err(e) => {
+                self.done = true;
+                Some(Err(e))
+            }
+        }
+    }
+}
+
+/// A whole capture in memory, read leniently: `damage` holds the error that ended reading early,
+/// with every record before it kept.
+#[derive(Debug)]
+pub struct Capture {
+    pub header: Header,
+    pub minor_version: u16,
+    /// Every record after the header, trailer excluded.
+    pub records: Vec<Record>,
+    /// Present when the capture was finished properly.
+    pub trailer: Option<Trailer>,
+    /// Why reading stopped before the end, if it did.
+    pub damage: Option<FormatError>,
+}
+
+impl Capture {
+    /// True when the capture ended without its trailer (target killed, crash, or damage).
+    pub fn cut_short(&self) -> bool {
+        self.trailer.is_none()
+    }
+
+    /// Reads a capture from any byte source.
+    pub fn from_reader(input: impl Read) -> Result<Capture, FormatError> {
+        let mut reader = Reader::new(input)?;
+        let header = match reader.next_record() {
+            Ok(Some(Record::Header(h))) => h,
+            Ok(_) => return Err(FormatError::MissingHeader),
+            Err(e) => return Err(e),
+        };
+        let mut capture = Capture {
+            header,
+            minor_version: reader.minor_version(),
+            records: Vec::new(),
+            trailer: None,
+            damage: None,
+        };
+        for item in reader {
+            match item {
+                Ok(Record::Trailer(t)) => capture.trailer = Some(t),
+                Ok(r) => capture.records.push(r),
+                Err(e) => {
+                    capture.damage = Some(e);
+                    break;
+                }
+            }
+        }
+        Ok(capture)
+    }
+}
+
+/// Reads a capture file leniently (see [`Capture`]). Fails only when not even the header can be
+/// read.
+pub fn read_capture(path: &Path) -> Result<Capture, FormatError> {
+    let file = File::open(path)?;
+    Capture::from_reader(BufReader::with_capacity(256 << 10, file))
+}

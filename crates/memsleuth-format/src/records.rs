@@ -1,0 +1,394 @@
+//! Record types and their bodies. Tags are append-only: a tag number, once released, keeps its
+//! meaning forever. A newer minor version may append fields to the end of a body; readers ignore
+//! trailing bytes they do not understand.
+
+use crate::codec::{DecodeError, Dec, Enc};
+
+pub(crate) const TAG_HEADER: u64 = 1;
+pub(crate) const TAG_PROCESS: u64 = 2;
+pub(crate) const TAG_SAMPLE: u64 = 3;
+pub(crate) const TAG_PROCESS_EXIT: u64 = 4;
+pub(crate) const TAG_MARK: u64 = 5;
+pub(crate) const TAG_TRAILER: u64 = 6;
+
+/// One record of a capture.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Record {
+    Header(Header),
+    Process(ProcessInfo),
+    Sample(Sample),
+    ProcessExit(ProcessExit),
+    Mark(Mark),
+    Trailer(Trailer),
+    /// A record whose tag this reader does not know (written by a newer minor version).
+    Unknown(UnknownRecord),
+}
+
+/// What was captured, from where, and how. Always the first record.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Header {
+    /// Version of the memsleuth that wrote the capture.
+    pub tool_version: String,
+    /// The process being observed (the root of the process tree).
+    pub pid: u32,
+    /// Its command line, when known.
+    pub argv: Vec<String>,
+    /// Wall-clock start, nanoseconds since the Unix epoch. All other times are offsets from it.
+    pub start_unix_ns: u64,
+    /// `sys.version` of the target when known, else empty.
+    pub python_version: String,
+    /// Instruments that were on (`rss`, `python`, ...).
+    pub instruments: Vec<String>,
+    /// Period of the memory sampler, nanoseconds; 0 when no sampler ran.
+    pub sample_interval_ns: u64,
+    /// Mean bytes between sampled allocations; 0 when allocations are not sampled.
+    pub sample_bytes: u64,
+    /// Host name of the machine the target ran on.
+    pub hostname: String,
+}
+
+/// First sight of a process in the observed tree.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct ProcessInfo {
+    pub pid: u32,
+    pub ppid: u32,
+    /// When it was first seen, nanoseconds since the capture start.
+    pub seen_ns: u64,
+    pub argv: Vec<String>,
+}
+
+/// A memory field of a process reading. The discriminant is the bit in the field mask.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Field {
+    Rss = 0,
+    Vms = 1,
+    Uss = 2,
+    Pss = 3,
+    Swap = 4,
+    Peak = 5,
+}
+
+impl Field {
+    pub const ALL: [Field; 6] = [
+        Field::Rss,
+        Field::Vms,
+        Field::Uss,
+        Field::Pss,
+        Field::Swap,
+        Field::Peak,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Field::Rss => "rss",
+            Field::Vms => "vms",
+            Field::Uss => "uss",
+            Field::Pss => "pss",
+            Field::Swap => "swap",
+            Field::Peak => "peak",
+        }
+    }
+}
+
+/// Memory of one process at one instant, in bytes. `None` where the platform could not tell
+/// (for instance USS without permission to read `smaps_rollup`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct ProcessReading {
+    pub pid: u32,
+    pub rss: Option<u64>,
+    pub vms: Option<u64>,
+    pub uss: Option<u64>,
+    pub pss: Option<u64>,
+    pub swap: Option<u64>,
+    /// High-water mark of RSS over the process' life (`VmHWM`).
+    pub peak: Option<u64>,
+}
+
+impl ProcessReading {
+    pub fn get(&self, field: Field) -> Option<u64> {
+        match field {
+            Field::Rss => self.rss,
+            Field::Vms => self.vms,
+            Field::Uss => self.uss,
+            Field::Pss => self.pss,
+            Field::Swap => self.swap,
+            Field::Peak => self.peak,
+        }
+    }
+
+    pub fn set(&mut self, field: Field, value: Option<u64>) {
+        let slot = match field {
+            Field::Rss => &mut self.rss,
+            Field::Vms => &mut self.vms,
+            Field::Uss => &mut self.uss,
+            Field::Pss => &mut self.pss,
+            Field::Swap => &mut self.swap,
+            Field::Peak => &mut self.peak,
+        };
+        *slot = value;
+    }
+}
+
+/// One tick of the memory sampler: a reading of every live process in the tree.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Sample {
+    pub t_ns: u64,
+    pub readings: Vec<ProcessReading>,
+}
+
+/// How a process ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum ExitStatus {
+    #[default]
+    Unknown,
+    Code(i32),
+    Signal(i32),
+}
+
+/// A process of the tree was seen to end.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct ProcessExit {
+    pub pid: u32,
+    pub t_ns: u64,
+    pub status: ExitStatus,
+}
+
+/// A user-placed point in time (an iteration boundary, a phase name).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Mark {
+    pub t_ns: u64,
+    pub label: String,
+}
+
+/// Why the capture ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum EndReason {
+    #[default]
+    Unknown,
+    /// The target (root process) exited.
+    TargetExited,
+    /// The user interrupted (Ctrl-C, SIGTERM).
+    Interrupted,
+    /// The requested duration elapsed.
+    Duration,
+    /// The API stopped the capture (end of a `with` block).
+    Stopped,
+}
+
+impl EndReason {
+    fn code(self) -> u8 {
+        match self {
+            EndReason::Unknown => 0,
+            EndReason::TargetExited => 1,
+            EndReason::Interrupted => 2,
+            EndReason::Duration => 3,
+            EndReason::Stopped => 4,
+        }
+    }
+
+    fn from_code(code: u8) -> Self {
+        match code {
+            1 => EndReason::TargetExited,
+            2 => EndReason::Interrupted,
+            3 => EndReason::Duration,
+            4 => EndReason::Stopped,
+            _ => EndReason::Unknown,
+        }
+    }
+}
+
+/// Last record of a complete capture. Its absence means the capture was cut short.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Trailer {
+    pub end_ns: u64,
+    pub reason: EndReason,
+    /// Exit status of the root process, when it ended.
+    pub target_status: ExitStatus,
+    pub samples: u64,
+    /// Events that could not be recorded (buffers full, unreadable process).
+    pub dropped: u64,
+    /// Chunks written, this trailer's own included.
+    pub flushes: u64,
+}
+
+/// A record with a tag this reader does not know; its body is kept for tools that pass it on.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct UnknownRecord {
+    pub tag: u64,
+    pub body: Vec<u8>,
+}
+
+fn put_status(e: &mut Enc<'_>, s: ExitStatus) {
+    match s {
+        ExitStatus::Unknown => e.u8(0),
+        ExitStatus::Code(c) => {
+            e.u8(1);
+            e.i64(i64::from(c));
+        }
+        ExitStatus::Signal(c) => {
+            e.u8(2);
+            e.i64(i64::from(c));
+        }
+    }
+}
+
+fn get_status(d: &mut Dec<'_>) -> Result<ExitStatus, DecodeError> {
+    let kind = d.u8()?;
+    let mut code = || -> Result<i32, DecodeError> {
+        i32::try_from(d.i64()?).map_err(|_| DecodeError("exit status out of range"))
+    };
+    Ok(match kind {
+        1 => ExitStatus::Code(code()?),
+        2 => ExitStatus::Signal(code()?),
+        _ => ExitStatus::Unknown,
+    })
+}
+
+fn get_pid(d: &mut Dec<'_>) -> Result<u32, DecodeError> {
+    u32::try_from(d.u64()?).map_err(|_| DecodeError("pid out of range"))
+}
+
+impl Record {
+    pub(crate) fn tag(&self) -> u64 {
+        match self {
+            Record::Header(_) => TAG_HEADER,
+            Record::Process(_) => TAG_PROCESS,
+            Record::Sample(_) => TAG_SAMPLE,
+            Record::ProcessExit(_) => TAG_PROCESS_EXIT,
+            Record::Mark(_) => TAG_MARK,
+            Record::Trailer(_) => TAG_TRAILER,
+            Record::Unknown(u) => u.tag,
+        }
+    }
+
+    /// Appends this record's body (not its tag or length) to `out`.
+    pub(crate) fn encode_body(&self, out: &mut Vec<u8>) {
+        let mut e = Enc(out);
+        match self {
+            Record::Header(h) => {
+                e.str(&h.tool_version);
+                e.u64(u64::from(h.pid));
+                e.strs(&h.argv);
+                e.u64(h.start_unix_ns);
+                e.str(&h.python_version);
+                e.strs(&h.instruments);
+                e.u64(h.sample_interval_ns);
+                e.u64(h.sample_bytes);
+                e.str(&h.hostname);
+            }
+            Record::Process(p) => {
+                e.u64(u64::from(p.pid));
+                e.u64(u64::from(p.ppid));
+                e.u64(p.seen_ns);
+                e.strs(&p.argv);
+            }
+            Record::Sample(s) => {
+                e.u64(s.t_ns);
+                e.u64(s.readings.len() as u64);
+                for r in &s.readings {
+                    e.u64(u64::from(r.pid));
+                    let mask = Field::ALL
+                        .iter()
+                        .filter(|f| r.get(**f).is_some())
+                        .fold(0u64, |m, f| m | 1 << *f as u64);
+                    e.u64(mask);
+                    for f in Field::ALL {
+                        if let Some(v) = r.get(f) {
+                            e.u64(v);
+                        }
+                    }
+                }
+            }
+            Record::ProcessExit(x) => {
+                e.u64(u64::from(x.pid));
+                e.u64(x.t_ns);
+                put_status(&mut e, x.status);
+            }
+            Record::Mark(m) => {
+                e.u64(m.t_ns);
+                e.str(&m.label);
+            }
+            Record::Trailer(t) => {
+                e.u64(t.end_ns);
+                e.u8(t.reason.code());
+                put_status(&mut e, t.target_status);
+                e.u64(t.samples);
+                e.u64(t.dropped);
+                e.u64(t.flushes);
+            }
+            Record::Unknown(u) => e.0.extend_from_slice(&u.body),
+        }
+    }
+
+    /// Decodes a body. Trailing bytes after the known fields are ignored (appended by a newer
+    /// minor version).
+    pub(crate) fn decode(tag: u64, body: &[u8]) -> Result<Record, DecodeError> {
+        let mut d = Dec::new(body);
+        let rec = match tag {
+            TAG_HEADER => Record::Header(Header {
+                tool_version: d.str()?,
+                pid: get_pid(&mut d)?,
+                argv: d.strs()?,
+                start_unix_ns: d.u64()?,
+                python_version: d.str()?,
+                instruments: d.strs()?,
+                sample_interval_ns: d.u64()?,
+                sample_bytes: d.u64()?,
+                hostname: d.str()?,
+            }),
+            TAG_PROCESS => Record::Process(ProcessInfo {
+                pid: get_pid(&mut d)?,
+                ppid: get_pid(&mut d)?,
+                seen_ns: d.u64()?,
+                argv: d.strs()?,
+            }),
+            TAG_SAMPLE => {
+                let t_ns = d.u64()?;
+                let n = d.count()?;
+                let mut readings = Vec::with_capacity(n);
+                for _ in 0..n {
+                    let mut r = ProcessReading {
+                        pid: get_pid(&mut d)?,
+                        ..ProcessReading::default()
+                    };
+                    let mask = d.u64()?;
+                    // fields are written in bit order; bits this version does not know come
+                    // after the known ones, so stop reading this entry's values there
+                    for f in Field::ALL {
+                        if mask & (1 << f as u64) != 0 {
+                            r.set(f, Some(d.u64()?));
+                        }
+                    }
+                    let unknown_bits = mask >> Field::ALL.len();
+                    for _ in 0..unknown_bits.count_ones() {
+                        d.u64()?;
+                    }
+                    readings.push(r);
+                }
+                Record::Sample(Sample { t_ns, readings })
+            }
+            TAG_PROCESS_EXIT => Record::ProcessExit(ProcessExit {
+                pid: get_pid(&mut d)?,
+                t_ns: d.u64()?,
+                status: get_status(&mut d)?,
+            }),
+            TAG_MARK => Record::Mark(Mark {
+                t_ns: d.u64()?,
+                label: d.str()?,
+            }),
+            TAG_TRAILER => Record::Trailer(Trailer {
+                end_ns: d.u64()?,
+                reason: EndReason::from_code(d.u8()?),
+                target_status: get_status(&mut d)?,
+                samples: d.u64()?,
+                dropped: d.u64()?,
+                flushes: d.u64()?,
+            }),
+            _ => Record::Unknown(UnknownRecord {
+                tag,
+                body: body.to_vec(),
+            }),
+        };
+        Ok(rec)
+    }
+}

@@ -1,0 +1,91 @@
+use std::io::Write;
+
+use crate::codec::Enc;
+use crate::records::{Header, Record, Trailer};
+use crate::{FormatError, CHUNK_MARKER, MAGIC, VERSION_MAJOR, VERSION_MINOR};
+
+/// Writes a capture: records accumulate in the current chunk until [`CaptureWriter::flush`]
+/// frames, checksums and writes it. The owner decides the flush policy (the recorder flushes at
+/// least once a second), which bounds what a crash can lose.
+#[derive(Debug)]
+pub struct CaptureWriter<W: Write> {
+    out: W,
+    chunk: Vec<u8>,
+    body: Vec<u8>,
+    flushes: u64,
+}
+
+impl<W: Write> CaptureWriter<W> {
+    /// Writes the preamble and the header, and flushes them at once so that even a capture whose
+    /// target dies immediately is a valid, readable file.
+    pub fn new(mut out: W, header: &Header) -> Result<Self, FormatError> {
+        let mut preamble = Vec::with_capacity(crate::PREAMBLE_LEN);
+        preamble.extend_from_slice(&MAGIC);
+        preamble.extend_from_slice(&VERSION_MAJOR.to_le_bytes());
+        preamble.extend_from_slice(&VERSION_MINOR.to_le_bytes());
+        preamble.extend_from_slice(&[0u8; 4]);
+        out.write_all(&preamble)?;
+        let mut w = CaptureWriter {
+            out,
+            chunk: Vec::with_capacity(64 << 10),
+            body: Vec::with_capacity(1 << 10),
+            flushes: 0,
+        };
+        w.push(&Record::Header(header.clone()));
+        w.flush()?;
+        Ok(w)
+    }
+
+    /// Adds a record to the current chunk. Nothing reaches the file until the next flush.
+    pub fn push(&mut self, record: &Record) {
+        self.body.clear();
+        record.encode_body(&mut self.body);
+        let mut e = Enc(&mut self.chunk);
+        e.u64(record.tag());
+        e.u64(self.body.len() as u64);
+        self.chunk.extend_from_slice(&self.body);
+    }
+
+    /// Bytes waiting in the current chunk.
+    pub fn pending(&self) -> usize {
+        self.chunk.len()
+    }
+
+    /// Chunks written so far.
+    pub fn flushes(&self) -> u64 {
+        self.flushes
+    }
+
+    /// Frames the pending records as one chunk and hands it to the OS. A no-op when nothing is
+    /// pending.
+    pub fn flush(&mut self) -> Result<(), FormatError> {
+        if self.chunk.is_empty() {
+            return Ok(());
+        }
+        let len = u32::try_from(self.chunk.len())
+            .ok()
+            .filter(|&l| l <= crate::MAX_CHUNK_PAYLOAD)
+            .ok_or_else(|| std::io::Error::other("chunk larger than the format allows"))?;
+        let mut head = [0u8; crate::CHUNK_HEADER_LEN];
+        head[0..4].copy_from_slice(&CHUNK_MARKER);
+        head[4..8].copy_from_slice(&len.to_le_bytes());
+        head[8..12].copy_from_slice(&crc32fast::hash(&self.chunk).to_le_bytes());
+        head[12] = 0; // codec: 0 = stored
+        self.out.write_all(&head)?;
+        self.out.write_all(&self.chunk)?;
+        self.out.flush()?;
+        self.chunk.clear();
+        self.flushes += 1;
+        Ok(())
+    }
+
+    /// Writes the trailer in a chunk of its own and returns the sink. `trailer.flushes` is filled
+    /// in here so it counts the trailer's chunk too.
+    pub fn finish(mut self, mut trailer: Trailer) -> Result<W, FormatError> {
+        self.flush()?;
+        trailer.flushes = self.flushes + 1;
+        self.push(&Record::Trailer(trailer));
+        self.flush()?;
+        Ok(self.out)
+    }
+}
