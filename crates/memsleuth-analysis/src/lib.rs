@@ -2,9 +2,11 @@
 //! model, never the raw stream.
 
 mod error;
+pub mod report;
 pub mod timeline;
 pub mod trend;
 
 pub use error::AnalysisError;
+pub use report::{ProcessVerdict, TimelineReport};
 pub use timeline::{EndInfo, Point, ProcessSeries, Timeline, TotalPoint};
 pub use trend::{classify, Verdict, VerdictKind, VerdictOptions};

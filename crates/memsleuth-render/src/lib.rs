@@ -1,1 +1,3 @@
-//! placeholder
+//! Renderers: each takes an analysis model and writes text, JSON, pictures or HTML.
+
+pub mod units;

@@ -1,0 +1,64 @@
+//! Human units for sizes and rates.
+
+/// `1536` → `"1.5 KiB"`; exact bytes below 1 KiB.
+pub fn bytes(n: f64) -> String {
+    const UNITS: [&str; 6] = ["B", "KiB", "MiB", "GiB", "TiB", "PiB"];
+    let sign = if n < 0.0 { "-" } else { "" };
+    let mut v = n.abs();
+    let mut unit = 0;
+    while v >= 1024.0 && unit + 1 < UNITS.len() {
+        v /= 1024.0;
+        unit += 1;
+    }
+    if unit == 0 {
+        format!("{sign}{v:.0} B")
+    } else if v >= 100.0 {
+        format!("{sign}{v:.0} {}", UNITS[unit])
+    } else {
+        format!("{sign}{v:.1} {}", UNITS[unit])
+    }
+}
+
+/// Signed size with an explicit `+` for growth: `"+1.5 MiB"`.
+pub fn signed_bytes(n: f64) -> String {
+    if n > 0.0 {
+        format!("+{}", bytes(n))
+    } else {
+        bytes(n)
+    }
+}
+
+/// A rate in bytes per second: `"+1.2 MiB/s"`.
+pub fn rate(bytes_per_s: f64) -> String {
+    format!("{}/s", signed_bytes(bytes_per_s))
+}
+
+/// Seconds in a short human form: `"850 ms"`, `"12.3 s"`, `"4m05s"`.
+pub fn seconds(s: f64) -> String {
+    if s < 1.0 {
+        format!("{:.0} ms", s * 1000.0)
+    } else if s < 120.0 {
+        format!("{s:.1} s")
+    } else {
+        let whole = s.round() as u64;
+        format!("{}m{:02}s", whole / 60, whole % 60)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sizes_read_like_a_person_writes_them() {
+        assert_eq!(bytes(0.0), "0 B");
+        assert_eq!(bytes(1023.0), "1023 B");
+        assert_eq!(bytes(1536.0), "1.5 KiB");
+        assert_eq!(bytes(300.0 * 1024.0 * 1024.0), "300 MiB");
+        assert_eq!(signed_bytes(2.0 * 1024.0 * 1024.0), "+2.0 MiB");
+        assert_eq!(signed_bytes(-2048.0), "-2.0 KiB");
+        assert_eq!(rate(1024.0), "+1.0 KiB/s");
+        assert_eq!(seconds(0.25), "250 ms");
+        assert_eq!(seconds(245.0), "4m05s");
+    }
+}
