@@ -1,1 +1,99 @@
-//! placeholder
+//! Process memory readings per operating system, and process trees.
+//!
+//! The OS boundary is the [`Os`] trait: one implementation per platform (Linux today, reading
+//! `/proc` directly). macOS (`proc_pidinfo`/`task_info`) and Windows (`GetProcessMemoryInfo`)
+//! back ends slot in beside `linux` without touching callers, which use [`Current`].
+
+mod error;
+#[cfg(target_os = "linux")]
+mod linux;
+#[cfg(not(target_os = "linux"))]
+mod unsupported;
+
+pub use error::PlatformError;
+
+/// Memory of one process, bytes. `None` where this platform or this reading could not tell.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Memory {
+    pub rss: Option<u64>,
+    pub vms: Option<u64>,
+    /// Unique set size: private pages, what the process would give back by exiting.
+    pub uss: Option<u64>,
+    /// Proportional set size: private pages plus a fair share of shared ones.
+    pub pss: Option<u64>,
+    pub swap: Option<u64>,
+    /// Peak RSS over the process' life.
+    pub peak: Option<u64>,
+}
+
+/// How much to read. `Basic` is the cheap reading (RSS, VMS, peak, swap); `Full` adds USS and PSS,
+/// which cost the kernel a walk of the page tables.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Detail {
+    Basic,
+    Full,
+}
+
+/// One process' memory, readable again and again. Implementations keep whatever handles make a
+/// repeated reading cheap, and a handle pins the process: once it exits, reads fail with
+/// [`PlatformError::NoSuchProcess`] even if its PID is reused.
+pub trait ProcessMemory {
+    fn pid(&self) -> u32;
+    fn read(&mut self, detail: Detail) -> Result<Memory, PlatformError>;
+}
+
+/// The OS boundary.
+pub trait Os {
+    type Process: ProcessMemory + Send;
+
+    /// Opens a process for reading at `detail`. Fails with a clear error when the process does
+    /// not exist or this user may not read it.
+    fn open(pid: u32, detail: Detail) -> Result<Self::Process, PlatformError>;
+    /// Direct children of `pid` (empty when it has none or is gone).
+    fn children(pid: u32) -> Vec<u32>;
+    /// Parent PID, when the process exists.
+    fn parent(pid: u32) -> Option<u32>;
+    /// Command line (empty for kernel threads, gone or unreadable processes).
+    fn command_line(pid: u32) -> Vec<String>;
+    /// True when the process exists and has not exited (zombies count as exited).
+    fn alive(pid: u32) -> bool;
+
+    /// Every descendant of `root` as (pid, parent), parents before children.
+    fn descendants(root: u32) -> Vec<(u32, u32)> {
+        tree_below(root, Self::children)
+    }
+}
+
+/// Breadth-first walk of a process tree given a way to list children.
+pub(crate) fn tree_below(root: u32, mut children: impl FnMut(u32) -> Vec<u32>) -> Vec<(u32, u32)> {
+    let mut out: Vec<(u32, u32)> = Vec::new();
+    let mut next = 0;
+    let mut parent = root;
+    loop {
+        for child in children(parent) {
+            if child != root && !out.iter().any(|&(p, _)| p == child) {
+                out.push((child, parent));
+            }
+        }
+        match out.get(next) {
+            Some(&(pid, _)) => parent = pid,
+            None => return out,
+        }
+        next += 1;
+    }
+}
+
+#[cfg(target_os = "linux")]
+pub type Current = linux::Linux;
+#[cfg(not(target_os = "linux"))]
+pub type Current = unsupported::Unsupported;
+
+/// Every descendant of `root` (children, grandchildren, ...) as (pid, parent), parents first.
+pub fn descendants(root: u32) -> Vec<(u32, u32)> {
+    Current::descendants(root)
+}
+
+/// Reads the memory of `pid` once. For repeated readings keep a handle from [`Os::open`].
+pub fn memory(pid: u32, detail: Detail) -> Result<Memory, PlatformError> {
+    Current::open(pid, detail)?.read(detail)
+}

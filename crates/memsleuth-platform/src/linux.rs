@@ -1,0 +1,341 @@
+//! Linux: `/proc/<pid>/{statm,status,smaps_rollup}`, read with `pread` on file descriptors kept
+//! open, so a repeated reading costs a few system calls and no allocation.
+
+use std::fs::File;
+use std::io::ErrorKind;
+use std::os::unix::fs::{FileExt, MetadataExt};
+use std::sync::OnceLock;
+
+use crate::{Detail, Memory, Os, PlatformError, ProcessMemory};
+
+#[derive(Debug)]
+pub struct Linux;
+
+#[derive(Debug)]
+pub struct LinuxProcess {
+    pid: u32,
+    statm: File,
+    status: File,
+    smaps_rollup: Option<File>,
+}
+
+fn page_size() -> u64 {
+    static PAGE: OnceLock<u64> = OnceLock::new();
+    // SAFETY: sysconf has no preconditions.
+    *PAGE.get_or_init(|| match unsafe { libc::sysconf(libc::_SC_PAGESIZE) } {
+        n if n > 0 => n as u64,
+        _ => 4096,
+    })
+}
+
+fn owner(pid: u32) -> u32 {
+    std::fs::metadata(format!("/proc/{pid}"))
+        .map(|m| m.uid())
+        .unwrap_or(u32::MAX)
+}
+
+fn open_proc(pid: u32, name: &'static str) -> Result<File, PlatformError> {
+    File::open(format!("/proc/{pid}/{name}")).map_err(|e| map_err(pid, name, e))
+}
+
+fn map_err(pid: u32, what: &'static str, e: std::io::Error) -> PlatformError {
+    match e.kind() {
+        ErrorKind::NotFound => PlatformError::NoSuchProcess(pid),
+        ErrorKind::PermissionDenied => PlatformError::PermissionDenied {
+            pid,
+            owner: owner(pid),
+        },
+        _ if e.raw_os_error() == Some(libc::ESRCH) => PlatformError::NoSuchProcess(pid),
+        _ => PlatformError::Io {
+            pid,
+            what,
+            source: e,
+        },
+    }
+}
+
+/// Reads a whole /proc file from offset 0 into `buf`; the kernel regenerates it on every read.
+fn pread<'a>(
+    file: &File,
+    buf: &'a mut [u8],
+    pid: u32,
+    what: &'static str,
+) -> Result<&'a [u8], PlatformError> {
+    let mut got = 0;
+    while got < buf.len() {
+        match file.read_at(&mut buf[got..], got as u64) {
+            Ok(0) => break,
+            Ok(n) => got += n,
+            Err(e) if e.kind() == ErrorKind::Interrupted => {}
+            Err(e) => return Err(map_err(pid, what, e)),
+        }
+    }
+    if got == 0 {
+        // a dead task's files read as empty
+        return Err(PlatformError::NoSuchProcess(pid));
+    }
+    Ok(&buf[..got])
+}
+
+fn parse_u64(bytes: &[u8]) -> Option<u64> {
+    let digits = bytes
+        .iter()
+        .skip_while(|b| !b.is_ascii_digit())
+        .take_while(|b| b.is_ascii_digit());
+    let mut seen = false;
+    let mut v: u64 = 0;
+    for d in digits {
+        seen = true;
+        v = v.checked_mul(10)?.checked_add(u64::from(d - b'0'))?;
+    }
+    seen.then_some(v)
+}
+
+/// `Key:   123 kB` lines, as in `status` and `smaps_rollup`; values in bytes.
+fn kb_lines(text: &[u8], mut each: impl FnMut(&[u8], u64)) {
+    for line in text.split(|&b| b == b'\n') {
+        if let Some(colon) = line.iter().position(|&b| b == b':') {
+            if let Some(kb) = parse_u64(&line[colon + 1..]) {
+                each(&line[..colon], kb * 1024);
+            }
+        }
+    }
+}
+
+/// State letter from `/proc/<pid>/stat`, and the parent PID. The command name may hold spaces
+/// and parentheses, so parse after the last `)`.
+fn stat_fields(pid: u32) -> Option<(u8, u32)> {
+    let raw = std::fs::read(format!("/proc/{pid}/stat")).ok()?;
+    let close = raw.iter().rposition(|&b| b == b')')?;
+    let mut rest = raw[close + 1..].split(|&b| b == b' ').filter(|f| !f.is_empty());
+    let state = *rest.next()?.first()?;
+    let ppid = u32::try_from(parse_u64(rest.next()?)?).ok()?;
+    Some((state, ppid))
+}
+
+impl ProcessMemory for LinuxProcess {
+    fn pid(&self) -> u32 {
+        self.pid
+    }
+
+    fn read(&mut self, detail: Detail) -> Result<Memory, PlatformError> {
+        let pid = self.pid;
+        let mut buf = [0u8; 4096];
+        let mut mem = Memory::default();
+
+        let statm = pread(&self.statm, &mut buf, pid, "statm")?;
+        let mut fields = statm.split(|&b| b == b' ');
+        let page = page_size();
+        mem.vms = fields.next().and_then(parse_u64).map(|p| p * page);
+        mem.rss = fields.next().and_then(parse_u64).map(|p| p * page);
+
+        let status = pread(&self.status, &mut buf, pid, "status")?;
+        let mut zombie = false;
+        kb_lines(status, |key, v| match key {
+            b"VmHWM" => mem.peak = Some(v),
+            b"VmSwap" => mem.swap = Some(v),
+            _ => {}
+        });
+        for line in status.split(|&b| b == b'\n') {
+            if let Some(state) = line.strip_prefix(b"State:") {
+                zombie = state.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'Z')
+                    || state.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'X');
+                break;
+            }
+        }
+        if zombie {
+            return Err(PlatformError::NoSuchProcess(pid));
+        }
+
+        if detail == Detail::Full {
+            if let Some(file) = &self.smaps_rollup {
+                let rollup = pread(file, &mut buf, pid, "smaps_rollup")?;
+                let (mut uss, mut pss, mut swap) = (None::<u64>, None, None);
+                kb_lines(rollup, |key, v| match key {
+                    b"Pss" => pss = Some(v),
+                    b"Private_Clean" | b"Private_Dirty" | b"Private_Hugetlb" => {
+                        uss = Some(uss.unwrap_or(0) + v)
+                    }
+                    b"Swap" => swap = Some(v),
+                    _ => {}
+                });
+                mem.uss = uss;
+                mem.pss = pss;
+                mem.swap = swap.or(mem.swap);
+            }
+        }
+        Ok(mem)
+    }
+}
+
+/// Whether this kernel has `/proc/<pid>/task/<tid>/children` (CONFIG_PROC_CHILDREN).
+fn has_children_files() -> bool {
+    static HAS: OnceLock<bool> = OnceLock::new();
+    *HAS.get_or_init(|| {
+        let me = std::process::id();
+        std::fs::metadata(format!("/proc/{me}/task/{me}/children")).is_ok()
+    })
+}
+
+/// (pid, parent) of every live process, sorted by pid.
+fn parent_table() -> Vec<(u32, u32)> {
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    let mut table: Vec<(u32, u32)> = entries
+        .flatten()
+        .filter_map(|e| e.file_name().to_str()?.parse::<u32>().ok())
+        .filter_map(|p| {
+            stat_fields(p)
+                .filter(|&(state, _)| state != b'Z' && state != b'X')
+                .map(|(_, ppid)| (p, ppid))
+        })
+        .collect();
+    table.sort_unstable();
+    table
+}
+
+impl Os for Linux {
+    type Process = LinuxProcess;
+
+    fn open(pid: u32, detail: Detail) -> Result<LinuxProcess, PlatformError> {
+        if pid == 0 {
+            return Err(PlatformError::NoSuchProcess(pid));
+        }
+        let mut process = LinuxProcess {
+            pid,
+            statm: open_proc(pid, "statm")?,
+            status: open_proc(pid, "status")?,
+            smaps_rollup: match detail {
+                // the kernel checks ptrace-read access when smaps_rollup is opened, so a
+                // foreign process fails here, with a clear error, rather than mid-run
+                Detail::Full => Some(open_proc(pid, "smaps_rollup")?),
+                Detail::Basic => None,
+            },
+        };
+        process.read(Detail::Basic)?;
+        Ok(process)
+    }
+
+    fn children(pid: u32) -> Vec<u32> {
+        if has_children_files() {
+            let mut out = Vec::new();
+            let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
+                return out;
+            };
+            for task in tasks.flatten() {
+                let path = task.path().join("children");
+                if let Ok(text) = std::fs::read_to_string(path) {
+                    out.extend(text.split_whitespace().filter_map(|s| s.parse::<u32>().ok()));
+                }
+            }
+            out.sort_unstable();
+            out.dedup();
+            return out;
+        }
+        // without children files, scan every process' parent
+        parent_table()
+            .into_iter()
+            .filter(|&(_, ppid)| ppid == pid)
+            .map(|(p, _)| p)
+            .collect()
+    }
+
+    fn descendants(root: u32) -> Vec<(u32, u32)> {
+        if has_children_files() {
+            return crate::tree_below(root, Self::children);
+        }
+        // one scan of /proc for the whole tree rather than one per process in it
+        let table = parent_table();
+        crate::tree_below(root, |pid| {
+            table
+                .iter()
+                .filter(|&&(_, ppid)| ppid == pid)
+                .map(|&(p, _)| p)
+                .collect()
+        })
+    }
+
+    fn parent(pid: u32) -> Option<u32> {
+        stat_fields(pid).map(|(_, ppid)| ppid)
+    }
+
+    fn command_line(pid: u32) -> Vec<String> {
+        let Ok(raw) = std::fs::read(format!("/proc/{pid}/cmdline")) else {
+            return Vec::new();
+        };
+        raw.split(|&b| b == 0)
+            .filter(|s| !s.is_empty())
+            .map(|s| String::from_utf8_lossy(s).into_owned())
+            .collect()
+    }
+
+    fn alive(pid: u32) -> bool {
+        stat_fields(pid).is_some_and(|(state, _)| state != b'Z' && state != b'X')
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::descendants;
+
+    #[test]
+    fn reads_own_memory() {
+        let mut me = Linux::open(std::process::id(), Detail::Full).unwrap();
+        let m = me.read(Detail::Full).unwrap();
+        let rss = m.rss.unwrap();
+        assert!(rss > 0);
+        assert!(m.vms.unwrap() >= rss);
+        assert!(m.peak.unwrap() >= rss / 2);
+        assert!(m.uss.unwrap() <= rss + (1 << 20));
+        assert!(m.pss.unwrap() > 0);
+    }
+
+    #[test]
+    fn rss_follows_touched_memory() {
+        let mut me = Linux::open(std::process::id(), Detail::Basic).unwrap();
+        let before = me.read(Detail::Basic).unwrap().rss.unwrap();
+        let block = vec![1u8; 64 << 20];
+        let after = me.read(Detail::Basic).unwrap().rss.unwrap();
+        assert!(after >= before + (60 << 20), "{before} -> {after}");
+        drop(block);
+    }
+
+    #[test]
+    fn missing_process_is_a_clear_error() {
+        // PIDs are bounded by pid_max (at most 2^22), so this one never exists
+        let err = Linux::open(u32::MAX - 1, Detail::Basic).unwrap_err();
+        assert!(matches!(err, PlatformError::NoSuchProcess(_)), "{err}");
+        assert!(err.to_string().contains("no process with PID"));
+    }
+
+    #[test]
+    fn handle_fails_after_its_process_exits() {
+        let mut child = std::process::Command::new("sleep").arg("10").spawn().unwrap();
+        let mut handle = Linux::open(child.id(), Detail::Full).unwrap();
+        assert!(handle.read(Detail::Full).is_ok());
+        assert_eq!(Linux::parent(child.id()), Some(std::process::id()));
+        assert!(Linux::children(std::process::id()).contains(&child.id()));
+        assert!(descendants(std::process::id())
+            .iter()
+            .any(|&(p, parent)| p == child.id() && parent == std::process::id()));
+        assert_eq!(Linux::command_line(child.id()), vec!["sleep", "10"]);
+        child.kill().unwrap();
+        child.wait().unwrap();
+        assert!(matches!(
+            handle.read(Detail::Full),
+            Err(PlatformError::NoSuchProcess(_))
+        ));
+        assert!(!Linux::alive(child.id()));
+    }
+
+    #[test]
+    fn kb_parser_handles_odd_lines() {
+        let mut seen = Vec::new();
+        kb_lines(b"Rss:  12 kB\nbogus\nPss:\nSwap: 3 kB", |k, v| {
+            seen.push((k.to_vec(), v))
+        });
+        assert_eq!(seen, vec![(b"Rss".to_vec(), 12 * 1024), (b"Swap".to_vec(), 3 * 1024)]);
+    }
+}
