@@ -207,7 +207,13 @@ impl Capture {
         let mut reader = Reader::new(input)?;
         let header = match reader.next_record() {
             Ok(Some(Record::Header(h))) => h,
-            Ok(_) => return Err(FormatError::MissingHeader),
+            Ok(Some(_)) => return Err(FormatError::MissingHeader),
+            Ok(None) => {
+                return Err(FormatError::Truncated {
+                    offset: reader.offset(),
+                    what: "the capture ends before its header",
+                })
+            }
             Err(e) => return Err(e),
         };
         let mut capture = Capture {

@@ -79,6 +79,12 @@ impl<W: Write> CaptureWriter<W> {
         Ok(())
     }
 
+    /// Gives the sink back without a trailer, leaving what a killed recorder leaves: a capture
+    /// that reads up to its last flush and says it was cut short.
+    pub fn abandon(self) -> W {
+        self.out
+    }
+
     /// Writes the trailer in a chunk of its own and returns the sink. `trailer.flushes` is filled
     /// in here so it counts the trailer's chunk too.
     pub fn finish(mut self, mut trailer: Trailer) -> Result<W, FormatError> {
