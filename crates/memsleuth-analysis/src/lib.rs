@@ -8,5 +8,5 @@ pub mod trend;
 
 pub use error::AnalysisError;
 pub use report::{ProcessVerdict, TimelineReport};
-pub use timeline::{EndInfo, Point, ProcessSeries, Timeline, TotalPoint};
+pub use timeline::{describe_exit, EndInfo, Point, ProcessSeries, Timeline, TotalPoint};
 pub use trend::{classify, Verdict, VerdictKind, VerdictOptions};

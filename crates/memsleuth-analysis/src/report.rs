@@ -1,9 +1,11 @@
 //! The timeline report: a capture's series plus verdicts for the tree and each process.
 
+use memsleuth_format::Capture;
 use serde::Serialize;
 
-use crate::timeline::Timeline;
-use crate::trend::Verdict;
+use crate::timeline::{Timeline, TotalPoint};
+use crate::AnalysisError;
+use crate::trend::{classify, Verdict, VerdictOptions};
 
 /// The verdict on one process of the tree.
 #[derive(Debug, Clone, Serialize)]
@@ -35,4 +37,75 @@ pub struct TimelineReport {
     pub peak_rss_hwm: u64,
     /// Bytes per iteration, when the capture carries at least three marks.
     pub per_mark: Option<f64>,
+}
+
+impl TimelineReport {
+    /// Analyses a capture: series, verdicts for the tree and for each process.
+    pub fn from_capture(capture: &Capture, opts: &VerdictOptions) -> Result<Self, AnalysisError> {
+        let timeline = Timeline::from_capture(capture);
+        if timeline.total.is_empty() {
+            return Err(AnalysisError::NoSamples);
+        }
+        // in a tree, shared pages would count once per process in RSS; PSS shares them out
+        let tree = timeline.total.iter().any(|p| p.processes > 1);
+        let has_pss = timeline.total.iter().all(|p| p.pss > 0);
+        let metric = if tree && has_pss { "pss" } else { "rss" };
+        let pick = |p: &TotalPoint| if metric == "pss" { p.pss } else { p.rss };
+        let t: Vec<f64> = timeline.total.iter().map(|p| p.t).collect();
+        let y: Vec<f64> = timeline.total.iter().map(|p| pick(p) as f64).collect();
+        let verdict = classify(&t, &y, opts);
+        let (peak_at, peak) = timeline
+            .total
+            .iter()
+            .map(|p| (p.t, pick(p)))
+            .fold((0.0, 0), |best, cur| if cur.1 > best.1 { cur } else { best });
+        let peak_rss_hwm = timeline
+            .processes
+            .iter()
+            .flat_map(|s| s.points.iter().filter_map(|p| p.peak))
+            .max()
+            .unwrap_or(0);
+
+        let processes = timeline
+            .processes
+            .iter()
+            .filter(|s| !s.points.is_empty())
+            .map(|s| {
+                let t: Vec<f64> = s.points.iter().map(|p| p.t).collect();
+                let y: Vec<f64> = s.points.iter().map(|p| p.rss.unwrap_or(0) as f64).collect();
+                ProcessVerdict {
+                    pid: s.pid,
+                    metric: "rss",
+                    verdict: classify(&t, &y, opts),
+                    max: s.points.iter().filter_map(|p| p.rss).max().unwrap_or(0),
+                    last: s.points.last().and_then(|p| p.rss).unwrap_or(0),
+                }
+            })
+            .collect();
+
+        // bytes per iteration: the rate times the typical time between marks
+        let per_mark = (timeline.marks.len() >= 3).then(|| {
+            let mut gaps: Vec<f64> = timeline.marks.windows(2).map(|w| w[1].0 - w[0].0).collect();
+            gaps.sort_by(f64::total_cmp);
+            verdict.rate * gaps[gaps.len() / 2]
+        });
+
+        Ok(TimelineReport {
+            timeline,
+            metric,
+            verdict,
+            processes,
+            peak,
+            peak_at,
+            peak_rss_hwm,
+            per_mark,
+        })
+    }
+
+    /// Processes whose own series grows, with the tree's verdict aside: who to blame.
+    pub fn growing_processes(&self) -> impl Iterator<Item = &ProcessVerdict> {
+        self.processes
+            .iter()
+            .filter(|p| p.verdict.kind == crate::VerdictKind::Growing)
+    }
 }

@@ -1,5 +1,6 @@
 //! The memory timeline: per-process and whole-tree series built from `Sample` records.
 
+use memsleuth_format::{Capture, EndReason, ExitStatus, Record};
 use serde::Serialize;
 
 /// One reading of one process, times in seconds since capture start, sizes in bytes.
@@ -73,4 +74,135 @@ pub struct Timeline {
     /// User marks: (seconds since start, label).
     pub marks: Vec<(f64, String)>,
     pub end: EndInfo,
+}
+
+/// Plain words for an exit status: "exit code 1", "killed by signal 9 (SIGKILL)".
+pub fn describe_exit(status: ExitStatus) -> Option<String> {
+    match status {
+        ExitStatus::Unknown => None,
+        ExitStatus::Code(c) => Some(format!("exit code {c}")),
+        ExitStatus::Signal(s) => {
+            let name = match s {
+                1 => " (SIGHUP)",
+                2 => " (SIGINT)",
+                6 => " (SIGABRT)",
+                9 => " (SIGKILL)",
+                11 => " (SIGSEGV)",
+                15 => " (SIGTERM)",
+                _ => "",
+            };
+            Some(format!("killed by signal {s}{name}"))
+        }
+    }
+}
+
+const NS: f64 = 1e9;
+
+impl Timeline {
+    /// Builds the series from a capture's records.
+    pub fn from_capture(capture: &Capture) -> Timeline {
+        let h = &capture.header;
+        let mut tl = Timeline {
+            pid: h.pid,
+            argv: h.argv.clone(),
+            python_version: h.python_version.clone(),
+            hostname: h.hostname.clone(),
+            start_unix_ns: h.start_unix_ns,
+            interval: h.sample_interval_ns as f64 / NS,
+            ..Timeline::default()
+        };
+        let mut last_t = 0.0f64;
+        let mut root_exit = ExitStatus::Unknown;
+        for record in &capture.records {
+            match record {
+                Record::Process(p) => {
+                    if tl.series_mut(p.pid).is_none() {
+                        tl.processes.push(ProcessSeries {
+                            pid: p.pid,
+                            ppid: p.ppid,
+                            argv: p.argv.clone(),
+                            root: p.pid == h.pid,
+                            ..ProcessSeries::default()
+                        });
+                    }
+                }
+                Record::Sample(s) => {
+                    let t = s.t_ns as f64 / NS;
+                    last_t = last_t.max(t);
+                    let mut total = TotalPoint {
+                        t,
+                        ..TotalPoint::default()
+                    };
+                    for r in &s.readings {
+                        total.rss += r.rss.unwrap_or(0);
+                        total.uss += r.uss.unwrap_or(0);
+                        total.pss += r.pss.unwrap_or(0);
+                        total.swap += r.swap.unwrap_or(0);
+                        total.processes += 1;
+                        let point = Point {
+                            t,
+                            rss: r.rss,
+                            vms: r.vms,
+                            uss: r.uss,
+                            pss: r.pss,
+                            swap: r.swap,
+                            peak: r.peak,
+                        };
+                        match tl.series_mut(r.pid) {
+                            Some(series) => series.points.push(point),
+                            None => tl.processes.push(ProcessSeries {
+                                pid: r.pid,
+                                root: r.pid == h.pid,
+                                points: vec![point],
+                                ..ProcessSeries::default()
+                            }),
+                        }
+                    }
+                    tl.total.push(total);
+                }
+                Record::ProcessExit(x) => {
+                    let t = x.t_ns as f64 / NS;
+                    last_t = last_t.max(t);
+                    if x.pid == h.pid && x.status != ExitStatus::Unknown {
+                        root_exit = x.status;
+                    }
+                    if let Some(series) = tl.series_mut(x.pid) {
+                        series.exited_at = Some(t);
+                        series.exit = describe_exit(x.status);
+                    }
+                }
+                Record::Mark(m) => tl.marks.push((m.t_ns as f64 / NS, m.label.clone())),
+                Record::Header(_) | Record::Trailer(_) | Record::Unknown(_) => {}
+            }
+        }
+        // root first, then by pid
+        tl.processes.sort_by_key(|p| (!p.root, p.pid));
+        let trailer = capture.trailer;
+        let status = match trailer.map(|t| t.target_status) {
+            Some(s) if s != ExitStatus::Unknown => s,
+            _ => root_exit,
+        };
+        tl.end = EndInfo {
+            reason: match trailer.map(|t| t.reason) {
+                None => "cut short".into(),
+                Some(EndReason::TargetExited) => "target exited".into(),
+                Some(EndReason::Interrupted) => "interrupted".into(),
+                Some(EndReason::Duration) => "duration reached".into(),
+                Some(EndReason::Stopped) => "stopped".into(),
+                Some(EndReason::Unknown) => "unknown".into(),
+            },
+            cut_short: trailer.is_none(),
+            damage: capture.damage.as_ref().map(|d| d.to_string()),
+            target_exit: describe_exit(status),
+            samples: trailer.map_or(tl.total.len() as u64, |t| t.samples),
+            dropped: trailer.map_or(0, |t| t.dropped),
+            flushes: trailer.map_or(0, |t| t.flushes),
+            duration: trailer.map_or(last_t, |t| t.end_ns as f64 / NS),
+        };
+        tl
+    }
+
+    fn series_mut(&mut self, pid: u32) -> Option<&mut ProcessSeries> {
+        self.processes.iter_mut().find(|p| p.pid == pid)
+    }
 }

@@ -83,7 +83,7 @@ pub struct Verdict {
     /// Robust net change over the whole series (median of the last few points minus median of
     /// the first few), bytes.
     pub net_change: f64,
-    /// Large drops seen in the series (releases), used for sawtooth.
+    /// Large, quick drops seen in the analysed window (releases), used for sawtooth.
     pub releases: u32,
     /// Points in the analysed window.
     pub points: usize,
@@ -91,9 +91,1291 @@ pub struct Verdict {
     pub explanation: String,
 }
 
-/// Classifies a series of (time in seconds, bytes). `t` must be non-decreasing and as long as
-/// `y`.
+// ---------------------------------------------------------------------------------------------
+// Tuning constants. Each is a judgement call; the reasoning is next to it.
+// ---------------------------------------------------------------------------------------------
+
+/// Upper 2.5% point of the standard normal distribution, for the 95% interval of the slope.
+const Z_975: f64 = 1.959_963_984_540_054;
+
+/// Windows longer than this are reduced before the O(n²) pairwise statistics. 1500 points means
+/// about 1.1 million pairs, which is still a few milliseconds; beyond it the cost grows fast.
+const REDUCE_ABOVE: usize = 1500;
+
+/// Number of bins a long window is reduced to (median value and mean time of each bin). 1000
+/// points keep the shape of any series worth judging, cost about half a million pairs, and,
+/// because neighbouring samples of process memory are strongly autocorrelated, a bin median is
+/// closer to one independent observation than a raw sample, which keeps the test more honest.
+const REDUCED_POINTS: usize = 1000;
+
+/// Share of the series used for the robust levels at its start and end (net change, plateau
+/// baseline), with at least `EDGE_MIN_POINTS` points: enough that one outlier cannot move the
+/// median, short enough that the level is still the level "at the start".
+const EDGE_FRACTION: f64 = 0.05;
+const EDGE_MIN_POINTS: usize = 3;
+
+/// A release is a fall of more than this share of the window's range...
+const RELEASE_RANGE_FRACTION: f64 = 0.25;
+/// ...and more than this share of `min_growth_bytes`: noise smaller than half of what counts as
+/// material growth must never look like a release, whatever the range.
+const RELEASE_MIN_GROWTH_FRACTION: f64 = 0.5;
+/// The fall must happen within this share of the window's points (at least
+/// `RELEASE_RUN_MIN` samples): releases (a collection, a cache flush, a pool trimmed) are fast
+/// compared with the climb before them, while a slow decline over much of the window is not a
+/// release.
+const RELEASE_RUN_FRACTION: f64 = 0.02;
+/// ...and more than this multiple of the typical step between neighbouring samples (median
+/// absolute difference). A real release stands far above the sample-to-sample jitter: a
+/// sawtooth climbs in small steps and falls in one, while in plain noise the "drops" are the
+/// same size as every other step. For Gaussian noise the median step is about 0.95 σ, so a fall
+/// of 6 steps from the highest of the last few samples happens by chance less than once per
+/// thousand points; a sawtooth keeps its releases as long as a cycle spans more than about six
+/// samples.
+const RELEASE_NOISE_STEPS: f64 = 6.0;
+const RELEASE_RUN_MIN: usize = 3;
+
+/// p-values below this are printed as "p < 0.001".
+const P_PRINT_FLOOR: f64 = 0.001;
+
+// ---------------------------------------------------------------------------------------------
+// The verdict.
+// ---------------------------------------------------------------------------------------------
+
+/// Classifies a series of (time in seconds, bytes). `t` should be non-decreasing and as long as
+/// `y`; when it is not, the shorter length is used, points with a non-finite time or value are
+/// dropped and the rest is put in time order. Never panics.
+///
+/// The analysed window is the part after the first `warmup_fraction` of the duration. On it:
+/// a Theil–Sen slope with Sen's 95% interval and a Mann–Kendall test (on bin medians when the
+/// window is long). When the series is released (large, quick drops) the pairwise statistics
+/// only compare points from different release cycles: the climb inside one cycle is given back
+/// and is no evidence of a leak, while a rise from cycle to cycle is.
 pub fn classify(t: &[f64], y: &[f64], opts: &VerdictOptions) -> Verdict {
-    let _ = (t, y, opts);
-    unimplemented!("implemented by the trend statistics work")
+    let (ts, ys) = clean(t, y);
+    let n = ts.len();
+    let net_change = net_change_of(&ys);
+
+    let (Some(&t_first), Some(&t_last)) = (ts.first(), ts.last()) else {
+        return inconclusive(
+            0.0,
+            0.0,
+            0.0,
+            0,
+            net_change,
+            0.0,
+            "too few samples to judge (none usable)".to_string(),
+        );
+    };
+    let duration = t_last - t_first;
+    let spread_in_time = duration > 0.0 && duration.is_finite();
+    if n < 3 || !spread_in_time {
+        let why = if n < 3 {
+            format!("too few samples to judge ({n} usable, need at least 3)")
+        } else {
+            format!("too few samples to judge ({n} samples, all at the same time)")
+        };
+        let level = median_of(&ys).unwrap_or(0.0);
+        return inconclusive(0.0, t_first, t_last, n, net_change, level, why);
+    }
+
+    let warmup_fraction = if opts.warmup_fraction.is_finite() {
+        opts.warmup_fraction.clamp(0.0, 1.0)
+    } else {
+        0.0
+    };
+    let warmup = duration * warmup_fraction;
+    let window_start = t_first + warmup;
+    let first = ts.partition_point(|&x| x < window_start);
+    let wt = ts.get(first..).unwrap_or_default();
+    let wy = ys.get(first..).unwrap_or_default();
+    let points = wt.len();
+    let window_span = wt.last().zip(wt.first()).map_or(0.0, |(b, a)| b - a);
+    let need = opts.min_points.max(3);
+    let window_spread = window_span > 0.0;
+    if points < need || !window_spread {
+        let level = median_of(wy).unwrap_or(0.0);
+        let after = if warmup > 0.0 {
+            format!(" after the {} warm-up", seconds(warmup))
+        } else {
+            String::new()
+        };
+        let why = format!(
+            "too few samples to judge ({points}{after}, need at least {need} spread over time)"
+        );
+        return inconclusive(warmup, window_start, t_last, points, net_change, level, why);
+    }
+    let window_len = t_last - window_start;
+
+    // series level, for the relative materiality threshold
+    let level = median_of(&ys).unwrap_or(0.0).max(0.0);
+    let material =
+        |bytes: f64| bytes > opts.min_growth_bytes && bytes > opts.min_growth_fraction * level;
+
+    let (rt, ry) = reduce(wt, wy);
+    let (lo, hi) = min_max(&ry);
+    let range = hi - lo;
+
+    let threshold = (RELEASE_RANGE_FRACTION * range)
+        .max(RELEASE_MIN_GROWTH_FRACTION * opts.min_growth_bytes)
+        .max(RELEASE_NOISE_STEPS * typical_step(&ry));
+    let run = ((ry.len() as f64 * RELEASE_RUN_FRACTION).ceil() as usize).max(RELEASE_RUN_MIN);
+    let release_at = find_releases(&ry, threshold, run);
+    let releases = u32::try_from(release_at.len()).unwrap_or(u32::MAX);
+    let blocks = (!release_at.is_empty()).then(|| cycle_labels(ry.len(), &release_at));
+
+    let fit = trend_fit(&rt, &ry, blocks.as_deref());
+    let intercept = {
+        let mut residuals: Vec<f64> = wt
+            .iter()
+            .zip(wy)
+            .map(|(&ti, &yi)| yi - fit.rate * (ti - window_start))
+            .collect();
+        median_in_place(&mut residuals).unwrap_or(0.0)
+    };
+
+    let growth = fit.rate * window_len;
+    let significant = fit.p_value < opts.alpha;
+    let growing = significant && fit.rate > 0.0 && material(growth) && fit.rate_low > 0.0;
+    let sawtooth = !growing && releases >= 2 && range > opts.min_growth_bytes;
+    let start_level = {
+        let k = edge_len(ys.len());
+        median_of(ys.get(..k).unwrap_or_default()).unwrap_or(0.0)
+    };
+    let window_level = median_of(wy).unwrap_or(0.0);
+    let filled = window_level - start_level;
+    // "levelled off" means the window itself no longer moves materially, whatever the test says:
+    // a noisy series still climbing (but not significantly) is not a plateau
+    let levelled = !material(growth.abs());
+    // and the start level must lie below the band the window moves in (its 5th–95th
+    // percentile half-width), or the "fill" is just the noise of a short median at the start
+    let spread = spread_of(wy);
+    let plateau = !growing && !sawtooth && levelled && material(filled) && filled > spread;
+
+    let (kind, explanation) = if growing {
+        let mut s = format!(
+            "grows {} {}, {}",
+            rate_with_interval(fit.rate, fit.rate_low, fit.rate_high),
+            warmup_phrase(warmup),
+            p_phrase(fit.p_value)
+        );
+        if releases > 0 {
+            s.push_str(&format!(", even though it is released {}", times(releases)));
+        }
+        (VerdictKind::Growing, s)
+    } else if sawtooth {
+        let s = format!(
+            "rises and is released {} (swings of up to {}), no growth trend",
+            times(releases),
+            format_bytes(range)
+        );
+        (VerdictKind::Sawtooth, s)
+    } else if plateau {
+        let s = format!(
+            "grew {}, then levelled off at {}",
+            format_bytes(filled),
+            format_bytes(window_level)
+        );
+        (VerdictKind::Plateau, s)
+    } else {
+        let s = if significant && fit.rate < 0.0 && fit.rate_high < 0.0 && material(-growth) {
+            format!(
+                "shrinks {}, no growth {}",
+                rate_with_interval(-fit.rate, -fit.rate_high, -fit.rate_low),
+                warmup_phrase(warmup)
+            )
+        } else if !levelled {
+            // a slope that would matter, but the evidence for it does not hold up
+            format!(
+                "no significant trend: slope {}, {}",
+                rate_with_interval(fit.rate, fit.rate_low, fit.rate_high),
+                p_phrase(fit.p_value)
+            )
+        } else if releases > 0 && range > opts.min_growth_bytes {
+            format!("rises and is released {}, no growth trend", times(releases))
+        } else {
+            format!("no material change (±{})", format_bytes(spread))
+        };
+        (VerdictKind::Stable, s)
+    };
+
+    Verdict {
+        kind,
+        rate: fit.rate,
+        rate_low: fit.rate_low,
+        rate_high: fit.rate_high,
+        p_value: fit.p_value,
+        warmup,
+        window_start,
+        window_end: t_last,
+        intercept,
+        net_change,
+        releases,
+        points,
+        explanation,
+    }
+}
+
+/// An inconclusive verdict: no slope, p = 1.
+fn inconclusive(
+    warmup: f64,
+    window_start: f64,
+    window_end: f64,
+    points: usize,
+    net_change: f64,
+    intercept: f64,
+    explanation: String,
+) -> Verdict {
+    Verdict {
+        kind: VerdictKind::Inconclusive,
+        rate: 0.0,
+        rate_low: 0.0,
+        rate_high: 0.0,
+        p_value: 1.0,
+        warmup,
+        window_start,
+        window_end,
+        intercept,
+        net_change,
+        releases: 0,
+        points,
+        explanation,
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Preparing the series.
+// ---------------------------------------------------------------------------------------------
+
+/// Pairs up to the shorter length, drops non-finite points, sorts by time (stable, so samples
+/// at the same time keep their order).
+fn clean(t: &[f64], y: &[f64]) -> (Vec<f64>, Vec<f64>) {
+    let mut pts: Vec<(f64, f64)> = t
+        .iter()
+        .zip(y)
+        .filter(|(a, b)| a.is_finite() && b.is_finite())
+        .map(|(&a, &b)| (a, b))
+        .collect();
+    if !pts.windows(2).all(|w| w[0].0 <= w[1].0) {
+        pts.sort_by(|a, b| a.0.total_cmp(&b.0));
+    }
+    pts.into_iter().unzip()
+}
+
+/// Reduces a long window to `REDUCED_POINTS` consecutive bins of (almost) equal size: the mean
+/// time and the median value of each. Short windows are returned as they are.
+fn reduce(t: &[f64], y: &[f64]) -> (Vec<f64>, Vec<f64>) {
+    let n = t.len().min(y.len());
+    let (t, y) = (&t[..n], &y[..n]);
+    if n <= REDUCE_ABOVE {
+        return (t.to_vec(), y.to_vec());
+    }
+    let bins = REDUCED_POINTS;
+    let mut rt = Vec::with_capacity(bins);
+    let mut ry = Vec::with_capacity(bins);
+    let mut scratch = Vec::with_capacity(n / bins + 1);
+    for b in 0..bins {
+        let (lo, hi) = (b * n / bins, (b + 1) * n / bins);
+        let (Some(bt), Some(by)) = (t.get(lo..hi), y.get(lo..hi)) else {
+            continue;
+        };
+        let Some(&t0) = bt.first() else { continue };
+        // mean of offsets from the bin's first time, so large absolute times lose no precision
+        let mean_t = t0 + bt.iter().map(|&x| x - t0).sum::<f64>() / bt.len() as f64;
+        scratch.clear();
+        scratch.extend_from_slice(by);
+        if let Some(m) = median_in_place(&mut scratch) {
+            rt.push(mean_t);
+            ry.push(m);
+        }
+    }
+    (rt, ry)
+}
+
+/// Points at each edge of a series of `n` points used for its start and end levels.
+fn edge_len(n: usize) -> usize {
+    ((n as f64 * EDGE_FRACTION).ceil() as usize)
+        .max(EDGE_MIN_POINTS)
+        .min(n)
+}
+
+/// Median of the last few points minus median of the first few.
+fn net_change_of(y: &[f64]) -> f64 {
+    let k = edge_len(y.len());
+    let head = median_of(y.get(..k).unwrap_or_default());
+    let tail = median_of(y.get(y.len() - k..).unwrap_or_default());
+    match (head, tail) {
+        (Some(a), Some(b)) => b - a,
+        _ => 0.0,
+    }
+}
+
+/// Half the distance between the 5th and 95th percentiles: the usual swing around the level,
+/// ignoring the odd spike.
+fn spread_of(y: &[f64]) -> f64 {
+    let mut v = y.to_vec();
+    let n = v.len() as f64;
+    match order_stats(&mut v, &[1.0 + 0.05 * (n - 1.0), 1.0 + 0.95 * (n - 1.0)])[..] {
+        [a, b] if !v.is_empty() => 0.5 * (b - a),
+        _ => 0.0,
+    }
+}
+
+/// Median absolute difference between neighbouring samples: the jitter of the series.
+fn typical_step(y: &[f64]) -> f64 {
+    let mut steps: Vec<f64> = y.windows(2).map(|w| (w[1] - w[0]).abs()).collect();
+    median_in_place(&mut steps).unwrap_or(0.0)
+}
+
+fn min_max(y: &[f64]) -> (f64, f64) {
+    if y.is_empty() {
+        return (0.0, 0.0);
+    }
+    y.iter()
+        .fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), &v| {
+            (lo.min(v), hi.max(v))
+        })
+}
+
+// ---------------------------------------------------------------------------------------------
+// Releases.
+// ---------------------------------------------------------------------------------------------
+
+/// Indices at which a release is first seen: the value is more than `threshold` below the
+/// highest of the previous `run` samples. After a release the detector waits until the series
+/// has climbed more than `threshold` above the trough before it looks for the next one, so a
+/// drop spread over several samples, or noise at the bottom, is counted once.
+fn find_releases(y: &[f64], threshold: f64, run: usize) -> Vec<usize> {
+    let mut found = Vec::new();
+    if !threshold.is_finite() {
+        return found;
+    }
+    let mut armed = true;
+    let mut armed_at = 0;
+    let mut trough = f64::INFINITY;
+    for (i, &v) in y.iter().enumerate() {
+        if armed {
+            let from = armed_at.max(i.saturating_sub(run));
+            let high = y
+                .get(from..i)
+                .unwrap_or_default()
+                .iter()
+                .fold(f64::NEG_INFINITY, |a, &b| a.max(b));
+            if high - v > threshold {
+                found.push(i);
+                armed = false;
+                trough = v;
+            }
+        } else {
+            trough = trough.min(v);
+            if v - trough > threshold {
+                armed = true;
+                armed_at = i;
+            }
+        }
+    }
+    found
+}
+
+/// Release cycle of each of `n` points: 0 before the first release, 1 from it to the next, ...
+fn cycle_labels(n: usize, release_at: &[usize]) -> Vec<usize> {
+    let mut labels = Vec::with_capacity(n);
+    let mut cycle = 0;
+    let mut next = release_at.iter().peekable();
+    for i in 0..n {
+        while next.next_if(|&&r| r <= i).is_some() {
+            cycle += 1;
+        }
+        labels.push(cycle);
+    }
+    labels
+}
+
+// ---------------------------------------------------------------------------------------------
+// Theil–Sen slope, Sen's interval, Mann–Kendall test.
+// ---------------------------------------------------------------------------------------------
+
+/// Slope, its interval, and the trend test over one set of pairs.
+#[derive(Debug, Clone, Copy)]
+struct TrendFit {
+    /// Theil–Sen slope: median of the pairwise slopes.
+    rate: f64,
+    /// Sen's 95% interval of the slope.
+    rate_low: f64,
+    rate_high: f64,
+    /// Two-sided Mann–Kendall p-value, continuity-corrected normal approximation.
+    p_value: f64,
+}
+
+impl TrendFit {
+    const NONE: TrendFit = TrendFit {
+        rate: 0.0,
+        rate_low: 0.0,
+        rate_high: 0.0,
+        p_value: 1.0,
+    };
+}
+
+/// What the pairwise statistics are made of.
+#[derive(Debug, Clone, Default)]
+struct Pairs {
+    /// Slope of each counted pair.
+    slopes: Vec<f64>,
+    /// Mann–Kendall S: Σ sign(later value − earlier value) over the counted pairs.
+    s: i64,
+    /// Per point: counted pairs in which it is the earlier point minus those in which it is the
+    /// later one.
+    excess: Vec<i64>,
+}
+
+/// All pairs of points with distinct times; with `cycles`, only pairs from different cycles.
+/// O(n²) in time and memory: callers reduce long series first.
+fn pairs_of(t: &[f64], y: &[f64], cycles: Option<&[usize]>) -> Pairs {
+    let n = t.len().min(y.len());
+    let (t, y) = (&t[..n], &y[..n]);
+    let mut slopes = Vec::with_capacity(n.saturating_mul(n - 1) / 2);
+    // per point: pairs where it is the earlier point minus pairs where it is the later one
+    let mut excess = vec![0i64; n];
+    let mut s: i64 = 0;
+    for (i, (&ti, &yi)) in t.iter().zip(y).enumerate() {
+        for (j, (&tj, &yj)) in t.iter().zip(y).enumerate().skip(i + 1) {
+            if let Some(c) = cycles {
+                if c.get(i) == c.get(j) {
+                    continue;
+                }
+            }
+            let dt = tj - ti;
+            if dt == 0.0 || !dt.is_finite() {
+                continue;
+            }
+            let dy = yj - yi;
+            slopes.push(dy / dt);
+            let (early, late) = if dt > 0.0 { (i, j) } else { (j, i) };
+            s += sign(dy) * sign(dt);
+            excess[early] += 1;
+            excess[late] -= 1;
+        }
+    }
+    Pairs { slopes, s, excess }
+}
+
+/// Theil–Sen slope, Sen's rank-based 95% interval and the Mann–Kendall test over the pairs of
+/// [`pairs_of`].
+fn trend_fit(t: &[f64], y: &[f64], cycles: Option<&[usize]>) -> TrendFit {
+    let n = t.len().min(y.len());
+    let Pairs {
+        mut slopes,
+        s,
+        excess,
+    } = pairs_of(t, y, cycles);
+    let pairs = slopes.len();
+    if pairs == 0 {
+        return TrendFit::NONE;
+    }
+    let var_s = kendall_variance(&y[..n], pairs, &excess);
+    let s = s as f64;
+    let p_value = mann_kendall_p(s, var_s);
+
+    // Sen (1968): C = z·sd(S); the interval runs from the M1-th to the (M2 + 1)-th ordered
+    // slope, M1 = (N − C)/2, M2 = (N + C)/2, interpolating between neighbours.
+    let nf = pairs as f64;
+    let c = Z_975 * var_s.sqrt();
+    let m1 = (nf - c) / 2.0;
+    let m2 = (nf + c) / 2.0;
+    let stats = order_stats(&mut slopes, &[(nf + 1.0) / 2.0, m1, m2 + 1.0]);
+    let [rate, rate_low, rate_high] = stats[..] else {
+        return TrendFit::NONE;
+    };
+    TrendFit {
+        rate,
+        rate_low,
+        rate_high,
+        p_value,
+    }
+}
+
+fn sign(x: f64) -> i64 {
+    if x > 0.0 {
+        1
+    } else if x < 0.0 {
+        -1
+    } else {
+        0
+    }
+}
+
+/// Variance of S = Σ sign(y_late − y_early) over a chosen set of `pairs`, under no trend (the
+/// values in random order), with ties in the values accounted for exactly.
+///
+/// Pairs sharing no point are uncorrelated (swapping the two values of one pair flips its sign
+/// and leaves the other alone). A pair with itself contributes q = P(the two values differ);
+/// two pairs sharing a point contribute ±r, with r = E[sign(y_b − y_a)·sign(y_c − y_a)], + when
+/// the shared point is the earlier (or the later) point of both, − otherwise. Summing,
+/// Var(S) = q·N + r·(Σ_i e_i² − 2N), where e_i is the number of pairs in which point i is the
+/// earlier point minus those in which it is the later one. Over all pairs this is exactly the
+/// textbook tie-corrected [n(n−1)(2n+5) − Σ t(t−1)(2t+5)] / 18; over a subset (pairs across
+/// release cycles) it stays exact.
+fn kendall_variance(y: &[f64], pairs: usize, excess: &[i64]) -> f64 {
+    let n = y.len();
+    if n < 3 || pairs == 0 {
+        return 0.0;
+    }
+    let mut v = y.to_vec();
+    v.sort_unstable_by(f64::total_cmp);
+    let nf = n as f64;
+    let mut tied_pairs = 0.0; // Σ t(t − 1) over groups of equal values
+    let mut r_sum = 0.0; // Σ over points of (hi − lo)² − hi − lo
+    let mut start = 0;
+    while start < n {
+        let mut end = start + 1;
+        while end < n && v[end] == v[start] {
+            end += 1;
+        }
+        let g = (end - start) as f64;
+        let lo = start as f64; // values below this group
+        let hi = (n - end) as f64; // values above it
+        tied_pairs += g * (g - 1.0);
+        r_sum += g * ((hi - lo).powi(2) - hi - lo);
+        start = end;
+    }
+    let q = 1.0 - tied_pairs / (nf * (nf - 1.0));
+    let r = r_sum / (nf * (nf - 1.0) * (nf - 2.0));
+    let m = pairs as f64;
+    let e2: f64 = excess.iter().map(|&e| (e as f64).powi(2)).sum();
+    (q * m + r * (e2 - 2.0 * m)).max(0.0)
+}
+
+/// Two-sided p-value of a Mann–Kendall S with variance `var_s`, continuity-corrected.
+fn mann_kendall_p(s: f64, var_s: f64) -> f64 {
+    let usable = var_s > 0.0 && s.is_finite();
+    if !usable {
+        return 1.0;
+    }
+    let z = ((s.abs() - 1.0).max(0.0)) / var_s.sqrt();
+    erfc(z / std::f64::consts::SQRT_2).clamp(0.0, 1.0)
+}
+
+/// Values at 1-based, possibly fractional `ranks` of `v` (interpolating between neighbours;
+/// ranks are clamped to 1..=len). Reorders `v`. Linear time per distinct rank.
+fn order_stats(v: &mut [f64], ranks: &[f64]) -> Vec<f64> {
+    let n = v.len();
+    if n == 0 {
+        return vec![0.0; ranks.len()];
+    }
+    let clamp = |r: f64| {
+        if r.is_nan() {
+            1.0
+        } else {
+            r.clamp(1.0, n as f64)
+        }
+    };
+    let mut wanted: Vec<usize> = ranks
+        .iter()
+        .flat_map(|&r| {
+            let r = clamp(r);
+            [r.floor() as usize - 1, r.ceil() as usize - 1]
+        })
+        .collect();
+    wanted.sort_unstable();
+    wanted.dedup();
+    // after selecting k, everything after it is ≥ v[k]: later ranks are found there
+    let mut base = 0;
+    for &k in &wanted {
+        if let Some(rest) = v.get_mut(base..) {
+            if k >= base && k - base < rest.len() {
+                rest.select_nth_unstable_by(k - base, f64::total_cmp);
+            }
+        }
+        base = k + 1;
+    }
+    ranks
+        .iter()
+        .map(|&r| {
+            let r = clamp(r);
+            let a = v[r.floor() as usize - 1];
+            let b = v[r.ceil() as usize - 1];
+            let f = r - r.floor();
+            if f == 0.0 {
+                a
+            } else {
+                a * (1.0 - f) + b * f
+            }
+        })
+        .collect()
+}
+
+/// Median, reordering `v`; `None` when empty.
+fn median_in_place(v: &mut [f64]) -> Option<f64> {
+    if v.is_empty() {
+        return None;
+    }
+    let mid = (v.len() as f64 + 1.0) / 2.0;
+    order_stats(v, &[mid]).first().copied()
+}
+
+fn median_of(v: &[f64]) -> Option<f64> {
+    median_in_place(&mut v.to_vec())
+}
+
+// ---------------------------------------------------------------------------------------------
+// Normal distribution.
+// ---------------------------------------------------------------------------------------------
+
+/// Complementary error function, absolute error below 1.5e-7 for every x (the rational
+/// approximation 7.1.26 of Abramowitz and Stegun, extended to negative x by
+/// erfc(−x) = 2 − erfc(x)).
+fn erfc(x: f64) -> f64 {
+    if x.is_nan() {
+        return f64::NAN;
+    }
+    const P: f64 = 0.327_591_1;
+    const A: [f64; 5] = [
+        0.254_829_592,
+        -0.284_496_736,
+        1.421_413_741,
+        -1.453_152_027,
+        1.061_405_429,
+    ];
+    let z = x.abs();
+    let k = 1.0 / (1.0 + P * z);
+    let poly = A.iter().rev().fold(0.0, |acc, &a| acc * k + a) * k;
+    let tail = poly * (-z * z).exp();
+    if x >= 0.0 {
+        tail
+    } else {
+        2.0 - tail
+    }
+}
+
+/// Standard normal cumulative distribution function Φ(x), absolute error below 1e-7.
+pub fn normal_cdf(x: f64) -> f64 {
+    (0.5 * erfc(-x / std::f64::consts::SQRT_2)).clamp(0.0, 1.0)
+}
+
+// ---------------------------------------------------------------------------------------------
+// Words.
+// ---------------------------------------------------------------------------------------------
+
+const UNITS: [&str; 7] = ["B", "KiB", "MiB", "GiB", "TiB", "PiB", "EiB"];
+
+/// Binary unit (index into `UNITS`) in which `x` bytes reads best.
+fn unit_of(x: f64) -> usize {
+    let mut a = x.abs();
+    let mut u = 0;
+    // switch up when the value would round to 1024 in the current unit
+    while u + 1 < UNITS.len() && a >= if u == 0 { 1023.5 } else { 1023.95 } {
+        a /= 1024.0;
+        u += 1;
+    }
+    u
+}
+
+/// `x` bytes as a number in unit `u`: whole bytes, one decimal otherwise.
+fn number_in(x: f64, u: usize) -> String {
+    if !x.is_finite() {
+        return "n/a".to_string();
+    }
+    let v = x / 1024f64.powi(u as i32);
+    if u == 0 {
+        let v = v.round();
+        format!("{:.0}", if v == 0.0 { 0.0 } else { v })
+    } else {
+        let v = (v * 10.0).round() / 10.0;
+        format!("{:.1}", if v == 0.0 { 0.0 } else { v })
+    }
+}
+
+/// Bytes in binary units with one decimal: "512 B", "1.5 KiB", "30.0 MiB", "-2.0 GiB".
+fn format_bytes(x: f64) -> String {
+    if !x.is_finite() {
+        return "n/a".to_string();
+    }
+    let u = unit_of(x);
+    format!("{} {}", number_in(x, u), UNITS[u])
+}
+
+/// "1.2 MiB/s (95% CI 1.1–1.3 MiB/s)", all three in the unit of the largest.
+fn rate_with_interval(rate: f64, low: f64, high: f64) -> String {
+    let biggest = [rate, low, high]
+        .iter()
+        .filter(|v| v.is_finite())
+        .fold(0.0f64, |a, v| a.max(v.abs()));
+    let u = unit_of(biggest);
+    format!(
+        "{r} {unit}/s (95% CI {l}–{h} {unit}/s)",
+        r = number_in(rate, u),
+        l = number_in(low, u),
+        h = number_in(high, u),
+        unit = UNITS[u]
+    )
+}
+
+fn warmup_phrase(warmup: f64) -> String {
+    if warmup > 0.0 {
+        format!("after a {} warm-up", seconds(warmup))
+    } else {
+        "with no warm-up".to_string()
+    }
+}
+
+/// "2.0 s", or "3.5 min" from two minutes on.
+fn seconds(s: f64) -> String {
+    if s < 120.0 {
+        format!("{s:.1} s")
+    } else {
+        format!("{:.1} min", s / 60.0)
+    }
+}
+
+fn p_phrase(p: f64) -> String {
+    if p < P_PRINT_FLOOR {
+        "p < 0.001".to_string()
+    } else {
+        format!("p = {p:.3}")
+    }
+}
+
+fn times(n: u32) -> String {
+    match n {
+        1 => "once".to_string(),
+        2 => "twice".to_string(),
+        n => format!("{n} times"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const KIB: f64 = 1024.0;
+    const MIB: f64 = 1024.0 * 1024.0;
+
+    /// xorshift64: deterministic noise without a crate.
+    struct Rng(u64);
+
+    impl Rng {
+        fn new(seed: u64) -> Self {
+            Rng(seed.max(1))
+        }
+        fn next_u64(&mut self) -> u64 {
+            let mut x = self.0;
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            self.0 = x;
+            x
+        }
+        /// Uniform in [-1, 1).
+        fn unit(&mut self) -> f64 {
+            (self.next_u64() >> 11) as f64 / (1u64 << 53) as f64 * 2.0 - 1.0
+        }
+    }
+
+    /// Times 0, dt, 2·dt, ... up to and including `duration`.
+    fn times(duration: f64, dt: f64) -> Vec<f64> {
+        let n = (duration / dt).round() as usize;
+        (0..=n).map(|i| i as f64 * dt).collect()
+    }
+
+    fn run(t: &[f64], y: &[f64]) -> Verdict {
+        classify(t, y, &VerdictOptions::default())
+    }
+
+    #[test]
+    fn linear_leak_is_growing_with_rate_and_interval() {
+        let mut rng = Rng::new(1);
+        let t = times(10.0, 0.05);
+        let y: Vec<f64> = t
+            .iter()
+            .map(|&t| 30.0 * MIB + 2.0 * MIB * t + 200.0 * KIB * rng.unit())
+            .collect();
+        let v = run(&t, &y);
+        assert_eq!(v.kind, VerdictKind::Growing, "{v:?}");
+        assert!((v.rate / (2.0 * MIB) - 1.0).abs() < 0.05, "{v:?}");
+        assert!(v.rate_low <= 2.0 * MIB && 2.0 * MIB <= v.rate_high, "{v:?}");
+        assert!(v.rate_low < v.rate && v.rate < v.rate_high, "{v:?}");
+        assert!(v.p_value < 0.001);
+        assert!((v.warmup - 2.0).abs() < 1e-9 && (v.window_start - 2.0).abs() < 1e-9);
+        assert_eq!(v.window_end, 10.0);
+        assert_eq!(v.points, 161);
+        assert_eq!(v.releases, 0);
+        // the line passes through the middle of the data: value at 2 s is about 34 MiB
+        assert!((v.intercept - 34.0 * MIB).abs() < 200.0 * KIB, "{v:?}");
+        assert!((v.net_change - 20.0 * MIB).abs() < 1.5 * MIB, "{v:?}");
+        assert!(
+            v.explanation.starts_with("grows 2.0 MiB/s (95% CI ")
+                && v.explanation
+                    .contains("MiB/s) after a 2.0 s warm-up, p < 0.001"),
+            "{}",
+            v.explanation
+        );
+    }
+
+    #[test]
+    fn slow_leak_is_growing() {
+        let mut rng = Rng::new(2);
+        let t = times(60.0, 0.1);
+        let y: Vec<f64> = t
+            .iter()
+            .map(|&t| 20.0 * MIB + 100.0 * KIB * t + 50.0 * KIB * rng.unit())
+            .collect();
+        let v = run(&t, &y);
+        assert_eq!(v.kind, VerdictKind::Growing, "{v:?}");
+        assert!((v.rate / (100.0 * KIB) - 1.0).abs() < 0.05, "{v:?}");
+        assert!(
+            v.explanation.starts_with("grows 10") && v.explanation.contains("KiB/s (95% CI"),
+            "{}",
+            v.explanation
+        );
+    }
+
+    #[test]
+    fn fill_then_flat_is_plateau() {
+        let mut rng = Rng::new(3);
+        let t = times(10.0, 0.05);
+        let y: Vec<f64> = t
+            .iter()
+            .map(|&t| 50.0 * MIB * (t / 1.5).min(1.0) + 200.0 * KIB * rng.unit())
+            .collect();
+        let v = run(&t, &y);
+        assert_eq!(v.kind, VerdictKind::Plateau, "{v:?}");
+        assert!(
+            v.explanation.starts_with("grew ") && v.explanation.contains("then levelled off"),
+            "{}",
+            v.explanation
+        );
+    }
+
+    /// Climbs `swing` over each `period`, then drops back to the trough, which rises at
+    /// `trough_rate`.
+    fn sawtooth(
+        t: &[f64],
+        period: f64,
+        phase: f64,
+        swing: f64,
+        trough_rate: f64,
+        seed: u64,
+    ) -> Vec<f64> {
+        let mut rng = Rng::new(seed);
+        t.iter()
+            .map(|&t| {
+                let x = (t / period + phase).fract();
+                40.0 * MIB + trough_rate * t + swing * x + 100.0 * KIB * rng.unit()
+            })
+            .collect()
+    }
+
+    #[test]
+    fn sawtooth_without_trend_is_sawtooth() {
+        let t = times(10.0, 0.05);
+        // aligned with the window and at other phases, with different noise: never growing
+        for (k, phase) in [0.0, 0.1, 0.25, 0.4, 0.5, 0.6, 0.75, 0.9]
+            .into_iter()
+            .enumerate()
+        {
+            let y = sawtooth(&t, 2.0, phase, 20.0 * MIB, 0.0, 10 + k as u64);
+            let v = run(&t, &y);
+            assert_eq!(v.kind, VerdictKind::Sawtooth, "phase {phase}: {v:?}");
+            assert!(v.releases >= 3, "phase {phase}: {v:?}");
+            assert!(
+                v.explanation.starts_with("rises and is released")
+                    && v.explanation.ends_with("no growth trend"),
+                "{}",
+                v.explanation
+            );
+        }
+    }
+
+    #[test]
+    fn sawtooth_with_rising_troughs_is_growing() {
+        let t = times(30.0, 0.05);
+        let y = sawtooth(&t, 3.0, 0.0, 20.0 * MIB, 1.0 * MIB, 20);
+        let v = run(&t, &y);
+        assert_eq!(v.kind, VerdictKind::Growing, "{v:?}");
+        assert!(v.releases >= 7, "{v:?}");
+        assert!((v.rate / MIB - 1.0).abs() < 0.3, "{v:?}");
+        assert!(
+            v.explanation.contains("even though it is released"),
+            "{}",
+            v.explanation
+        );
+    }
+
+    #[test]
+    fn flat_noise_is_stable() {
+        let mut rng = Rng::new(4);
+        let t = times(10.0, 0.05);
+        let y: Vec<f64> = t
+            .iter()
+            .map(|_| 30.0 * MIB + 200.0 * KIB * rng.unit())
+            .collect();
+        let v = run(&t, &y);
+        assert_eq!(v.kind, VerdictKind::Stable, "{v:?}");
+        assert_eq!(v.releases, 0);
+        assert!(
+            v.explanation.starts_with("no material change (±"),
+            "{}",
+            v.explanation
+        );
+        assert!(v.explanation.contains("KiB"), "{}", v.explanation);
+    }
+
+    #[test]
+    fn one_time_spike_is_not_growing() {
+        let t = times(10.0, 0.05);
+        for (k, at) in [3.0, 5.0, 9.0, 9.95].into_iter().enumerate() {
+            let mut rng = Rng::new(30 + k as u64);
+            let y: Vec<f64> = t
+                .iter()
+                .map(|&t| {
+                    let spike = if (t - at).abs() < 0.12 {
+                        40.0 * MIB
+                    } else {
+                        0.0
+                    };
+                    30.0 * MIB + spike + 200.0 * KIB * rng.unit()
+                })
+                .collect();
+            let v = run(&t, &y);
+            assert_ne!(v.kind, VerdictKind::Growing, "spike at {at}: {v:?}");
+            assert_ne!(v.kind, VerdictKind::Sawtooth, "spike at {at}: {v:?}");
+        }
+    }
+
+    #[test]
+    fn loud_white_noise_is_not_sawtooth() {
+        // ±8 MiB of jitter: every step is as large as any "drop", so none is a release
+        let t = times(10.0, 0.05);
+        for seed in 40..48 {
+            let mut rng = Rng::new(seed);
+            let y: Vec<f64> = t
+                .iter()
+                .map(|_| 30.0 * MIB + 8.0 * MIB * rng.unit())
+                .collect();
+            let v = run(&t, &y);
+            assert_eq!(v.releases, 0, "seed {seed}: {v:?}");
+            assert_eq!(v.kind, VerdictKind::Stable, "seed {seed}: {v:?}");
+        }
+    }
+
+    #[test]
+    fn noisy_climb_without_evidence_is_not_plateau() {
+        let mut rng = Rng::new(1);
+        let t = times(10.0, 0.05);
+        let y: Vec<f64> = t
+            .iter()
+            .map(|&t| 30.0 * MIB + 0.3 * MIB * t + 8.0 * MIB * rng.unit())
+            .collect();
+        let v = run(&t, &y);
+        assert_eq!(v.kind, VerdictKind::Stable, "{v:?}");
+        assert!(
+            v.explanation.starts_with("no significant trend: slope "),
+            "{}",
+            v.explanation
+        );
+    }
+
+    #[test]
+    fn steady_decline_is_stable_and_says_so() {
+        let mut rng = Rng::new(5);
+        let t = times(10.0, 0.05);
+        let y: Vec<f64> = t
+            .iter()
+            .map(|&t| 80.0 * MIB - 3.0 * MIB * t + 100.0 * KIB * rng.unit())
+            .collect();
+        let v = run(&t, &y);
+        assert_eq!(v.kind, VerdictKind::Stable, "{v:?}");
+        assert!(v.rate < 0.0);
+        assert!(
+            v.explanation.starts_with("shrinks 3.0 MiB/s"),
+            "{}",
+            v.explanation
+        );
+    }
+
+    #[test]
+    fn five_points_are_inconclusive() {
+        let t = [0.0, 1.0, 2.0, 3.0, 4.0];
+        let y = [1.0 * MIB, 2.0 * MIB, 3.0 * MIB, 4.0 * MIB, 5.0 * MIB];
+        let v = run(&t, &y);
+        assert_eq!(v.kind, VerdictKind::Inconclusive);
+        assert_eq!((v.rate, v.p_value), (0.0, 1.0));
+        assert_eq!(v.points, 4);
+        assert!(
+            v.explanation.contains("too few samples"),
+            "{}",
+            v.explanation
+        );
+        assert!(
+            v.explanation
+                .contains("(4 after the 0.8 s warm-up, need at least 8"),
+            "{}",
+            v.explanation
+        );
+        let v = run(&t[..2], &y[..2]);
+        assert_eq!(v.kind, VerdictKind::Inconclusive);
+        assert!(v.explanation.contains("2 usable"), "{}", v.explanation);
+    }
+
+    #[test]
+    fn degenerate_inputs_do_not_panic() {
+        let opts = VerdictOptions::default();
+        let nan = f64::NAN;
+        let inf = f64::INFINITY;
+        let ramp: Vec<f64> = (0..50).map(|i| i as f64).collect();
+        let cases: Vec<(Vec<f64>, Vec<f64>)> = vec![
+            (vec![], vec![]),
+            (vec![0.0], vec![1.0]),
+            (ramp.clone(), vec![]),
+            (ramp.clone(), ramp[..10].to_vec()),
+            (ramp[..10].to_vec(), ramp.clone()),
+            (vec![nan; 50], ramp.clone()),
+            (ramp.clone(), vec![nan; 50]),
+            (
+                ramp.iter()
+                    .map(|&x| if x as usize % 3 == 0 { nan } else { x })
+                    .collect(),
+                ramp.clone(),
+            ),
+            (
+                ramp.clone(),
+                ramp.iter()
+                    .map(|&x| if x as usize % 2 == 0 { inf } else { -x })
+                    .collect(),
+            ),
+            (vec![5.0; 50], ramp.clone()),
+            (ramp.clone(), vec![7.0 * MIB; 50]),
+            (
+                ramp.iter().map(|&x| (x / 5.0).floor()).collect(),
+                ramp.clone(),
+            ),
+            (ramp.iter().rev().copied().collect(), ramp.clone()),
+            (
+                ramp.clone(),
+                ramp.iter()
+                    .map(|&x| {
+                        if x as usize % 2 == 0 {
+                            f64::MAX
+                        } else {
+                            -f64::MAX
+                        }
+                    })
+                    .collect(),
+            ),
+            (ramp.iter().map(|&x| x * 1e-300).collect(), ramp.clone()),
+            (ramp.iter().map(|&x| 1e15 + x).collect(), ramp.clone()),
+            (
+                vec![-inf, 0.0, 1.0, 2.0, inf],
+                vec![1.0, 2.0, 3.0, 4.0, 5.0],
+            ),
+        ];
+        for (t, y) in &cases {
+            let v = classify(t, y, &opts);
+            assert!(!v.explanation.is_empty());
+            assert!(
+                v.p_value.is_nan() || (0.0..=1.0).contains(&v.p_value),
+                "{v:?}"
+            );
+        }
+        // all-equal values: stable, flat slope
+        let v = classify(&ramp, &vec![7.0 * MIB; 50], &opts);
+        assert_eq!(v.kind, VerdictKind::Stable);
+        assert_eq!((v.rate, v.p_value, v.net_change), (0.0, 1.0, 0.0));
+        assert_eq!(v.explanation, "no material change (±0 B)");
+        // zero duration
+        let v = classify(&[5.0; 50], &ramp, &opts);
+        assert_eq!(v.kind, VerdictKind::Inconclusive);
+        // odd options
+        let odd = [
+            VerdictOptions {
+                warmup_fraction: nan,
+                alpha: nan,
+                min_growth_bytes: nan,
+                min_growth_fraction: nan,
+                min_points: 0,
+            },
+            VerdictOptions {
+                warmup_fraction: 1.0,
+                ..opts
+            },
+            VerdictOptions {
+                warmup_fraction: -3.0,
+                min_growth_bytes: -1.0,
+                ..opts
+            },
+            VerdictOptions {
+                warmup_fraction: inf,
+                min_points: usize::MAX,
+                ..opts
+            },
+        ];
+        for o in &odd {
+            for (t, y) in &cases {
+                let _ = classify(t, y, o);
+            }
+        }
+    }
+
+    #[test]
+    fn random_inputs_do_not_panic() {
+        let mut rng = Rng::new(99);
+        let specials = [
+            f64::NAN,
+            f64::INFINITY,
+            f64::NEG_INFINITY,
+            0.0,
+            -0.0,
+            1e308,
+            -1e308,
+        ];
+        for _ in 0..300 {
+            let n = (rng.next_u64() % 60) as usize;
+            let m = n.saturating_sub((rng.next_u64() % 3) as usize);
+            let mut pick = |scale: f64| {
+                if rng.next_u64() % 10 == 0 {
+                    specials[(rng.next_u64() % specials.len() as u64) as usize]
+                } else {
+                    (rng.unit() * scale).round()
+                }
+            };
+            let t: Vec<f64> = (0..n).map(|_| pick(20.0)).collect();
+            let y: Vec<f64> = (0..m).map(|_| pick(4.0 * MIB)).collect();
+            let v = classify(&t, &y, &VerdictOptions::default());
+            assert!(!v.explanation.is_empty());
+        }
+    }
+
+    #[test]
+    fn hundred_thousand_points_classify() {
+        let mut rng = Rng::new(6);
+        let t = times(1000.0, 0.01);
+        assert!(t.len() > 100_000);
+        let y: Vec<f64> = t
+            .iter()
+            .map(|&t| 100.0 * MIB + 10.0 * KIB * t + 1.0 * MIB * rng.unit())
+            .collect();
+        let v = run(&t, &y);
+        assert_eq!(v.kind, VerdictKind::Growing, "{v:?}");
+        assert_eq!(v.points, 80_001);
+    }
+
+    #[test]
+    fn normal_cdf_spot_values() {
+        assert!((normal_cdf(0.0) - 0.5).abs() < 1e-7);
+        assert!((normal_cdf(1.96) - 0.975_002_104_851_780).abs() < 2e-7);
+        assert!((normal_cdf(-1.96) - 0.024_997_895_148_220).abs() < 2e-7);
+        assert!((normal_cdf(1.0) - 0.841_344_746_068_543).abs() < 2e-7);
+        assert!((normal_cdf(-3.0) - 0.001_349_898_031_630).abs() < 2e-7);
+        assert_eq!(normal_cdf(40.0), 1.0);
+        assert_eq!(normal_cdf(-40.0), 0.0);
+        assert!((erfc(0.5) - 0.479_500_122_186_953).abs() < 2e-7);
+    }
+
+    #[test]
+    fn mann_kendall_small_example() {
+        // strictly increasing, n = 5: S = 10, Var = 5·4·15/18, z = 9/sqrt(Var)
+        let t = [0.0, 1.0, 2.0, 3.0, 4.0];
+        let y = [1.0, 2.0, 3.0, 4.0, 5.0];
+        let pairs = pairs_of(&t, &y, None);
+        assert_eq!(pairs.s, 10);
+        let var = kendall_variance(&y, pairs.slopes.len(), &pairs.excess);
+        assert!((var - 50.0 / 3.0).abs() < 1e-9);
+        let fit = trend_fit(&t, &y, None);
+        let z = 9.0 / (50.0f64 / 3.0).sqrt();
+        assert!((fit.p_value - 2.0 * (1.0 - normal_cdf(z))).abs() < 1e-9);
+        assert!((fit.p_value - 0.027_486).abs() < 1e-5);
+        assert_eq!((fit.rate, fit.rate_low, fit.rate_high), (1.0, 1.0, 1.0));
+    }
+
+    #[test]
+    fn variance_matches_textbook_tie_correction() {
+        let y = [3.0, 1.0, 3.0, 2.0, 2.0, 2.0, 5.0, 3.0, 1.0, 4.0, 4.0, 2.0];
+        let t: Vec<f64> = (0..y.len()).map(|i| i as f64).collect();
+        let pairs = pairs_of(&t, &y, None);
+        let var = kendall_variance(&y, pairs.slopes.len(), &pairs.excess);
+        let n = y.len() as f64;
+        // groups: 1×2, 2×4, 3×3, 4×2, 5×1
+        let ties: f64 = [2.0f64, 4.0, 3.0, 2.0, 1.0]
+            .iter()
+            .map(|g| g * (g - 1.0) * (2.0 * g + 5.0))
+            .sum();
+        let textbook = (n * (n - 1.0) * (2.0 * n + 5.0) - ties) / 18.0;
+        assert!((var - textbook).abs() < 1e-9, "{var} vs {textbook}");
+    }
+
+    #[test]
+    fn cross_cycle_pairs_only() {
+        let t = [0.0, 1.0, 2.0, 3.0, 4.0];
+        let y = [0.0, 1.0, 0.0, 1.0, 2.0];
+        let labels = cycle_labels(5, &[2]);
+        assert_eq!(labels, vec![0, 0, 1, 1, 1]);
+        let pairs = pairs_of(&t, &y, Some(&labels));
+        assert_eq!(pairs.slopes.len(), 6);
+        assert_eq!(pairs.excess, vec![3, 3, -2, -2, -2]);
+        // (0,2) 0, (0,3) +, (0,4) +, (1,2) −, (1,3) 0, (1,4) +
+        assert_eq!(pairs.s, 2);
+    }
+
+    #[test]
+    fn releases_are_counted_once() {
+        // a drop spread over three samples, noise at the bottom, then a second drop
+        let y = [
+            0.0, 5.0, 10.0, 10.0, 7.0, 4.0, 1.0, 1.5, 1.0, 6.0, 11.0, 0.0, 0.5,
+        ];
+        // first seen at 7 (3 below the high of 10), not again at 4 or 1
+        assert_eq!(find_releases(&y, 2.5, 3), vec![4, 11]);
+        assert!(find_releases(&[1.0, 2.0, 3.0], f64::NAN, 3).is_empty());
+        assert!(find_releases(&[], 1.0, 3).is_empty());
+    }
+
+    #[test]
+    fn reduction_keeps_shape() {
+        let t: Vec<f64> = (0..5000).map(|i| i as f64).collect();
+        let y: Vec<f64> = t.iter().map(|&x| 2.0 * x).collect();
+        let (rt, ry) = reduce(&t, &y);
+        assert_eq!(rt.len(), REDUCED_POINTS);
+        assert_eq!(ry.len(), REDUCED_POINTS);
+        assert_eq!((rt[0], ry[0]), (2.0, 4.0));
+        let (short_t, _) = reduce(&t[..100], &y[..100]);
+        assert_eq!(short_t.len(), 100);
+    }
+
+    #[test]
+    fn order_stats_and_medians() {
+        let mut v = vec![5.0, 1.0, 4.0, 2.0, 3.0, 6.0];
+        assert_eq!(
+            order_stats(&mut v, &[1.0, 3.5, 6.0, 0.0, 99.0, f64::NAN]),
+            vec![1.0, 3.5, 6.0, 1.0, 6.0, 1.0]
+        );
+        assert_eq!(median_of(&[3.0, 1.0, 2.0]), Some(2.0));
+        assert_eq!(median_of(&[]), None);
+        assert_eq!(net_change_of(&[1.0, 1.0, 1.0, 9.0, 5.0, 5.0, 5.0]), 4.0);
+        assert_eq!(net_change_of(&[]), 0.0);
+    }
+
+    #[test]
+    fn bytes_in_human_units() {
+        assert_eq!(format_bytes(0.0), "0 B");
+        assert_eq!(format_bytes(-0.2), "0 B");
+        assert_eq!(format_bytes(512.0), "512 B");
+        assert_eq!(format_bytes(1023.7), "1.0 KiB");
+        assert_eq!(format_bytes(1536.0), "1.5 KiB");
+        assert_eq!(format_bytes(300.0 * KIB), "300.0 KiB");
+        assert_eq!(format_bytes(1.2 * MIB), "1.2 MiB");
+        assert_eq!(format_bytes(-40.0 * MIB), "-40.0 MiB");
+        assert_eq!(format_bytes(3.0 * 1024.0 * MIB), "3.0 GiB");
+        assert_eq!(format_bytes(f64::NAN), "n/a");
+        assert_eq!(
+            rate_with_interval(1.2 * MIB, 1.1 * MIB, 1.3 * MIB),
+            "1.2 MiB/s (95% CI 1.1–1.3 MiB/s)"
+        );
+        assert_eq!(
+            rate_with_interval(900.0 * KIB, 800.0 * KIB, 1.1 * MIB),
+            "0.9 MiB/s (95% CI 0.8–1.1 MiB/s)"
+        );
+        assert_eq!(p_phrase(0.0004), "p < 0.001");
+        assert_eq!(p_phrase(0.0123), "p = 0.012");
+        assert_eq!(warmup_phrase(0.0), "with no warm-up");
+        assert_eq!(warmup_phrase(2.0), "after a 2.0 s warm-up");
+        assert_eq!(warmup_phrase(300.0), "after a 5.0 min warm-up");
+    }
 }

@@ -17,6 +17,15 @@ pub struct LinuxProcess {
     statm: File,
     status: File,
     smaps_rollup: Option<File>,
+    is_self: bool,
+}
+
+/// Peak RSS of the calling process from getrusage (the kernel's hiwater mark, in KiB).
+fn own_peak_rss() -> Option<u64> {
+    // SAFETY: getrusage fills the zeroed struct it is given.
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    let ok = unsafe { libc::getrusage(libc::RUSAGE_SELF, &mut usage) } == 0;
+    (ok && usage.ru_maxrss > 0).then(|| usage.ru_maxrss as u64 * 1024)
 }
 
 fn page_size() -> u64 {
@@ -129,22 +138,27 @@ impl ProcessMemory for LinuxProcess {
         mem.vms = fields.next().and_then(parse_u64).map(|p| p * page);
         mem.rss = fields.next().and_then(parse_u64).map(|p| p * page);
 
-        let status = pread(&self.status, &mut buf, pid, "status")?;
-        let mut zombie = false;
-        kb_lines(status, |key, v| match key {
-            b"VmHWM" => mem.peak = Some(v),
-            b"VmSwap" => mem.swap = Some(v),
-            _ => {}
-        });
-        for line in status.split(|&b| b == b'\n') {
-            if let Some(state) = line.strip_prefix(b"State:") {
-                zombie = state.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'Z')
-                    || state.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'X');
-                break;
+        if self.is_self {
+            // our own peak without formatting all of /proc/self/status (8 µs vs 1 µs)
+            mem.peak = own_peak_rss();
+        } else {
+            let status = pread(&self.status, &mut buf, pid, "status")?;
+            let mut zombie = false;
+            for line in status.split(|&b| b == b'\n') {
+                if let Some(state) = line.strip_prefix(b"State:") {
+                    let letter = state.iter().find(|b| !b.is_ascii_whitespace());
+                    zombie = matches!(letter, Some(b'Z' | b'X'));
+                    break;
+                }
             }
-        }
-        if zombie {
-            return Err(PlatformError::NoSuchProcess(pid));
+            if zombie {
+                return Err(PlatformError::NoSuchProcess(pid));
+            }
+            kb_lines(status, |key, v| match key {
+                b"VmHWM" => mem.peak = Some(v),
+                b"VmSwap" => mem.swap = Some(v),
+                _ => {}
+            });
         }
 
         if detail == Detail::Full {
@@ -164,6 +178,11 @@ impl ProcessMemory for LinuxProcess {
                 mem.swap = swap.or(mem.swap);
             }
         }
+        // the kernel updates its high-water mark lazily; a peak below the current RSS is stale
+        mem.peak = match (mem.peak, mem.rss) {
+            (Some(p), Some(r)) => Some(p.max(r)),
+            (p, _) => p,
+        };
         Ok(mem)
     }
 }
@@ -212,6 +231,7 @@ impl Os for Linux {
                 Detail::Full => Some(open_proc(pid, "smaps_rollup")?),
                 Detail::Basic => None,
             },
+            is_self: pid == std::process::id(),
         };
         process.read(Detail::Basic)?;
         Ok(process)

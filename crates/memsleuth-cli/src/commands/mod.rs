@@ -1,0 +1,19 @@
+pub mod report;
+pub mod watch;
+
+use std::path::Path;
+
+use anyhow::Context;
+use memsleuth_analysis::{TimelineReport, VerdictOptions};
+
+/// Reads and analyses a capture, warning (not failing) when it was cut short or damaged.
+pub fn load_report(path: &Path) -> anyhow::Result<TimelineReport> {
+    let capture = memsleuth_format::read_capture(path).map_err(|e| match e {
+        memsleuth_format::FormatError::Io(io) if io.kind() == std::io::ErrorKind::NotFound => {
+            anyhow::anyhow!("capture {} does not exist", path.display())
+        }
+        other => anyhow::Error::new(other).context(format!("cannot read {}", path.display())),
+    })?;
+    TimelineReport::from_capture(&capture, &VerdictOptions::default())
+        .with_context(|| format!("cannot analyse {}", path.display()))
+}

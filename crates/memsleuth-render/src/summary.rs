@@ -1,0 +1,245 @@
+//! The end-of-run summary: plain text for people, JSON for machines.
+
+use memsleuth_analysis::{TimelineReport, Verdict, VerdictKind};
+use serde::Serialize;
+
+use crate::units::{bytes, rate, seconds};
+
+/// Command line for display, shortened to `max` characters.
+pub fn command(argv: &[String], max: usize) -> String {
+    let full = argv.join(" ");
+    if full.chars().count() <= max {
+        return full;
+    }
+    let cut: String = full.chars().take(max.saturating_sub(1)).collect();
+    format!("{cut}…")
+}
+
+fn verdict_line(v: &Verdict) -> String {
+    match v.kind {
+        VerdictKind::Growing => format!(
+            "GROWING {} (95% CI {} to {})",
+            rate(v.rate),
+            rate(v.rate_low),
+            rate(v.rate_high)
+        ),
+        other => other.as_str().to_uppercase(),
+    }
+}
+
+fn p_value(p: f64) -> String {
+    if p < 0.001 {
+        "p < 0.001".into()
+    } else {
+        format!("p = {p:.3}")
+    }
+}
+
+/// The human summary. `capture_path` is named so the reader knows what to open next.
+pub fn summary_text(report: &TimelineReport, capture_path: Option<&str>) -> String {
+    let tl = &report.timeline;
+    let mut out = String::new();
+    let mut line = |s: String| {
+        out.push_str(&s);
+        out.push('\n');
+    };
+    let first = tl.total.first().copied().unwrap_or_default();
+    let last = tl.total.last().copied().unwrap_or_default();
+    let pick = |p: &memsleuth_analysis::TotalPoint| {
+        if report.metric == "pss" {
+            p.pss
+        } else {
+            p.rss
+        }
+    };
+    line(format!(
+        "memsleuth · {} (pid {})",
+        command(&tl.argv, 60),
+        tl.pid
+    ));
+    let mut ended = format!(
+        "  {} of {} samples every {}; ended: {}",
+        seconds(tl.end.duration),
+        tl.total.len(),
+        seconds(tl.interval),
+        tl.end.reason
+    );
+    if let Some(exit) = &tl.end.target_exit {
+        ended.push_str(&format!(" ({exit})"));
+    }
+    line(ended);
+    if tl.end.cut_short {
+        line(
+            "  warning: the capture was cut short (no trailer): the recorder was killed or \
+             crashed; showing everything up to its last flush"
+                .into(),
+        );
+    }
+    if let Some(damage) = &tl.end.damage {
+        line(format!("  warning: {damage}"));
+    }
+    line(String::new());
+    line(format!(
+        "  memory ({}{})  {} → {}, peak {} at {}{}",
+        report.metric,
+        if report.metric == "pss" {
+            ", whole tree"
+        } else {
+            ""
+        },
+        bytes(pick(&first) as f64),
+        bytes(pick(&last) as f64),
+        bytes(report.peak as f64),
+        seconds(report.peak_at),
+        if report.peak_rss_hwm > 0 {
+            format!(" (largest VmHWM {})", bytes(report.peak_rss_hwm as f64))
+        } else {
+            String::new()
+        }
+    ));
+    let v = &report.verdict;
+    line(format!(
+        "  verdict: {}  {}",
+        verdict_line(v),
+        p_value(v.p_value)
+    ));
+    line(format!("           {}", v.explanation));
+    if let Some(per) = report.per_mark {
+        line(format!(
+            "           {} per iteration ({} marks)",
+            crate::units::signed_bytes(per),
+            tl.marks.len()
+        ));
+    }
+    if report.processes.len() > 1 {
+        line(String::new());
+        line(format!(
+            "  {:<8} {:<36} {:>10} {:>10}  verdict (rss)",
+            "pid", "command", "last", "max"
+        ));
+        for p in &report.processes {
+            let argv = tl
+                .processes
+                .iter()
+                .find(|s| s.pid == p.pid)
+                .map(|s| command(&s.argv, 36))
+                .unwrap_or_default();
+            let kind = match p.verdict.kind {
+                VerdictKind::Growing => format!("growing {}", rate(p.verdict.rate)),
+                other => other.as_str().to_string(),
+            };
+            line(format!(
+                "  {:<8} {:<36} {:>10} {:>10}  {}",
+                p.pid,
+                argv,
+                bytes(p.last as f64),
+                bytes(p.max as f64),
+                kind
+            ));
+        }
+        let growing: Vec<String> = report
+            .growing_processes()
+            .map(|p| format!("pid {}", p.pid))
+            .collect();
+        if !growing.is_empty() {
+            line(format!("  growth comes from: {}", growing.join(", ")));
+        }
+    }
+    if let Some(path) = capture_path {
+        line(String::new());
+        line(format!(
+            "  capture: {path} ({}, {} flushes, {} dropped)",
+            if tl.end.cut_short {
+                "cut short"
+            } else {
+                "complete"
+            },
+            tl.end.flushes,
+            tl.end.dropped
+        ));
+        line(format!(
+            "  picture: memsleuth report timeline {path} -o timeline.png"
+        ));
+    }
+    out
+}
+
+#[derive(Serialize)]
+struct ProcessJson<'a> {
+    pid: u32,
+    ppid: u32,
+    command: &'a [String],
+    root: bool,
+    exit: Option<&'a str>,
+    metric: &'static str,
+    last: u64,
+    max: u64,
+    verdict: &'a Verdict,
+}
+
+#[derive(Serialize)]
+struct SummaryJson<'a> {
+    capture: Option<&'a str>,
+    pid: u32,
+    command: &'a [String],
+    python_version: &'a str,
+    start_unix_ns: u64,
+    interval: f64,
+    end: &'a memsleuth_analysis::EndInfo,
+    metric: &'static str,
+    first: u64,
+    last: u64,
+    peak: u64,
+    peak_at: f64,
+    peak_rss_hwm: u64,
+    per_iteration: Option<f64>,
+    marks: usize,
+    verdict: &'a Verdict,
+    processes: Vec<ProcessJson<'a>>,
+}
+
+/// The summary as JSON (no raw series: `memsleuth report timeline --json` has those).
+pub fn summary_json(report: &TimelineReport, capture_path: Option<&str>) -> String {
+    let tl = &report.timeline;
+    let pick = |p: Option<&memsleuth_analysis::TotalPoint>| {
+        p.map_or(0, |p| if report.metric == "pss" { p.pss } else { p.rss })
+    };
+    let processes = report
+        .processes
+        .iter()
+        .filter_map(|p| {
+            let s = tl.processes.iter().find(|s| s.pid == p.pid)?;
+            Some(ProcessJson {
+                pid: p.pid,
+                ppid: s.ppid,
+                command: &s.argv,
+                root: s.root,
+                exit: s.exit.as_deref(),
+                metric: p.metric,
+                last: p.last,
+                max: p.max,
+                verdict: &p.verdict,
+            })
+        })
+        .collect();
+    let model = SummaryJson {
+        capture: capture_path,
+        pid: tl.pid,
+        command: &tl.argv,
+        python_version: &tl.python_version,
+        start_unix_ns: tl.start_unix_ns,
+        interval: tl.interval,
+        end: &tl.end,
+        metric: report.metric,
+        first: pick(tl.total.first()),
+        last: pick(tl.total.last()),
+        peak: report.peak,
+        peak_at: report.peak_at,
+        peak_rss_hwm: report.peak_rss_hwm,
+        per_iteration: report.per_mark,
+        marks: tl.marks.len(),
+        verdict: &report.verdict,
+        processes,
+    };
+    serde_json::to_string_pretty(&model).unwrap_or_else(|e| format!("{{\"error\": \"{e}\"}}"))
+}

@@ -1,0 +1,34 @@
+"""memsleuth: find memory leaks in Python programs.
+
+Start with the command line: ``memsleuth watch -- python app.py``. From Python:
+
+>>> import memsleuth
+>>> memsleuth.memory()                      # a fast snapshot of this process
+>>> with memsleuth.watch("app.msl") as w:   # sample memory in the background
+...     run_workload()
+>>> w.summary()["verdict"]["kind"]          # 'growing', 'plateau', 'sawtooth', 'stable'
+"""
+
+from __future__ import annotations
+
+from memsleuth._native import (
+    CaptureError,
+    Memory,
+    MemsleuthError,
+    ProcessError,
+    __version__,
+    memory,
+)
+from memsleuth._watch import Watch, summary, watch
+
+__all__ = [
+    "CaptureError",
+    "Memory",
+    "MemsleuthError",
+    "ProcessError",
+    "Watch",
+    "__version__",
+    "memory",
+    "summary",
+    "watch",
+]

@@ -1,0 +1,18 @@
+"""The ``memsleuth`` command; all of it is implemented in Rust."""
+
+from __future__ import annotations
+
+import sys
+
+
+def main() -> None:
+    try:
+        from memsleuth import _native
+    except ImportError as e:  # a broken install should say so in one line
+        sys.stderr.write(f"memsleuth: error: the native extension cannot be loaded ({e})\n")
+        sys.exit(1)
+    sys.exit(_native.cli_main(["memsleuth", *sys.argv[1:]]))
+
+
+if __name__ == "__main__":
+    main()
