@@ -4,8 +4,8 @@ use memsleuth_format::Capture;
 use serde::Serialize;
 
 use crate::timeline::{Timeline, TotalPoint};
-use crate::AnalysisError;
 use crate::trend::{classify, Verdict, VerdictOptions};
+use crate::AnalysisError;
 
 /// The verdict on one process of the tree.
 #[derive(Debug, Clone, Serialize)]
@@ -54,11 +54,15 @@ impl TimelineReport {
         let t: Vec<f64> = timeline.total.iter().map(|p| p.t).collect();
         let y: Vec<f64> = timeline.total.iter().map(|p| pick(p) as f64).collect();
         let verdict = classify(&t, &y, opts);
-        let (peak_at, peak) = timeline
-            .total
-            .iter()
-            .map(|p| (p.t, pick(p)))
-            .fold((0.0, 0), |best, cur| if cur.1 > best.1 { cur } else { best });
+        let (peak_at, peak) =
+            timeline
+                .total
+                .iter()
+                .map(|p| (p.t, pick(p)))
+                .fold(
+                    (0.0, 0),
+                    |best, cur| if cur.1 > best.1 { cur } else { best },
+                );
         let peak_rss_hwm = timeline
             .processes
             .iter()

@@ -47,7 +47,10 @@ impl StatusLine {
         while self.recent.front().is_some_and(|(t0, _)| t - t0 > 10.0) {
             self.recent.pop_front();
         }
-        if !self.enabled || self.last_draw.is_some_and(|d| d.elapsed() < Duration::from_millis(250))
+        if !self.enabled
+            || self
+                .last_draw
+                .is_some_and(|d| d.elapsed() < Duration::from_millis(250))
         {
             return;
         }

@@ -152,7 +152,9 @@ impl<R: Read> Reader<R> {
         };
         let mut d = Dec::new(&self.payload[self.pos..]);
         let tag = d.u64().map_err(|e| corrupt(e.0))?;
-        let len = d.count().map_err(|_| corrupt("record length exceeds its chunk"))?;
+        let len = d
+            .count()
+            .map_err(|_| corrupt("record length exceeds its chunk"))?;
         let body = d.bytes(len).map_err(|e| corrupt(e.0))?;
         let record = Record::decode(tag, body)
             .map_err(|e| corrupt(&format!("record with tag {tag}: {}", e.0)))?;

@@ -2,7 +2,7 @@
 //! meaning forever. A newer minor version may append fields to the end of a body; readers ignore
 //! trailing bytes they do not understand.
 
-use crate::codec::{DecodeError, Dec, Enc};
+use crate::codec::{Dec, DecodeError, Enc};
 
 pub(crate) const TAG_HEADER: u64 = 1;
 pub(crate) const TAG_PROCESS: u64 = 2;

@@ -66,7 +66,11 @@ fn finished_capture_reads_back_whole() {
     assert_eq!(cap.records[3], sample(3));
     let t = cap.trailer.unwrap();
     assert_eq!(t.samples, 25);
-    assert_eq!(t.flushes, 1 + 3 + 1, "header chunk, 3 sample chunks, trailer chunk");
+    assert_eq!(
+        t.flushes,
+        1 + 3 + 1,
+        "header chunk, 3 sample chunks, trailer chunk"
+    );
     assert!(cap.damage.is_none());
     assert!(!cap.cut_short());
 }
@@ -105,7 +109,9 @@ fn flipped_byte_is_reported_as_corruption_with_offset() {
     let cap = Capture::from_reader(&bad[..]).unwrap();
     assert!(cap.records.is_empty());
     let damage = cap.damage.unwrap();
-    assert!(matches!(damage, FormatError::Corrupt { offset, .. } if offset == first_chunk_end as u64));
+    assert!(
+        matches!(damage, FormatError::Corrupt { offset, .. } if offset == first_chunk_end as u64)
+    );
     assert!(damage.to_string().contains("checksum"));
 }
 
@@ -182,7 +188,12 @@ fn record() -> impl Strategy<Value = Record> {
     prop_oneof![
         (any::<u64>(), proptest::collection::vec(reading(), 0..6))
             .prop_map(|(t_ns, readings)| Record::Sample(Sample { t_ns, readings })),
-        (any::<u32>(), any::<u32>(), any::<u64>(), proptest::collection::vec(".*", 0..4))
+        (
+            any::<u32>(),
+            any::<u32>(),
+            any::<u64>(),
+            proptest::collection::vec(".*", 0..4)
+        )
             .prop_map(|(pid, ppid, seen_ns, argv)| Record::Process(ProcessInfo {
                 pid,
                 ppid,
@@ -192,7 +203,10 @@ fn record() -> impl Strategy<Value = Record> {
         (any::<u32>(), any::<u64>(), status())
             .prop_map(|(pid, t_ns, status)| Record::ProcessExit(ProcessExit { pid, t_ns, status })),
         (any::<u64>(), ".*").prop_map(|(t_ns, label)| Record::Mark(Mark { t_ns, label })),
-        (1000u64..u64::MAX, proptest::collection::vec(any::<u8>(), 0..40))
+        (
+            1000u64..u64::MAX,
+            proptest::collection::vec(any::<u8>(), 0..40)
+        )
             .prop_map(|(tag, body)| Record::Unknown(UnknownRecord { tag, body })),
     ]
 }

@@ -116,7 +116,9 @@ fn kb_lines(text: &[u8], mut each: impl FnMut(&[u8], u64)) {
 fn stat_fields(pid: u32) -> Option<(u8, u32)> {
     let raw = std::fs::read(format!("/proc/{pid}/stat")).ok()?;
     let close = raw.iter().rposition(|&b| b == b')')?;
-    let mut rest = raw[close + 1..].split(|&b| b == b' ').filter(|f| !f.is_empty());
+    let mut rest = raw[close + 1..]
+        .split(|&b| b == b' ')
+        .filter(|f| !f.is_empty());
     let state = *rest.next()?.first()?;
     let ppid = u32::try_from(parse_u64(rest.next()?)?).ok()?;
     Some((state, ppid))
@@ -246,7 +248,10 @@ impl Os for Linux {
             for task in tasks.flatten() {
                 let path = task.path().join("children");
                 if let Ok(text) = std::fs::read_to_string(path) {
-                    out.extend(text.split_whitespace().filter_map(|s| s.parse::<u32>().ok()));
+                    out.extend(
+                        text.split_whitespace()
+                            .filter_map(|s| s.parse::<u32>().ok()),
+                    );
                 }
             }
             out.sort_unstable();
@@ -332,7 +337,10 @@ mod tests {
 
     #[test]
     fn handle_fails_after_its_process_exits() {
-        let mut child = std::process::Command::new("sleep").arg("10").spawn().unwrap();
+        let mut child = std::process::Command::new("sleep")
+            .arg("10")
+            .spawn()
+            .unwrap();
         let mut handle = Linux::open(child.id(), Detail::Full).unwrap();
         assert!(handle.read(Detail::Full).is_ok());
         assert_eq!(Linux::parent(child.id()), Some(std::process::id()));
@@ -356,6 +364,9 @@ mod tests {
         kb_lines(b"Rss:  12 kB\nbogus\nPss:\nSwap: 3 kB", |k, v| {
             seen.push((k.to_vec(), v))
         });
-        assert_eq!(seen, vec![(b"Rss".to_vec(), 12 * 1024), (b"Swap".to_vec(), 3 * 1024)]);
+        assert_eq!(
+            seen,
+            vec![(b"Rss".to_vec(), 12 * 1024), (b"Swap".to_vec(), 3 * 1024)]
+        );
     }
 }

@@ -28,7 +28,10 @@ fn summary_json(py: Python<'_>, path: std::path::PathBuf) -> PyResult<String> {
     });
     let report = report.map_err(|e| errors::to_py(e, &path))?;
     let shown = path.display().to_string();
-    Ok(memsleuth_render::summary::summary_json(&report, Some(&shown)))
+    Ok(memsleuth_render::summary::summary_json(
+        &report,
+        Some(&shown),
+    ))
 }
 
 #[pymodule]

@@ -242,8 +242,7 @@ impl<W: Write> RssSampler<W> {
     }
 
     fn maybe_flush(&mut self) -> Result<(), RecorderError> {
-        if self.last_flush.elapsed() >= self.cfg.flush_every || self.writer.pending() > 256 << 10
-        {
+        if self.last_flush.elapsed() >= self.cfg.flush_every || self.writer.pending() > 256 << 10 {
             self.writer.flush()?;
             self.last_flush = Instant::now();
         }

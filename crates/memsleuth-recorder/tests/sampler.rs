@@ -17,7 +17,11 @@ fn background_sampler_writes_a_complete_capture_with_marks() {
     std::thread::sleep(Duration::from_millis(120));
     let stopped = bg.stop().unwrap();
     assert!(!stopped.root_gone);
-    assert!(stopped.samples >= 10, "{} samples in 240 ms at 10 ms", stopped.samples);
+    assert!(
+        stopped.samples >= 10,
+        "{} samples in 240 ms at 10 ms",
+        stopped.samples
+    );
 
     let cap = memsleuth_format::read_capture(&path).unwrap();
     std::fs::remove_file(&path).unwrap();
@@ -65,7 +69,9 @@ fn follows_children_and_records_their_exit() {
         std::thread::sleep(Duration::from_millis(20));
     }
     assert!(max_procs >= 3, "sh and two sleeps, saw {max_procs}");
-    let bytes = s.finish(EndReason::TargetExited, ExitStatus::Code(0)).unwrap();
+    let bytes = s
+        .finish(EndReason::TargetExited, ExitStatus::Code(0))
+        .unwrap();
     let cap = Capture::from_reader(&bytes[..]).unwrap();
     let procs = cap
         .records

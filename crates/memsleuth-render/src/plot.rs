@@ -331,7 +331,7 @@ fn build_scene(report: &TimelineReport) -> Scene {
     let title = if command.is_empty() {
         format!("memsleuth · pid {}", tl.pid)
     } else {
-        format!("memsleuth · {}", truncate(&command, 80))
+        format!("memsleuth · {}", truncate(&command, 160))
     };
 
     let mut facts = vec![units::seconds(tl.end.duration.max(0.0))];
@@ -1467,6 +1467,21 @@ mod tests {
     }
 
     #[test]
+    fn long_commands_are_cut_to_fit_the_title_line() {
+        let mut report = tree();
+        report.timeline.argv = vec!["python".into(), "x".repeat(300)];
+        let svg = timeline_svg(&report).unwrap();
+        let title = svg
+            .lines()
+            .find(|l| l.starts_with("memsleuth · python xxx"))
+            .unwrap();
+        assert!(title.ends_with('…'));
+        let n = title.chars().count();
+        assert!((40..100).contains(&n), "{n} characters");
+        assert!(svg.contains("60.0 s · 601 samples · every 100 ms"));
+    }
+
+    #[test]
     fn cut_short_capture_says_so() {
         let svg = timeline_svg(&cut_short()).unwrap();
         assert!(svg.contains("capture cut short"));
@@ -1526,6 +1541,11 @@ mod tests {
             ("cut-short", cut_short()),
             ("extremes", extremes()),
             ("many", many()),
+            ("long-title", {
+                let mut r = cut_short();
+                r.timeline.argv = vec!["python".into(), "-c".into(), "y".repeat(300)];
+                r
+            }),
         ] {
             let path = PathBuf::from(format!("/tmp/plot-{name}.png"));
             timeline_png(&report, &path).unwrap();

@@ -93,7 +93,14 @@ pub fn run(args: ReportArgs) -> anyhow::Result<i32> {
             }
             warn_if_damaged(&report);
             let output = output.unwrap_or_else(|| {
-                sibling(&file, if html { "-timeline.html" } else { "-timeline.svg" })
+                sibling(
+                    &file,
+                    if html {
+                        "-timeline.html"
+                    } else {
+                        "-timeline.svg"
+                    },
+                )
             });
             let ext = output
                 .extension()
@@ -101,7 +108,10 @@ pub fn run(args: ReportArgs) -> anyhow::Result<i32> {
                 .unwrap_or_default();
             let write = |text: String| {
                 std::fs::write(&output, text).with_context(|| {
-                    format!("cannot write {}; choose another path with -o", output.display())
+                    format!(
+                        "cannot write {}; choose another path with -o",
+                        output.display()
+                    )
                 })
             };
             match (html, ext.as_str()) {

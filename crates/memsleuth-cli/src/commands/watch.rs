@@ -262,7 +262,9 @@ mod tests {
         assert_eq!(parse_duration("100ms"), Ok(Duration::from_millis(100)));
         assert_eq!(parse_duration("1m30s"), Ok(Duration::from_secs(90)));
         assert_eq!(parse_duration("0.5"), Ok(Duration::from_millis(500)));
-        assert!(parse_duration("fast").unwrap_err().contains("not a duration"));
+        assert!(parse_duration("fast")
+            .unwrap_err()
+            .contains("not a duration"));
         assert!(parse_duration("0").unwrap_err().contains("too short"));
         assert!(parse_duration("-1").is_err());
     }
