@@ -61,13 +61,16 @@ fn follows_children_and_records_their_exit() {
     let cfg = RssConfig::new(child.id(), Duration::from_millis(20));
     let mut s = RssSampler::new(Vec::new(), Header::default(), cfg).unwrap();
     let mut max_procs = 0;
-    while s.tick().unwrap().root_alive {
-        max_procs = max_procs.max(s.tick().unwrap().processes);
+    loop {
+        let tick = s.tick().unwrap();
+        max_procs = max_procs.max(tick.processes);
         if let Some(status) = child.try_wait().unwrap() {
             s.root_exited(ExitStatus::Code(status.code().unwrap()));
+            break;
         }
         std::thread::sleep(Duration::from_millis(20));
     }
+    child.wait().unwrap();
     assert!(max_procs >= 3, "sh and two sleeps, saw {max_procs}");
     let bytes = s
         .finish(EndReason::TargetExited, ExitStatus::Code(0))
