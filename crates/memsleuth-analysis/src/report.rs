@@ -4,7 +4,7 @@ use memsleuth_format::Capture;
 use serde::Serialize;
 
 use crate::timeline::{Timeline, TotalPoint};
-use crate::trend::{classify, Verdict, VerdictOptions};
+use crate::trend::{classify, Verdict, VerdictKind, VerdictOptions};
 use crate::AnalysisError;
 
 /// The verdict on one process of the tree.
@@ -27,7 +27,14 @@ pub struct TimelineReport {
     /// Which total series the tree verdict was computed on ("rss" for one process, "pss" for a
     /// tree where PSS is readable, so shared pages are not counted twice).
     pub metric: &'static str,
+    /// Which total series `peak` and the tree's own verdict were computed on.
+    pub total_metric: &'static str,
+    /// The headline verdict: the whole tree's, unless the tree's total is not growing while one
+    /// of its processes is (a leaking worker hidden by others coming and going); then that
+    /// process' verdict, and `verdict_pid` names it.
     pub verdict: Verdict,
+    /// The process the headline verdict is about; `None` for the whole tree.
+    pub verdict_pid: Option<u32>,
     /// Per-process verdicts, root first, then by pid.
     pub processes: Vec<ProcessVerdict>,
     /// Largest total of the metric, and the time it was seen.
@@ -70,7 +77,7 @@ impl TimelineReport {
             .max()
             .unwrap_or(0);
 
-        let processes = timeline
+        let processes: Vec<ProcessVerdict> = timeline
             .processes
             .iter()
             .filter(|s| !s.points.is_empty())
@@ -94,10 +101,27 @@ impl TimelineReport {
             verdict.rate * gaps[gaps.len() / 2]
         });
 
+        let tree = timeline.processes.len() > 1;
+        let worst = processes
+            .iter()
+            .filter(|p| p.verdict.kind == VerdictKind::Growing)
+            .max_by(|a, b| a.verdict.rate.total_cmp(&b.verdict.rate));
+        let total_metric = metric;
+        let (metric, verdict, verdict_pid) = match worst {
+            Some(p) if tree && verdict.kind != VerdictKind::Growing => {
+                let mut v = p.verdict.clone();
+                v.explanation = format!("pid {}: {}", p.pid, v.explanation);
+                (p.metric, v, Some(p.pid))
+            }
+            _ => (metric, verdict, None),
+        };
+
         Ok(TimelineReport {
             timeline,
+            total_metric,
             metric,
             verdict,
+            verdict_pid,
             processes,
             peak,
             peak_at,
@@ -106,10 +130,20 @@ impl TimelineReport {
         })
     }
 
+    /// What the headline verdict was computed on, in words: "RSS", "total PSS", "RSS of pid 42".
+    pub fn verdict_scope(&self) -> String {
+        let metric = self.metric.to_uppercase();
+        match self.verdict_pid {
+            Some(pid) => format!("{metric} of pid {pid}"),
+            None if self.timeline.processes.len() > 1 => format!("total {metric}"),
+            None => metric,
+        }
+    }
+
     /// Processes whose own series grows, with the tree's verdict aside: who to blame.
     pub fn growing_processes(&self) -> impl Iterator<Item = &ProcessVerdict> {
         self.processes
             .iter()
-            .filter(|p| p.verdict.kind == crate::VerdictKind::Growing)
+            .filter(|p| p.verdict.kind == VerdictKind::Growing)
     }
 }

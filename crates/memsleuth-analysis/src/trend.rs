@@ -115,6 +115,9 @@ const EDGE_FRACTION: f64 = 0.05;
 const EDGE_MIN_POINTS: usize = 3;
 
 /// A release is a fall of more than this share of the window's range...
+/// Growth must go on in the later half of the window at at least this fraction of the whole
+/// window's rate to count as a leak (a decelerating leak still does; a filled cache does not).
+const LATE_RATE_FRACTION: f64 = 0.25;
 const RELEASE_RANGE_FRACTION: f64 = 0.25;
 /// ...and more than this share of `min_growth_bytes`: noise smaller than half of what counts as
 /// material growth must never look like a release, whatever the range.
@@ -235,17 +238,30 @@ pub fn classify(t: &[f64], y: &[f64], opts: &VerdictOptions) -> Verdict {
 
     let growth = fit.rate * window_len;
     let significant = fit.p_value < opts.alpha;
-    let growing = significant && fit.rate > 0.0 && material(growth) && fit.rate_low > 0.0;
+    let rising = significant && fit.rate > 0.0 && material(growth) && fit.rate_low > 0.0;
+    // A leak keeps growing to the end; a cache that is still filling when the warm-up ends
+    // rises across the window too, but its late part is flat. So growth must persist in the
+    // later half of the window: significant there, at a fair fraction of the window's rate.
+    let half = ry.len() / 2;
+    let late = (ry.len() - half >= need).then(|| {
+        let late_blocks = blocks.as_deref().map(|b| &b[half..]);
+        trend_fit(&rt[half..], &ry[half..], late_blocks)
+    });
+    let persists = late
+        .as_ref()
+        .is_none_or(|l| l.p_value < opts.alpha && l.rate > LATE_RATE_FRACTION * fit.rate);
+    let growing = rising && persists;
     let sawtooth = !growing && releases >= 2 && range > opts.min_growth_bytes;
     let start_level = {
         let k = edge_len(ys.len());
         median_of(ys.get(..k).unwrap_or_default()).unwrap_or(0.0)
     };
-    let window_level = median_of(wy).unwrap_or(0.0);
+    let late_level = median_of(ry.get(half..).unwrap_or_default()).unwrap_or(0.0);
+    let window_level = median_of(wy).unwrap_or(0.0).max(late_level);
     let filled = window_level - start_level;
     // "levelled off" means the window itself no longer moves materially, whatever the test says:
     // a noisy series still climbing (but not significantly) is not a plateau
-    let levelled = !material(growth.abs());
+    let levelled = !material(growth.abs()) || (rising && !persists);
     // and the start level must lie below the band the window moves in (its 5th–95th
     // percentile half-width), or the "fill" is just the noise of a short median at the start
     let spread = spread_of(wy);
@@ -926,6 +942,19 @@ mod tests {
             "{}",
             v.explanation
         );
+    }
+
+    #[test]
+    fn cache_still_filling_after_warmup_is_plateau_not_growing() {
+        // fills over the first half of the run, well past the 20% warm-up, then stays full
+        let t = times(5.0, 0.05);
+        let y: Vec<f64> = t
+            .iter()
+            .map(|&x| 20.0 * MIB + 30.0 * MIB * (x / 2.5).min(1.0))
+            .collect();
+        let v = run(&t, &y);
+        assert_eq!(v.kind, VerdictKind::Plateau, "{v:?}");
+        assert!(v.explanation.contains("levelled off"), "{}", v.explanation);
     }
 
     #[test]

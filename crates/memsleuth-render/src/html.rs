@@ -18,12 +18,7 @@ pub fn timeline_html(report: &TimelineReport) -> Result<String, RenderError> {
     } else {
         command
     };
-    let tree = tl.processes.len() > 1;
-    let metric = format!(
-        "{}{}",
-        if tree { "total " } else { "" },
-        report.metric.to_uppercase()
-    );
+    let metric = report.verdict_scope();
 
     let mut page = String::with_capacity(svg.len() + 8192);
     // Writing to a String cannot fail; the results are ignored on purpose.

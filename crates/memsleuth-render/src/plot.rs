@@ -345,17 +345,17 @@ fn build_scene(report: &TimelineReport) -> Scene {
     }
     let facts = facts.join(" · ");
 
-    let metric = report.metric.to_uppercase();
+    let metric = report.total_metric.to_uppercase();
     let tree = tl.processes.len() > 1;
     let mut subtitle = verdict_headline(&report.verdict);
-    subtitle.push_str(&format!(" in {}{metric}", if tree { "total " } else { "" }));
+    subtitle.push_str(&format!(" in {}", report.verdict_scope()));
     if tl.end.cut_short {
         subtitle.push_str(" · capture cut short: the recorder stopped early");
     }
 
     let mut lines = Vec::new();
     let total_rss = finite_points(tl.total.iter().map(|p| (p.t, p.rss as f64)));
-    let metric_total: Option<Vec<(f64, f64)>> = match report.metric {
+    let metric_total: Option<Vec<(f64, f64)>> = match report.total_metric {
         "pss" => Some(finite_points(tl.total.iter().map(|p| (p.t, p.pss as f64)))),
         "uss" => Some(finite_points(tl.total.iter().map(|p| (p.t, p.uss as f64)))),
         _ => None,
@@ -476,7 +476,7 @@ fn build_scene(report: &TimelineReport) -> Scene {
         (t1 > t0).then(|| Trend {
             from: (t0, at(t0)),
             to: (t1, at(t1)),
-            label: format!("trend ({metric}): {}", units::rate(v.rate)),
+            label: format!("trend ({}): {}", report.verdict_scope(), units::rate(v.rate)),
         })
     } else {
         None
@@ -1131,8 +1131,10 @@ pub(crate) mod test_models {
                     duration,
                 },
             },
+            total_metric: metric,
             metric,
             verdict,
+            verdict_pid: None,
             processes: per_process,
             peak,
             peak_at: duration,
@@ -1356,6 +1358,7 @@ pub(crate) mod test_models {
             ..TotalPoint::default()
         }];
         r.metric = "pss";
+        r.total_metric = "pss";
         r
     }
 }

@@ -46,7 +46,7 @@ pub fn summary_text(report: &TimelineReport, capture_path: Option<&str>) -> Stri
     let first = tl.total.first().copied().unwrap_or_default();
     let last = tl.total.last().copied().unwrap_or_default();
     let pick = |p: &memsleuth_analysis::TotalPoint| {
-        if report.metric == "pss" {
+        if report.total_metric == "pss" {
             p.pss
         } else {
             p.rss
@@ -81,8 +81,8 @@ pub fn summary_text(report: &TimelineReport, capture_path: Option<&str>) -> Stri
     line(String::new());
     line(format!(
         "  memory ({}{})  {} → {}, peak {} at {}{}",
-        report.metric,
-        if report.metric == "pss" {
+        report.total_metric,
+        if tl.processes.len() > 1 {
             ", whole tree"
         } else {
             ""
@@ -187,6 +187,10 @@ struct SummaryJson<'a> {
     interval: f64,
     end: &'a memsleuth_analysis::EndInfo,
     metric: &'static str,
+    total_metric: &'static str,
+    /// The process the verdict is about; null for the whole tree.
+    verdict_pid: Option<u32>,
+    verdict_scope: String,
     first: u64,
     last: u64,
     peak: u64,
@@ -202,7 +206,13 @@ struct SummaryJson<'a> {
 pub fn summary_json(report: &TimelineReport, capture_path: Option<&str>) -> String {
     let tl = &report.timeline;
     let pick = |p: Option<&memsleuth_analysis::TotalPoint>| {
-        p.map_or(0, |p| if report.metric == "pss" { p.pss } else { p.rss })
+        p.map_or(0, |p| {
+            if report.total_metric == "pss" {
+                p.pss
+            } else {
+                p.rss
+            }
+        })
     };
     let processes = report
         .processes
@@ -231,6 +241,9 @@ pub fn summary_json(report: &TimelineReport, capture_path: Option<&str>) -> Stri
         interval: tl.interval,
         end: &tl.end,
         metric: report.metric,
+        total_metric: report.total_metric,
+        verdict_pid: report.verdict_pid,
+        verdict_scope: report.verdict_scope(),
         first: pick(tl.total.first()),
         last: pick(tl.total.last()),
         peak: report.peak,
