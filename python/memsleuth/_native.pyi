@@ -1,5 +1,17 @@
 from os import PathLike
-from typing import Optional, Union
+from typing import Optional, Union, final
+
+__all__ = [
+    "CaptureError",
+    "Memory",
+    "MemsleuthError",
+    "ProcessError",
+    "Sampler",
+    "__version__",
+    "cli_main",
+    "memory",
+    "summary_json",
+]
 
 __version__: str
 
@@ -7,6 +19,7 @@ class MemsleuthError(Exception): ...
 class ProcessError(MemsleuthError): ...
 class CaptureError(MemsleuthError): ...
 
+@final
 class Memory:
     @property
     def pid(self) -> int: ...
@@ -28,6 +41,7 @@ def memory(pid: Optional[int] = None, full: bool = True) -> Memory: ...
 def cli_main(argv: list[str]) -> int: ...
 def summary_json(path: Union[str, PathLike[str]]) -> str: ...
 
+@final
 class Sampler:
     def __new__(
         cls,
@@ -36,7 +50,7 @@ class Sampler:
         children: bool = True,
         full: bool = True,
         argv: list[str] = ...,
-        python_version: str = "",
+        python_version: str = ...,
     ) -> Sampler: ...
     def mark(self, label: str) -> None: ...
     def stop(self) -> int: ...

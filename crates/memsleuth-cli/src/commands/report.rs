@@ -51,20 +51,31 @@ fn sibling(file: &Path, suffix: &str) -> PathBuf {
     file.with_file_name(format!("{stem}{suffix}"))
 }
 
-fn warn_if_damaged(report: &memsleuth_analysis::TimelineReport) {
+/// A capture cut short at a flush boundary (its recorder was killed) is expected and only worth
+/// a warning. A damaged one (truncated inside a chunk, or corrupt) is reported up to the damage
+/// and then fails, so scripts notice.
+fn finish(report: &memsleuth_analysis::TimelineReport) -> i32 {
     if let Some(damage) = &report.timeline.end.damage {
         crate::err(&format!(
-            "memsleuth: warning: {damage}; reporting what was read before it\n"
+            "memsleuth: error: {damage}; the report covers what was read before it\n"
         ));
-    } else if report.timeline.end.cut_short {
-        crate::err("memsleuth: warning: the capture was cut short (no trailer); reporting up to its last flush\n");
+        crate::EXIT_ERROR
+    } else {
+        if report.timeline.end.cut_short {
+            crate::err("memsleuth: warning: the capture was cut short (no trailer): its recorder was killed or crashed; reporting up to its last flush\n");
+        }
+        0
     }
 }
 
 pub fn run(args: ReportArgs) -> anyhow::Result<i32> {
+    let report = match &args.kind {
+        ReportKind::Summary { file, .. } | ReportKind::Timeline { file, .. } => {
+            super::load_report(file)?
+        }
+    };
     match args.kind {
         ReportKind::Summary { file, json } => {
-            let report = super::load_report(&file)?;
             let shown = file.display().to_string();
             if json {
                 crate::out(&format!(
@@ -72,7 +83,6 @@ pub fn run(args: ReportArgs) -> anyhow::Result<i32> {
                     memsleuth_render::summary::summary_json(&report, Some(&shown))
                 ));
             } else {
-                warn_if_damaged(&report);
                 crate::out(&memsleuth_render::summary::summary_text(
                     &report,
                     Some(&shown),
@@ -85,13 +95,11 @@ pub fn run(args: ReportArgs) -> anyhow::Result<i32> {
             html,
             json,
         } => {
-            let report = super::load_report(&file)?;
             if json {
                 let text = serde_json::to_string(&report).context("cannot encode JSON")?;
                 crate::out(&format!("{text}\n"));
-                return Ok(0);
+                return Ok(finish(&report));
             }
-            warn_if_damaged(&report);
             let output = output.unwrap_or_else(|| {
                 sibling(
                     &file,
@@ -128,5 +136,5 @@ pub fn run(args: ReportArgs) -> anyhow::Result<i32> {
             crate::err(&format!("wrote {}\n", output.display()));
         }
     }
-    Ok(0)
+    Ok(finish(&report))
 }
