@@ -8,7 +8,9 @@ use std::path::PathBuf;
 use memsleuth_format::{read_capture, EndReason, ExitStatus, Record};
 
 fn fixture(name: &str) -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../tests/fixtures").join(name)
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../../tests/fixtures")
+        .join(name)
 }
 
 #[test]
@@ -38,14 +40,14 @@ fn v1_0_watch_capture_reads_exactly() {
         .collect();
     assert_eq!(samples.len(), 31);
     // a leaking program: every reading has all six fields and RSS ends far above where it began
-    assert!(samples
+    assert!(samples.iter().all(|s| s
+        .readings
         .iter()
-        .all(|s| s.readings.iter().all(|r| r.rss.is_some() && r.pss.is_some())));
+        .all(|r| r.rss.is_some() && r.pss.is_some())));
     let first = samples[2].readings[0].rss.unwrap();
     let last = samples[30].readings[0].rss.unwrap();
     assert!(last > first + (20 << 20), "{first} -> {last}");
-    assert!(cap
-        .records
-        .iter()
-        .any(|r| matches!(r, Record::ProcessExit(x) if x.pid == 30205 && x.status == ExitStatus::Code(0))));
+    assert!(cap.records.iter().any(
+        |r| matches!(r, Record::ProcessExit(x) if x.pid == 30205 && x.status == ExitStatus::Code(0))
+    ));
 }

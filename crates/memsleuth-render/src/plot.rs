@@ -476,7 +476,11 @@ fn build_scene(report: &TimelineReport) -> Scene {
         (t1 > t0).then(|| Trend {
             from: (t0, at(t0)),
             to: (t1, at(t1)),
-            label: format!("trend ({}): {}", report.verdict_scope(), units::rate(v.rate)),
+            label: format!(
+                "trend ({}): {}",
+                report.verdict_scope(),
+                units::rate(v.rate)
+            ),
         })
     } else {
         None
