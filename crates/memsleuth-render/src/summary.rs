@@ -17,21 +17,8 @@ pub fn command(argv: &[String], max: usize) -> String {
 
 fn verdict_line(v: &Verdict) -> String {
     match v.kind {
-        VerdictKind::Growing => format!(
-            "GROWING {} (95% CI {} to {})",
-            rate(v.rate),
-            rate(v.rate_low),
-            rate(v.rate_high)
-        ),
+        VerdictKind::Growing => format!("GROWING {}", rate(v.rate)),
         other => other.as_str().to_uppercase(),
-    }
-}
-
-fn p_value(p: f64) -> String {
-    if p < 0.001 {
-        "p < 0.001".into()
-    } else {
-        format!("p = {p:.3}")
     }
 }
 
@@ -58,7 +45,7 @@ pub fn summary_text(report: &TimelineReport, capture_path: Option<&str>) -> Stri
         tl.pid
     ));
     let mut ended = format!(
-        "  {} of {} samples every {}; ended: {}",
+        "  watched {}, {} samples every {}; ended: {}",
         seconds(tl.end.duration),
         tl.total.len(),
         seconds(tl.interval),
@@ -79,8 +66,17 @@ pub fn summary_text(report: &TimelineReport, capture_path: Option<&str>) -> Stri
         line(format!("  warning: {damage}"));
     }
     line(String::new());
+    // the sampler can miss a short spike; the kernel's high-water mark cannot
+    let hwm = if report.peak_rss_hwm as f64 > report.peak as f64 * 1.05 {
+        format!(
+            " (largest RSS high-water mark {})",
+            bytes(report.peak_rss_hwm as f64)
+        )
+    } else {
+        String::new()
+    };
     line(format!(
-        "  memory ({}{})  {} → {}, peak {} at {}{}",
+        "  memory ({}{})  {} at start → {} at end, peak {} at {}{hwm}",
         report.total_metric,
         if tl.processes.len() > 1 {
             ", whole tree"
@@ -91,17 +87,12 @@ pub fn summary_text(report: &TimelineReport, capture_path: Option<&str>) -> Stri
         bytes(pick(&last) as f64),
         bytes(report.peak as f64),
         seconds(report.peak_at),
-        if report.peak_rss_hwm > 0 {
-            format!(" (largest VmHWM {})", bytes(report.peak_rss_hwm as f64))
-        } else {
-            String::new()
-        }
     ));
     let v = &report.verdict;
     line(format!(
-        "  verdict: {}  {}",
+        "  verdict: {} in {}",
         verdict_line(v),
-        p_value(v.p_value)
+        report.verdict_scope()
     ));
     line(format!("           {}", v.explanation));
     if let Some(per) = report.per_mark {

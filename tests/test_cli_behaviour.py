@@ -1,0 +1,138 @@
+"""How the command behaves around the work: terminal status line, being killed, entry points."""
+
+from __future__ import annotations
+
+import os
+import pty
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from conftest import memsleuth, program
+
+
+def test_status_line_on_a_terminal(tmp_path: Path) -> None:
+    main, secondary = pty.openpty()
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "memsleuth",
+            "watch",
+            "-i",
+            "50ms",
+            "-o",
+            str(tmp_path / "t.msl"),
+            "--",
+            sys.executable,
+            program("workload.py"),
+            "leak",
+            "2",
+        ],
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=secondary,
+    )
+    os.close(secondary)
+    seen = b""
+    while True:
+        try:
+            chunk = os.read(main, 4096)
+        except OSError:  # the other side closed
+            break
+        if not chunk:
+            break
+        seen += chunk
+    os.close(main)
+    assert proc.wait(timeout=60) == 0
+    text = seen.decode(errors="replace")
+    assert "\r\x1b[K  watching" in text  # redrawn in place
+    assert "rss" in text
+    assert "peak" in text
+    assert "trend +" in text  # the leak shows in the live trend
+    assert "verdict: GROWING" in text
+
+
+def test_no_status_line_when_not_a_terminal(tmp_path: Path) -> None:
+    result = memsleuth(
+        "watch",
+        "-i",
+        "50ms",
+        "-o",
+        str(tmp_path / "n.msl"),
+        "--",
+        sys.executable,
+        program("workload.py"),
+        "stable",
+        "1",
+    )
+    assert result.returncode == 0, result.stderr
+    assert "\x1b[K" not in result.stderr
+
+
+def children_of(pid: int) -> list[int]:
+    out = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                stat = Path(f"/proc/{entry}/stat").read_text()
+            except OSError:
+                continue
+            if int(stat.rsplit(")", 1)[1].split()[1]) == pid:
+                out.append(int(entry))
+    return out
+
+
+def test_watch_killed_with_sigkill_leaves_a_readable_capture(tmp_path: Path) -> None:
+    capture = tmp_path / "k.msl"
+    watcher = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "memsleuth",
+            "watch",
+            "-q",
+            "-i",
+            "50ms",
+            "-o",
+            str(capture),
+            "--",
+            sys.executable,
+            program("workload.py"),
+            "leak",
+            "30",
+        ],
+        stderr=subprocess.DEVNULL,
+    )
+    time.sleep(3.0)  # a few once-a-second flushes
+    targets = children_of(watcher.pid)
+    watcher.send_signal(signal.SIGKILL)
+    watcher.wait()
+    for pid in targets:
+        os.kill(pid, signal.SIGKILL)
+    result = memsleuth("report", "summary", str(capture))
+    assert result.returncode == 0, result.stderr
+    assert "cut short" in result.stderr
+    assert "verdict: GROWING" in result.stdout
+    data = memsleuth("report", "summary", "--json", str(capture)).json()
+    assert data["end"]["cut_short"]
+    assert data["end"]["samples"] >= 20
+
+
+def test_console_script_and_version() -> None:
+    script = Path(sys.executable).parent / "memsleuth"
+    assert script.exists(), "pip install must put a `memsleuth` command next to python"
+    out = subprocess.run([str(script), "--version"], capture_output=True, text=True, timeout=30)
+    assert out.returncode == 0
+    import memsleuth as m
+
+    assert out.stdout.strip() == f"memsleuth {m.__version__}"
+
+
+def test_help_teaches() -> None:
+    result = memsleuth("watch", "--help")
+    assert result.returncode == 0
+    for words in ("--interval", "--duration", "-p, --pid", "Examples:", "verdict"):
+        assert words in result.stdout, words
