@@ -222,7 +222,21 @@ pub fn classify(t: &[f64], y: &[f64], opts: &VerdictOptions) -> Verdict {
         .max(RELEASE_MIN_GROWTH_FRACTION * opts.min_growth_bytes)
         .max(RELEASE_NOISE_STEPS * typical_step(&ry));
     let run = ((ry.len() as f64 * RELEASE_RUN_FRACTION).ceil() as usize).max(RELEASE_RUN_MIN);
-    let release_at = find_releases(&ry, threshold, run);
+    let mut release_at = find_releases(&ry, threshold, run);
+    // A process frees much of its memory while it tears down at exit. On a busy machine the
+    // sampler catches that last drop; it says nothing about the run, and read as a release it
+    // would split the series into a "cycle" of a few points and turn a leak (or a plateau) into
+    // a steep decline. A drop in the final tenth of the window with nothing after it to show a
+    // new cycle is cut off instead.
+    let (mut rt, mut ry) = (rt, ry);
+    if let Some(&last) = release_at.last() {
+        let tail = ry.len() - last;
+        if tail <= (ry.len() / 10).max(3) && last >= need {
+            rt.truncate(last);
+            ry.truncate(last);
+            release_at.pop();
+        }
+    }
     let releases = u32::try_from(release_at.len()).unwrap_or(u32::MAX);
     let blocks = (!release_at.is_empty()).then(|| cycle_labels(ry.len(), &release_at));
 
@@ -261,7 +275,13 @@ pub fn classify(t: &[f64], y: &[f64], opts: &VerdictOptions) -> Verdict {
     let filled = window_level - start_level;
     // "levelled off" means the window itself no longer moves materially, whatever the test says:
     // a noisy series still climbing (but not significantly) is not a plateau
-    let levelled = !material(growth.abs()) || (rising && !persists);
+    // ... or its later half is flat (a fill that ends inside the window leaves the window's
+    // slope small but not nothing; the late half shows the level it settled at)
+    let late_flat = late.as_ref().is_some_and(|l| {
+        let span = rt.last().zip(rt.get(half)).map_or(0.0, |(b, a)| b - a);
+        !material((l.rate * span).abs())
+    });
+    let levelled = !material(growth.abs()) || (rising && !persists) || late_flat;
     // and the start level must lie below the band the window moves in (its 5th–95th
     // percentile half-width), or the "fill" is just the noise of a short median at the start
     let spread = spread_of(wy);
@@ -955,6 +975,29 @@ mod tests {
         let v = run(&t, &y);
         assert_eq!(v.kind, VerdictKind::Plateau, "{v:?}");
         assert!(v.explanation.contains("levelled off"), "{}", v.explanation);
+    }
+
+    #[test]
+    fn teardown_drop_at_exit_does_not_hide_a_leak_or_a_plateau() {
+        let t = times(6.0, 0.05);
+        let n = t.len();
+        // the last three samples catch the process freeing everything at exit
+        let exit = |i: usize, v: f64| if i >= n - 3 { 12.0 * MIB } else { v };
+        let leak: Vec<f64> = t
+            .iter()
+            .enumerate()
+            .map(|(i, &x)| exit(i, 20.0 * MIB + 6.0 * MIB * x))
+            .collect();
+        let v = run(&t, &leak);
+        assert_eq!(v.kind, VerdictKind::Growing, "{v:?}");
+        assert!((v.rate / MIB - 6.0).abs() < 0.3, "{v:?}");
+        let plateau: Vec<f64> = t
+            .iter()
+            .enumerate()
+            .map(|(i, &x)| exit(i, 12.0 * MIB + 28.0 * MIB * (x / 2.6).min(1.0)))
+            .collect();
+        let v = run(&t, &plateau);
+        assert_eq!(v.kind, VerdictKind::Plateau, "{v:?}");
     }
 
     #[test]

@@ -1,0 +1,53 @@
+//! The hot path. Everything an allocator hook does between "an allocation happened" and
+//! "return to the caller" lives here, under four rules:
+//!
+//! 1. **No heap allocation.** Buffers come from `mmap`, never from an allocator a hook may be
+//!    wrapping. Thread-local state is `const`-initialised plain data, so touching it registers no
+//!    destructor.
+//! 2. **No lock.** Each thread owns a single-producer/single-consumer ring; the one consumer is
+//!    the recorder thread. Producers never wait on each other.
+//! 3. **No panic, no Python.** Nothing here can unwind into a C allocator caller.
+//! 4. **Nothing silently lost.** A full ring counts the event as dropped (or, by policy, waits
+//!    for the recorder); the counts reach the capture.
+//!
+//! Threads come and go: a ring whose thread has exited is drained one last time and then handed
+//! to the next new thread, so thread churn never grows memory. See `docs/how-it-works.md`.
+
+mod clock;
+mod guard;
+mod registry;
+mod ring;
+
+pub use clock::now_ns;
+pub use guard::{enter, Reentry};
+pub use registry::{drain, dropped_total, record, set_policy, thread_rings, DrainStats, Policy};
+
+/// What happened to a block of memory.
+#[repr(u8)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Kind {
+    #[default]
+    Alloc = 0,
+    Free = 1,
+}
+
+/// One allocator event: a plain, fixed-size value copied into a ring. 32 bytes, two per cache
+/// line. A `realloc` is recorded as the free of the old block and the allocation of the new one.
+#[repr(C)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Event {
+    /// Monotonic nanoseconds ([`now_ns`]); taken after an allocation returns and before a free
+    /// is passed on, so a freed address reused by another thread is always seen freed first.
+    pub time_ns: u64,
+    pub addr: u64,
+    /// Bytes requested (0 for a free).
+    pub size: u64,
+    /// Interned stack the event happened under (the recorder resolves it); 0 = unknown.
+    pub stack: u32,
+    pub kind: Kind,
+    /// Which allocator domain (raw, mem, obj, native ...), defined by the caller.
+    pub domain: u8,
+    pub _reserved: u16,
+}
+
+const _: () = assert!(std::mem::size_of::<Event>() == 32);
