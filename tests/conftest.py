@@ -49,6 +49,22 @@ def program(name: str) -> str:
     return str(PROGRAMS / name)
 
 
+def watch_args(capture: Path, script: str, *args: str, interval: str = "50ms") -> list[str]:
+    """`watch` arguments that run one of tests/programs under this interpreter, quietly."""
+    return [
+        "watch",
+        "-q",
+        "-i",
+        interval,
+        "-o",
+        str(capture),
+        "--",
+        sys.executable,
+        program(script),
+        *args,
+    ]
+
+
 @pytest.fixture
 def run() -> Any:
     return memsleuth

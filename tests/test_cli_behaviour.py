@@ -10,7 +10,7 @@ import sys
 import time
 from pathlib import Path
 
-from conftest import memsleuth, program
+from conftest import memsleuth, program, watch_args
 
 
 def test_status_line_on_a_terminal(tmp_path: Path) -> None:
@@ -88,22 +88,7 @@ def children_of(pid: int) -> list[int]:
 def test_watch_killed_with_sigkill_leaves_a_readable_capture(tmp_path: Path) -> None:
     capture = tmp_path / "k.msl"
     watcher = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "memsleuth",
-            "watch",
-            "-q",
-            "-i",
-            "50ms",
-            "-o",
-            str(capture),
-            "--",
-            sys.executable,
-            program("workload.py"),
-            "leak",
-            "30",
-        ],
+        [sys.executable, "-m", "memsleuth", *watch_args(capture, "workload.py", "leak", "30")],
         stderr=subprocess.DEVNULL,
     )
     time.sleep(3.0)  # a few once-a-second flushes

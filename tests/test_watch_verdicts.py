@@ -8,26 +8,13 @@ from pathlib import Path
 
 import pytest
 
-from conftest import memsleuth, program
+from conftest import memsleuth, program, watch_args
 
 
 def watch_workload(tmp_path: Path, kind: str, seconds: float) -> tuple[dict, dict]:
     capture = tmp_path / f"{kind}.msl"
     truth = tmp_path / f"{kind}.json"
-    result = memsleuth(
-        "watch",
-        "-q",
-        "-i",
-        "50ms",
-        "-o",
-        str(capture),
-        "--",
-        sys.executable,
-        program("workload.py"),
-        kind,
-        str(seconds),
-        str(truth),
-    )
+    result = memsleuth(*watch_args(capture, "workload.py", kind, str(seconds), str(truth)))
     assert result.returncode == 0, result.stderr
     assert "verdict:" in result.stderr
     summary = memsleuth("report", "summary", "--json", str(capture))
@@ -66,19 +53,7 @@ def test_flat_program_is_stable(tmp_path: Path) -> None:
 @pytest.mark.parametrize("start_method", ["spawn", "fork"])
 def test_leaking_multiprocessing_child_is_blamed(tmp_path: Path, start_method: str) -> None:
     capture = tmp_path / "tree.msl"
-    result = memsleuth(
-        "watch",
-        "-q",
-        "-i",
-        "50ms",
-        "-o",
-        str(capture),
-        "--",
-        sys.executable,
-        program("multiproc_leak.py"),
-        "4",
-        start_method,
-    )
+    result = memsleuth(*watch_args(capture, "multiproc_leak.py", "4", start_method))
     assert result.returncode == 0, result.stderr
     report = memsleuth("report", "summary", "--json", str(capture)).json()
     procs = {p["pid"]: p for p in report["processes"]}
