@@ -230,6 +230,13 @@ def main() -> None:
             lines.append(f"| {wl} | " + " | ".join(cells) + " |")
     lines += [
         "",
+        "Reading the table: run-to-run noise on this shared 2-core VM is about ±2% even for",
+        "best-of-N (identical configurations differ that much between runs), so differences",
+        "below that are not measurable here. The memsleuth sampler is a Rust thread that never",
+        "takes the GIL: its cost to the workload is the other core's time plus, in `full` mode,",
+        "the kernel's `mmap_lock` held for read while `smaps_rollup` is produced (an `mmap` or",
+        "`munmap` in the workload waits for it). The psutil thread must take the GIL every 10 ms.",
+        "",
         "## 3. Memory the sampler adds",
         "",
         "USS of the process 50 ms after the sampler started, minus USS before it started; median",

@@ -65,6 +65,7 @@ def test_unwritable_output_path(tmp_path: Path) -> None:
     out = tmp_path / "no" / "such" / "dir" / "x.msl"
     line = memsleuth("watch", "-o", str(out), "--", "true").assert_clean_failure()
     assert "cannot write capture" in line
+    assert "No such file or directory" in line
     assert "-o" in line
 
 

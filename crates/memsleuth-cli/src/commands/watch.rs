@@ -103,10 +103,12 @@ fn exit_status(status: std::process::ExitStatus) -> ExitStatus {
 /// Creates the capture file before anything starts, so a bad path fails before the program runs.
 fn create_output(path: &PathBuf) -> anyhow::Result<File> {
     File::create(path).map_err(|e| {
+        // "No such file or directory", without the "(os error 2)" noise
+        let why = e.to_string();
+        let why = why.split(" (os error").next().unwrap_or(&why).to_string();
         anyhow::anyhow!(
-            "cannot write capture {}: {}; choose another path with -o",
-            path.display(),
-            e.kind().to_string().to_lowercase()
+            "cannot write capture {}: {why}; choose another path with -o",
+            path.display()
         )
     })
 }
