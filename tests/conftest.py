@@ -49,20 +49,13 @@ def program(name: str) -> str:
     return str(PROGRAMS / name)
 
 
-def watch_args(capture: Path, script: str, *args: str, interval: str = "50ms") -> list[str]:
-    """`watch` arguments that run one of tests/programs under this interpreter, quietly."""
-    return [
-        "watch",
-        "-q",
-        "-i",
-        interval,
-        "-o",
-        str(capture),
-        "--",
-        sys.executable,
-        program(script),
-        *args,
-    ]
+def watch_args(
+    capture: Path, script: str, *args: str, interval: str = "50ms", flags: tuple[str, ...] = ()
+) -> list[str]:
+    """`watch` arguments that run one of tests/programs under this interpreter, quietly;
+    `flags` go before the command."""
+    head = ["watch", "-q", *flags, "-i", interval, "-o", str(capture), "--"]
+    return [*head, sys.executable, program(script), *args]
 
 
 @pytest.fixture

@@ -123,33 +123,8 @@ def test_watch_by_pid_for_a_duration(tmp_path: Path) -> None:
 
 
 def test_check_flag_fails_a_leaking_run(tmp_path: Path) -> None:
-    result = memsleuth(
-        "watch",
-        "-q",
-        "--check",
-        "-i",
-        "50ms",
-        "-o",
-        str(tmp_path / "c.msl"),
-        "--",
-        sys.executable,
-        program("workload.py"),
-        "leak",
-        "3",
-    )
+    check = ("--check",)
+    result = memsleuth(*watch_args(tmp_path / "c.msl", "workload.py", "leak", "3", flags=check))
     assert result.returncode == 3, result.stderr
-    result = memsleuth(
-        "watch",
-        "-q",
-        "--check",
-        "-i",
-        "50ms",
-        "-o",
-        str(tmp_path / "s.msl"),
-        "--",
-        sys.executable,
-        program("workload.py"),
-        "stable",
-        "3",
-    )
+    result = memsleuth(*watch_args(tmp_path / "s.msl", "workload.py", "stable", "3", flags=check))
     assert result.returncode == 0, result.stderr

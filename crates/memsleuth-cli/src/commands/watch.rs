@@ -182,17 +182,25 @@ pub fn run(args: WatchArgs) -> anyhow::Result<i32> {
     let mut status_line = StatusLine::new(args.quiet || args.json);
     let started = Instant::now();
     let mut next = Instant::now();
-    let mut root_status = ExitStatus::Unknown;
+    // the one place the child is reaped: Some(status) once it has exited
+    let poll = |child: &mut Option<Child>| -> anyhow::Result<Option<ExitStatus>> {
+        match child.as_mut() {
+            Some(c) => Ok(c.try_wait()?.map(exit_status)),
+            None => Ok(None),
+        }
+    };
+    let mut exited: Option<ExitStatus> = None;
     let reason = loop {
         let tick = sampler.tick()?;
         status_line.update(tick.t, tick.total_rss, tick.processes);
-        if let Some(c) = child.as_mut() {
-            if let Some(status) = c.try_wait()? {
-                root_status = exit_status(status);
-                sampler.root_exited(root_status);
-                break EndReason::TargetExited;
-            }
-        } else if !tick.root_alive {
+        if exited.is_none() {
+            exited = poll(&mut child)?;
+        }
+        if let Some(status) = exited {
+            sampler.root_exited(status);
+            break EndReason::TargetExited;
+        }
+        if child.is_none() && !tick.root_alive {
             break EndReason::TargetExited;
         }
         if signals.requested() {
@@ -206,22 +214,15 @@ pub fn run(args: WatchArgs) -> anyhow::Result<i32> {
         if next < now {
             next = now + args.interval;
         }
-        // sleep in short slices so Ctrl-C and a child's exit are noticed promptly
-        while Instant::now() < next && !signals.requested() {
+        // sleep in short slices so Ctrl-C and a child's exit are noticed promptly; the tick
+        // after an exit still records the descendants that outlive the root
+        while Instant::now() < next && !signals.requested() && exited.is_none() {
             let left = next.saturating_duration_since(Instant::now());
             std::thread::sleep(left.min(Duration::from_millis(20)));
-            if let Some(c) = child.as_mut() {
-                if let Some(status) = c.try_wait()? {
-                    root_status = exit_status(status);
-                    break;
-                }
-            }
-        }
-        if root_status != ExitStatus::Unknown {
-            sampler.root_exited(root_status);
-            break EndReason::TargetExited;
+            exited = poll(&mut child)?;
         }
     };
+    let root_status = exited.unwrap_or_default();
     status_line.clear();
     sampler
         .finish(reason, root_status)?
