@@ -10,6 +10,8 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
+
 from conftest import memsleuth, program, watch_args
 
 
@@ -121,3 +123,33 @@ def test_help_teaches() -> None:
     assert result.returncode == 0
     for words in ("--interval", "--duration", "-p, --pid", "Examples:", "verdict"):
         assert words in result.stdout, words
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
+def test_interrupt_finishes_the_capture_and_says_the_command_runs_on(
+    tmp_path: Path, sig: signal.Signals
+) -> None:
+    capture = tmp_path / "i.msl"
+    log = tmp_path / "stderr.txt"
+    with log.open("w") as err:
+        # stderr to a file: the command left running inherits it and would hold a pipe open
+        watcher = subprocess.Popen(
+            [sys.executable, "-m", "memsleuth", *watch_args(capture, "workload.py", "leak", "30")],
+            stderr=err,
+        )
+    time.sleep(2.0)
+    targets = children_of(watcher.pid)
+    watcher.send_signal(sig)  # only memsleuth: as from `kill`, not a terminal's Ctrl-C
+    try:
+        assert watcher.wait(timeout=30) == 130
+        stderr = log.read_text()
+        assert "ended: interrupted" in stderr
+        assert "verdict: GROWING" in stderr
+        assert "is still running; memsleuth stopped watching it" in stderr
+        assert "Traceback" not in stderr
+        data = memsleuth("report", "summary", "--json", str(capture)).json()
+        assert data["end"]["reason"] == "interrupted"
+        assert not data["end"]["cut_short"]
+    finally:
+        for pid in targets:
+            os.kill(pid, signal.SIGKILL)

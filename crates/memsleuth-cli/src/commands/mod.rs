@@ -6,6 +6,11 @@ use std::path::Path;
 use anyhow::Context;
 use memsleuth_analysis::{TimelineReport, VerdictOptions};
 
+/// A command line shortened for messages.
+pub fn short_command(argv: &[String]) -> String {
+    memsleuth_render::summary::command(argv, 60)
+}
+
 /// Reads and analyses a capture, warning (not failing) when it was cut short or damaged.
 pub fn load_report(path: &Path) -> anyhow::Result<TimelineReport> {
     let capture = memsleuth_format::read_capture(path).map_err(|e| match e {

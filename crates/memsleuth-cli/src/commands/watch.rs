@@ -230,6 +230,15 @@ pub fn run(args: WatchArgs) -> anyhow::Result<i32> {
         .map_err(|e| e.into_error())
         .with_context(|| format!("cannot write capture {}", output.display()))?;
     drop(signals);
+    if let Some(c) = child.as_mut() {
+        if c.try_wait()?.is_none() {
+            crate::err(&format!(
+                "memsleuth: note: `{}` (pid {}) is still running; memsleuth stopped watching it\n",
+                crate::commands::short_command(&args.command),
+                c.id()
+            ));
+        }
+    }
 
     let report = super::load_report(&output)?;
     let shown = output.display().to_string();
