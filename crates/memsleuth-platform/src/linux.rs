@@ -348,7 +348,17 @@ mod tests {
         assert!(descendants(std::process::id())
             .iter()
             .any(|&(p, parent)| p == child.id() && parent == std::process::id()));
-        assert_eq!(Linux::command_line(child.id()), vec!["sleep", "10"]);
+        // spawn returns when the child calls execve, which can be before the kernel has set
+        // up the new argv: give exec a moment to finish
+        let mut argv = Linux::command_line(child.id());
+        for _ in 0..100 {
+            if argv == ["sleep", "10"] {
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(10));
+            argv = Linux::command_line(child.id());
+        }
+        assert_eq!(argv, vec!["sleep", "10"]);
         child.kill().unwrap();
         child.wait().unwrap();
         assert!(matches!(
