@@ -3,7 +3,7 @@
 use memsleuth_format::Capture;
 use serde::Serialize;
 
-use crate::timeline::{Timeline, TotalPoint};
+use crate::timeline::Timeline;
 use crate::trend::{classify, Verdict, VerdictKind, VerdictOptions};
 use crate::AnalysisError;
 
@@ -57,15 +57,18 @@ impl TimelineReport {
         let tree = timeline.total.iter().any(|p| p.processes > 1);
         let has_pss = timeline.total.iter().all(|p| p.pss > 0);
         let metric = if tree && has_pss { "pss" } else { "rss" };
-        let pick = |p: &TotalPoint| if metric == "pss" { p.pss } else { p.rss };
         let t: Vec<f64> = timeline.total.iter().map(|p| p.t).collect();
-        let y: Vec<f64> = timeline.total.iter().map(|p| pick(p) as f64).collect();
+        let y: Vec<f64> = timeline
+            .total
+            .iter()
+            .map(|p| p.get(metric) as f64)
+            .collect();
         let verdict = classify(&t, &y, opts);
         let (peak_at, peak) =
             timeline
                 .total
                 .iter()
-                .map(|p| (p.t, pick(p)))
+                .map(|p| (p.t, p.get(metric)))
                 .fold(
                     (0.0, 0),
                     |best, cur| if cur.1 > best.1 { cur } else { best },

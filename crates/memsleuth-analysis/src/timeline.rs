@@ -42,6 +42,17 @@ pub struct TotalPoint {
     pub processes: u32,
 }
 
+impl TotalPoint {
+    /// The total of a metric by name ("rss", "uss", "pss"); RSS for any other name.
+    pub fn get(&self, metric: &str) -> u64 {
+        match metric {
+            "uss" => self.uss,
+            "pss" => self.pss,
+            _ => self.rss,
+        }
+    }
+}
+
 /// How the capture ended.
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct EndInfo {

@@ -355,11 +355,10 @@ fn build_scene(report: &TimelineReport) -> Scene {
 
     let mut lines = Vec::new();
     let total_rss = finite_points(tl.total.iter().map(|p| (p.t, p.rss as f64)));
-    let metric_total: Option<Vec<(f64, f64)>> = match report.total_metric {
-        "pss" => Some(finite_points(tl.total.iter().map(|p| (p.t, p.pss as f64)))),
-        "uss" => Some(finite_points(tl.total.iter().map(|p| (p.t, p.uss as f64)))),
-        _ => None,
-    };
+    let metric_total: Option<Vec<(f64, f64)>> = (report.total_metric != "rss").then(|| {
+        let metric = report.total_metric;
+        finite_points(tl.total.iter().map(|p| (p.t, p.get(metric) as f64)))
+    });
     let empty = total_rss.is_empty();
     if !total_rss.is_empty() {
         lines.push(Line {

@@ -32,13 +32,6 @@ pub fn summary_text(report: &TimelineReport, capture_path: Option<&str>) -> Stri
     };
     let first = tl.total.first().copied().unwrap_or_default();
     let last = tl.total.last().copied().unwrap_or_default();
-    let pick = |p: &memsleuth_analysis::TotalPoint| {
-        if report.total_metric == "pss" {
-            p.pss
-        } else {
-            p.rss
-        }
-    };
     line(format!(
         "memsleuth · {} (pid {})",
         command(&tl.argv, 60),
@@ -83,8 +76,8 @@ pub fn summary_text(report: &TimelineReport, capture_path: Option<&str>) -> Stri
         } else {
             ""
         },
-        bytes(pick(&first) as f64),
-        bytes(pick(&last) as f64),
+        bytes(first.get(report.total_metric) as f64),
+        bytes(last.get(report.total_metric) as f64),
         bytes(report.peak as f64),
         seconds(report.peak_at),
     ));
@@ -196,15 +189,8 @@ struct SummaryJson<'a> {
 /// The summary as JSON (no raw series: `memsleuth report timeline --json` has those).
 pub fn summary_json(report: &TimelineReport, capture_path: Option<&str>) -> String {
     let tl = &report.timeline;
-    let pick = |p: Option<&memsleuth_analysis::TotalPoint>| {
-        p.map_or(0, |p| {
-            if report.total_metric == "pss" {
-                p.pss
-            } else {
-                p.rss
-            }
-        })
-    };
+    let pick =
+        |p: Option<&memsleuth_analysis::TotalPoint>| p.map_or(0, |p| p.get(report.total_metric));
     let processes = report
         .processes
         .iter()
