@@ -2,11 +2,13 @@
 //! model, never the raw stream.
 
 mod error;
+pub mod profile;
 pub mod report;
 pub mod timeline;
 pub mod trend;
 
 pub use error::AnalysisError;
+pub use profile::{Location, Profile, ProfileStack};
 pub use report::{ProcessVerdict, TimelineReport};
 pub use timeline::{describe_exit, EndInfo, Point, ProcessSeries, Timeline, TotalPoint};
 pub use trend::{classify, Verdict, VerdictKind, VerdictOptions};

@@ -14,8 +14,9 @@ mod writer;
 pub use error::FormatError;
 pub use reader::{read_capture, Capture, Reader};
 pub use records::{
-    EndReason, ExitStatus, Field, Header, Mark, ProcessExit, ProcessInfo, ProcessReading, Record,
-    Sample, Trailer, UnknownRecord,
+    AllocEvent, Domain, EndReason, EventKind, Events, ExitStatus, Field, Frame, Header, Mark,
+    ProcessExit, ProcessInfo, ProcessReading, Record, Sample, StackNode, ThreadInfo, Trailer,
+    UnknownRecord,
 };
 pub use writer::CaptureWriter;
 
@@ -25,7 +26,7 @@ pub const MAGIC: [u8; 8] = *b"\x89MSL\r\n\x1a\n";
 /// Major version: readers refuse captures with a different major version.
 pub const VERSION_MAJOR: u16 = 1;
 /// Minor version: readers accept any minor version of their major and skip what they do not know.
-pub const VERSION_MINOR: u16 = 0;
+pub const VERSION_MINOR: u16 = 1;
 /// Marker at the start of every chunk; lets a reader name the exact offset where framing breaks.
 pub const CHUNK_MARKER: [u8; 4] = *b"MSLC";
 /// Size of the preamble: magic, major, minor, 4 reserved bytes.
@@ -34,5 +35,10 @@ pub const PREAMBLE_LEN: usize = 16;
 pub const CHUNK_HEADER_LEN: usize = 13;
 /// Largest payload a reader accepts; anything larger is treated as corruption, not allocated.
 pub const MAX_CHUNK_PAYLOAD: u32 = 64 << 20;
+/// Chunk codec 0: the payload is stored as is.
+pub const CODEC_STORED: u8 = 0;
+/// Chunk codec 1 (format 1.1): LZ4 block with its decompressed size as a 4-byte little-endian
+/// prefix. The checksum covers the bytes on disk.
+pub const CODEC_LZ4: u8 = 1;
 /// Conventional file extension.
 pub const EXTENSION: &str = "msl";

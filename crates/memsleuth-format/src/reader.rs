@@ -5,8 +5,8 @@ use std::path::Path;
 use crate::codec::Dec;
 use crate::records::{Header, Record, Trailer};
 use crate::{
-    FormatError, CHUNK_HEADER_LEN, CHUNK_MARKER, MAGIC, MAX_CHUNK_PAYLOAD, PREAMBLE_LEN,
-    VERSION_MAJOR,
+    FormatError, CHUNK_HEADER_LEN, CHUNK_MARKER, CODEC_LZ4, CODEC_STORED, MAGIC, MAX_CHUNK_PAYLOAD,
+    PREAMBLE_LEN, VERSION_MAJOR,
 };
 
 /// Streams the records of a capture, validating as it goes. After the first error the stream
@@ -34,6 +34,15 @@ fn fill(input: &mut impl Read, buf: &mut [u8]) -> std::io::Result<usize> {
         }
     }
     Ok(got)
+}
+
+/// Decompresses an LZ4 chunk, refusing sizes beyond the format's limit before allocating.
+fn decompress(raw: &[u8]) -> Option<Vec<u8>> {
+    let size: [u8; 4] = raw.get(..4)?.try_into().ok()?;
+    if u32::from_le_bytes(size) > MAX_CHUNK_PAYLOAD {
+        return None;
+    }
+    lz4_flex::decompress_size_prepended(raw).ok()
 }
 
 impl<R: Read> Reader<R> {
@@ -111,10 +120,11 @@ impl<R: Read> Reader<R> {
                 what: format!("chunk length {len} exceeds the format's limit"),
             });
         }
-        if head[12] != 0 {
+        let codec = head[12];
+        if codec != CODEC_STORED && codec != CODEC_LZ4 {
             return Err(FormatError::Corrupt {
                 offset: start + 12,
-                what: format!("chunk codec {} is unknown to this version", head[12]),
+                what: format!("chunk codec {codec} is unknown to this version"),
             });
         }
         self.payload.resize(len as usize, 0);
@@ -131,6 +141,12 @@ impl<R: Read> Reader<R> {
                 offset: start,
                 what: "chunk checksum does not match its contents".into(),
             });
+        }
+        if codec == CODEC_LZ4 {
+            self.payload = decompress(&self.payload).ok_or_else(|| FormatError::Corrupt {
+                offset: payload_start,
+                what: "compressed chunk does not decompress".into(),
+            })?;
         }
         self.offset = payload_start + u64::from(len);
         self.payload_start = payload_start;

@@ -10,6 +10,11 @@ pub(crate) const TAG_SAMPLE: u64 = 3;
 pub(crate) const TAG_PROCESS_EXIT: u64 = 4;
 pub(crate) const TAG_MARK: u64 = 5;
 pub(crate) const TAG_TRAILER: u64 = 6;
+// 1.1: the `python` allocation instrument
+pub(crate) const TAG_FRAME: u64 = 7;
+pub(crate) const TAG_STACK: u64 = 8;
+pub(crate) const TAG_EVENTS: u64 = 9;
+pub(crate) const TAG_THREAD: u64 = 10;
 
 /// One record of a capture.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -20,6 +25,14 @@ pub enum Record {
     ProcessExit(ProcessExit),
     Mark(Mark),
     Trailer(Trailer),
+    /// 1.1: an interned source location.
+    Frame(Frame),
+    /// 1.1: an interned call stack, as one node of a prefix tree.
+    Stack(StackNode),
+    /// 1.1: a batch of allocation events of one thread.
+    Events(Events),
+    /// 1.1: a thread that allocated.
+    Thread(ThreadInfo),
     /// A record whose tag this reader does not know (written by a newer minor version).
     Unknown(UnknownRecord),
 }
@@ -211,6 +224,116 @@ pub struct Trailer {
     pub flushes: u64,
 }
 
+/// A source location a stack passes through. Several ids may name the same location (the
+/// recorder interns by code position, not by line); readers merge them by value.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Hash)]
+pub struct Frame {
+    /// Unique within the capture; never 0.
+    pub id: u32,
+    pub function: String,
+    pub file: String,
+    /// 1-based line; 0 when unknown.
+    pub line: u32,
+}
+
+/// One node of the stack prefix tree: the stack `id` is the stack `parent` with `frame` called
+/// on top of it. Parent 0 is the empty stack, so a stack of depth n is a chain of n nodes.
+/// A node is always written before any node or event that refers to it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Hash)]
+pub struct StackNode {
+    /// Unique within the capture; never 0.
+    pub id: u32,
+    pub parent: u32,
+    /// A [`Frame`] id. The frame record may come later in the capture than the node (frames are
+    /// resolved in batches); a reader resolves frames after reading.
+    pub frame: u32,
+}
+
+/// What happened to a block.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Hash)]
+pub enum EventKind {
+    #[default]
+    Alloc,
+    Free,
+}
+
+/// Which allocator a block came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Hash)]
+pub enum Domain {
+    /// `PyMem_RawMalloc` and friends.
+    Raw,
+    /// `PyMem_Malloc`.
+    Mem,
+    /// `PyObject_Malloc`: Python objects.
+    #[default]
+    Obj,
+    /// Any other allocator (native instrument).
+    Native,
+}
+
+impl Domain {
+    pub fn code(self) -> u8 {
+        match self {
+            Domain::Raw => 0,
+            Domain::Mem => 1,
+            Domain::Obj => 2,
+            Domain::Native => 3,
+        }
+    }
+
+    pub fn from_code(code: u8) -> Self {
+        match code & 3 {
+            0 => Domain::Raw,
+            1 => Domain::Mem,
+            2 => Domain::Obj,
+            _ => Domain::Native,
+        }
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Domain::Raw => "raw",
+            Domain::Mem => "mem",
+            Domain::Obj => "obj",
+            Domain::Native => "native",
+        }
+    }
+}
+
+/// One allocation or free. A `realloc` is a free of the old block followed by an allocation of
+/// the new one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Hash)]
+pub struct AllocEvent {
+    pub kind: EventKind,
+    pub domain: Domain,
+    /// Nanoseconds since the capture start, on the same clock as [`Sample`]s.
+    pub t_ns: u64,
+    pub addr: u64,
+    /// Bytes requested; 0 for a free.
+    pub size: u64,
+    /// [`StackNode`] id the block was allocated under; 0 = no Python stack. Always 0 for a free.
+    pub stack: u32,
+}
+
+/// Allocation events of one thread, in the order they happened on it. Events of different
+/// threads interleave only through their times.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Events {
+    /// A [`ThreadInfo`] id.
+    pub thread: u32,
+    pub events: Vec<AllocEvent>,
+}
+
+/// A thread seen allocating.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct ThreadInfo {
+    /// Capture-local id, as used by [`Events`].
+    pub id: u32,
+    /// The OS thread id (`gettid`), 0 when unknown.
+    pub native_id: u64,
+    pub name: String,
+}
+
 /// A record with a tag this reader does not know; its body is kept for tools that pass it on.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct UnknownRecord {
@@ -248,6 +371,64 @@ fn get_pid(d: &mut Dec<'_>) -> Result<u32, DecodeError> {
     u32::try_from(d.u64()?).map_err(|_| DecodeError("pid out of range"))
 }
 
+fn get_u32(d: &mut Dec<'_>) -> Result<u32, DecodeError> {
+    u32::try_from(d.u64()?).map_err(|_| DecodeError("id out of range"))
+}
+
+// An event batch: thread, count, then per event a head varint (bit 0 kind, bits 1-2 domain,
+// the rest the time since the previous event of the batch), the address as a zigzag delta from
+// the previous event's address, and for an allocation its size and stack. Deltas keep the common
+// case (nearby addresses, microsecond gaps) to a few bytes before compression.
+fn encode_events(e: &mut Enc<'_>, b: &Events) {
+    e.u64(u64::from(b.thread));
+    e.u64(b.events.len() as u64);
+    let (mut t, mut addr) = (0u64, 0u64);
+    for ev in &b.events {
+        let dt = ev.t_ns.saturating_sub(t);
+        t = t.max(ev.t_ns);
+        let kind = u64::from(ev.kind == EventKind::Free);
+        e.u64(kind | u64::from(ev.domain.code()) << 1 | dt << 3);
+        e.i64(ev.addr.wrapping_sub(addr) as i64);
+        addr = ev.addr;
+        if ev.kind == EventKind::Alloc {
+            e.u64(ev.size);
+            e.u64(u64::from(ev.stack));
+        }
+    }
+}
+
+fn decode_events(d: &mut Dec<'_>) -> Result<Events, DecodeError> {
+    let thread = get_u32(d)?;
+    let n = d.count()?;
+    let mut events = Vec::with_capacity(n);
+    let (mut t, mut addr) = (0u64, 0u64);
+    for _ in 0..n {
+        let head = d.u64()?;
+        t = t
+            .checked_add(head >> 3)
+            .ok_or(DecodeError("event time overflows"))?;
+        addr = addr.wrapping_add(d.i64()? as u64);
+        let kind = if head & 1 == 1 {
+            EventKind::Free
+        } else {
+            EventKind::Alloc
+        };
+        let (size, stack) = match kind {
+            EventKind::Alloc => (d.u64()?, get_u32(d)?),
+            EventKind::Free => (0, 0),
+        };
+        events.push(AllocEvent {
+            kind,
+            domain: Domain::from_code(((head >> 1) & 3) as u8),
+            t_ns: t,
+            addr,
+            size,
+            stack,
+        });
+    }
+    Ok(Events { thread, events })
+}
+
 impl Record {
     pub(crate) fn tag(&self) -> u64 {
         match self {
@@ -257,6 +438,10 @@ impl Record {
             Record::ProcessExit(_) => TAG_PROCESS_EXIT,
             Record::Mark(_) => TAG_MARK,
             Record::Trailer(_) => TAG_TRAILER,
+            Record::Frame(_) => TAG_FRAME,
+            Record::Stack(_) => TAG_STACK,
+            Record::Events(_) => TAG_EVENTS,
+            Record::Thread(_) => TAG_THREAD,
             Record::Unknown(u) => u.tag,
         }
     }
@@ -315,6 +500,23 @@ impl Record {
                 e.u64(t.samples);
                 e.u64(t.dropped);
                 e.u64(t.flushes);
+            }
+            Record::Frame(f) => {
+                e.u64(u64::from(f.id));
+                e.str(&f.function);
+                e.str(&f.file);
+                e.u64(u64::from(f.line));
+            }
+            Record::Stack(n) => {
+                e.u64(u64::from(n.id));
+                e.u64(u64::from(n.parent));
+                e.u64(u64::from(n.frame));
+            }
+            Record::Events(b) => encode_events(&mut e, b),
+            Record::Thread(t) => {
+                e.u64(u64::from(t.id));
+                e.u64(t.native_id);
+                e.str(&t.name);
             }
             Record::Unknown(u) => e.0.extend_from_slice(&u.body),
         }
@@ -383,6 +585,23 @@ impl Record {
                 samples: d.u64()?,
                 dropped: d.u64()?,
                 flushes: d.u64()?,
+            }),
+            TAG_FRAME => Record::Frame(Frame {
+                id: get_u32(&mut d)?,
+                function: d.str()?,
+                file: d.str()?,
+                line: get_u32(&mut d)?,
+            }),
+            TAG_STACK => Record::Stack(StackNode {
+                id: get_u32(&mut d)?,
+                parent: get_u32(&mut d)?,
+                frame: get_u32(&mut d)?,
+            }),
+            TAG_EVENTS => Record::Events(decode_events(&mut d)?),
+            TAG_THREAD => Record::Thread(ThreadInfo {
+                id: get_u32(&mut d)?,
+                native_id: d.u64()?,
+                name: d.str()?,
             }),
             _ => Record::Unknown(UnknownRecord {
                 tag,

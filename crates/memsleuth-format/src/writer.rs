@@ -13,6 +13,7 @@ pub struct CaptureWriter<W: Write> {
     chunk: Vec<u8>,
     body: Vec<u8>,
     flushes: u64,
+    compress: bool,
 }
 
 impl<W: Write> CaptureWriter<W> {
@@ -30,10 +31,18 @@ impl<W: Write> CaptureWriter<W> {
             chunk: Vec::with_capacity(64 << 10),
             body: Vec::with_capacity(1 << 10),
             flushes: 0,
+            compress: false,
         };
         w.push(&Record::Header(header.clone()));
         w.flush()?;
         Ok(w)
+    }
+
+    /// Compresses every later chunk with LZ4 (codec 1, format 1.1). Worth it for allocation
+    /// events, which shrink several-fold; the header chunk always stays stored so any reader can
+    /// identify the capture.
+    pub fn set_compression(&mut self, on: bool) {
+        self.compress = on;
     }
 
     /// Adds a record to the current chunk. Nothing reaches the file until the next flush.
@@ -62,17 +71,25 @@ impl<W: Write> CaptureWriter<W> {
         if self.chunk.is_empty() {
             return Ok(());
         }
-        let len = u32::try_from(self.chunk.len())
-            .ok()
-            .filter(|&l| l <= crate::MAX_CHUNK_PAYLOAD)
-            .ok_or_else(|| std::io::Error::other("chunk larger than the format allows"))?;
+        if self.chunk.len() > crate::MAX_CHUNK_PAYLOAD as usize {
+            return Err(std::io::Error::other("chunk larger than the format allows").into());
+        }
+        let compressed;
+        let (codec, payload) = if self.compress {
+            compressed = lz4_flex::compress_prepend_size(&self.chunk);
+            (crate::CODEC_LZ4, &compressed)
+        } else {
+            (crate::CODEC_STORED, &self.chunk)
+        };
+        let len = u32::try_from(payload.len())
+            .map_err(|_| std::io::Error::other("chunk larger than the format allows"))?;
         let mut head = [0u8; crate::CHUNK_HEADER_LEN];
         head[0..4].copy_from_slice(&CHUNK_MARKER);
         head[4..8].copy_from_slice(&len.to_le_bytes());
-        head[8..12].copy_from_slice(&crc32fast::hash(&self.chunk).to_le_bytes());
-        head[12] = 0; // codec: 0 = stored
+        head[8..12].copy_from_slice(&crc32fast::hash(payload).to_le_bytes());
+        head[12] = codec;
         self.out.write_all(&head)?;
-        self.out.write_all(&self.chunk)?;
+        self.out.write_all(payload)?;
         self.out.flush()?;
         self.chunk.clear();
         self.flushes += 1;

@@ -58,6 +58,39 @@ fn capture(n: u64, per_chunk: u64, finish: bool) -> Vec<u8> {
 }
 
 #[test]
+fn compressed_chunks_truncate_and_corrupt_like_stored_ones() {
+    let mut w = CaptureWriter::new(Vec::new(), &header()).unwrap();
+    w.set_compression(true);
+    for i in 0..40 {
+        w.push(&sample(i));
+        if i % 10 == 9 {
+            w.flush().unwrap();
+        }
+    }
+    let bytes = w.finish(Trailer::default()).unwrap();
+    let cap = Capture::from_reader(&bytes[..]).unwrap();
+    assert_eq!(cap.records.len(), 40);
+    assert!(cap.trailer.is_some());
+    // cut inside the third compressed chunk: the first two survive, the capture says it is short
+    let chunk_starts: Vec<usize> = bytes
+        .windows(4)
+        .enumerate()
+        .filter(|(_, w)| *w == CHUNK_MARKER)
+        .map(|(i, _)| i)
+        .collect();
+    let cut = &bytes[..chunk_starts[3] + 20];
+    let cap = Capture::from_reader(cut).unwrap();
+    assert_eq!(cap.records.len(), 20);
+    assert!(cap.damage.as_ref().unwrap().is_truncation());
+    // a flipped bit inside a compressed payload is caught by the checksum, never decompressed
+    let mut bad = bytes.clone();
+    bad[chunk_starts[2] + CHUNK_HEADER_LEN + 6] ^= 0x40;
+    let cap = Capture::from_reader(&bad[..]).unwrap();
+    assert_eq!(cap.records.len(), 10);
+    assert!(!cap.damage.unwrap().is_truncation());
+}
+
+#[test]
 fn finished_capture_reads_back_whole() {
     let bytes = capture(25, 10, true);
     let cap = Capture::from_reader(&bytes[..]).unwrap();
@@ -128,7 +161,7 @@ fn foreign_and_future_files_are_refused() {
     let mut future = capture(3, 10, true);
     future[8] = 2;
     let err = Capture::from_reader(&future[..]).unwrap_err();
-    assert!(err.to_string().contains("format 2.0"), "{err}");
+    assert!(err.to_string().contains("format 2.1"), "{err}");
     // a newer minor version is read
     let mut newer = capture(3, 10, true);
     newer[10] = 7;
@@ -184,6 +217,38 @@ fn status() -> impl Strategy<Value = ExitStatus> {
     ]
 }
 
+fn alloc_event() -> impl Strategy<Value = AllocEvent> {
+    (
+        any::<bool>(),
+        0u8..4,
+        0u64..(1 << 60),
+        any::<u64>(),
+        any::<u64>(),
+        any::<u32>(),
+    )
+        .prop_map(|(free, domain, t_ns, addr, size, stack)| {
+            if free {
+                AllocEvent {
+                    kind: EventKind::Free,
+                    domain: Domain::from_code(domain),
+                    t_ns,
+                    addr,
+                    size: 0,
+                    stack: 0,
+                }
+            } else {
+                AllocEvent {
+                    kind: EventKind::Alloc,
+                    domain: Domain::from_code(domain),
+                    t_ns,
+                    addr,
+                    size,
+                    stack,
+                }
+            }
+        })
+}
+
 fn record() -> impl Strategy<Value = Record> {
     prop_oneof![
         (any::<u64>(), proptest::collection::vec(reading(), 0..6))
@@ -203,6 +268,32 @@ fn record() -> impl Strategy<Value = Record> {
         (any::<u32>(), any::<u64>(), status())
             .prop_map(|(pid, t_ns, status)| Record::ProcessExit(ProcessExit { pid, t_ns, status })),
         (any::<u64>(), ".*").prop_map(|(t_ns, label)| Record::Mark(Mark { t_ns, label })),
+        (any::<u32>(), ".*", ".*", any::<u32>()).prop_map(|(id, function, file, line)| {
+            Record::Frame(Frame {
+                id,
+                function,
+                file,
+                line,
+            })
+        }),
+        (any::<u32>(), any::<u32>(), any::<u32>())
+            .prop_map(|(id, parent, frame)| Record::Stack(StackNode { id, parent, frame })),
+        (any::<u32>(), any::<u64>(), ".*").prop_map(|(id, native_id, name)| Record::Thread(
+            ThreadInfo {
+                id,
+                native_id,
+                name
+            }
+        )),
+        (
+            any::<u32>(),
+            proptest::collection::vec(alloc_event(), 0..30)
+        )
+            .prop_map(|(thread, mut events)| {
+                // times within a batch never go backwards (one thread's events, in order)
+                events.sort_by_key(|e| e.t_ns);
+                Record::Events(Events { thread, events })
+            }),
         (
             1000u64..u64::MAX,
             proptest::collection::vec(any::<u8>(), 0..40)
@@ -218,9 +309,11 @@ proptest! {
         flush_every in 1usize..8,
         pid in any::<u32>(),
         argv in proptest::collection::vec(".*", 0..4),
+        compress in any::<bool>(),
     ) {
         let h = Header { pid, argv, ..header() };
         let mut w = CaptureWriter::new(Vec::new(), &h).unwrap();
+        w.set_compression(compress);
         for (i, r) in records.iter().enumerate() {
             w.push(r);
             if i % flush_every == 0 {

@@ -1,0 +1,64 @@
+//! The stack profile: the model every stack-shaped renderer (flamegraph HTML, collapsed stacks,
+//! pprof, tree) takes. An allocation analysis (leaks, peak, all allocations) produces one; the
+//! renderers never see captures.
+
+use serde::Serialize;
+
+/// A source location a stack passes through.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+pub struct Location {
+    pub function: String,
+    pub file: String,
+    /// 1-based; 0 when unknown.
+    pub line: u32,
+}
+
+/// One distinct stack and what it holds.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ProfileStack {
+    /// Indexes into [`Profile::locations`], outermost call first, allocation site last. May be
+    /// empty (allocations made with no Python frame, e.g. at interpreter start-up).
+    pub frames: Vec<u32>,
+    /// Bytes attributed to this stack (estimated when the capture was sampled).
+    pub bytes: u64,
+    /// Blocks attributed to this stack (estimated when sampled).
+    pub count: u64,
+    /// The same bytes and blocks split by the time bin in which they were allocated:
+    /// `(bin index, bytes, count)`, ascending by bin, zero bins omitted. Lets a viewer show
+    /// only what was allocated in a chosen time window.
+    pub bins: Vec<(u32, u64, u64)>,
+}
+
+/// A stack profile over one capture.
+#[derive(Debug, Clone, PartialEq, Default, Serialize)]
+pub struct Profile {
+    /// Short title, e.g. "leaks in app.py".
+    pub title: String,
+    /// What the values mean, e.g. "allocated while tracking and still alive at the end".
+    pub what: String,
+    pub locations: Vec<Location>,
+    /// Largest first.
+    pub stacks: Vec<ProfileStack>,
+    /// Width of a time bin of [`ProfileStack::bins`], nanoseconds since the capture start.
+    pub bin_ns: u64,
+    /// Number of time bins covering the capture.
+    pub bins: u32,
+    /// Tracked heap (bytes alive in the allocator hooks) over time: `(t_ns, bytes)`.
+    pub heap: Vec<(u64, u64)>,
+    /// Resident memory of the process over time, when the capture has it: `(t_ns, bytes)`.
+    pub rss: Vec<(u64, u64)>,
+    /// True when the capture sampled allocations by bytes; values are then estimates.
+    pub sampled: bool,
+}
+
+impl Profile {
+    /// Sum of all stacks' bytes.
+    pub fn total_bytes(&self) -> u64 {
+        self.stacks.iter().map(|s| s.bytes).sum()
+    }
+
+    /// Sum of all stacks' blocks.
+    pub fn total_count(&self) -> u64 {
+        self.stacks.iter().map(|s| s.count).sum()
+    }
+}
