@@ -183,7 +183,14 @@ impl Timeline {
                     }
                 }
                 Record::Mark(m) => tl.marks.push((m.t_ns as f64 / NS, m.label.clone())),
-                Record::Header(_) | Record::Trailer(_) | Record::Unknown(_) => {}
+                // allocation records belong to the allocation analyses
+                Record::Header(_)
+                | Record::Trailer(_)
+                | Record::Unknown(_)
+                | Record::Frame(_)
+                | Record::Stack(_)
+                | Record::Events(_)
+                | Record::Thread(_) => {}
             }
         }
         // root first, then by pid

@@ -12,7 +12,7 @@ mod records;
 mod writer;
 
 pub use error::FormatError;
-pub use reader::{read_capture, Capture, Reader};
+pub use reader::{read_capture, read_capture_series, Capture, Reader};
 pub use records::{
     AllocEvent, Domain, EndReason, EventKind, Events, ExitStatus, Field, Frame, Header, Mark,
     ProcessExit, ProcessInfo, ProcessReading, Record, Sample, StackNode, ThreadInfo, Trailer,

@@ -222,6 +222,16 @@ impl Capture {
 
     /// Reads a capture from any byte source.
     pub fn from_reader(input: impl Read) -> Result<Capture, FormatError> {
+        Self::from_reader_keeping(input, |_| true)
+    }
+
+    /// Reads a capture, keeping in `records` only those `keep` accepts. Every record is still
+    /// decoded and validated; reports that need only the memory series use this to leave
+    /// millions of allocation events out of memory.
+    pub fn from_reader_keeping(
+        input: impl Read,
+        keep: impl Fn(&Record) -> bool,
+    ) -> Result<Capture, FormatError> {
         let mut reader = Reader::new(input)?;
         let header = match reader.next_record() {
             Ok(Some(Record::Header(h))) => h,
@@ -244,7 +254,8 @@ impl Capture {
         for item in reader {
             match item {
                 Ok(Record::Trailer(t)) => capture.trailer = Some(t),
-                Ok(r) => capture.records.push(r),
+                Ok(r) if keep(&r) => capture.records.push(r),
+                Ok(_) => {}
                 Err(e) => {
                     capture.damage = Some(e);
                     break;
@@ -260,4 +271,16 @@ impl Capture {
 pub fn read_capture(path: &Path) -> Result<Capture, FormatError> {
     let file = File::open(path)?;
     Capture::from_reader(BufReader::with_capacity(256 << 10, file))
+}
+
+/// Reads a capture file leniently, leaving out allocation events, frames and stacks: what the
+/// memory-over-time reports need.
+pub fn read_capture_series(path: &Path) -> Result<Capture, FormatError> {
+    let file = File::open(path)?;
+    Capture::from_reader_keeping(BufReader::with_capacity(256 << 10, file), |r| {
+        !matches!(
+            r,
+            Record::Events(_) | Record::Stack(_) | Record::Frame(_) | Record::Thread(_)
+        )
+    })
 }

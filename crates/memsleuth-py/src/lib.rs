@@ -19,7 +19,7 @@ fn cli_main(py: Python<'_>, argv: Vec<String>) -> i32 {
 #[pyfunction]
 fn summary_json(py: Python<'_>, path: std::path::PathBuf) -> PyResult<String> {
     let report = py.detach(|| {
-        let capture = memsleuth_format::read_capture(&path)?;
+        let capture = memsleuth_format::read_capture_series(&path)?;
         memsleuth_analysis::TimelineReport::from_capture(
             &capture,
             &memsleuth_analysis::VerdictOptions::default(),

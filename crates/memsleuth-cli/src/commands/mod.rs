@@ -13,7 +13,7 @@ pub fn short_command(argv: &[String]) -> String {
 
 /// Reads and analyses a capture, warning (not failing) when it was cut short or damaged.
 pub fn load_report(path: &Path) -> anyhow::Result<TimelineReport> {
-    let capture = memsleuth_format::read_capture(path).map_err(|e| match e {
+    let capture = memsleuth_format::read_capture_series(path).map_err(|e| match e {
         memsleuth_format::FormatError::Io(io) if io.kind() == std::io::ErrorKind::NotFound => {
             anyhow::anyhow!("capture {} does not exist", path.display())
         }
