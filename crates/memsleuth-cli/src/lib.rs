@@ -43,6 +43,7 @@ struct Cli {
 #[derive(Debug, Subcommand)]
 enum Command {
     Watch(commands::watch::WatchArgs),
+    Run(commands::run::RunArgs),
     Report(commands::report::ReportArgs),
 }
 
@@ -60,14 +61,24 @@ pub(crate) fn err(text: &str) {
     let _ = stderr.flush();
 }
 
+pub use commands::run::{RunRequest, Runner};
+
 /// Runs the command line `args` (program name first) and returns the process exit code.
+/// `memsleuth run` is not available this way (it needs a Python interpreter to run in); see
+/// [`main_with_runner`].
 pub fn main_with_args(args: Vec<OsString>) -> i32 {
+    main_with_runner(args, None)
+}
+
+/// Like [`main_with_args`], with a way to run Python programs for `memsleuth run`.
+pub fn main_with_runner(args: Vec<OsString>, runner: Option<Runner<'_>>) -> i32 {
     let cli = match Cli::try_parse_from(args) {
         Ok(cli) => cli,
         Err(e) => return usage_error(e),
     };
     let result = match cli.command {
         Command::Watch(args) => commands::watch::run(args),
+        Command::Run(args) => commands::run::run(args, runner),
         Command::Report(args) => commands::report::run(args),
     };
     match result {

@@ -20,7 +20,9 @@ mod ring;
 
 pub use clock::now_ns;
 pub use guard::{enter, Reentry};
-pub use registry::{drain, dropped_total, record, set_policy, thread_rings, DrainStats, Policy};
+pub use registry::{
+    drain, dropped_total, record, record_dropped, set_policy, thread_rings, DrainStats, Policy,
+};
 
 /// What happened to a block of memory.
 #[repr(u8)]
@@ -29,6 +31,11 @@ pub enum Kind {
     #[default]
     Alloc = 0,
     Free = 1,
+    /// The thread's stack changed: `stack` is its new depth n, and, when n > 0, frame n-1
+    /// (counted from the outermost) is now the code object at `addr` executing the instruction
+    /// at byte offset `size`. Frames below n-1 are as sent before. Sending only what changed
+    /// since the thread's last event keeps the common case to one extra event per allocation.
+    Frame = 2,
 }
 
 /// One allocator event: a plain, fixed-size value copied into a ring. 32 bytes, two per cache

@@ -167,6 +167,11 @@ pub fn record(ev: Event) -> bool {
     false
 }
 
+/// Counts an event the caller could not record for its own reasons (a full table).
+pub fn record_dropped() {
+    UNRINGED.fetch_add(1, Ordering::Relaxed);
+}
+
 /// What one [`drain`] pass saw.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct DrainStats {

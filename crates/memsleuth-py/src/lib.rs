@@ -5,6 +5,7 @@ use pyo3::prelude::*;
 
 mod errors;
 mod memory;
+mod tracker;
 mod watch;
 
 /// Runs the `memsleuth` command line (`argv[0]` is the program name); returns its exit code.
@@ -12,7 +13,37 @@ mod watch;
 #[pyfunction]
 fn cli_main(py: Python<'_>, argv: Vec<String>) -> i32 {
     let args = argv.into_iter().map(Into::into).collect();
-    py.detach(|| memsleuth_cli::main_with_args(args))
+    py.detach(|| memsleuth_cli::main_with_runner(args, Some(&run_in_python)))
+}
+
+/// `memsleuth run`'s runner: executes the target in this interpreter through
+/// `memsleuth._run.run_target`. A Python error before the target starts (module not found,
+/// unwritable capture) becomes one line; the target's own exceptions are its business and were
+/// already printed as python prints them.
+fn run_in_python(req: &memsleuth_cli::RunRequest) -> Result<i32, String> {
+    Python::attach(|py| {
+        let run = py
+            .import("memsleuth._run")
+            .and_then(|m| m.getattr("run_target"))
+            .map_err(|e| e.to_string())?;
+        run.call1((
+            req.output.display().to_string(),
+            req.target.as_str(),
+            req.args.clone(),
+            req.module,
+            req.sample_bytes,
+            req.stack_depth,
+        ))
+        .and_then(|code| code.extract::<i32>())
+        .map_err(|e| {
+            let text = e.value(py).to_string();
+            if text.is_empty() {
+                e.to_string()
+            } else {
+                text
+            }
+        })
+    })
 }
 
 /// Analyses a capture and returns the summary as a JSON document.
@@ -42,6 +73,10 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(memory::memory, m)?)?;
     m.add_function(wrap_pyfunction!(cli_main, m)?)?;
     m.add_function(wrap_pyfunction!(summary_json, m)?)?;
+    m.add_function(wrap_pyfunction!(tracker::track_start, m)?)?;
+    m.add_function(wrap_pyfunction!(tracker::track_stop, m)?)?;
+    m.add_function(wrap_pyfunction!(tracker::track_mark, m)?)?;
+    m.add_function(wrap_pyfunction!(tracker::tracking, m)?)?;
     errors::register(m)?;
     Ok(())
 }

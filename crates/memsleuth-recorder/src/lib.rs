@@ -4,10 +4,12 @@
 //! caller's loop ([`RssSampler::tick`], used by `memsleuth watch`) or by its own background thread
 //! ([`BackgroundSampler`], used by `memsleuth.watch()` inside the target).
 
+mod alloc;
 mod background;
 mod error;
 mod rss;
 
+pub use alloc::{AllocConfig, AllocRecorder, AllocStats, ResolveFn};
 pub use background::{BackgroundSampler, Stopped};
 pub use error::RecorderError;
 pub use rss::{RssConfig, RssSampler, TickSummary};

@@ -74,7 +74,7 @@ impl<W: Write> std::fmt::Debug for RssSampler<W> {
     }
 }
 
-fn to_reading(pid: u32, m: Memory) -> ProcessReading {
+pub(crate) fn to_reading(pid: u32, m: Memory) -> ProcessReading {
     ProcessReading {
         pid,
         rss: m.rss,

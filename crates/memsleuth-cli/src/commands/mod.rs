@@ -1,4 +1,5 @@
 pub mod report;
+pub mod run;
 pub mod watch;
 
 use std::path::Path;

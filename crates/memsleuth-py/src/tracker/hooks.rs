@@ -1,0 +1,396 @@
+//! The allocator hooks: `PyMem_SetAllocator` wrappers around the previous allocators of the
+//! RAW, MEM and OBJ domains. Each wrapper forwards the call, then turns it into plain events on
+//! this thread's ring (`memsleuth-hook`): no heap allocation, no lock, no Python call, no panic.
+//!
+//! Because the wrappers only forward, removing them (or leaving them installed but disabled) is
+//! always safe: every block they handed out belongs to the allocator underneath.
+
+use std::cell::UnsafeCell;
+use std::ffi::c_void;
+use std::sync::atomic::{AtomicBool, AtomicPtr, AtomicU64, AtomicUsize, Ordering};
+
+use memsleuth_hook::{Event, Kind};
+use pyo3::ffi;
+use pyo3::ffi::{PyMemAllocatorDomain, PyMemAllocatorEx};
+
+use super::frames::Layout;
+
+/// Deepest stack recorded; deeper stacks keep their innermost frames.
+pub const MAX_DEPTH: usize = 256;
+
+/// The wrapped allocator of one domain, handed to our wrappers as their `ctx`.
+#[repr(C)]
+pub struct Wrapped {
+    prev: UnsafeCell<PyMemAllocatorEx>,
+    domain: u8,
+}
+
+// SAFETY: `prev` is written only by `install`, with the GIL held and before the wrapper that
+// reads it is published through PyMem_SetAllocator; afterwards it is only read.
+unsafe impl Sync for Wrapped {}
+
+const EMPTY: PyMemAllocatorEx = PyMemAllocatorEx {
+    ctx: std::ptr::null_mut(),
+    malloc: None,
+    calloc: None,
+    realloc: None,
+    free: None,
+};
+
+static RAW: Wrapped = Wrapped {
+    prev: UnsafeCell::new(EMPTY),
+    domain: 0,
+};
+static MEM: Wrapped = Wrapped {
+    prev: UnsafeCell::new(EMPTY),
+    domain: 1,
+};
+static OBJ: Wrapped = Wrapped {
+    prev: UnsafeCell::new(EMPTY),
+    domain: 2,
+};
+
+/// Hooks record only while this is set; cleared at stop and in a forked child.
+static ENABLED: AtomicBool = AtomicBool::new(false);
+static INSTALLED: AtomicBool = AtomicBool::new(false);
+static LAYOUT: AtomicPtr<Layout> = AtomicPtr::new(std::ptr::null_mut());
+static DEPTH: AtomicUsize = AtomicUsize::new(128);
+/// Bumped by every `enable`: a thread whose stack was sent in an earlier session must send it
+/// whole again to the new recorder.
+static SESSION: AtomicU64 = AtomicU64::new(0);
+/// Mean bytes between samples; 0 records every allocation.
+static SAMPLE_BYTES: AtomicU64 = AtomicU64::new(0);
+
+struct ThreadStack {
+    /// What the recorder knows of this thread's stack, outermost first.
+    sent: [(u64, u32); MAX_DEPTH],
+    /// `u32::MAX`: unknown (a new thread, or frame events were dropped): send all.
+    sent_len: u32,
+    session: u64,
+    /// Scratch for the walk, innermost first.
+    walk: [(u64, u32); MAX_DEPTH],
+    /// Bytes left until the next sampled allocation (sampled mode).
+    countdown: i64,
+    rng: u64,
+}
+
+thread_local! {
+    // const-initialised, no Drop: touching it registers no destructor and never allocates
+    // through an allocator we wrap
+    static STACK: UnsafeCell<ThreadStack> = const {
+        UnsafeCell::new(ThreadStack {
+            sent: [(0, 0); MAX_DEPTH],
+            sent_len: u32::MAX,
+            session: 0,
+            walk: [(0, 0); MAX_DEPTH],
+            countdown: i64::MIN,
+            rng: 0,
+        })
+    };
+}
+
+/// Turns recording on with these settings; installs the wrappers the first time. Needs the GIL.
+///
+/// # Safety
+/// The caller holds the GIL, and `layout` was verified on this interpreter.
+pub unsafe fn enable(layout: Layout, depth: usize, sample_bytes: u64) {
+    let boxed = Box::into_raw(Box::new(layout));
+    // a previous layout is leaked on purpose: a hook on another thread may still read it
+    LAYOUT.store(boxed, Ordering::Release);
+    DEPTH.store(depth.clamp(1, MAX_DEPTH), Ordering::Relaxed);
+    SAMPLE_BYTES.store(sample_bytes, Ordering::Relaxed);
+    super::sampled::clear();
+    SESSION.fetch_add(1, Ordering::AcqRel);
+    if !INSTALLED.swap(true, Ordering::AcqRel) {
+        // SAFETY: GIL held (caller); each `prev` is written before its wrapper is installed.
+        unsafe {
+            install(PyMemAllocatorDomain::PYMEM_DOMAIN_RAW, &RAW);
+            install(PyMemAllocatorDomain::PYMEM_DOMAIN_MEM, &MEM);
+            install(PyMemAllocatorDomain::PYMEM_DOMAIN_OBJ, &OBJ);
+        }
+        register_fork_handler();
+    }
+    ENABLED.store(true, Ordering::Release);
+}
+
+/// Stops recording. The wrappers stay installed as plain pass-throughs: removing them could
+/// unhook an allocator someone installed over ours since (tracemalloc, a debugger).
+pub fn disable() {
+    ENABLED.store(false, Ordering::Release);
+}
+
+pub fn enabled() -> bool {
+    ENABLED.load(Ordering::Acquire)
+}
+
+unsafe fn install(domain: PyMemAllocatorDomain, w: &'static Wrapped) {
+    // SAFETY: GIL held by the caller; `w.prev` is not read by anyone until the new allocator
+    // is published below.
+    unsafe {
+        ffi::PyMem_GetAllocator(domain, w.prev.get());
+        let mut ours = PyMemAllocatorEx {
+            ctx: std::ptr::from_ref(w).cast_mut().cast(),
+            malloc: Some(hook_malloc),
+            calloc: Some(hook_calloc),
+            realloc: Some(hook_realloc),
+            free: Some(hook_free),
+        };
+        ffi::PyMem_SetAllocator(domain, &mut ours);
+    }
+}
+
+extern "C" fn on_fork_child() {
+    // the recorder thread does not exist in the child: recording there would fill rings nobody
+    // drains (and, with the wait policy, block forever)
+    ENABLED.store(false, Ordering::Release);
+}
+
+fn register_fork_handler() {
+    // SAFETY: registering a handler that only stores an atomic.
+    unsafe { libc::pthread_atfork(None, None, Some(on_fork_child)) };
+}
+
+#[inline]
+fn wrapped(ctx: *mut c_void) -> (&'static PyMemAllocatorEx, u8) {
+    // SAFETY: ctx is always one of our three statics (set in `install`).
+    let w = unsafe { &*ctx.cast::<Wrapped>() };
+    // SAFETY: written once before the wrapper was installed, read-only since.
+    (unsafe { &*w.prev.get() }, w.domain)
+}
+
+extern "C" fn hook_malloc(ctx: *mut c_void, size: usize) -> *mut c_void {
+    let (prev, domain) = wrapped(ctx);
+    let Some(malloc) = prev.malloc else {
+        return std::ptr::null_mut();
+    };
+    if !ENABLED.load(Ordering::Relaxed) {
+        return malloc(prev.ctx, size);
+    }
+    let Some(_inside) = memsleuth_hook::enter() else {
+        return malloc(prev.ctx, size);
+    };
+    let p = malloc(prev.ctx, size);
+    if !p.is_null() {
+        on_alloc(domain, p, size);
+    }
+    p
+}
+
+extern "C" fn hook_calloc(ctx: *mut c_void, nelem: usize, elsize: usize) -> *mut c_void {
+    let (prev, domain) = wrapped(ctx);
+    let Some(calloc) = prev.calloc else {
+        return std::ptr::null_mut();
+    };
+    if !ENABLED.load(Ordering::Relaxed) {
+        return calloc(prev.ctx, nelem, elsize);
+    }
+    let Some(_inside) = memsleuth_hook::enter() else {
+        return calloc(prev.ctx, nelem, elsize);
+    };
+    let p = calloc(prev.ctx, nelem, elsize);
+    if !p.is_null() {
+        on_alloc(domain, p, nelem.saturating_mul(elsize));
+    }
+    p
+}
+
+extern "C" fn hook_realloc(ctx: *mut c_void, ptr: *mut c_void, size: usize) -> *mut c_void {
+    let (prev, domain) = wrapped(ctx);
+    let Some(realloc) = prev.realloc else {
+        return std::ptr::null_mut();
+    };
+    if !ENABLED.load(Ordering::Relaxed) {
+        return realloc(prev.ctx, ptr, size);
+    }
+    let Some(_inside) = memsleuth_hook::enter() else {
+        return realloc(prev.ctx, ptr, size);
+    };
+    // the old block is freed inside realloc: stamp its free before, so another thread reusing
+    // the address is always seen after it
+    let t_free = if ptr.is_null() {
+        0
+    } else {
+        memsleuth_hook::now_ns()
+    };
+    let p = realloc(prev.ctx, ptr, size);
+    if !p.is_null() {
+        if !ptr.is_null() {
+            on_free_at(domain, ptr, t_free);
+        }
+        on_alloc(domain, p, size);
+    }
+    p
+}
+
+extern "C" fn hook_free(ctx: *mut c_void, ptr: *mut c_void) {
+    let (prev, domain) = wrapped(ctx);
+    let Some(free) = prev.free else {
+        return;
+    };
+    if ptr.is_null() || !ENABLED.load(Ordering::Relaxed) {
+        return free(prev.ctx, ptr);
+    }
+    let Some(_inside) = memsleuth_hook::enter() else {
+        return free(prev.ctx, ptr);
+    };
+    // recorded before the block is released, for the same reason as in realloc
+    on_free_at(domain, ptr, memsleuth_hook::now_ns());
+    free(prev.ctx, ptr);
+}
+
+#[inline]
+fn on_free_at(domain: u8, ptr: *mut c_void, t: u64) {
+    if SAMPLE_BYTES.load(Ordering::Relaxed) != 0 && !super::sampled::remove(ptr as u64) {
+        return;
+    }
+    memsleuth_hook::record(Event {
+        time_ns: t,
+        addr: ptr as u64,
+        kind: Kind::Free,
+        domain,
+        ..Event::default()
+    });
+}
+
+#[inline]
+fn on_alloc(domain: u8, ptr: *mut c_void, size: usize) {
+    let _ = STACK.try_with(|cell| {
+        // SAFETY: thread-local, and this thread is inside the hook (no reentry can alias it).
+        let st = unsafe { &mut *cell.get() };
+        let sample = SAMPLE_BYTES.load(Ordering::Relaxed);
+        if sample != 0 {
+            if !take_sample(st, size as u64, sample) {
+                return;
+            }
+            if !super::sampled::insert(ptr as u64) {
+                memsleuth_hook::record_dropped();
+                return;
+            }
+        }
+        send_stack(st, domain);
+        let ok = memsleuth_hook::record(Event {
+            time_ns: memsleuth_hook::now_ns(),
+            addr: ptr as u64,
+            size: size as u64,
+            kind: Kind::Alloc,
+            domain,
+            ..Event::default()
+        });
+        if !ok && sample != 0 {
+            super::sampled::remove(ptr as u64);
+        }
+    });
+}
+
+/// Poisson sampling by bytes: every byte has the same chance 1/mean of being the sample point,
+/// so a block of `size` bytes is sampled with probability 1 - exp(-size/mean) and readers
+/// weight it by the inverse.
+#[inline]
+fn take_sample(st: &mut ThreadStack, size: u64, mean: u64) -> bool {
+    if st.countdown == i64::MIN {
+        st.rng = seed();
+        st.countdown = next_gap(&mut st.rng, mean);
+    }
+    st.countdown -= size.min(i64::MAX as u64) as i64;
+    if st.countdown > 0 {
+        return false;
+    }
+    st.countdown = next_gap(&mut st.rng, mean);
+    true
+}
+
+fn seed() -> u64 {
+    let t = memsleuth_hook::now_ns();
+    // SAFETY: gettid has no preconditions.
+    let tid = unsafe { libc::syscall(libc::SYS_gettid) } as u64;
+    (t ^ tid.rotate_left(32)) | 1
+}
+
+/// An exponentially distributed gap with the given mean (xorshift64* uniform, inverse CDF).
+fn next_gap(rng: &mut u64, mean: u64) -> i64 {
+    *rng ^= *rng >> 12;
+    *rng ^= *rng << 25;
+    *rng ^= *rng >> 27;
+    let bits = rng.wrapping_mul(0x2545_f491_4f6c_dd1d) >> 11;
+    // uniform in (0, 1]
+    let u = (bits as f64 + 1.0) / (1u64 << 53) as f64;
+    let gap = -u.ln() * mean as f64;
+    gap.min(i64::MAX as f64 / 2.0) as i64 + 1
+}
+
+/// Brings the recorder's idea of this thread's stack up to date: walks the stack and sends a
+/// frame event for each level that changed since the last event of this thread.
+#[inline]
+fn send_stack(st: &mut ThreadStack, domain: u8) {
+    let layout = LAYOUT.load(Ordering::Acquire);
+    // SAFETY: set before ENABLED, never freed.
+    let Some(layout) = (unsafe { layout.as_ref() }) else {
+        return;
+    };
+    let n = match this_thread_state(layout, domain) {
+        Some(ts) => {
+            let depth = DEPTH.load(Ordering::Relaxed);
+            // SAFETY: `ts` is this thread's state and it holds the GIL (this_thread_state).
+            unsafe { layout.walk(ts, &mut st.walk[..depth]) }
+        }
+        None => 0,
+    };
+    let session = SESSION.load(Ordering::Relaxed);
+    if st.session != session {
+        st.session = session;
+        st.sent_len = u32::MAX;
+    }
+    let known = st.sent_len as usize;
+    let mut same = 0;
+    if known != u32::MAX as usize {
+        let limit = known.min(n);
+        while same < limit && st.sent[same] == st.walk[n - 1 - same] {
+            same += 1;
+        }
+        if same == n && n == known {
+            return;
+        }
+    }
+    let mut ok = true;
+    if same == n {
+        // only shorter: re-send the new top (or the empty stack) to truncate
+        let (code, instr) = if n == 0 { (0, 0) } else { st.sent[n - 1] };
+        ok &= frame_event(n, code, instr);
+    } else {
+        for depth in same..n {
+            let (code, instr) = st.walk[n - 1 - depth];
+            st.sent[depth] = (code, instr);
+            let code = if super::codes::hold(code) { code } else { 0 };
+            ok &= frame_event(depth + 1, code, instr);
+        }
+    }
+    st.sent_len = if ok { n as u32 } else { u32::MAX };
+}
+
+#[inline]
+fn frame_event(new_len: usize, code: u64, instr: u32) -> bool {
+    memsleuth_hook::record(Event {
+        addr: code,
+        size: u64::from(instr),
+        stack: new_len as u32,
+        kind: Kind::Frame,
+        ..Event::default()
+    })
+}
+
+/// This thread's state, when this thread holds the GIL (so its frames cannot change under us).
+/// MEM and OBJ calls always hold it; RAW calls may come from threads that released it.
+#[inline]
+fn this_thread_state(layout: &Layout, domain: u8) -> Option<*mut c_void> {
+    // SAFETY: both calls read thread-local or atomic interpreter state and never allocate.
+    unsafe {
+        let ts = ffi::compat::PyThreadState_GetUnchecked();
+        if ts.is_null() {
+            return None;
+        }
+        if domain == 0 && layout.global_tstate && ffi::PyGILState_GetThisThreadState() != ts {
+            return None;
+        }
+        Some(ts.cast())
+    }
+}

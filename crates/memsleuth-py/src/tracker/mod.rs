@@ -1,0 +1,215 @@
+//! The `python` instrument: allocator hooks, the stack walk, and the Python-facing start/stop.
+//! One tracking session at a time per process (the allocator hooks are process-wide).
+
+mod codes;
+mod frames;
+mod hooks;
+mod sampled;
+mod table;
+
+use std::fs::File;
+use std::io::BufWriter;
+use std::path::PathBuf;
+use std::sync::Mutex;
+use std::time::Duration;
+
+use memsleuth_format::{EndReason, ExitStatus, Header};
+use memsleuth_recorder::{AllocConfig, AllocRecorder, AllocStats};
+use pyo3::exceptions::PyValueError;
+use pyo3::ffi;
+use pyo3::prelude::*;
+use pyo3::types::PyDict;
+
+use crate::errors::{to_py, Error, MemsleuthError};
+
+struct Active {
+    recorder: AllocRecorder,
+    /// The process that started the session: a forked child has no recorder thread.
+    owner: u32,
+    path: PathBuf,
+}
+
+static ACTIVE: Mutex<Option<Active>> = Mutex::new(None);
+
+fn python_minor(py: Python<'_>) -> u8 {
+    py.version_info().minor
+}
+
+/// Starts tracking every allocation of this process into the capture at `path`.
+#[pyfunction]
+#[pyo3(signature = (path, sample_bytes=0, stack_depth=128, argv=vec![], rss_interval=0.01))]
+pub fn track_start(
+    py: Python<'_>,
+    path: PathBuf,
+    sample_bytes: u64,
+    stack_depth: usize,
+    argv: Vec<String>,
+    rss_interval: f64,
+) -> PyResult<()> {
+    if !(1..=hooks::MAX_DEPTH).contains(&stack_depth) {
+        return Err(PyValueError::new_err(format!(
+            "stack_depth must be between 1 and {}, got {stack_depth}",
+            hooks::MAX_DEPTH
+        )));
+    }
+    if !(rss_interval.is_finite() && rss_interval >= 0.0) {
+        return Err(PyValueError::new_err("rss_interval must be >= 0 seconds"));
+    }
+    let mut active = ACTIVE
+        .lock()
+        .map_err(|_| MemsleuthError::new_err("tracker state lost"))?;
+    if let Some(a) = active.take() {
+        if a.owner == std::process::id() {
+            let path = a.path.display().to_string();
+            *active = Some(a);
+            return Err(MemsleuthError::new_err(format!(
+                "already tracking into {path}; one Tracker at a time per process"
+            )));
+        }
+        // inherited through fork: the recorder thread exists only in the parent
+        std::mem::forget(a);
+    }
+    let minor = python_minor(py);
+    let layout = frames::Layout::for_version(minor)
+        .filter(|l| l.verify(py))
+        .ok_or_else(|| {
+            MemsleuthError::new_err(format!(
+                "this Python ({}) is not supported for allocation tracking: memsleuth knows \
+                 the frame layout of CPython 3.9 to 3.13",
+                Python::version_str().lines().next().unwrap_or("?")
+            ))
+        })?;
+    if !(codes::ensure() && sampled::ensure()) {
+        return Err(MemsleuthError::new_err(
+            "cannot map memory for the tracker's tables",
+        ));
+    }
+    // exact captures by default; sampled mode is meant for production and must never wait
+    memsleuth_hook::set_policy(if sample_bytes == 0 {
+        memsleuth_hook::Policy::Wait
+    } else {
+        memsleuth_hook::Policy::Drop
+    });
+    // events left by an earlier session name code objects we no longer hold
+    memsleuth_hook::drain(|_, _| {});
+    let header = Header {
+        tool_version: env!("CARGO_PKG_VERSION").into(),
+        pid: std::process::id(),
+        argv,
+        start_unix_ns: memsleuth_recorder::unix_now_ns(),
+        python_version: Python::version_str().to_string(),
+        instruments: vec!["python".into(), "rss".into()],
+        sample_interval_ns: (rss_interval * 1e9) as u64,
+        sample_bytes,
+        hostname: memsleuth_recorder::hostname(),
+    };
+    let cfg = AllocConfig {
+        start_mono_ns: memsleuth_hook::now_ns(),
+        rss_interval: Duration::from_secs_f64(rss_interval),
+        ..AllocConfig::default()
+    };
+    let recorder = py
+        .detach(|| -> Result<AllocRecorder, Error> {
+            let file = BufWriter::with_capacity(1 << 20, File::create(&path)?);
+            Ok(AllocRecorder::spawn(file, header, cfg, Box::new(resolve))?)
+        })
+        .map_err(|e| to_py(e, &path))?;
+    // SAFETY: GIL held; the layout was verified on this interpreter just above.
+    unsafe { hooks::enable(layout, stack_depth, sample_bytes) };
+    *active = Some(Active {
+        recorder,
+        owner: std::process::id(),
+        path,
+    });
+    Ok(())
+}
+
+/// Stops tracking, finishes the capture and returns what was recorded. `exit_code` is the
+/// target's status when the session ends with the program.
+#[pyfunction]
+#[pyo3(signature = (exit_code=None))]
+pub fn track_stop(py: Python<'_>, exit_code: Option<i32>) -> PyResult<Option<Py<PyDict>>> {
+    hooks::disable();
+    let taken = ACTIVE
+        .lock()
+        .map_err(|_| MemsleuthError::new_err("tracker state lost"))?
+        .take();
+    let Some(mut a) = taken else {
+        return Ok(None);
+    };
+    if a.owner != std::process::id() {
+        // a forked child: the parent's recorder is not ours to stop, and its capture not ours
+        // to write
+        std::mem::forget(a);
+        return Ok(None);
+    }
+    let (reason, status) = match exit_code {
+        Some(c) => (EndReason::TargetExited, ExitStatus::Code(c)),
+        None => (EndReason::Stopped, ExitStatus::Unknown),
+    };
+    let stopped = py.detach(|| a.recorder.stop(reason, status));
+    let held = codes::release_all(py);
+    let stats: AllocStats = stopped.map_err(|e| to_py(Error::from(e), &a.path))?;
+    let d = PyDict::new(py);
+    d.set_item("path", a.path.display().to_string())?;
+    d.set_item("allocs", stats.allocs)?;
+    d.set_item("frees", stats.frees)?;
+    d.set_item("dropped", stats.dropped)?;
+    d.set_item("frames", stats.frames)?;
+    d.set_item("stacks", stats.stacks)?;
+    d.set_item("code_objects_held", held)?;
+    Ok(Some(d.unbind()))
+}
+
+/// True while this process is tracking.
+#[pyfunction]
+pub fn tracking() -> bool {
+    hooks::enabled()
+}
+
+/// Places a mark in the running capture.
+#[pyfunction]
+pub fn track_mark(label: &str) -> PyResult<()> {
+    let active = ACTIVE
+        .lock()
+        .map_err(|_| MemsleuthError::new_err("tracker state lost"))?;
+    match active.as_ref() {
+        Some(a) if a.owner == std::process::id() => {
+            a.recorder.mark(label);
+            Ok(())
+        }
+        _ => Err(MemsleuthError::new_err("no tracking session is running")),
+    }
+}
+
+/// The resolver: code positions to (function, file, line). Runs on the recorder's resolver
+/// thread, which takes the GIL for each batch.
+fn resolve(keys: &[(u64, u32)]) -> Vec<(String, String, u32)> {
+    Python::attach(|py| {
+        keys.iter()
+            .map(|&(code, instr)| resolve_one(py, code, instr))
+            .collect()
+    })
+}
+
+fn resolve_one(py: Python<'_>, code: u64, instr: u32) -> (String, String, u32) {
+    if !codes::is_held(code) {
+        return ("<unknown>".into(), String::new(), 0);
+    }
+    // SAFETY: the code object is alive: we hold a reference to it (`codes::hold`) until the
+    // session ends, which is after the resolver has finished.
+    let obj = unsafe { Bound::from_borrowed_ptr(py, code as *mut ffi::PyObject) };
+    let text = |name: &str| -> Option<String> { obj.getattr(name).ok()?.extract().ok() };
+    let function = text("co_qualname")
+        .or_else(|| text("co_name"))
+        .unwrap_or_else(|| "?".into());
+    let file = text("co_filename").unwrap_or_default();
+    let offset = if instr == u32::MAX {
+        -1
+    } else {
+        i32::try_from(instr).unwrap_or(-1)
+    };
+    // SAFETY: a live code object (above) and the GIL (the token).
+    let line = unsafe { ffi::PyCode_Addr2Line(code as *mut ffi::PyCodeObject, offset) };
+    (function, file, u32::try_from(line).unwrap_or(0))
+}

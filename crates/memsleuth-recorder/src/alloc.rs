@@ -1,0 +1,460 @@
+//! The allocation recorder: one thread drains every hook ring, rebuilds each thread's Python
+//! stack from its frame events, interns stacks as a prefix tree, and writes frames, stacks,
+//! events and the process' own memory series into the capture.
+//!
+//! It never needs the GIL. Turning a code position into (function, file, line) does, so that
+//! happens on a second thread (the resolver) that the recorder feeds and never waits on; frames
+//! reach the capture a little after the stacks that use them, which the format allows.
+
+use std::collections::HashMap;
+use std::io::Write;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::{self, Receiver, Sender};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use memsleuth_format::{
+    AllocEvent, CaptureWriter, Domain, EndReason, EventKind, Events, ExitStatus, Frame, Header,
+    Mark, Record, Sample, StackNode, ThreadInfo, Trailer,
+};
+use memsleuth_hook::{Event, Kind};
+use memsleuth_platform::{Current, Detail, Os, ProcessMemory};
+
+use crate::RecorderError;
+
+/// Turns code positions `(code object address, instruction byte offset)` into
+/// `(function, file, line)`, one output per input, in order. Runs on the resolver thread.
+pub type ResolveFn = Box<dyn FnMut(&[(u64, u32)]) -> Vec<(String, String, u32)> + Send>;
+
+/// Frame id used for stack levels whose frame events were lost.
+const UNKNOWN_FRAME: u32 = 1;
+
+/// How the recorder runs.
+#[derive(Debug, Clone)]
+pub struct AllocConfig {
+    /// `CLOCK_MONOTONIC` nanoseconds ([`memsleuth_hook::now_ns`]) at the capture start; event
+    /// and sample times are written relative to it.
+    pub start_mono_ns: u64,
+    /// How often the process' own memory is read (0: never).
+    pub rss_interval: Duration,
+    /// Longest time records wait in memory before they reach the file: what a crash can lose.
+    pub flush_interval: Duration,
+    /// Compress chunks (format 1.1 LZ4).
+    pub compress: bool,
+}
+
+impl Default for AllocConfig {
+    fn default() -> Self {
+        AllocConfig {
+            start_mono_ns: memsleuth_hook::now_ns(),
+            rss_interval: Duration::from_millis(10),
+            flush_interval: Duration::from_millis(200),
+            compress: true,
+        }
+    }
+}
+
+/// What a finished recording wrote.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct AllocStats {
+    pub allocs: u64,
+    pub frees: u64,
+    /// Events the hooks could not record (full rings, no ring).
+    pub dropped: u64,
+    pub frames: u64,
+    pub stacks: u64,
+    pub samples: u64,
+    pub flushes: u64,
+}
+
+enum Command {
+    Mark(u64, String),
+    Stop(EndReason, ExitStatus),
+}
+
+/// The recorder thread and how to stop it.
+#[derive(Debug)]
+pub struct AllocRecorder {
+    commands: Sender<Command>,
+    stopping: Arc<AtomicBool>,
+    thread: Option<JoinHandle<Result<AllocStats, RecorderError>>>,
+    start_mono_ns: u64,
+}
+
+impl AllocRecorder {
+    /// Writes the header and starts recording. Hooks may already be producing events: anything
+    /// in the rings is recorded.
+    pub fn spawn<W: Write + Send + 'static>(
+        out: W,
+        header: Header,
+        cfg: AllocConfig,
+        resolve: ResolveFn,
+    ) -> Result<Self, RecorderError> {
+        let mut writer = CaptureWriter::new(out, &header)?;
+        writer.set_compression(cfg.compress);
+        let (tx, rx) = mpsc::channel();
+        let stopping = Arc::new(AtomicBool::new(false));
+        let flag = Arc::clone(&stopping);
+        let start_mono_ns = cfg.start_mono_ns;
+        let pid = header.pid;
+        let thread = std::thread::Builder::new()
+            .name("memsleuth-recorder".into())
+            .spawn(move || {
+                // the recorder's own allocations must never be recorded: it stays "inside" the
+                // hook for its whole life
+                let _inside = memsleuth_hook::enter();
+                State::new(writer, cfg, resolve, pid).run(&rx, &flag)
+            })
+            .map_err(|_| RecorderError::ThreadLost)?;
+        Ok(AllocRecorder {
+            commands: tx,
+            stopping,
+            thread: Some(thread),
+            start_mono_ns,
+        })
+    }
+
+    /// Places a mark at the current time.
+    pub fn mark(&self, label: &str) {
+        let t = memsleuth_hook::now_ns().saturating_sub(self.start_mono_ns);
+        let _ = self.commands.send(Command::Mark(t, label.to_string()));
+    }
+
+    /// Drains what is left, resolves every frame, writes the trailer and joins the thread.
+    /// Call it after the hooks stopped producing; it blocks until the resolver is done, so a
+    /// caller holding the GIL must release it while waiting.
+    pub fn stop(
+        &mut self,
+        reason: EndReason,
+        status: ExitStatus,
+    ) -> Result<AllocStats, RecorderError> {
+        let Some(thread) = self.thread.take() else {
+            return Err(RecorderError::ThreadLost);
+        };
+        let _ = self.commands.send(Command::Stop(reason, status));
+        self.stopping.store(true, Ordering::Release);
+        thread.join().map_err(|_| RecorderError::ThreadLost)?
+    }
+
+    /// True until [`AllocRecorder::stop`] was called.
+    pub fn running(&self) -> bool {
+        self.thread.is_some()
+    }
+}
+
+#[derive(Default)]
+struct ThreadState {
+    id: u32,
+    /// Stack node id at each depth, outermost first.
+    nodes: Vec<u32>,
+    batch: Vec<AllocEvent>,
+}
+
+struct State<W: Write> {
+    writer: CaptureWriter<W>,
+    cfg: AllocConfig,
+    threads: HashMap<u32, ThreadState>,
+    thread_count: u32,
+    new_threads: Vec<ThreadInfo>,
+    frame_ids: HashMap<(u64, u32), u32>,
+    unresolved: Vec<(u32, u64, u32)>,
+    nodes: HashMap<(u32, u32), u32>,
+    new_nodes: Vec<StackNode>,
+    to_resolver: Option<Sender<Vec<(u32, u64, u32)>>>,
+    from_resolver: Receiver<Vec<Frame>>,
+    resolver: Option<JoinHandle<()>>,
+    memory: Option<<Current as Os>::Process>,
+    stats: AllocStats,
+    dropped_at_start: u64,
+    last_flush: Instant,
+    last_rss: Instant,
+}
+
+fn spawn_resolver(
+    mut resolve: ResolveFn,
+) -> (
+    Sender<Vec<(u32, u64, u32)>>,
+    Receiver<Vec<Frame>>,
+    Option<JoinHandle<()>>,
+) {
+    let (req_tx, req_rx) = mpsc::channel::<Vec<(u32, u64, u32)>>();
+    let (res_tx, res_rx) = mpsc::channel();
+    let thread = std::thread::Builder::new()
+        .name("memsleuth-resolver".into())
+        .spawn(move || {
+            let _inside = memsleuth_hook::enter();
+            let mut keys = Vec::new();
+            for batch in req_rx {
+                keys.clear();
+                keys.extend(batch.iter().map(|&(_, code, instr)| (code, instr)));
+                let resolved = resolve(&keys);
+                let frames = batch
+                    .iter()
+                    .zip(resolved)
+                    .map(|(&(id, _, _), (function, file, line))| Frame {
+                        id,
+                        function,
+                        file,
+                        line,
+                    })
+                    .collect();
+                if res_tx.send(frames).is_err() {
+                    break;
+                }
+            }
+        })
+        .ok();
+    (req_tx, res_rx, thread)
+}
+
+impl<W: Write> State<W> {
+    fn new(writer: CaptureWriter<W>, cfg: AllocConfig, resolve: ResolveFn, pid: u32) -> Self {
+        let (to_resolver, from_resolver, resolver) = spawn_resolver(resolve);
+        let memory = if cfg.rss_interval.is_zero() {
+            None
+        } else {
+            Current::open(pid, Detail::Basic).ok()
+        };
+        let mut state = State {
+            writer,
+            cfg,
+            threads: HashMap::new(),
+            thread_count: 0,
+            new_threads: Vec::new(),
+            frame_ids: HashMap::new(),
+            unresolved: Vec::new(),
+            nodes: HashMap::new(),
+            new_nodes: Vec::new(),
+            to_resolver: Some(to_resolver),
+            from_resolver,
+            resolver,
+            memory,
+            stats: AllocStats::default(),
+            dropped_at_start: memsleuth_hook::dropped_total(),
+            last_flush: Instant::now(),
+            last_rss: Instant::now(),
+        };
+        state.writer.push(&Record::Frame(Frame {
+            id: UNKNOWN_FRAME,
+            function: "<unknown: frame events lost>".into(),
+            file: String::new(),
+            line: 0,
+        }));
+        state.read_memory();
+        state
+    }
+
+    fn run(
+        mut self,
+        commands: &Receiver<Command>,
+        stopping: &AtomicBool,
+    ) -> Result<AllocStats, RecorderError> {
+        let mut idle = Duration::from_micros(200);
+        loop {
+            let stop_requested = stopping.load(Ordering::Acquire);
+            let drained = self.drain();
+            while let Ok(cmd) = commands.try_recv() {
+                match cmd {
+                    Command::Mark(t_ns, label) => {
+                        self.writer.push(&Record::Mark(Mark { t_ns, label }));
+                    }
+                    Command::Stop(reason, status) => return self.finish(reason, status),
+                }
+            }
+            self.collect_resolved();
+            if self.last_rss.elapsed() >= self.cfg.rss_interval {
+                self.read_memory();
+            }
+            if self.last_flush.elapsed() >= self.cfg.flush_interval
+                || self.writer.pending() > (8 << 20)
+            {
+                self.flush()?;
+            }
+            if drained == 0 && !stop_requested {
+                std::thread::sleep(idle);
+                idle = (idle * 2).min(Duration::from_millis(5));
+            } else {
+                idle = Duration::from_micros(200);
+            }
+        }
+    }
+
+    fn drain(&mut self) -> u64 {
+        let mut events = std::mem::take(&mut self.threads);
+        let stats = memsleuth_hook::drain(|tid, evs| {
+            let st = events.entry(tid).or_insert_with(|| {
+                self.thread_count += 1;
+                self.new_threads.push(ThreadInfo {
+                    id: self.thread_count,
+                    native_id: u64::from(tid),
+                    name: String::new(),
+                });
+                ThreadState {
+                    id: self.thread_count,
+                    ..ThreadState::default()
+                }
+            });
+            for ev in evs {
+                self.event(st, ev);
+            }
+        });
+        self.threads = events;
+        stats.events
+    }
+
+    fn event(&mut self, st: &mut ThreadState, ev: &Event) {
+        let t_ns = ev.time_ns.saturating_sub(self.cfg.start_mono_ns);
+        match ev.kind {
+            Kind::Frame => {
+                let depth = ev.stack as usize;
+                if depth == 0 {
+                    st.nodes.clear();
+                    return;
+                }
+                st.nodes.truncate(depth - 1);
+                while st.nodes.len() < depth - 1 {
+                    let parent = st.nodes.last().copied().unwrap_or(0);
+                    let node = self.node(parent, UNKNOWN_FRAME);
+                    st.nodes.push(node);
+                }
+                let frame = self.frame(ev.addr, ev.size as u32);
+                let parent = st.nodes.last().copied().unwrap_or(0);
+                let node = self.node(parent, frame);
+                st.nodes.push(node);
+            }
+            Kind::Alloc => {
+                self.stats.allocs += 1;
+                st.batch.push(AllocEvent {
+                    kind: EventKind::Alloc,
+                    domain: Domain::from_code(ev.domain),
+                    t_ns,
+                    addr: ev.addr,
+                    size: ev.size,
+                    stack: st.nodes.last().copied().unwrap_or(0),
+                });
+            }
+            Kind::Free => {
+                self.stats.frees += 1;
+                st.batch.push(AllocEvent {
+                    kind: EventKind::Free,
+                    domain: Domain::from_code(ev.domain),
+                    t_ns,
+                    addr: ev.addr,
+                    size: 0,
+                    stack: 0,
+                });
+            }
+        }
+    }
+
+    fn frame(&mut self, code: u64, instr: u32) -> u32 {
+        let next = self.frame_ids.len() as u32 + UNKNOWN_FRAME + 1;
+        *self.frame_ids.entry((code, instr)).or_insert_with(|| {
+            self.unresolved.push((next, code, instr));
+            next
+        })
+    }
+
+    fn node(&mut self, parent: u32, frame: u32) -> u32 {
+        let next = self.nodes.len() as u32 + 1;
+        *self.nodes.entry((parent, frame)).or_insert_with(|| {
+            self.new_nodes.push(StackNode {
+                id: next,
+                parent,
+                frame,
+            });
+            next
+        })
+    }
+
+    fn collect_resolved(&mut self) {
+        if !self.unresolved.is_empty() {
+            if let Some(tx) = &self.to_resolver {
+                let _ = tx.send(std::mem::take(&mut self.unresolved));
+            }
+        }
+        while let Ok(frames) = self.from_resolver.try_recv() {
+            self.push_frames(frames);
+        }
+    }
+
+    fn push_frames(&mut self, frames: Vec<Frame>) {
+        self.stats.frames += frames.len() as u64;
+        for f in frames {
+            self.writer.push(&Record::Frame(f));
+        }
+    }
+
+    fn read_memory(&mut self) {
+        self.last_rss = Instant::now();
+        let Some(handle) = self.memory.as_mut() else {
+            return;
+        };
+        let t_ns = memsleuth_hook::now_ns().saturating_sub(self.cfg.start_mono_ns);
+        if let Ok(m) = handle.read(Detail::Basic) {
+            let reading = crate::rss::to_reading(handle.pid(), m);
+            self.writer.push(&Record::Sample(Sample {
+                t_ns,
+                readings: vec![reading],
+            }));
+            self.stats.samples += 1;
+        }
+    }
+
+    /// Writes what the readers need in dependency order (threads and stack nodes before the
+    /// events that name them) and hands the chunk to the OS.
+    fn flush(&mut self) -> Result<(), RecorderError> {
+        for t in self.new_threads.drain(..) {
+            self.writer.push(&Record::Thread(t));
+        }
+        for n in self.new_nodes.drain(..) {
+            self.writer.push(&Record::Stack(n));
+        }
+        self.stats.stacks = self.nodes.len() as u64;
+        for st in self.threads.values_mut() {
+            if !st.batch.is_empty() {
+                let events = std::mem::take(&mut st.batch);
+                self.writer.push(&Record::Events(Events {
+                    thread: st.id,
+                    events,
+                }));
+            }
+        }
+        self.writer.flush()?;
+        self.last_flush = Instant::now();
+        Ok(())
+    }
+
+    fn finish(
+        mut self,
+        reason: EndReason,
+        status: ExitStatus,
+    ) -> Result<AllocStats, RecorderError> {
+        // the hooks are off: whatever is in the rings now is the last of it
+        while self.drain() > 0 {}
+        self.read_memory();
+        self.collect_resolved();
+        // close the request side and wait for every answer
+        self.to_resolver = None;
+        if let Some(r) = self.resolver.take() {
+            let _ = r.join();
+        }
+        while let Ok(frames) = self.from_resolver.try_recv() {
+            self.push_frames(frames);
+        }
+        self.flush()?;
+        self.stats.dropped = memsleuth_hook::dropped_total().saturating_sub(self.dropped_at_start);
+        self.stats.flushes = self.writer.flushes() + 1;
+        let trailer = Trailer {
+            end_ns: memsleuth_hook::now_ns().saturating_sub(self.cfg.start_mono_ns),
+            reason,
+            target_status: status,
+            samples: self.stats.samples,
+            dropped: self.stats.dropped,
+            flushes: 0,
+        };
+        self.writer.finish(trailer)?;
+        Ok(self.stats)
+    }
+}

@@ -1,0 +1,76 @@
+"""``memsleuth run``: runs a script or module under the tracker, as ``python`` would."""
+
+from __future__ import annotations
+
+import os
+import runpy
+import sys
+import threading
+import traceback
+from typing import Optional
+
+from memsleuth._tracker import Tracker
+
+
+def _exit_code(e: SystemExit) -> int:
+    code = e.code
+    if code is None:
+        return 0
+    if isinstance(code, int):
+        return code
+    # python prints a non-integer exit argument and exits with 1
+    print(code, file=sys.stderr)
+    return 1
+
+
+def run_target(
+    output: str,
+    target: str,
+    args: list[str],
+    module: bool,
+    sample_bytes: int,
+    stack_depth: int,
+) -> int:
+    """Runs ``target`` (a path, or a module name when ``module``) with ``args`` as its
+    arguments, tracked into ``output``. Returns the exit code ``python`` would have returned."""
+    if module:
+        sys.argv = [target, *args]  # runpy replaces argv[0] with the module's path
+    else:
+        sys.argv = [target, *args]
+        # python puts the script's directory first on sys.path
+        sys.path.insert(0, os.path.dirname(os.path.abspath(target)))
+    tracker = Tracker(output, sample=sample_bytes or None, stack_depth=stack_depth)
+    code = 0
+    tracker.start()
+    try:
+        if module:
+            runpy.run_module(target, run_name="__main__", alter_sys=True)
+        else:
+            runpy.run_path(target, run_name="__main__")
+        _wait_for_threads()
+    except SystemExit as e:
+        code = _exit_code(e)
+    except KeyboardInterrupt:
+        traceback.print_exc()
+        code = 130
+    except BaseException:  # noqa: BLE001 - the target's own error, reported as python would
+        _print_target_traceback()
+        code = 1
+    finally:
+        tracker.stop(exit_code=code)
+    return code
+
+
+def _wait_for_threads() -> None:
+    # python waits for non-daemon threads before it exits; so do we, while still tracking
+    shutdown: Optional[object] = getattr(threading, "_shutdown", None)
+    if callable(shutdown):
+        shutdown()
+
+
+def _print_target_traceback() -> None:
+    etype, value, tb = sys.exc_info()
+    # drop our own frames (this module, runpy) from the top of the traceback
+    while tb is not None and tb.tb_frame.f_code.co_filename in (__file__, runpy.__file__):
+        tb = tb.tb_next
+    traceback.print_exception(etype, value, tb)
