@@ -7,6 +7,8 @@ Start with the command line: ``memsleuth watch -- python app.py``. From Python:
 >>> with memsleuth.watch("app.msl") as w:   # sample memory in the background
 ...     run_workload()
 >>> w.summary()["verdict"]["kind"]          # 'growing', 'plateau', 'sawtooth', 'stable'
+>>> with memsleuth.Tracker("app.msl"):      # every allocation with its Python stack
+...     run_workload()                      # then: memsleuth report leaks app.msl
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from memsleuth._native import (
     __version__,
     memory,
 )
+from memsleuth._tracker import Tracker
 from memsleuth._watch import Watch, summary, watch
 
 __all__ = [
@@ -26,6 +29,7 @@ __all__ = [
     "Memory",
     "MemsleuthError",
     "ProcessError",
+    "Tracker",
     "Watch",
     "__version__",
     "memory",

@@ -1,5 +1,5 @@
 from os import PathLike
-from typing import Optional, Union, final
+from typing import Any, Optional, Union, final
 
 __all__ = [
     "CaptureError",
@@ -11,6 +11,10 @@ __all__ = [
     "cli_main",
     "memory",
     "summary_json",
+    "track_mark",
+    "track_start",
+    "track_stop",
+    "tracking",
 ]
 
 __version__: str
@@ -40,6 +44,16 @@ class Memory:
 def memory(pid: Optional[int] = None, full: bool = True) -> Memory: ...
 def cli_main(argv: list[str]) -> int: ...
 def summary_json(path: Union[str, PathLike[str]]) -> str: ...
+def track_start(
+    path: Union[str, PathLike[str]],
+    sample_bytes: int = 0,
+    stack_depth: int = 128,
+    argv: list[str] = ...,
+    rss_interval: float = 0.01,
+) -> None: ...
+def track_stop(exit_code: Optional[int] = None) -> Optional[dict[str, Any]]: ...
+def track_mark(label: str) -> None: ...
+def tracking() -> bool: ...
 
 @final
 class Sampler:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import runpy
 import sys
@@ -9,6 +10,7 @@ import threading
 import traceback
 from typing import Optional
 
+from memsleuth._native import MemsleuthError
 from memsleuth._tracker import Tracker
 
 
@@ -34,11 +36,16 @@ def run_target(
     """Runs ``target`` (a path, or a module name when ``module``) with ``args`` as its
     arguments, tracked into ``output``. Returns the exit code ``python`` would have returned."""
     if module:
-        sys.argv = [target, *args]  # runpy replaces argv[0] with the module's path
+        # like `python -m`: the current directory first on sys.path; runpy sets argv[0]
+        sys.path.insert(0, os.getcwd())
+        if _find_module(target) is None:
+            raise MemsleuthError(
+                f"no module named {target!r} (it must be importable from {os.getcwd()})"
+            )
     else:
-        sys.argv = [target, *args]
-        # python puts the script's directory first on sys.path
+        # like `python script.py`: the script's directory first on sys.path
         sys.path.insert(0, os.path.dirname(os.path.abspath(target)))
+    sys.argv = [target, *args]
     tracker = Tracker(output, sample=sample_bytes or None, stack_depth=stack_depth)
     code = 0
     tracker.start()
@@ -61,6 +68,13 @@ def run_target(
     return code
 
 
+def _find_module(name: str) -> Optional[object]:
+    try:
+        return importlib.util.find_spec(name)
+    except (ImportError, ValueError):
+        return None
+
+
 def _wait_for_threads() -> None:
     # python waits for non-daemon threads before it exits; so do we, while still tracking
     shutdown: Optional[object] = getattr(threading, "_shutdown", None)
@@ -70,7 +84,8 @@ def _wait_for_threads() -> None:
 
 def _print_target_traceback() -> None:
     etype, value, tb = sys.exc_info()
-    # drop our own frames (this module, runpy) from the top of the traceback
-    while tb is not None and tb.tb_frame.f_code.co_filename in (__file__, runpy.__file__):
+    # drop our own frames (this module, runpy) from the top of the traceback, as python shows
+    # only the program's
+    while tb is not None and tb.tb_frame.f_globals.get("__name__") in (__name__, "runpy"):
         tb = tb.tb_next
     traceback.print_exception(etype, value, tb)

@@ -20,7 +20,7 @@ use pyo3::ffi;
 use pyo3::prelude::*;
 use pyo3::types::PyDict;
 
-use crate::errors::{to_py, Error, MemsleuthError};
+use crate::errors::{to_py, CaptureError, Error, MemsleuthError};
 
 struct Active {
     recorder: AllocRecorder,
@@ -108,9 +108,15 @@ pub fn track_start(
         rss_interval: Duration::from_secs_f64(rss_interval),
         ..AllocConfig::default()
     };
+    let file = File::create(&path).map_err(|e| {
+        CaptureError::new_err(format!(
+            "cannot create the capture {}: {e}; choose a writable path",
+            path.display()
+        ))
+    })?;
     let recorder = py
         .detach(|| -> Result<AllocRecorder, Error> {
-            let file = BufWriter::with_capacity(1 << 20, File::create(&path)?);
+            let file = BufWriter::with_capacity(1 << 20, file);
             Ok(AllocRecorder::spawn(file, header, cfg, Box::new(resolve))?)
         })
         .map_err(|e| to_py(e, &path))?;
