@@ -161,7 +161,7 @@ struct State<W: Write> {
     unresolved: Vec<(u32, u64, u32)>,
     nodes: HashMap<(u32, u32), u32>,
     new_nodes: Vec<StackNode>,
-    to_resolver: Option<Sender<Vec<(u32, u64, u32)>>>,
+    to_resolver: Option<Sender<Requests>>,
     from_resolver: Receiver<Vec<Frame>>,
     resolver: Option<JoinHandle<()>>,
     memory: Option<<Current as Os>::Process>,
@@ -171,14 +171,17 @@ struct State<W: Write> {
     last_rss: Instant,
 }
 
+/// Frame ids with the code position to resolve: `(id, code object address, instruction offset)`.
+type Requests = Vec<(u32, u64, u32)>;
+
 fn spawn_resolver(
     mut resolve: ResolveFn,
 ) -> (
-    Sender<Vec<(u32, u64, u32)>>,
+    Sender<Requests>,
     Receiver<Vec<Frame>>,
     Option<JoinHandle<()>>,
 ) {
-    let (req_tx, req_rx) = mpsc::channel::<Vec<(u32, u64, u32)>>();
+    let (req_tx, req_rx) = mpsc::channel::<Requests>();
     let (res_tx, res_rx) = mpsc::channel();
     let thread = std::thread::Builder::new()
         .name("memsleuth-resolver".into())

@@ -1,7 +1,10 @@
 //! Renderers: each takes an analysis model and writes text, JSON, pictures or HTML.
 
+pub mod collapsed;
+pub mod flamegraph;
 pub mod html;
 pub mod plot;
+pub mod pprof;
 pub mod summary;
 pub mod units;
 
