@@ -306,7 +306,8 @@ impl Domain {
 pub struct AllocEvent {
     pub kind: EventKind,
     pub domain: Domain,
-    /// Nanoseconds since the capture start, on the same clock as [`Sample`]s.
+    /// Nanoseconds since the capture start, on the same clock as [`Sample`]s. Stored to the
+    /// microsecond: written values are rounded down to a multiple of 1000.
     pub t_ns: u64,
     pub addr: u64,
     /// Bytes requested; 0 for a free.
@@ -376,16 +377,18 @@ fn get_u32(d: &mut Dec<'_>) -> Result<u32, DecodeError> {
 }
 
 // An event batch: thread, count, then per event a head varint (bit 0 kind, bits 1-2 domain,
-// the rest the time since the previous event of the batch), the address as a zigzag delta from
-// the previous event's address, and for an allocation its size and stack. Deltas keep the common
-// case (nearby addresses, microsecond gaps) to a few bytes before compression.
+// the rest the microseconds since the previous event of the batch), the address as a zigzag
+// delta from the previous event's address, and for an allocation its size and stack. Times are
+// kept to the microsecond: nanosecond digits are noise to a leak analysis, and as random low
+// bits they would triple the compressed size of a capture.
 fn encode_events(e: &mut Enc<'_>, b: &Events) {
     e.u64(u64::from(b.thread));
     e.u64(b.events.len() as u64);
-    let (mut t, mut addr) = (0u64, 0u64);
+    let (mut t_us, mut addr) = (0u64, 0u64);
     for ev in &b.events {
-        let dt = ev.t_ns.saturating_sub(t);
-        t = t.max(ev.t_ns);
+        let now = ev.t_ns / 1000;
+        let dt = now.saturating_sub(t_us);
+        t_us = t_us.max(now);
         let kind = u64::from(ev.kind == EventKind::Free);
         e.u64(kind | u64::from(ev.domain.code()) << 1 | dt << 3);
         e.i64(ev.addr.wrapping_sub(addr) as i64);
@@ -401,12 +404,14 @@ fn decode_events(d: &mut Dec<'_>) -> Result<Events, DecodeError> {
     let thread = get_u32(d)?;
     let n = d.count()?;
     let mut events = Vec::with_capacity(n);
-    let (mut t, mut addr) = (0u64, 0u64);
+    let (mut t_us, mut addr) = (0u64, 0u64);
     for _ in 0..n {
         let head = d.u64()?;
-        t = t
+        t_us = t_us
             .checked_add(head >> 3)
+            .filter(|t| *t <= u64::MAX / 1000)
             .ok_or(DecodeError("event time overflows"))?;
+        let t = t_us * 1000;
         addr = addr.wrapping_add(d.i64()? as u64);
         let kind = if head & 1 == 1 {
             EventKind::Free

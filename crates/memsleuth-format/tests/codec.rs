@@ -221,12 +221,14 @@ fn alloc_event() -> impl Strategy<Value = AllocEvent> {
     (
         any::<bool>(),
         0u8..4,
-        0u64..(1 << 60),
+        0u64..(1 << 50),
         any::<u64>(),
         any::<u64>(),
         any::<u32>(),
     )
-        .prop_map(|(free, domain, t_ns, addr, size, stack)| {
+        .prop_map(|(free, domain, t_us, addr, size, stack)| {
+            // event times are stored to the microsecond
+            let t_ns = t_us * 1000;
             if free {
                 AllocEvent {
                     kind: EventKind::Free,
