@@ -23,6 +23,8 @@ import textwrap
 import timeit
 from pathlib import Path
 
+from results_md import write_section
+
 HERE = Path(__file__).resolve().parent
 
 WORKLOADS = {
@@ -153,12 +155,11 @@ def main() -> None:
     lines: list[str] = []
     cpuinfo = Path("/proc/cpuinfo").read_text().splitlines()
     cpu = next((ln.split(":", 1)[1].strip() for ln in cpuinfo if ln.startswith("model name")), "?")
+    command = os.environ.get("BENCH_COMMAND") or f"bench/run{' --quick' if args.quick else ''}"
     lines += [
-        "# memsleuth benchmarks",
+        "**Sections 1-3** (`bench/bench_watch.py`: the platform instrument, `rss`):",
         "",
-        "Written by `bench/run` (the command below); do not edit by hand.",
-        "",
-        f"- command: `bench/run{' --quick' if args.quick else ''}`",
+        f"- command: `{command}`",
         f"- date: {datetime.datetime.now(datetime.timezone.utc).strftime('%Y-%m-%d %H:%M UTC')}",
         f"- machine: {os.cpu_count()} cores ({cpu}), Linux {platform.release()}",
         f"- Python {platform.python_version()}, psutil " + __import__("psutil").__version__,
@@ -248,8 +249,7 @@ def main() -> None:
     ]
     for s in samplers[1:]:
         lines.append(f"| {s} | {statistics.median(mem_rows[s]):.0f} KiB |")
-    lines.append("")
-    args.out.write_text("\n".join(lines))
+    write_section(args.out, "bench_watch.py", "\n".join(lines))
     print(f"wrote {args.out}", file=sys.stderr)
 
 

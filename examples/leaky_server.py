@@ -2,7 +2,8 @@
 
 Run it under memsleuth to see the leak found:
 
-    memsleuth watch -- python examples/leaky_server.py
+    memsleuth watch -- python examples/leaky_server.py   # is it leaking, how fast?
+    memsleuth run examples/leaky_server.py               # which line allocated what stays?
 """
 
 from __future__ import annotations
@@ -15,9 +16,10 @@ AUDIT_LOG: list[bytes] = []  # grows forever: this is the leak
 
 
 def handle(request_id: int) -> str:
-    payload = hashlib.sha256(str(request_id).encode()).digest() * 4096  # 128 KiB
-    AUDIT_LOG.append(payload)  # <- the leaking line: nothing ever trims AUDIT_LOG
-    return hashlib.md5(payload).hexdigest()
+    payload = hashlib.sha256(str(request_id).encode()).digest() * 4096  # 128 KiB, freed on return
+    digest = hashlib.md5(payload).hexdigest()
+    AUDIT_LOG.append(payload[:65536])  # <- the leak: a 64 KiB copy per request, never trimmed
+    return digest
 
 
 def main(requests: int = 200, pause: float = 0.02) -> None:

@@ -1,12 +1,16 @@
 //! Analyses over captures. Each analysis turns the record stream into a model; renderers take the
 //! model, never the raw stream.
 
+pub mod allocs;
 mod error;
 pub mod profile;
 pub mod report;
 pub mod timeline;
 pub mod trend;
 
+pub use allocs::{
+    AllocTable, DiffReport, LeakOptions, LeakReport, PeakReport, ProfileKind, TableOptions,
+};
 pub use error::AnalysisError;
 pub use profile::{Location, Profile, ProfileStack};
 pub use report::{ProcessVerdict, TimelineReport};

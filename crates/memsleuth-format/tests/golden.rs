@@ -88,7 +88,10 @@ fn v1_1_run_capture_reads_exactly() {
             }
             Record::Events(b) => {
                 for e in &b.events {
-                    assert!(e.t_ns >= last_t || b.thread != 1, "one thread's events go forward");
+                    assert!(
+                        e.t_ns >= last_t || b.thread != 1,
+                        "one thread's events go forward"
+                    );
                     last_t = e.t_ns;
                     match e.kind {
                         EventKind::Alloc => {

@@ -18,7 +18,7 @@ mod guard;
 mod registry;
 mod ring;
 
-pub use clock::now_ns;
+pub use clock::{init_ticks, now_ns, ticks, TickConverter};
 pub use guard::{enter, Reentry};
 pub use registry::{
     drain, dropped_total, record, record_dropped, set_policy, thread_rings, DrainStats, Policy,
@@ -43,7 +43,8 @@ pub enum Kind {
 #[repr(C)]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct Event {
-    /// Monotonic nanoseconds ([`now_ns`]); taken after an allocation returns and before a free
+    /// When it happened, in [`ticks`] (convert with a [`TickConverter`]); taken after an
+    /// allocation returns and before a free
     /// is passed on, so a freed address reused by another thread is always seen freed first.
     pub time_ns: u64,
     pub addr: u64,

@@ -6,7 +6,7 @@
 //! happens on a second thread (the resolver) that the recorder feeds and never waits on; frames
 //! reach the capture a little after the stacks that use them, which the format allows.
 
-use std::collections::HashMap;
+use rustc_hash::FxHashMap as HashMap;
 use std::io::Write;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{self, Receiver, Sender};
@@ -26,6 +26,12 @@ use crate::RecorderError;
 /// Turns code positions `(code object address, instruction byte offset)` into
 /// `(function, file, line)`, one output per input, in order. Runs on the resolver thread.
 pub type ResolveFn = Box<dyn FnMut(&[(u64, u32)]) -> Vec<(String, String, u32)> + Send>;
+
+/// Events a thread's batch holds before it is encoded into the current chunk: bounds the
+/// recorder's memory at any event rate (decoded events take 40 bytes, encoded a few).
+const BATCH_EVENTS: usize = 16 * 1024;
+/// Encoded bytes that trigger a flush before the flush interval is up.
+const CHUNK_BYTES: usize = 4 << 20;
 
 /// Frame id used for stack levels whose frame events were lost.
 const UNKNOWN_FRAME: u32 = 1;
@@ -169,6 +175,7 @@ struct State<W: Write> {
     dropped_at_start: u64,
     last_flush: Instant,
     last_rss: Instant,
+    clock: memsleuth_hook::TickConverter,
 }
 
 /// Frame ids with the code position to resolve: `(id, code object address, instruction offset)`.
@@ -222,12 +229,12 @@ impl<W: Write> State<W> {
         let mut state = State {
             writer,
             cfg,
-            threads: HashMap::new(),
+            threads: HashMap::default(),
             thread_count: 0,
             new_threads: Vec::new(),
-            frame_ids: HashMap::new(),
+            frame_ids: HashMap::default(),
             unresolved: Vec::new(),
-            nodes: HashMap::new(),
+            nodes: HashMap::default(),
             new_nodes: Vec::new(),
             to_resolver: Some(to_resolver),
             from_resolver,
@@ -237,6 +244,7 @@ impl<W: Write> State<W> {
             dropped_at_start: memsleuth_hook::dropped_total(),
             last_flush: Instant::now(),
             last_rss: Instant::now(),
+            clock: memsleuth_hook::TickConverter::new(),
         };
         state.writer.push(&Record::Frame(Frame {
             id: UNKNOWN_FRAME,
@@ -256,6 +264,7 @@ impl<W: Write> State<W> {
         let mut idle = Duration::from_micros(200);
         loop {
             let stop_requested = stopping.load(Ordering::Acquire);
+            self.clock.calibrate();
             let drained = self.drain();
             while let Ok(cmd) = commands.try_recv() {
                 match cmd {
@@ -270,7 +279,7 @@ impl<W: Write> State<W> {
                 self.read_memory();
             }
             if self.last_flush.elapsed() >= self.cfg.flush_interval
-                || self.writer.pending() > (8 << 20)
+                || self.writer.pending() > CHUNK_BYTES
             {
                 self.flush()?;
             }
@@ -300,6 +309,9 @@ impl<W: Write> State<W> {
             });
             for ev in evs {
                 self.event(st, ev);
+                if st.batch.len() >= BATCH_EVENTS {
+                    self.emit(st);
+                }
             }
         });
         self.threads = events;
@@ -307,7 +319,10 @@ impl<W: Write> State<W> {
     }
 
     fn event(&mut self, st: &mut ThreadState, ev: &Event) {
-        let t_ns = ev.time_ns.saturating_sub(self.cfg.start_mono_ns);
+        let t_ns = self
+            .clock
+            .to_ns(ev.time_ns)
+            .saturating_sub(self.cfg.start_mono_ns);
         match ev.kind {
             Kind::Frame => {
                 let depth = ev.stack as usize;
@@ -405,9 +420,8 @@ impl<W: Write> State<W> {
         }
     }
 
-    /// Writes what the readers need in dependency order (threads and stack nodes before the
-    /// events that name them) and hands the chunk to the OS.
-    fn flush(&mut self) -> Result<(), RecorderError> {
+    /// Writes what readers need before events: new threads and stack nodes.
+    fn push_names(&mut self) {
         for t in self.new_threads.drain(..) {
             self.writer.push(&Record::Thread(t));
         }
@@ -415,15 +429,34 @@ impl<W: Write> State<W> {
             self.writer.push(&Record::Stack(n));
         }
         self.stats.stacks = self.nodes.len() as u64;
-        for st in self.threads.values_mut() {
-            if !st.batch.is_empty() {
-                let events = std::mem::take(&mut st.batch);
-                self.writer.push(&Record::Events(Events {
-                    thread: st.id,
-                    events,
-                }));
-            }
+    }
+
+    /// Encodes one thread's batch into the current chunk (after the names it uses).
+    fn emit(&mut self, st: &mut ThreadState) {
+        if st.batch.is_empty() {
+            return;
         }
+        self.push_names();
+        let record = Record::Events(Events {
+            thread: st.id,
+            events: std::mem::take(&mut st.batch),
+        });
+        self.writer.push(&record);
+        // keep the buffer: the next batch needs the same room
+        if let Record::Events(Events { mut events, .. }) = record {
+            events.clear();
+            st.batch = events;
+        }
+    }
+
+    /// Writes everything pending in dependency order and hands the chunk to the OS.
+    fn flush(&mut self) -> Result<(), RecorderError> {
+        self.push_names();
+        let mut threads = std::mem::take(&mut self.threads);
+        for st in threads.values_mut() {
+            self.emit(st);
+        }
+        self.threads = threads;
         self.writer.flush()?;
         self.last_flush = Instant::now();
         Ok(())
@@ -435,6 +468,7 @@ impl<W: Write> State<W> {
         status: ExitStatus,
     ) -> Result<AllocStats, RecorderError> {
         // the hooks are off: whatever is in the rings now is the last of it
+        self.clock.calibrate();
         while self.drain() > 0 {}
         self.read_memory();
         self.collect_resolved();

@@ -1,5 +1,6 @@
 //! Renderers: each takes an analysis model and writes text, JSON, pictures or HTML.
 
+pub mod allocs;
 pub mod collapsed;
 pub mod flamegraph;
 pub mod html;

@@ -184,10 +184,23 @@ struct SummaryJson<'a> {
     marks: usize,
     verdict: &'a Verdict,
     processes: Vec<ProcessJson<'a>>,
+    /// Allocation leaks, when the capture has allocation events.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    leaks: Option<serde_json::Value>,
 }
 
 /// The summary as JSON (no raw series: `memsleuth report timeline --json` has those).
 pub fn summary_json(report: &TimelineReport, capture_path: Option<&str>) -> String {
+    summary_json_with_leaks(report, capture_path, None)
+}
+
+/// The summary as JSON with a `leaks` key (see `allocs::leaks_summary_value`) when the capture
+/// has allocation events.
+pub fn summary_json_with_leaks(
+    report: &TimelineReport,
+    capture_path: Option<&str>,
+    leaks: Option<serde_json::Value>,
+) -> String {
     let tl = &report.timeline;
     let pick =
         |p: Option<&memsleuth_analysis::TotalPoint>| p.map_or(0, |p| p.get(report.total_metric));
@@ -230,6 +243,7 @@ pub fn summary_json(report: &TimelineReport, capture_path: Option<&str>) -> Stri
         marks: tl.marks.len(),
         verdict: &report.verdict,
         processes,
+        leaks,
     };
     serde_json::to_string_pretty(&model).unwrap_or_else(|e| format!("{{\"error\": \"{e}\"}}"))
 }

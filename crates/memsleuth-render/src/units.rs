@@ -45,6 +45,19 @@ pub fn seconds(s: f64) -> String {
     }
 }
 
+/// A count with thousands separators: `48211` → `"48,211"`.
+pub fn count(n: u64) -> String {
+    let digits = n.to_string();
+    let mut out = String::with_capacity(digits.len() + digits.len() / 3);
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i) % 3 == 0 {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -60,5 +73,9 @@ mod tests {
         assert_eq!(rate(1024.0), "+1.0 KiB/s");
         assert_eq!(seconds(0.25), "250 ms");
         assert_eq!(seconds(245.0), "4m05s");
+        assert_eq!(count(0), "0");
+        assert_eq!(count(999), "999");
+        assert_eq!(count(48_211), "48,211");
+        assert_eq!(count(1_234_567), "1,234,567");
     }
 }

@@ -4,6 +4,12 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context};
 use clap::{Args, Subcommand};
+use memsleuth_analysis::allocs::{
+    AllocTable, CaptureInfo, DiffOptions, DiffReport, LeakOptions, LeakReport, PeakOptions,
+    PeakReport, TableOptions,
+};
+use memsleuth_analysis::AnalysisError;
+use memsleuth_render::allocs as text;
 
 /// Make a report from a capture file.
 #[derive(Debug, Args)]
@@ -41,6 +47,176 @@ enum ReportKind {
         #[arg(long, conflicts_with_all = ["output", "html"])]
         json: bool,
     },
+    /// Memory allocated while tracking and still alive at exit, by line, with a leak verdict
+    #[command(
+        long_about = "Memory allocated while tracking and still alive at exit, by line.\n\n\
+            Needs a capture with allocation events (`memsleuth run`). Every block allocated \
+            while tracking and never freed is grouped by its allocation site (the innermost \
+            Python frame: file, line, function) and by full stack, largest first.\n\n\
+            Memory alive at exit is not always a leak: caches, module state and interned \
+            objects stay on purpose. So each top site's live bytes are followed from its first \
+            allocation to the end, in windows: a site that keeps growing is `growing` (a leak, \
+            with its rate), one that filled up and stopped is `plateau` (a cache), one allocated \
+            once is `stable`, one allocated too briefly to tell is `inconclusive`. The headline \
+            names the growing sites.",
+        after_help = "Examples:\n  \
+            memsleuth report leaks out.msl                 the top 10 sites and their verdicts\n  \
+            memsleuth report leaks out.msl --top 30        more sites\n  \
+            memsleuth report leaks out.msl --at 1m30s      what was alive 90 s into the run\n  \
+            memsleuth report leaks out.msl --json          for scripts: sites, verdicts, stacks"
+    )]
+    Leaks {
+        /// Capture file (.msl) written by `memsleuth run`
+        file: PathBuf,
+        /// Take the leaks at this time instead of at exit: seconds since the start (12.5, 1m30s)
+        #[arg(long, value_name = "SECONDS", value_parser = parse_at)]
+        at: Option<u64>,
+        /// How many sites to list (0: all)
+        #[arg(long, value_name = "N", default_value_t = 10)]
+        top: usize,
+        /// Print JSON instead of text
+        #[arg(long)]
+        json: bool,
+        /// Windows each site's life is cut into to judge it (fewer for a brief one; 0: no verdicts)
+        #[arg(long, value_name = "N", default_value_t = 10)]
+        windows: u32,
+    },
+    /// What was alive at the high-water mark of the tracked heap, by line
+    #[command(
+        long_about = "What was alive at the high-water mark of the tracked heap, by line.\n\n\
+            Finds the moment the memory allocated while tracking peaked, and groups every block \
+            alive then by allocation site and stack: what to shrink to lower the peak. Reads the \
+            capture twice.",
+        after_help = "Examples:\n  \
+            memsleuth report peak out.msl\n  \
+            memsleuth report peak out.msl --top 25 --json"
+    )]
+    Peak {
+        /// Capture file (.msl) written by `memsleuth run`
+        file: PathBuf,
+        /// How many sites to list (0: all)
+        #[arg(long, value_name = "N", default_value_t = 10)]
+        top: usize,
+        /// Print JSON instead of text
+        #[arg(long)]
+        json: bool,
+    },
+    /// Every allocation made while tracking, per line: allocated, freed, still alive
+    #[command(
+        long_about = "Every allocation made while tracking, per line.\n\n\
+            For each allocation site: bytes and blocks allocated, freed, and still alive at the \
+            end, most allocated first. Allocation churn (much allocated, all freed) costs time, \
+            not memory; `report leaks` shows only what stays.",
+        after_help = "Examples:\n  \
+            memsleuth report table out.msl\n  \
+            memsleuth report table out.msl --top 0 --json    every site, for scripts"
+    )]
+    Table {
+        /// Capture file (.msl) written by `memsleuth run`
+        file: PathBuf,
+        /// Print JSON instead of text
+        #[arg(long)]
+        json: bool,
+        /// How many sites to list (0: all)
+        #[arg(long, value_name = "N", default_value_t = 20)]
+        top: usize,
+    },
+    /// Every allocation made while tracking, as a call tree with shares of the total
+    #[command(
+        long_about = "Every allocation made while tracking, as a call tree.\n\n\
+            Each line is a call path with its share of all bytes allocated, the bytes allocated \
+            under it and what of that is still alive at the end. Calls under 0.5% of the total \
+            are folded into one line per parent.",
+        after_help = "Examples:\n  \
+            memsleuth report tree out.msl\n  \
+            memsleuth report tree out.msl --depth 4\n  \
+            memsleuth report tree out.msl --json --depth 0   the whole tree, nested"
+    )]
+    Tree {
+        /// Capture file (.msl) written by `memsleuth run`
+        file: PathBuf,
+        /// Print JSON instead of text
+        #[arg(long)]
+        json: bool,
+        /// Levels of calls to show (0: all)
+        #[arg(long, value_name = "N", default_value_t = 12)]
+        depth: usize,
+    },
+    /// Sites that leak more in capture B than in capture A (for CI)
+    #[command(
+        long_about = "Sites that leak more in capture B than in capture A.\n\n\
+            Compares what is still alive at exit in two captures of the same program (say, the \
+            main branch and a pull request), site by site (matched by function, file and line), \
+            largest growth first. With --fail-over, exits with code 3 when B leaks more than A by \
+            more than the given amount, so a CI job fails on a new leak.",
+        after_help = "Examples:\n  \
+            memsleuth report diff main.msl pr.msl\n  \
+            memsleuth report diff main.msl pr.msl --fail-over 1MiB   exit 3 if B leaks 1 MiB more\n  \
+            memsleuth report diff main.msl pr.msl --json\n\n\
+            Exit codes: 0 fine, 3 growth over --fail-over, 1 a capture could not be read."
+    )]
+    Diff {
+        /// The baseline capture (.msl)
+        a: PathBuf,
+        /// The capture to compare with it (.msl)
+        b: PathBuf,
+        /// Print JSON instead of text
+        #[arg(long)]
+        json: bool,
+        /// Exit with code 3 when B leaks more than this more than A (bytes; K, M, G are powers of 1024: 500K, 1MiB)
+        #[arg(long, value_name = "BYTES", value_parser = parse_bytes)]
+        fail_over: Option<u64>,
+        /// How many sites to list (0: all)
+        #[arg(long, value_name = "N", default_value_t = 10)]
+        top: usize,
+    },
+}
+
+/// `--at`: plain seconds ("12.5") or a humantime duration ("1m30s", "500ms"); 0 is allowed.
+fn parse_at(s: &str) -> Result<u64, String> {
+    let t = s.trim();
+    let secs = match t.parse::<f64>() {
+        Ok(v) if v.is_finite() && v >= 0.0 => v,
+        Ok(_) => {
+            return Err(format!(
+                "`{s}` is not a time; give seconds since the start (12.5, 1m30s)"
+            ))
+        }
+        Err(_) => humantime::parse_duration(t)
+            .map_err(|e| {
+                format!("`{s}` is not a time ({e}); give seconds since the start (12.5, 1m30s)")
+            })?
+            .as_secs_f64(),
+    };
+    if secs > 1e9 {
+        return Err(format!("`{s}` is too far in the future"));
+    }
+    Ok((secs * 1e9).round() as u64)
+}
+
+/// A byte count: plain ("1048576") or with a unit, binary multiples ("500K", "1.5MiB", "2 GB").
+pub fn parse_bytes(s: &str) -> Result<u64, String> {
+    let t = s.trim();
+    let split = t
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .unwrap_or(t.len());
+    let (num, unit) = t.split_at(split);
+    let value: f64 = num
+        .parse()
+        .map_err(|_| format!("`{s}` is not a size; try 1048576, 500K or 1MiB"))?;
+    let scale: u64 = match unit.trim().to_ascii_lowercase().as_str() {
+        "" | "b" => 1,
+        "k" | "kb" | "kib" => 1 << 10,
+        "m" | "mb" | "mib" => 1 << 20,
+        "g" | "gb" | "gib" => 1 << 30,
+        "t" | "tb" | "tib" => 1 << 40,
+        other => return Err(format!("`{other}` is not a size unit; use B, K, M or G")),
+    };
+    let bytes = value * scale as f64;
+    if !bytes.is_finite() || bytes < 0.0 || bytes > u64::MAX as f64 {
+        return Err(format!("`{s}` is out of range"));
+    }
+    Ok(bytes.round() as u64)
 }
 
 fn sibling(file: &Path, suffix: &str) -> PathBuf {
@@ -68,73 +244,265 @@ fn finish(report: &memsleuth_analysis::TimelineReport) -> i32 {
     }
 }
 
-pub fn run(args: ReportArgs) -> anyhow::Result<i32> {
-    let report = match &args.kind {
-        ReportKind::Summary { file, .. } | ReportKind::Timeline { file, .. } => {
-            super::load_report(file)?
+/// An analysis error in words that name the capture.
+fn analysis_error(path: &Path, e: AnalysisError) -> anyhow::Error {
+    match e {
+        AnalysisError::Format(memsleuth_format::FormatError::Io(io))
+            if io.kind() == std::io::ErrorKind::NotFound =>
+        {
+            anyhow::anyhow!("capture {} does not exist", path.display())
         }
+        AnalysisError::Format(memsleuth_format::FormatError::Io(io)) => {
+            anyhow::anyhow!("cannot read {}: {io}", path.display())
+        }
+        AnalysisError::NoAllocations => {
+            anyhow::anyhow!("{}: {e}", path.display())
+        }
+        other => anyhow::Error::new(other).context(format!("cannot read {}", path.display())),
+    }
+}
+
+/// Ends an allocation report like the timeline ones: a damaged capture fails after its report
+/// (exit 1, one error line), one cut short at a flush only warns.
+fn finish_capture(path: &Path, c: &CaptureInfo) -> i32 {
+    if let Some(damage) = &c.end.damage {
+        crate::err(&format!(
+            "memsleuth: error: {}: {damage}; the report covers what was read before it\n",
+            path.display()
+        ));
+        crate::EXIT_ERROR
+    } else {
+        if c.end.cut_short {
+            crate::err(&format!(
+                "memsleuth: warning: {} was cut short (no trailer): its recorder was killed or \
+                 crashed; reporting up to its last flush\n",
+                path.display()
+            ));
+        }
+        0
+    }
+}
+
+/// The leak report of a capture when it has allocation events; `None` for one without (from
+/// `watch`).
+fn leaks_if_any(path: &Path) -> anyhow::Result<Option<LeakReport>> {
+    match LeakReport::from_path(path, &LeakOptions::default()) {
+        Ok(r) => Ok(Some(r)),
+        Err(AnalysisError::NoAllocations) => Ok(None),
+        Err(e) => Err(analysis_error(path, e)),
+    }
+}
+
+fn summary(file: &Path, json: bool) -> anyhow::Result<i32> {
+    let shown = file.display().to_string();
+    let timeline = super::load_report(file);
+    // a capture without memory samples can still hold allocations (run without the sampler)
+    let leaks = match &timeline {
+        Ok(_) => leaks_if_any(file)?,
+        Err(_) => match leaks_if_any(file) {
+            Ok(Some(l)) => Some(l),
+            _ => None,
+        },
     };
-    match args.kind {
-        ReportKind::Summary { file, json } => {
-            let shown = file.display().to_string();
+    let (timeline, leaks) = match (timeline, leaks) {
+        (Ok(t), leaks) => (t, leaks),
+        (Err(_), Some(leaks)) => {
             if json {
-                crate::out(&format!(
-                    "{}\n",
-                    memsleuth_render::summary::summary_json(&report, Some(&shown))
-                ));
+                crate::out(&format!("{}\n", text::leaks_json(&leaks, 10)));
             } else {
-                crate::out(&memsleuth_render::summary::summary_text(
-                    &report,
-                    Some(&shown),
-                ));
+                crate::out(&text::leaks_text(&leaks, 5));
             }
+            return Ok(finish_capture(file, &leaks.capture));
         }
+        (Err(e), None) => return Err(e),
+    };
+    if json {
+        let value = leaks.as_ref().map(text::leaks_summary_value);
+        crate::out(&format!(
+            "{}\n",
+            memsleuth_render::summary::summary_json_with_leaks(&timeline, Some(&shown), value)
+        ));
+    } else {
+        let mut out = memsleuth_render::summary::summary_text(&timeline, Some(&shown));
+        if let Some(leaks) = &leaks {
+            out.push('\n');
+            for line in text::leaks_headline(leaks).lines() {
+                out.push_str(&format!("  {line}\n"));
+            }
+            out.push_str(&format!("  details: memsleuth report leaks {shown}\n"));
+        }
+        crate::out(&out);
+    }
+    Ok(finish(&timeline))
+}
+
+pub fn run(args: ReportArgs) -> anyhow::Result<i32> {
+    match args.kind {
+        ReportKind::Summary { file, json } => summary(&file, json),
         ReportKind::Timeline {
             file,
             output,
             html,
             json,
+        } => timeline(&file, output, html, json),
+        ReportKind::Leaks {
+            file,
+            at,
+            top,
+            json,
+            windows,
         } => {
-            if json {
-                let text = serde_json::to_string(&report).context("cannot encode JSON")?;
-                crate::out(&format!("{text}\n"));
-                return Ok(finish(&report));
-            }
-            let output = output.unwrap_or_else(|| {
-                sibling(
-                    &file,
-                    if html {
-                        "-timeline.html"
-                    } else {
-                        "-timeline.svg"
-                    },
-                )
-            });
-            let ext = output
-                .extension()
-                .map(|e| e.to_string_lossy().to_lowercase())
-                .unwrap_or_default();
-            let write = |text: String| {
-                std::fs::write(&output, text).with_context(|| {
-                    format!(
-                        "cannot write {}; choose another path with -o",
-                        output.display()
-                    )
-                })
+            let opts = LeakOptions {
+                at_ns: at,
+                windows,
+                ..LeakOptions::default()
             };
-            match (html, ext.as_str()) {
-                (true, _) | (false, "html" | "htm") => {
-                    write(memsleuth_render::html::timeline_html(&report)?)?
-                }
-                (false, "svg") => write(memsleuth_render::plot::timeline_svg(&report)?)?,
-                (false, "png") => memsleuth_render::plot::timeline_png(&report, &output)
-                    .with_context(|| format!("cannot write {}", output.display()))?,
-                (false, other) => bail!(
-                    "cannot tell the picture format from `.{other}`; use -o with .svg, .png or .html"
-                ),
+            let r = LeakReport::from_path(&file, &opts).map_err(|e| analysis_error(&file, e))?;
+            if json {
+                crate::out(&format!("{}\n", text::leaks_json(&r, top)));
+            } else {
+                crate::out(&text::leaks_text(&r, top));
             }
-            crate::err(&format!("wrote {}\n", output.display()));
+            Ok(finish_capture(&file, &r.capture))
+        }
+        ReportKind::Peak { file, top, json } => {
+            let r = PeakReport::from_path(&file, &PeakOptions::default())
+                .map_err(|e| analysis_error(&file, e))?;
+            if json {
+                crate::out(&format!("{}\n", text::peak_json(&r, top)));
+            } else {
+                crate::out(&text::peak_text(&r, top));
+            }
+            Ok(finish_capture(&file, &r.capture))
+        }
+        ReportKind::Table { file, json, top } => {
+            let t = AllocTable::from_path(&file, &TableOptions::default())
+                .map_err(|e| analysis_error(&file, e))?;
+            if json {
+                crate::out(&format!("{}\n", text::table_json(&t, top)));
+            } else {
+                crate::out(&text::table_text(&t, top));
+            }
+            Ok(finish_capture(&file, &t.capture))
+        }
+        ReportKind::Tree { file, json, depth } => {
+            let t = AllocTable::from_path(&file, &TableOptions::default())
+                .map_err(|e| analysis_error(&file, e))?;
+            if json {
+                crate::out(&format!("{}\n", text::tree_json(&t, depth)));
+            } else {
+                crate::out(&text::tree_text(&t, depth));
+            }
+            Ok(finish_capture(&file, &t.capture))
+        }
+        ReportKind::Diff {
+            a,
+            b,
+            json,
+            fail_over,
+            top,
+        } => diff(&a, &b, json, fail_over, top),
+    }
+}
+
+fn timeline(file: &Path, output: Option<PathBuf>, html: bool, json: bool) -> anyhow::Result<i32> {
+    let report = super::load_report(file)?;
+    if json {
+        let text = serde_json::to_string(&report).context("cannot encode JSON")?;
+        crate::out(&format!("{text}\n"));
+        return Ok(finish(&report));
+    }
+    let output = output.unwrap_or_else(|| {
+        sibling(
+            file,
+            if html {
+                "-timeline.html"
+            } else {
+                "-timeline.svg"
+            },
+        )
+    });
+    let ext = output
+        .extension()
+        .map(|e| e.to_string_lossy().to_lowercase())
+        .unwrap_or_default();
+    let write = |text: String| {
+        std::fs::write(&output, text).with_context(|| {
+            format!(
+                "cannot write {}; choose another path with -o",
+                output.display()
+            )
+        })
+    };
+    match (html, ext.as_str()) {
+        (true, _) | (false, "html" | "htm") => {
+            write(memsleuth_render::html::timeline_html(&report)?)?
+        }
+        (false, "svg") => write(memsleuth_render::plot::timeline_svg(&report)?)?,
+        (false, "png") => memsleuth_render::plot::timeline_png(&report, &output)
+            .with_context(|| format!("cannot write {}", output.display()))?,
+        (false, other) => {
+            bail!("cannot tell the picture format from `.{other}`; use -o with .svg, .png or .html")
         }
     }
+    crate::err(&format!("wrote {}\n", output.display()));
     Ok(finish(&report))
+}
+
+fn diff(a: &Path, b: &Path, json: bool, fail_over: Option<u64>, top: usize) -> anyhow::Result<i32> {
+    let opts = DiffOptions::default();
+    let ra = LeakReport::from_path(a, &opts.leaks).map_err(|e| analysis_error(a, e))?;
+    let rb = LeakReport::from_path(b, &opts.leaks).map_err(|e| analysis_error(b, e))?;
+    let d = DiffReport::from_reports(&ra, &rb);
+    let (na, nb) = (a.display().to_string(), b.display().to_string());
+    if json {
+        crate::out(&format!("{}\n", text::diff_json(&d, top, &na, &nb)));
+    } else {
+        crate::out(&text::diff_text(&d, top, &na, &nb));
+    }
+    let code = finish_capture(a, &d.a).max(finish_capture(b, &d.b));
+    if code != 0 {
+        return Ok(code);
+    }
+    if let Some(limit) = fail_over {
+        if d.growth_bytes > 0 && d.growth_bytes as u64 > limit {
+            crate::err(&format!(
+                "memsleuth: check failed: {nb} leaks {} more than {na} (allowed: {})\n",
+                memsleuth_render::units::bytes(d.growth_bytes as f64),
+                memsleuth_render::units::bytes(limit as f64)
+            ));
+            return Ok(crate::EXIT_GROWING);
+        }
+    }
+    Ok(0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sizes_parse_with_binary_units() {
+        assert_eq!(parse_bytes("1048576"), Ok(1 << 20));
+        assert_eq!(parse_bytes("500K"), Ok(500 << 10));
+        assert_eq!(parse_bytes("1MiB"), Ok(1 << 20));
+        assert_eq!(parse_bytes("1.5 MB"), Ok(3 << 19));
+        assert_eq!(parse_bytes("2g"), Ok(2 << 30));
+        assert_eq!(parse_bytes("0"), Ok(0));
+        assert!(parse_bytes("lots").is_err());
+        assert!(parse_bytes("5 parsecs").is_err());
+        assert!(parse_bytes("").is_err());
+        assert!(parse_bytes("-5").is_err());
+    }
+
+    #[test]
+    fn times_parse_as_seconds_or_durations() {
+        assert_eq!(parse_at("0"), Ok(0));
+        assert_eq!(parse_at("12.5"), Ok(12_500_000_000));
+        assert_eq!(parse_at("1m30s"), Ok(90_000_000_000));
+        assert_eq!(parse_at("250ms"), Ok(250_000_000));
+        assert!(parse_at("-1").is_err());
+        assert!(parse_at("soon").is_err());
+        assert!(parse_at("NaN").is_err());
+    }
 }

@@ -207,10 +207,10 @@ extern "C" fn hook_realloc(ctx: *mut c_void, ptr: *mut c_void, size: usize) -> *
     };
     // the old block is freed inside realloc: stamp its free before, so another thread reusing
     // the address is always seen after it
-    let t_free = if ptr.is_null() {
+    let t_free = if ptr.is_null() || !worth_a_free(ptr) {
         0
     } else {
-        memsleuth_hook::now_ns()
+        memsleuth_hook::ticks()
     };
     let p = realloc(prev.ctx, ptr, size);
     if !p.is_null() {
@@ -234,12 +234,24 @@ extern "C" fn hook_free(ctx: *mut c_void, ptr: *mut c_void) {
         return free(prev.ctx, ptr);
     };
     // recorded before the block is released, for the same reason as in realloc
-    on_free_at(domain, ptr, memsleuth_hook::now_ns());
+    if worth_a_free(ptr) {
+        on_free_at(domain, ptr, memsleuth_hook::ticks());
+    }
     free(prev.ctx, ptr);
+}
+
+/// In sampled mode only frees of (maybe) sampled blocks are recorded; this cheap test spares
+/// the others the clock read.
+#[inline]
+fn worth_a_free(ptr: *mut c_void) -> bool {
+    SAMPLE_BYTES.load(Ordering::Relaxed) == 0 || super::sampled::maybe(ptr as u64)
 }
 
 #[inline]
 fn on_free_at(domain: u8, ptr: *mut c_void, t: u64) {
+    if t == 0 {
+        return;
+    }
     if SAMPLE_BYTES.load(Ordering::Relaxed) != 0 && !super::sampled::remove(ptr as u64) {
         return;
     }
@@ -269,7 +281,7 @@ fn on_alloc(domain: u8, ptr: *mut c_void, size: usize) {
         }
         send_stack(st, domain);
         let ok = memsleuth_hook::record(Event {
-            time_ns: memsleuth_hook::now_ns(),
+            time_ns: memsleuth_hook::ticks(),
             addr: ptr as u64,
             size: size as u64,
             kind: Kind::Alloc,

@@ -90,6 +90,7 @@ pub fn track_start(
     } else {
         memsleuth_hook::Policy::Drop
     });
+    memsleuth_hook::init_ticks();
     // events left by an earlier session name code objects we no longer hold
     memsleuth_hook::drain(|_, _| {});
     let header = Header {

@@ -1,0 +1,44 @@
+"""bench/RESULTS.md is shared by the benchmark scripts: each owns one part of it, between
+``<!-- begin NAME -->`` and ``<!-- end NAME -->`` markers, and rewrites only that part, so
+``bench/run --only watch`` and ``bench/run --only alloc`` leave each other's tables alone."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+PREAMBLE = """\
+# memsleuth benchmarks
+
+Written by `bench/run`; do not edit by hand. Each part below is rewritten only by its own
+script, between its `<!-- begin/end -->` markers: `bench/run --only watch` rewrites sections
+1-3 (`bench/bench_watch.py`), `bench/run --only alloc` the allocation-tracking section
+(`bench/bench_alloc.py`), and `bench/run` both. Each part names the command and machine that
+produced it.
+"""
+
+# parts appear in this order when a file is created or a missing part is added
+ORDER = ["bench_watch.py", "bench_alloc.py"]
+
+
+def _markers(name: str) -> tuple[str, str]:
+    return f"<!-- begin {name} -->", f"<!-- end {name} -->"
+
+
+def write_section(path: Path, name: str, body: str) -> None:
+    """Replaces part ``name`` of ``path`` with ``body`` (created with the preamble if missing)."""
+    begin, end = _markers(name)
+    block = f"{begin}\n{body.strip()}\n{end}"
+    text = path.read_text() if path.exists() else PREAMBLE
+    pattern = re.compile(re.escape(begin) + r".*?" + re.escape(end), re.S)
+    if pattern.search(text):
+        text = pattern.sub(lambda _: block, text, count=1)
+    else:
+        # insert before the first part that should come after this one, else at the end
+        later = ORDER[ORDER.index(name) + 1 :] if name in ORDER else []
+        at = min((i for n in later if (i := text.find(_markers(n)[0])) >= 0), default=-1)
+        if at >= 0:
+            text = text[:at] + block + "\n\n" + text[at:]
+        else:
+            text = text.rstrip("\n") + "\n\n" + block + "\n"
+    path.write_text(text)

@@ -1,0 +1,231 @@
+//! The live heap: every block allocated while tracking and not yet freed, replayed event by
+//! event, with per-stack totals and the tracked heap over time.
+
+use memsleuth_format::{AllocEvent, EndReason, ExitStatus, FormatError};
+use rustc_hash::FxHashMap;
+
+use super::replay::{to_u64, Series, Tables, Visitor, Weights};
+use super::{CaptureInfo, HeapInfo};
+use crate::timeline::{describe_exit, EndInfo};
+
+/// A live block. 24 bytes; with its address as the key, 32 per entry.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Block {
+    pub size: u64,
+    pub t: u64,
+    pub slot: u32,
+}
+
+/// Totals of one stack slot, weighted (estimates when sampled).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct SlotStats {
+    pub alloc_bytes: f64,
+    pub alloc_blocks: f64,
+    pub freed_bytes: f64,
+    pub freed_blocks: f64,
+    /// Time of the slot's first allocation (`u64::MAX` before it).
+    pub first_t: u64,
+}
+
+impl Default for SlotStats {
+    fn default() -> Self {
+        SlotStats {
+            alloc_bytes: 0.0,
+            alloc_blocks: 0.0,
+            freed_bytes: 0.0,
+            freed_blocks: 0.0,
+            first_t: u64::MAX,
+        }
+    }
+}
+
+/// The replay's main visitor.
+#[derive(Debug)]
+pub(crate) struct LiveHeap {
+    pub weights: Weights,
+    pub live: FxHashMap<u64, Block>,
+    pub slots: Vec<SlotStats>,
+    pub bytes: f64,
+    pub blocks: f64,
+    pub peak_bytes: f64,
+    pub peak_blocks: f64,
+    pub peak_t: u64,
+    /// Events handled when the peak was reached (a second pass stops there to see it).
+    pub peak_index: u64,
+    pub index: u64,
+    pub series: Series,
+    pub untracked_frees: u64,
+    pub reused_live: u64,
+    /// Keep the series and per-slot totals (off for a snapshot pass).
+    full: bool,
+}
+
+impl LiveHeap {
+    pub fn new(weights: Weights, full: bool) -> Self {
+        LiveHeap {
+            weights,
+            live: FxHashMap::default(),
+            slots: Vec::new(),
+            bytes: 0.0,
+            blocks: 0.0,
+            peak_bytes: 0.0,
+            peak_blocks: 0.0,
+            peak_t: 0,
+            peak_index: 0,
+            index: 0,
+            series: Series::new(2000),
+            untracked_frees: 0,
+            reused_live: 0,
+            full,
+        }
+    }
+
+    #[inline]
+    fn slot_mut(&mut self, slot: u32) -> &mut SlotStats {
+        let i = slot as usize;
+        if i >= self.slots.len() {
+            self.slots.resize(i + 1, SlotStats::default());
+        }
+        &mut self.slots[i]
+    }
+
+    #[inline]
+    fn release(&mut self, old: Block) {
+        let (b, c) = self.weights.of(old.size);
+        self.bytes -= b;
+        self.blocks -= c;
+        if self.full {
+            let s = self.slot_mut(old.slot);
+            s.freed_bytes += b;
+            s.freed_blocks += c;
+        }
+    }
+
+    /// The tracked heap over the run and its high-water mark.
+    pub fn info(&self, end_ns: u64) -> HeapInfo {
+        let mut series = self.series.points(true);
+        if let Some(&(t, _)) = series.last() {
+            if t < end_ns {
+                series.push((end_ns, to_u64(self.bytes)));
+            }
+        }
+        HeapInfo {
+            peak_bytes: to_u64(self.peak_bytes),
+            peak_blocks: to_u64(self.peak_blocks),
+            peak_at_ns: self.peak_t,
+            end_bytes: to_u64(self.bytes),
+            end_blocks: to_u64(self.blocks),
+            series,
+        }
+    }
+}
+
+impl Visitor for LiveHeap {
+    #[inline]
+    fn alloc(&mut self, ev: &AllocEvent, slot: u32) {
+        self.index += 1;
+        let block = Block {
+            size: ev.size,
+            t: ev.t_ns,
+            slot,
+        };
+        if let Some(old) = self.live.insert(ev.addr, block) {
+            self.reused_live += 1;
+            self.release(old);
+        }
+        let (b, c) = self.weights.of(ev.size);
+        self.bytes += b;
+        self.blocks += c;
+        if self.bytes > self.peak_bytes {
+            self.peak_bytes = self.bytes;
+            self.peak_blocks = self.blocks;
+            self.peak_t = ev.t_ns;
+            self.peak_index = self.index;
+        }
+        if self.full {
+            let s = self.slot_mut(slot);
+            s.alloc_bytes += b;
+            s.alloc_blocks += c;
+            s.first_t = s.first_t.min(ev.t_ns);
+            self.series.push(ev.t_ns, self.bytes);
+        }
+    }
+
+    #[inline]
+    fn free(&mut self, ev: &AllocEvent) {
+        self.index += 1;
+        match self.live.remove(&ev.addr) {
+            Some(old) => {
+                self.release(old);
+                if self.full {
+                    self.series.push(ev.t_ns, self.bytes);
+                }
+            }
+            // allocated before tracking began: not ours to count
+            None => self.untracked_frees += 1,
+        }
+    }
+}
+
+/// Byte offset named by a reading error, when it names one.
+fn damage_offset(e: &FormatError) -> Option<u64> {
+    match e {
+        FormatError::Truncated { offset, .. } | FormatError::Corrupt { offset, .. } => {
+            Some(*offset)
+        }
+        _ => None,
+    }
+}
+
+/// What the reports say about the capture itself.
+pub(crate) fn capture_info(
+    tables: &Tables,
+    heap: &LiveHeap,
+    frames_unresolved: u64,
+) -> CaptureInfo {
+    let h = &tables.header;
+    let trailer = tables.trailer;
+    let status = match trailer.map(|t| t.target_status) {
+        Some(s) if s != ExitStatus::Unknown => s,
+        _ => tables.root_exit,
+    };
+    let duration_ns = tables.end_ns();
+    let end = EndInfo {
+        reason: match trailer.map(|t| t.reason) {
+            None => "cut short".into(),
+            Some(EndReason::TargetExited) => "target exited".into(),
+            Some(EndReason::Interrupted) => "interrupted".into(),
+            Some(EndReason::Duration) => "duration reached".into(),
+            Some(EndReason::Stopped) => "stopped".into(),
+            Some(EndReason::Unknown) => "unknown".into(),
+        },
+        cut_short: trailer.is_none(),
+        damage: tables.damage.as_ref().map(|d| d.to_string()),
+        target_exit: describe_exit(status),
+        samples: trailer.map_or(0, |t| t.samples),
+        dropped: trailer.map_or(0, |t| t.dropped),
+        flushes: trailer.map_or(0, |t| t.flushes),
+        duration: duration_ns as f64 / 1e9,
+    };
+    CaptureInfo {
+        pid: h.pid,
+        argv: h.argv.clone(),
+        python_version: h.python_version.clone(),
+        tool_version: h.tool_version.clone(),
+        start_unix_ns: h.start_unix_ns,
+        instruments: h.instruments.clone(),
+        sample_bytes: h.sample_bytes,
+        end,
+        duration_ns,
+        damage_offset: tables.damage.as_ref().and_then(damage_offset),
+        last_event_ns: tables.last_event_t,
+        allocs: tables.allocs,
+        frees: tables.frees,
+        untracked_frees: heap.untracked_frees,
+        reused_live: heap.reused_live,
+        threads: tables.threads,
+        stacks: tables.stacks.len().saturating_sub(1) as u64,
+        frames: tables.frames.len() as u64,
+        unresolved_frames: frames_unresolved,
+    }
+}

@@ -1,0 +1,373 @@
+//! The leak report: what was allocated while tracking and is still alive at the end, by site
+//! and by stack, with a verdict per site from how its live bytes evolved over the run.
+
+use std::fs::File;
+use std::io::{BufReader, Cursor, Read};
+use std::path::Path;
+
+use memsleuth_format::AllocEvent;
+use rustc_hash::FxHashMap;
+use serde::Serialize;
+
+use super::heap::{capture_info, LiveHeap};
+use super::names::{breakdown, live_by_slot, Binning, Names};
+use super::replay::{first_pass, next_pass, to_u64, Limits, Tables, Visitor, Weights};
+use super::{program_name, Breakdown, CaptureInfo, HeapInfo, SiteRow};
+use crate::profile::Profile;
+use crate::trend::{classify, VerdictKind, VerdictOptions};
+use crate::AnalysisError;
+
+/// Shortest window worth a point of a site's series: a site whose life is shorter than
+/// `windows` of these gets fewer windows.
+const MIN_WINDOW_NS: u64 = 1_000_000;
+
+/// How the leak report is made.
+#[derive(Debug, Clone)]
+pub struct LeakOptions {
+    /// Take the leaks at this time (ns since the capture start) instead of at the end: blocks
+    /// allocated up to then and not freed by then.
+    pub at_ns: Option<u64>,
+    /// Windows each judged site's life (from its first allocation to the end) is split into
+    /// for its verdict; 0 skips the verdicts (and the second pass over the capture they need).
+    pub windows: u32,
+    /// How many of the largest sites get a verdict.
+    pub judge: usize,
+    /// Tuning of the per-site verdict; see [`site_verdict_options`].
+    pub verdict: VerdictOptions,
+    /// Time bins of the profile (when each leaked byte was allocated).
+    pub bins: u32,
+}
+
+impl Default for LeakOptions {
+    fn default() -> Self {
+        LeakOptions {
+            at_ns: None,
+            windows: 10,
+            judge: 25,
+            verdict: site_verdict_options(),
+            bins: 100,
+        }
+    }
+}
+
+/// Verdict tuning for one site's live bytes sampled at a few window ends: a fifth of the run as
+/// warm-up, at least 7 points after it (10 windows leave 9), and growth counted from 64 KiB,
+/// since one site's leak is smaller than a process' RSS swings.
+pub fn site_verdict_options() -> VerdictOptions {
+    VerdictOptions {
+        warmup_fraction: 0.2,
+        alpha: 0.01,
+        min_growth_bytes: 64.0 * 1024.0,
+        min_growth_fraction: 0.02,
+        min_points: 7,
+    }
+}
+
+/// Blocks allocated while tracking and still alive at the end (or at [`LeakOptions::at_ns`]).
+#[derive(Debug, Clone, Serialize)]
+pub struct LeakReport {
+    pub capture: CaptureInfo,
+    /// When the leaks are taken, ns since the capture start.
+    pub at_ns: u64,
+    /// True when that is the end of the capture (no `at_ns`, or one past the end).
+    pub at_end: bool,
+    /// The leaks, by site (with verdicts for the largest) and by stack.
+    pub leaks: Breakdown,
+    /// Windows asked for per judged site (see [`SiteRow::series`] for those used).
+    pub windows: u32,
+    /// Sites judged `growing`.
+    pub growing: usize,
+    /// Tracked heap up to `at_ns`.
+    pub heap: HeapInfo,
+    /// RSS of the root process, `(t_ns, bytes)`, when the capture has it.
+    pub rss: Vec<(u64, u64)>,
+}
+
+/// Opens a capture source again for a later pass.
+pub(crate) type Open<'a, R> = &'a dyn Fn() -> std::io::Result<R>;
+
+pub(crate) fn open_path(path: &Path) -> impl Fn() -> std::io::Result<BufReader<File>> + '_ {
+    move || Ok(BufReader::with_capacity(256 << 10, File::open(path)?))
+}
+
+/// Reads an input or says why not; `open` failures become format I/O errors.
+pub(crate) fn reopen<R: Read>(open: Open<'_, R>) -> Result<R, AnalysisError> {
+    open().map_err(|e| AnalysisError::Format(e.into()))
+}
+
+impl LeakReport {
+    /// Analyses a capture file.
+    pub fn from_path(path: &Path, opts: &LeakOptions) -> Result<LeakReport, AnalysisError> {
+        Self::from_source(&open_path(path), opts)
+    }
+
+    /// Analyses a capture held in memory.
+    pub fn from_bytes(bytes: &[u8], opts: &LeakOptions) -> Result<LeakReport, AnalysisError> {
+        Self::from_source(&|| Ok(Cursor::new(bytes)), opts)
+    }
+
+    pub(crate) fn from_source<R: Read>(
+        open: Open<'_, R>,
+        opts: &LeakOptions,
+    ) -> Result<LeakReport, AnalysisError> {
+        let limits = Limits {
+            at_ns: opts.at_ns,
+            ..Limits::default()
+        };
+        let (mut tables, heap) = first_pass(reopen(open)?, limits, |h| {
+            LiveHeap::new(Weights::new(h.sample_bytes), true)
+        })?;
+        let weights = heap.weights;
+        if !tables.has_allocations() {
+            return Err(AnalysisError::NoAllocations);
+        }
+        let handed = heap.index;
+        let end = tables.end_ns();
+        let (at_ns, at_end) = match opts.at_ns {
+            Some(at) if at < end => (at, false),
+            _ => (end, true),
+        };
+        let binning = Binning::new(at_ns, opts.bins);
+        let per_slot = live_by_slot(heap.live.values(), weights, binning);
+        let mut names = Names::new(&tables);
+        let mut leaks = breakdown(&mut names, per_slot, binning);
+        let judged = if opts.windows > 0 {
+            opts.judge.min(leaks.sites.len())
+        } else {
+            0
+        };
+        let site_of_slot = site_of_each_slot(&mut names, &leaks.sites[..judged]);
+        let unresolved = names.unresolved;
+        if judged > 0 {
+            let span = Span {
+                at_ns,
+                events: handed,
+            };
+            let sites = &mut leaks.sites[..judged];
+            judge_sites(open, &mut tables, &heap, site_of_slot, sites, span, opts)?;
+        }
+        let growing = leaks.sites.iter().filter(|s| s.growing()).count();
+        let capture = capture_info(&tables, &heap, unresolved);
+        Ok(LeakReport {
+            heap: heap.info(at_ns),
+            rss: rss_until(&tables, at_ns),
+            capture,
+            at_ns,
+            at_end,
+            leaks,
+            windows: opts.windows,
+            growing,
+        })
+    }
+
+    /// Sites whose live bytes kept growing: the leaks.
+    pub fn leaking_sites(&self) -> impl Iterator<Item = &SiteRow> {
+        self.leaks.sites.iter().filter(|s| s.growing())
+    }
+
+    /// The leaks as a stack profile for the flamegraph, pprof and collapsed renderers.
+    pub fn to_profile(&self) -> Profile {
+        let mut p = self.leaks.profile(self.capture.sampled());
+        p.title = format!("leaks in {}", program_name(&self.capture.argv));
+        p.what = if self.at_end {
+            "allocated while tracking and still alive at the end".into()
+        } else {
+            format!(
+                "allocated while tracking and still alive at {:.1} s",
+                self.at_ns as f64 / 1e9
+            )
+        };
+        p.heap = self.heap.series.clone();
+        p.rss = self.rss.clone();
+        p
+    }
+}
+
+/// The judged site (index) each stack slot's allocations count for; `u32::MAX` for others.
+/// Every slot counts, not only those with leaks: a site's live bytes over time include blocks
+/// it allocated under stacks that freed everything.
+fn site_of_each_slot(names: &mut Names<'_>, judged: &[SiteRow]) -> Vec<u32> {
+    if judged.is_empty() {
+        return Vec::new();
+    }
+    let by_loc: FxHashMap<crate::Location, u32> = judged
+        .iter()
+        .enumerate()
+        .map(|(i, s)| (s.location.clone(), i as u32))
+        .collect();
+    (0..names.slots())
+        .map(|slot| {
+            let loc = names.site_of_slot(slot as u32);
+            names
+                .locations
+                .get(loc as usize)
+                .and_then(|l| by_loc.get(l).copied())
+                .unwrap_or(u32::MAX)
+        })
+        .collect()
+}
+
+/// Where the leaks are taken: the time, and the events replayed by then.
+#[derive(Debug, Clone, Copy)]
+struct Span {
+    at_ns: u64,
+    events: u64,
+}
+
+/// Second pass: follows each judged site's live bytes from its first allocation to the end of
+/// the span, in `opts.windows` windows, and gives it a verdict.
+fn judge_sites<R: Read>(
+    open: Open<'_, R>,
+    tables: &mut Tables,
+    heap: &LiveHeap,
+    site_of_slot: Vec<u32>,
+    sites: &mut [SiteRow],
+    span: Span,
+    opts: &LeakOptions,
+) -> Result<(), AnalysisError> {
+    let judged = sites.len();
+    let mut first = vec![u64::MAX; judged];
+    for (slot, &site) in site_of_slot.iter().enumerate() {
+        if let (Some(f), Some(stats)) = (first.get_mut(site as usize), heap.slots.get(slot)) {
+            *f = (*f).min(stats.first_t);
+        }
+    }
+    let mut schedule: Vec<(u64, u32)> = Vec::new();
+    let starts: Vec<u64> = first.iter().map(|&f| f.min(span.at_ns)).collect();
+    for (site, &start) in starts.iter().enumerate() {
+        let life = span.at_ns - start;
+        let windows = u64::from(opts.windows).min(life / MIN_WINDOW_NS).max(1);
+        for k in 1..=windows {
+            let offset = u128::from(life) * u128::from(k) / u128::from(windows);
+            schedule.push((start + u64::try_from(offset).unwrap_or(life), site as u32));
+        }
+    }
+    schedule.sort_unstable();
+    let mut series = WindowSeries {
+        weights: heap.weights,
+        site_of_slot,
+        live: FxHashMap::default(),
+        current: vec![0.0; judged],
+        schedule,
+        next: 0,
+        points: vec![Vec::new(); judged],
+    };
+    let limits = Limits {
+        at_ns: opts.at_ns,
+        max_events: span.events,
+    };
+    next_pass(reopen(open)?, tables, limits, &mut series)?;
+    series.finish();
+    judge(sites, &starts, &series, &opts.verdict);
+    Ok(())
+}
+
+/// RSS of the root process up to a time.
+pub(crate) fn rss_until(tables: &Tables, until_ns: u64) -> Vec<(u64, u64)> {
+    let mut v = tables.rss.points(false);
+    v.retain(|p| p.0 <= until_ns);
+    v
+}
+
+/// Live bytes of the judged sites at each of their window ends (second pass).
+struct WindowSeries {
+    weights: Weights,
+    /// Judged site of each slot, `u32::MAX` for the others.
+    site_of_slot: Vec<u32>,
+    live: FxHashMap<u64, (u32, f64)>,
+    current: Vec<f64>,
+    /// Every judged site's window ends, `(time, site)`, in time order.
+    schedule: Vec<(u64, u32)>,
+    next: usize,
+    /// Per judged site, `(window end, live bytes)`.
+    points: Vec<Vec<(u64, f64)>>,
+}
+
+impl WindowSeries {
+    #[inline]
+    fn advance(&mut self, t: u64) {
+        while let Some(&(end, site)) = self.schedule.get(self.next) {
+            if t <= end {
+                break;
+            }
+            self.snapshot(end, site);
+        }
+    }
+
+    fn snapshot(&mut self, end: u64, site: u32) {
+        let value = self.current.get(site as usize).copied().unwrap_or(0.0);
+        if let Some(p) = self.points.get_mut(site as usize) {
+            p.push((end, value));
+        }
+        self.next += 1;
+    }
+
+    fn finish(&mut self) {
+        while let Some(&(end, site)) = self.schedule.get(self.next) {
+            self.snapshot(end, site);
+        }
+    }
+
+    #[inline]
+    fn drop_block(&mut self, addr: u64) {
+        if let Some((site, w)) = self.live.remove(&addr) {
+            if let Some(c) = self.current.get_mut(site as usize) {
+                *c -= w;
+            }
+        }
+    }
+}
+
+impl Visitor for WindowSeries {
+    #[inline]
+    fn alloc(&mut self, ev: &AllocEvent, slot: u32) {
+        self.advance(ev.t_ns);
+        self.drop_block(ev.addr);
+        let site = self
+            .site_of_slot
+            .get(slot as usize)
+            .copied()
+            .unwrap_or(u32::MAX);
+        if let Some(c) = self.current.get_mut(site as usize) {
+            let (w, _) = self.weights.of(ev.size);
+            *c += w;
+            self.live.insert(ev.addr, (site, w));
+        }
+    }
+
+    #[inline]
+    fn free(&mut self, ev: &AllocEvent) {
+        self.advance(ev.t_ns);
+        self.drop_block(ev.addr);
+    }
+}
+
+fn judge(sites: &mut [SiteRow], starts: &[u64], series: &WindowSeries, opts: &VerdictOptions) {
+    for (i, site) in sites.iter_mut().enumerate() {
+        let start = starts.get(i).copied().unwrap_or(0);
+        let points = series.points.get(i).map(Vec::as_slice).unwrap_or_default();
+        // the site's life starts empty, just before its first allocation
+        let mut t = vec![start as f64 / 1e9];
+        let mut y = vec![0.0];
+        for &(end, v) in points {
+            t.push(end as f64 / 1e9);
+            y.push(v.max(0.0));
+        }
+        site.series = std::iter::once((start, 0))
+            .chain(points.iter().map(|&(end, v)| (end, to_u64(v))))
+            .collect();
+        let mut verdict = classify(&t, &y, opts);
+        if verdict.kind == VerdictKind::Inconclusive && points.len() < 7 {
+            let life = points.last().map_or(0, |p| p.0).saturating_sub(start);
+            verdict.explanation = format!(
+                "too short to judge: allocated over the last {:.1} ms only ({} window{} of at \
+                 least {} ms)",
+                life as f64 / 1e6,
+                points.len(),
+                if points.len() == 1 { "" } else { "s" },
+                MIN_WINDOW_NS / 1_000_000
+            );
+        }
+        site.verdict = Some(verdict);
+    }
+}

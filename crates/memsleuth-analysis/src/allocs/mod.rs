@@ -1,0 +1,241 @@
+//! Allocation analyses: what the `python` (and `native`) instruments recorded, replayed.
+//!
+//! Every analysis streams the capture ([`replay`]): a map of live blocks by address with
+//! per-stack aggregates in vectors indexed by stack slot, so a capture of tens of millions of
+//! events is read in seconds with memory bounded by what is alive, never by what was recorded.
+//!
+//! - [`LeakReport`]: blocks allocated while tracking and still alive at the end (or at a chosen
+//!   time), by allocation site and by stack, with a per-site verdict from how each site's live
+//!   bytes evolved over the run (a steady leak is `growing`, a cache that filled is not).
+//! - [`PeakReport`]: what was alive at the high-water mark of the tracked heap.
+//! - [`AllocTable`]: every allocation made while tracking, per site and as a call tree.
+//! - [`DiffReport`]: sites whose leaked bytes grew between two captures.
+//!
+//! Each converts to the stack [`Profile`](crate::Profile) the flamegraph, pprof and collapsed
+//! renderers take. In a capture sampled by bytes, every figure is an unbiased estimate (each
+//! recorded block weighs `s / (1 - exp(-s/R))` bytes).
+
+mod diff;
+mod heap;
+mod leaks;
+mod names;
+mod peak;
+mod replay;
+mod table;
+#[cfg(test)]
+pub(crate) mod testkit;
+#[cfg(test)]
+mod tests;
+
+use serde::Serialize;
+
+pub use diff::{DiffOptions, DiffReport, DiffRow};
+pub use leaks::{site_verdict_options, LeakOptions, LeakReport};
+pub use peak::{PeakOptions, PeakReport};
+pub use table::{AllocTable, CallTree, TableOptions, TableRow, TableStack, TreeNode};
+
+use crate::profile::{Location, Profile, ProfileStack};
+use crate::timeline::EndInfo;
+
+/// Which allocation profile to build (see [`profile_from_path`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ProfileKind {
+    /// Allocated while tracking and still alive at the end.
+    Leaks,
+    /// Alive at the high-water mark of the tracked heap.
+    Peak,
+    /// Every allocation made while tracking.
+    All,
+}
+
+/// Builds the stack profile of one kind from a capture file, for the stack-shaped renderers
+/// (flamegraph, pprof, collapsed). `bins` time bins (100 is a good choice) split each stack's
+/// bytes by when they were allocated.
+pub fn profile_from_path(
+    path: &std::path::Path,
+    kind: ProfileKind,
+    bins: u32,
+) -> Result<Profile, crate::AnalysisError> {
+    Ok(match kind {
+        ProfileKind::Leaks => LeakReport::from_path(
+            path,
+            &LeakOptions {
+                windows: 0,
+                bins,
+                ..LeakOptions::default()
+            },
+        )?
+        .to_profile(),
+        ProfileKind::Peak => PeakReport::from_path(path, &PeakOptions { bins })?.to_profile(),
+        ProfileKind::All => AllocTable::from_path(path, &TableOptions { bins })?.to_profile(),
+    })
+}
+
+/// What was captured and how it ended, as the allocation reports need it.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct CaptureInfo {
+    pub pid: u32,
+    pub argv: Vec<String>,
+    pub python_version: String,
+    pub tool_version: String,
+    pub start_unix_ns: u64,
+    pub instruments: Vec<String>,
+    /// Mean bytes between recorded allocations; 0 when every allocation was recorded. When not
+    /// 0, sizes and counts in the reports are estimates.
+    pub sample_bytes: u64,
+    /// How the capture ended: cut short (no trailer), damage, dropped events.
+    pub end: EndInfo,
+    /// End of the capture, nanoseconds since its start (the last record read when cut short).
+    pub duration_ns: u64,
+    /// Byte offset where a damaged capture stops being readable.
+    pub damage_offset: Option<u64>,
+    /// Time of the last allocation event read, ns: where the data stops in a damaged capture.
+    pub last_event_ns: u64,
+    /// Allocation and free events recorded.
+    pub allocs: u64,
+    pub frees: u64,
+    /// Frees of blocks allocated before tracking began (ignored).
+    pub untracked_frees: u64,
+    /// Allocations at an address still alive (a free was not recorded); the old block is
+    /// counted as freed.
+    pub reused_live: u64,
+    pub threads: u32,
+    /// Distinct stacks and source locations seen.
+    pub stacks: u64,
+    pub frames: u64,
+    /// Frames named by a stack but never described (the capture was cut before they were
+    /// written); shown as `<unresolved frame N>`.
+    pub unresolved_frames: u64,
+}
+
+impl CaptureInfo {
+    /// True when allocations were sampled by bytes: values are estimates.
+    pub fn sampled(&self) -> bool {
+        self.sample_bytes > 0
+    }
+
+    /// Duration in seconds.
+    pub fn duration(&self) -> f64 {
+        self.duration_ns as f64 / 1e9
+    }
+}
+
+/// The tracked heap over the run: bytes alive in the allocator hooks.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct HeapInfo {
+    /// High-water mark and when it was reached (ns since the capture start).
+    pub peak_bytes: u64,
+    pub peak_blocks: u64,
+    pub peak_at_ns: u64,
+    /// Alive at the end of the analysed span.
+    pub end_bytes: u64,
+    pub end_blocks: u64,
+    /// `(t_ns, bytes)`, at most 2000 points: the largest value in each interval.
+    pub series: Vec<(u64, u64)>,
+}
+
+/// Memory attributed to one allocation site: the innermost frame's location.
+#[derive(Debug, Clone, Serialize)]
+pub struct SiteRow {
+    pub location: Location,
+    pub bytes: u64,
+    pub blocks: u64,
+    /// Indexes into the report's stacks, largest first.
+    pub stacks: Vec<usize>,
+    /// Leak reports: how this site's live bytes evolved (computed for the top sites).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub verdict: Option<crate::Verdict>,
+    /// Leak reports: `(t_ns, live bytes)` of this site from just before its first allocation
+    /// (0 bytes) to the end of each window its life was cut into; empty when not judged.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub series: Vec<(u64, u64)>,
+}
+
+impl SiteRow {
+    /// True when the site's live bytes kept growing over the run: the shape of a leak.
+    pub fn growing(&self) -> bool {
+        self.verdict
+            .as_ref()
+            .is_some_and(|v| v.kind == crate::VerdictKind::Growing)
+    }
+}
+
+/// Memory attributed to one distinct stack.
+#[derive(Debug, Clone, Serialize)]
+pub struct StackRow {
+    /// Indexes into the report's locations, outermost call first, allocation site last. Empty
+    /// for allocations made with no Python frame.
+    pub frames: Vec<u32>,
+    /// Index of its site in the report's sites.
+    pub site: usize,
+    pub bytes: u64,
+    pub blocks: u64,
+    /// `(time bin, bytes, blocks)`: the same split by when it was allocated, ascending, zero
+    /// bins omitted.
+    pub bins: Vec<(u32, u64, u64)>,
+}
+
+/// Memory grouped by site and by stack.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Breakdown {
+    pub bytes: u64,
+    pub blocks: u64,
+    /// Source locations stacks refer to.
+    pub locations: Vec<Location>,
+    /// Largest first.
+    pub sites: Vec<SiteRow>,
+    /// Largest first.
+    pub stacks: Vec<StackRow>,
+    /// Width of a time bin of [`StackRow::bins`], ns, and how many cover the span.
+    pub bin_ns: u64,
+    pub bins: u32,
+}
+
+impl Breakdown {
+    /// Frames of a stack as locations, outermost first.
+    pub fn frames(&self, stack: &StackRow) -> Vec<&Location> {
+        stack
+            .frames
+            .iter()
+            .filter_map(|&i| self.locations.get(i as usize))
+            .collect()
+    }
+
+    /// The stack profile of this breakdown; the caller fills in the title, heap and RSS.
+    pub(crate) fn profile(&self, sampled: bool) -> Profile {
+        Profile {
+            locations: self.locations.clone(),
+            stacks: self
+                .stacks
+                .iter()
+                .map(|s| ProfileStack {
+                    frames: s.frames.clone(),
+                    bytes: s.bytes,
+                    count: s.blocks,
+                    bins: s.bins.clone(),
+                })
+                .collect(),
+            bin_ns: self.bin_ns,
+            bins: self.bins,
+            sampled,
+            ..Profile::default()
+        }
+    }
+}
+
+/// The script a command line runs, for titles: `app.py` of `python -m x app.py`.
+pub(crate) fn program_name(argv: &[String]) -> String {
+    let script = argv
+        .iter()
+        .skip(1)
+        .find(|a| a.ends_with(".py"))
+        .or_else(|| argv.first());
+    match script {
+        Some(s) => std::path::Path::new(s)
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_else(|| s.clone()),
+        None => "the program".into(),
+    }
+}

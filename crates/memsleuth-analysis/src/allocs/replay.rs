@@ -1,0 +1,733 @@
+//! The streaming replay of a capture's allocation events.
+//!
+//! A capture is read record by record (never whole): frames and stack nodes go into tables,
+//! event batches into a merger that hands events to a [`Visitor`] in global time order. Each
+//! analysis is a visitor; the ones that need to know how the run ended before they start (the
+//! per-window series, the snapshot at the high-water mark) replay the file a second time with the
+//! tables of the first pass.
+//!
+//! Ordering. Events of one thread arrive in order, but threads interleave only through their
+//! times, and a later record of one thread may hold events earlier than another thread's earlier
+//! record (the recorder flushes every thread's batch together, at least once a second). The
+//! merger holds batches and releases their events up to a watermark, merged by time: the latest time every known thread has reached, or, when some thread is idle, the
+//! latest time seen minus [`REORDER_LAG_NS`]. A thread is known from its `Thread` record, which
+//! the recorder writes before the first batch that names it, so a thread appearing in the middle
+//! of a flush cannot be overtaken. A single-threaded capture is released batch by batch.
+
+use std::io::Read;
+
+use memsleuth_format::{
+    AllocEvent, EventKind, ExitStatus, FormatError, Frame, Header, Reader, Record, StackNode,
+    Trailer,
+};
+use rustc_hash::FxHashMap;
+
+use crate::AnalysisError;
+
+/// How long an event may be held back waiting for other threads' earlier events when some
+/// thread is idle: twice the recorder's longest flush interval (one second), so a batch flushed
+/// late is still merged in time order.
+pub(crate) const REORDER_LAG_NS: u64 = 2_000_000_000;
+
+/// Stack ids below this are looked up in a plain vector; larger ones (never written by the
+/// recorder, which numbers stacks from 1) in a hash map, so a hostile id cannot make the replay
+/// allocate gigabytes.
+const DENSE_STACK_IDS: u32 = 1 << 22;
+
+/// Longest parent chain followed when resolving a stack; deeper chains (or cycles in a damaged
+/// capture) are cut there.
+pub(crate) const MAX_DEPTH: usize = 4096;
+
+/// A node of the stack prefix tree, by slot.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct Node {
+    pub id: u32,
+    pub parent: u32,
+    pub frame: u32,
+    /// False for a stack id used by an event but never defined by a `Stack` record.
+    pub known: bool,
+}
+
+/// Stack ids mapped to dense slots; slot 0 is the empty stack (id 0).
+#[derive(Debug, Clone)]
+pub(crate) struct Stacks {
+    dense: Vec<u32>,
+    sparse: FxHashMap<u32, u32>,
+    pub nodes: Vec<Node>,
+    cache: (u32, u32),
+}
+
+impl Default for Stacks {
+    fn default() -> Self {
+        Stacks {
+            dense: vec![1],
+            sparse: FxHashMap::default(),
+            nodes: vec![Node {
+                known: true,
+                ..Node::default()
+            }],
+            cache: (0, 0),
+        }
+    }
+}
+
+impl Stacks {
+    /// Slot of a stack id, if it was seen.
+    pub fn get(&self, id: u32) -> Option<u32> {
+        if id < DENSE_STACK_IDS {
+            match self.dense.get(id as usize) {
+                Some(&s) if s > 0 => Some(s - 1),
+                _ => None,
+            }
+        } else {
+            self.sparse.get(&id).copied()
+        }
+    }
+
+    /// Slot of a stack id, created (as an unknown node) on first sight.
+    #[inline]
+    pub fn slot(&mut self, id: u32) -> u32 {
+        if self.cache.0 == id {
+            return self.cache.1;
+        }
+        let slot = match self.get(id) {
+            Some(s) => s,
+            None => self.insert(id),
+        };
+        self.cache = (id, slot);
+        slot
+    }
+
+    fn insert(&mut self, id: u32) -> u32 {
+        let slot = u32::try_from(self.nodes.len()).unwrap_or(u32::MAX);
+        self.nodes.push(Node {
+            id,
+            ..Node::default()
+        });
+        if id < DENSE_STACK_IDS {
+            let i = id as usize;
+            if self.dense.len() <= i {
+                self.dense.resize(i + 1, 0);
+            }
+            self.dense[i] = slot.saturating_add(1);
+        } else {
+            self.sparse.insert(id, slot);
+        }
+        slot
+    }
+
+    /// Records a node of the prefix tree. Idempotent, so a second pass may feed them again.
+    pub fn define(&mut self, n: StackNode) {
+        if n.id == 0 {
+            return;
+        }
+        let slot = self.slot(n.id);
+        if let Some(node) = self.nodes.get_mut(slot as usize) {
+            *node = Node {
+                id: n.id,
+                parent: n.parent,
+                frame: n.frame,
+                known: true,
+            };
+        }
+    }
+
+    /// Number of slots (the empty stack included).
+    pub fn len(&self) -> usize {
+        self.nodes.len()
+    }
+}
+
+/// Allocation weights: in a capture sampled by bytes (Poisson, mean `rate` bytes between
+/// samples) a recorded block of `s` bytes was kept with probability `1 - exp(-s/rate)`, so it
+/// stands for `s / p` bytes and `1 / p` blocks; the estimates are unbiased.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct Weights {
+    rate: f64,
+}
+
+impl Weights {
+    pub fn new(sample_bytes: u64) -> Self {
+        Weights {
+            rate: sample_bytes as f64,
+        }
+    }
+
+    /// Estimated (bytes, blocks) one recorded allocation of `size` bytes stands for.
+    #[inline]
+    pub fn of(self, size: u64) -> (f64, f64) {
+        let s = size as f64;
+        if self.rate <= 0.0 {
+            (s, 1.0)
+        } else if size == 0 {
+            (0.0, 1.0)
+        } else {
+            let p = -(-s / self.rate).exp_m1();
+            if p > 0.0 {
+                (s / p, 1.0 / p)
+            } else {
+                (s, 1.0)
+            }
+        }
+    }
+}
+
+/// A series over time with a bounded number of points: time is cut into at most `cap` buckets
+/// of equal width, the width doubling whenever the run outgrows them. Each bucket keeps its
+/// largest value (and when it was seen) and its last value.
+#[derive(Debug, Clone)]
+pub(crate) struct Series {
+    width: u64,
+    cap: usize,
+    buckets: Vec<Option<Bucket>>,
+    current: usize,
+    current_end: u64,
+    current_start: u64,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Bucket {
+    t_max: u64,
+    max: f64,
+    last: f64,
+}
+
+impl Series {
+    pub fn new(cap: usize) -> Self {
+        Series {
+            width: 1_000_000,
+            cap: cap.max(2),
+            buckets: Vec::new(),
+            current: usize::MAX,
+            current_end: 0,
+            current_start: 0,
+        }
+    }
+
+    #[inline]
+    pub fn push(&mut self, t: u64, v: f64) {
+        if self.current != usize::MAX && t >= self.current_start && t < self.current_end {
+            if let Some(Some(b)) = self.buckets.get_mut(self.current) {
+                if v > b.max {
+                    b.max = v;
+                    b.t_max = t;
+                }
+                b.last = v;
+                return;
+            }
+        }
+        self.push_slow(t, v);
+    }
+
+    fn push_slow(&mut self, t: u64, v: f64) {
+        let mut i = (t / self.width) as usize;
+        while i >= self.cap {
+            self.halve();
+            i = (t / self.width) as usize;
+        }
+        if self.buckets.len() <= i {
+            self.buckets.resize(i + 1, None);
+        }
+        match &mut self.buckets[i] {
+            Some(b) => {
+                if v > b.max {
+                    b.max = v;
+                    b.t_max = t;
+                }
+                b.last = v;
+            }
+            empty => {
+                *empty = Some(Bucket {
+                    t_max: t,
+                    max: v,
+                    last: v,
+                })
+            }
+        }
+        self.current = i;
+        self.current_start = i as u64 * self.width;
+        self.current_end = self.current_start.saturating_add(self.width);
+    }
+
+    fn halve(&mut self) {
+        let merged: Vec<Option<Bucket>> = self
+            .buckets
+            .chunks(2)
+            .map(|pair| {
+                let mut out: Option<Bucket> = None;
+                for b in pair.iter().flatten() {
+                    out = Some(match out {
+                        None => *b,
+                        Some(o) => Bucket {
+                            t_max: if b.max > o.max { b.t_max } else { o.t_max },
+                            max: o.max.max(b.max),
+                            last: b.last,
+                        },
+                    });
+                }
+                out
+            })
+            .collect();
+        self.buckets = merged;
+        self.width = self.width.saturating_mul(2);
+        self.current = usize::MAX;
+    }
+
+    /// The points: the largest value of each bucket at the time it was seen. With `carry`, a
+    /// bucket without values repeats the last value before it (a level that did not change);
+    /// without, it is left out (nothing was measured).
+    pub fn points(&self, carry: bool) -> Vec<(u64, u64)> {
+        let mut out = Vec::with_capacity(self.buckets.len());
+        let mut last: Option<f64> = None;
+        for (i, b) in self.buckets.iter().enumerate() {
+            match b {
+                Some(b) => {
+                    out.push((b.t_max, to_u64(b.max)));
+                    last = Some(b.last);
+                }
+                None if carry => {
+                    if let Some(v) = last {
+                        out.push((i as u64 * self.width, to_u64(v)));
+                    }
+                }
+                None => {}
+            }
+        }
+        out
+    }
+}
+
+/// Rounds a non-negative estimate to whole units; negative drift and NaN become 0.
+#[inline]
+pub(crate) fn to_u64(v: f64) -> u64 {
+    if v.is_finite() && v > 0.0 {
+        v.round() as u64
+    } else {
+        0
+    }
+}
+
+/// What a replay learns about a capture besides its events.
+#[derive(Debug)]
+pub(crate) struct Tables {
+    pub header: Header,
+    pub trailer: Option<Trailer>,
+    pub damage: Option<FormatError>,
+    pub stacks: Stacks,
+    pub frames: FxHashMap<u32, Frame>,
+    /// RSS of the root process over time.
+    pub rss: Series,
+    pub marks: Vec<(u64, String)>,
+    pub root_exit: ExitStatus,
+    /// Latest time of any record.
+    pub last_t: u64,
+    /// Latest event time.
+    pub last_event_t: u64,
+    pub event_records: u64,
+    pub allocs: u64,
+    pub frees: u64,
+    pub threads: u32,
+}
+
+impl Tables {
+    fn new(header: Header) -> Self {
+        Tables {
+            header,
+            trailer: None,
+            damage: None,
+            stacks: Stacks::default(),
+            frames: FxHashMap::default(),
+            rss: Series::new(2000),
+            marks: Vec::new(),
+            root_exit: ExitStatus::Unknown,
+            last_t: 0,
+            last_event_t: 0,
+            event_records: 0,
+            allocs: 0,
+            frees: 0,
+            threads: 0,
+        }
+    }
+
+    /// True when the capture holds allocation tracking: events, or an allocation instrument
+    /// that was on (a program that allocated nothing while tracked).
+    pub fn has_allocations(&self) -> bool {
+        self.event_records > 0
+            || self
+                .header
+                .instruments
+                .iter()
+                .any(|i| i == "python" || i == "native")
+    }
+
+    /// End of the capture, ns since start: the trailer's, or the last thing seen.
+    pub fn end_ns(&self) -> u64 {
+        match self.trailer {
+            Some(t) => t.end_ns.max(self.last_event_t),
+            None => self.last_t,
+        }
+    }
+}
+
+/// An analysis fed by the replay, one event at a time, in time order.
+pub(crate) trait Visitor {
+    /// An allocation; `slot` is its stack's slot in [`Tables::stacks`].
+    fn alloc(&mut self, ev: &AllocEvent, slot: u32);
+    /// A free (maybe of an address never seen allocated).
+    fn free(&mut self, ev: &AllocEvent);
+}
+
+/// Where a replay stops.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Limits {
+    /// Events after this time are left out.
+    pub at_ns: Option<u64>,
+    /// Stop after this many events (the second pass stops where the first did, or earlier).
+    pub max_events: u64,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            at_ns: None,
+            max_events: u64::MAX,
+        }
+    }
+}
+
+/// Events of one record not handed on yet.
+struct Batch {
+    events: Vec<AllocEvent>,
+    pos: usize,
+}
+
+/// Merge order of an event against the heads of other batches: time, then frees before
+/// allocations (the hook stamps a free before passing it on and an allocation after it returns,
+/// so at equal times a reused address was freed first). Within a batch the recorded order is
+/// kept whatever the keys say.
+#[inline]
+fn key(e: &AllocEvent) -> (u64, u8) {
+    (e.t_ns, u8::from(e.kind == EventKind::Alloc))
+}
+
+/// K-way merge of per-thread batches by time (see the module documentation). Held batches are
+/// kept in arrival order; a release merges the parts of them up to the watermark by their head
+/// events, taking runs from one batch while it stays ahead of the others (one or two threads
+/// are the common case, so a scan of the heads beats a heap).
+#[derive(Default)]
+struct Merger {
+    held: Vec<Batch>,
+    last_t: FxHashMap<u32, u64>,
+    max_t: u64,
+    /// `(batch, position, end)` of the batches taking part in a release.
+    cursors: Vec<(usize, usize, usize)>,
+}
+
+impl Merger {
+    fn know_thread(&mut self, thread: u32) {
+        self.last_t.entry(thread).or_insert(0);
+    }
+
+    fn push(&mut self, thread: u32, last: u64, events: Vec<AllocEvent>) {
+        let seen = self.last_t.entry(thread).or_insert(0);
+        *seen = (*seen).max(last);
+        self.max_t = self.max_t.max(last);
+        if !events.is_empty() {
+            self.held.push(Batch { events, pos: 0 });
+        }
+    }
+
+    fn watermark(&self) -> u64 {
+        let all_reached = self.last_t.values().copied().min().unwrap_or(0);
+        all_reached.max(self.max_t.saturating_sub(REORDER_LAG_NS))
+    }
+
+    /// Hands every held event up to `watermark` to `sink`, in order. False when the sink wants
+    /// no more.
+    fn release<V: Visitor>(&mut self, watermark: u64, sink: &mut Sink<'_, V>) -> bool {
+        // one batch wholly below the watermark (the single-threaded case)
+        if let [only] = self.held.as_slice() {
+            if only.events.last().is_some_and(|e| e.t_ns <= watermark) {
+                let Some(batch) = self.held.pop() else {
+                    return true;
+                };
+                return batch.events[batch.pos..].iter().all(|ev| sink.event(ev));
+            }
+        }
+        self.cursors.clear();
+        for (i, b) in self.held.iter().enumerate() {
+            let n = b.events[b.pos..].partition_point(|e| e.t_ns <= watermark);
+            if n > 0 {
+                self.cursors.push((i, b.pos, b.pos + n));
+            }
+        }
+        let mut going = true;
+        'merge: loop {
+            // the batch with the earliest head (first in arrival order on ties), and the
+            // runner-up's head
+            let mut best = usize::MAX;
+            let mut best_key = (u64::MAX, u8::MAX);
+            let mut second = (u64::MAX, u8::MAX);
+            for (ci, &(b, pos, end)) in self.cursors.iter().enumerate() {
+                if pos >= end {
+                    continue;
+                }
+                let k = key(&self.held[b].events[pos]);
+                if k < best_key {
+                    second = best_key;
+                    best_key = k;
+                    best = ci;
+                } else if k < second {
+                    second = k;
+                }
+            }
+            let Some(cursor) = self.cursors.get_mut(best) else {
+                break;
+            };
+            let events = &self.held[cursor.0].events;
+            loop {
+                if !sink.event(&events[cursor.1]) {
+                    going = false;
+                    break 'merge;
+                }
+                cursor.1 += 1;
+                if cursor.1 >= cursor.2 || key(&events[cursor.1]) >= second {
+                    break;
+                }
+            }
+        }
+        for &(b, pos, _) in &self.cursors {
+            self.held[b].pos = pos;
+        }
+        self.held.retain(|b| b.pos < b.events.len());
+        going
+    }
+}
+
+/// Opens a capture and reads its header.
+pub(crate) fn open<R: Read>(input: R) -> Result<(Reader<R>, Header), AnalysisError> {
+    let mut reader = Reader::new(input)?;
+    match reader.next_record() {
+        Ok(Some(Record::Header(h))) => Ok((reader, h)),
+        Ok(Some(_)) => Err(FormatError::MissingHeader.into()),
+        Ok(None) => Err(FormatError::Truncated {
+            offset: reader.offset(),
+            what: "the capture ends before its header",
+        }
+        .into()),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// First pass: builds the tables while feeding `visitor`. Damage ends the replay early and is
+/// kept in the tables; only an unreadable header is an error.
+pub(crate) fn first_pass<R: Read, V: Visitor>(
+    input: R,
+    limits: Limits,
+    make: impl FnOnce(&Header) -> V,
+) -> Result<(Tables, V), AnalysisError> {
+    let (reader, header) = open(input)?;
+    let mut visitor = make(&header);
+    let mut tables = Tables::new(header);
+    run(reader, &mut tables, true, limits, &mut visitor);
+    Ok((tables, visitor))
+}
+
+/// A later pass over the same capture with the first pass' tables: stacks and frames are known,
+/// series and counts are not collected again. Returns the number of events handed on.
+pub(crate) fn next_pass<R: Read, V: Visitor>(
+    input: R,
+    tables: &mut Tables,
+    limits: Limits,
+    visitor: &mut V,
+) -> Result<u64, AnalysisError> {
+    let (reader, _) = open(input)?;
+    Ok(run(reader, tables, false, limits, visitor))
+}
+
+/// Hands events to a visitor, resolving stack slots and counting.
+struct Sink<'a, V> {
+    stacks: &'a mut Stacks,
+    visitor: &'a mut V,
+    handed: u64,
+    max: u64,
+}
+
+impl<V: Visitor> Sink<'_, V> {
+    #[inline]
+    fn event(&mut self, ev: &AllocEvent) -> bool {
+        if self.handed >= self.max {
+            return false;
+        }
+        self.handed += 1;
+        match ev.kind {
+            EventKind::Alloc => {
+                let slot = self.stacks.slot(ev.stack);
+                self.visitor.alloc(ev, slot);
+            }
+            EventKind::Free => self.visitor.free(ev),
+        }
+        true
+    }
+}
+
+fn run<R: Read, V: Visitor>(
+    mut reader: Reader<R>,
+    tables: &mut Tables,
+    first: bool,
+    limits: Limits,
+    visitor: &mut V,
+) -> u64 {
+    let mut merger = Merger::default();
+    let at = limits.at_ns.unwrap_or(u64::MAX);
+    let root = tables.header.pid;
+    let mut sink = Sink {
+        stacks: &mut tables.stacks,
+        visitor,
+        handed: 0,
+        max: limits.max_events,
+    };
+    let mut going = true;
+    while going {
+        let record = match reader.next_record() {
+            Ok(Some(r)) => r,
+            Ok(None) => break,
+            Err(e) => {
+                if first {
+                    tables.damage = Some(e);
+                }
+                break;
+            }
+        };
+        match record {
+            Record::Events(batch) => {
+                let last = batch.events.last().map_or(0, |e| e.t_ns);
+                if first {
+                    tables.event_records += 1;
+                    tables.last_event_t = tables.last_event_t.max(last);
+                    tables.last_t = tables.last_t.max(last);
+                    let frees = batch
+                        .events
+                        .iter()
+                        .filter(|e| e.kind == EventKind::Free)
+                        .count() as u64;
+                    tables.frees += frees;
+                    tables.allocs += batch.events.len() as u64 - frees;
+                }
+                let mut events = batch.events;
+                if at != u64::MAX {
+                    // times within a batch never decrease
+                    let keep = events.partition_point(|e| e.t_ns <= at);
+                    events.truncate(keep);
+                }
+                merger.push(batch.thread, last, events);
+                let mark = merger.watermark();
+                going = merger.release(mark, &mut sink);
+            }
+            Record::Stack(n) => sink.stacks.define(n),
+            Record::Frame(f) if first || !tables.frames.contains_key(&f.id) => {
+                tables.frames.insert(f.id, f);
+            }
+            Record::Thread(t) => {
+                merger.know_thread(t.id);
+                if first {
+                    tables.threads += 1;
+                }
+            }
+            Record::Sample(s) if first => {
+                tables.last_t = tables.last_t.max(s.t_ns);
+                let reading = s.readings.iter().find(|r| r.pid == root);
+                if let Some(rss) = reading.and_then(|r| r.rss) {
+                    tables.rss.push(s.t_ns, rss as f64);
+                }
+            }
+            Record::Mark(m) if first => {
+                tables.last_t = tables.last_t.max(m.t_ns);
+                tables.marks.push((m.t_ns, m.label));
+            }
+            Record::ProcessExit(x) if first => {
+                tables.last_t = tables.last_t.max(x.t_ns);
+                if x.pid == root && x.status != ExitStatus::Unknown {
+                    tables.root_exit = x.status;
+                }
+            }
+            Record::Trailer(t) if first => tables.trailer = Some(t),
+            _ => {}
+        }
+    }
+    if going {
+        merger.release(u64::MAX, &mut sink);
+    }
+    sink.handed
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn weights_are_identity_without_sampling() {
+        let w = Weights::new(0);
+        assert_eq!(w.of(100), (100.0, 1.0));
+        let w = Weights::new(1000);
+        let (b, c) = w.of(1000);
+        let p = 1.0 - (-1.0f64).exp();
+        assert!((b - 1000.0 / p).abs() < 1e-9);
+        assert!((c - 1.0 / p).abs() < 1e-12);
+        // huge blocks are always sampled: weight 1
+        assert_eq!(w.of(1 << 40), ((1u64 << 40) as f64, 1.0));
+        assert_eq!(w.of(0), (0.0, 1.0));
+    }
+
+    #[test]
+    fn series_stays_bounded_and_keeps_the_peak() {
+        let mut s = Series::new(100);
+        for i in 0..100_000u64 {
+            let v = if i == 51_234 { 1e9 } else { i as f64 };
+            s.push(i * 1_000_000, v);
+        }
+        let pts = s.points(true);
+        assert!(pts.len() <= 100, "{}", pts.len());
+        assert!(pts.len() >= 50, "{}", pts.len());
+        assert!(pts.contains(&(51_234_000_000, 1_000_000_000)));
+        assert!(pts.windows(2).all(|w| w[0].0 <= w[1].0));
+    }
+
+    #[test]
+    fn series_carries_levels_over_quiet_buckets() {
+        let mut s = Series::new(2000);
+        s.push(0, 5.0);
+        s.push(10_000_000, 7.0);
+        let carried = s.points(true);
+        assert_eq!(carried.first(), Some(&(0, 5)));
+        assert_eq!(carried.last(), Some(&(10_000_000, 7)));
+        assert_eq!(carried.len(), 11);
+        assert_eq!(s.points(false).len(), 2);
+    }
+
+    #[test]
+    fn stacks_map_ids_to_slots() {
+        let mut s = Stacks::default();
+        assert_eq!(s.slot(0), 0);
+        s.define(StackNode {
+            id: 5,
+            parent: 0,
+            frame: 9,
+        });
+        let five = s.slot(5);
+        assert_eq!(s.get(5), Some(five));
+        let big = s.slot(u32::MAX);
+        assert_ne!(big, five);
+        assert_eq!(s.get(u32::MAX), Some(big));
+        assert!(!s.nodes[big as usize].known);
+        assert!(s.nodes[five as usize].known);
+        // defining again keeps the slot
+        s.define(StackNode {
+            id: 5,
+            parent: 0,
+            frame: 9,
+        });
+        assert_eq!(s.slot(5), five);
+        assert_eq!(s.len(), 3);
+    }
+}
