@@ -48,23 +48,31 @@ def run_target(
     sys.argv = [target, *args]
     tracker = Tracker(output, sample=sample_bytes or None, stack_depth=stack_depth)
     code = 0
+    # Under python the program's module globals live until the interpreter shuts down, after
+    # the program ends; runpy drops them when it returns. What was alive "at exit" must include
+    # them, so keep them (or the error whose frames hold them) until tracking stops.
+    kept: object = None
     tracker.start()
     try:
         if module:
-            runpy.run_module(target, run_name="__main__", alter_sys=True)
+            kept = runpy.run_module(target, run_name="__main__", alter_sys=True)
         else:
-            runpy.run_path(target, run_name="__main__")
+            kept = runpy.run_path(target, run_name="__main__")
         _wait_for_threads()
     except SystemExit as e:
+        kept = e
         code = _exit_code(e)
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as e:
+        kept = e
         traceback.print_exc()
         code = 130
-    except BaseException:  # noqa: BLE001 - the target's own error, reported as python would
+    except BaseException as e:  # the target's own error, reported as python would
+        kept = e
         _print_target_traceback()
         code = 1
     finally:
         tracker.stop(exit_code=code)
+        del kept
     return code
 
 

@@ -5,6 +5,7 @@ by that marker, so editing this file cannot silently break them.
 
     python allocs.py leak [N]      N blocks of 1 KiB kept in a module-level list, plus garbage
     python allocs.py cache         a bounded cache that fills, then only churns (not a leak)
+    python allocs.py steady S      leaks 16 KiB every 5 ms for S seconds (a steady leak)
     python allocs.py threads       two threads leaking at two different lines
     python allocs.py fork          leaks, forks a child that allocates and exits, leaks again
     python allocs.py raise         leaks, then dies of an uncaught exception
@@ -21,6 +22,7 @@ import threading
 import time
 
 LEAKED: list[object] = []
+CACHE: dict[int, bytes] = {}
 
 
 def churn(n: int) -> int:
@@ -30,13 +32,13 @@ def churn(n: int) -> int:
 
 
 def leak(n: int) -> None:
-    for i in range(n):
+    for _ in range(n):
         LEAKED.append(bytearray(1024))  # LEAK-MAIN
         churn(10)
 
 
 def cache() -> None:
-    store: dict[int, bytes] = {}
+    store = CACHE  # module-level: alive at exit, as caches are
     deadline = time.monotonic() + 1.5
     i = 0
     while time.monotonic() < deadline:
@@ -48,6 +50,14 @@ def cache() -> None:
         if i % 200 == 0:
             time.sleep(0.001)
     print(len(store))
+
+
+def steady(seconds: float) -> None:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        LEAKED.append(bytearray(16 * 1024))  # LEAK-STEADY
+        churn(50)
+        time.sleep(0.005)
 
 
 def leak_in_thread_a(n: int) -> None:
@@ -83,7 +93,10 @@ def fork() -> None:
         os._exit(len(junk) % 7)
     _, status = os.waitpid(pid, 0)
     leak(2000)
-    print("child exit", os.waitstatus_to_exitcode(status) if hasattr(os, "waitstatus_to_exitcode") else status)
+    print(
+        "child exit",
+        os.waitstatus_to_exitcode(status) if hasattr(os, "waitstatus_to_exitcode") else status,
+    )
 
 
 def big(mib: int) -> None:
@@ -98,6 +111,8 @@ def main() -> None:
         leak(int(sys.argv[2]) if len(sys.argv) > 2 else 5000)
     elif kind == "cache":
         cache()
+    elif kind == "steady":
+        steady(float(sys.argv[2]))
     elif kind == "threads":
         threads()
     elif kind == "fork":

@@ -118,7 +118,33 @@ impl<'t> Names<'t> {
             };
         }
         out.reverse();
+        self.trim_launcher(&mut out);
         out
+    }
+
+    /// `memsleuth run` executes the program through its own runner and `runpy`; those frames
+    /// sit under every stack of the program and say nothing about it. Drops them, so stacks
+    /// start at the program's `<module>`, as they would under plain `python`.
+    fn trim_launcher(&self, frames: &mut Vec<u32>) {
+        let is_runner = |l: &Location| l.file.ends_with("memsleuth/_run.py");
+        let is_runpy = |l: &Location| l.file == "<frozen runpy>" || l.file.ends_with("/runpy.py");
+        let Some(runner) = frames
+            .iter()
+            .position(|&i| is_runner(&self.locations[i as usize]))
+        else {
+            return;
+        };
+        let mut cut = runner + 1;
+        while frames
+            .get(cut)
+            .is_some_and(|&i| is_runpy(&self.locations[i as usize]))
+        {
+            cut += 1;
+        }
+        // allocations of the runner itself keep their frames
+        if cut < frames.len() {
+            frames.drain(..cut);
+        }
     }
 
     /// Site location index of a resolved stack.

@@ -869,3 +869,29 @@ fn ten_million_events_report_quickly() {
         assert!(secs < 10.0, "took {secs:.1} s");
     }
 }
+
+#[test]
+fn launcher_frames_of_memsleuth_run_are_trimmed() {
+    let mut c = Cap::new();
+    let launched = c.stack(
+        // (the test notation splits on '>', so `<frozen runpy>` is spelt as a runpy.py path)
+        "_run_module_as_main@/py/runpy.py:198 > main@/v/memsleuth/__main__.py:14 > \
+         run_target@/v/memsleuth/_run.py:60 > run_path@/py/runpy.py:291 > \
+         _run_code@/py/runpy.py:88 > module@app.py:3 > handle@app.py:9",
+    );
+    // the runner's own allocations keep their frames
+    let runner = c.stack("main@/v/memsleuth/__main__.py:14 > run_target@/v/memsleuth/_run.py:55");
+    c.alloc(1.0, 0x1000, 4096, launched);
+    c.alloc(1.0, 0x9000, 16, runner);
+    let r = leaks(&c.finish(2.0));
+    let first = &r.leaks.stacks[0];
+    let names: Vec<&str> = r
+        .leaks
+        .frames(first)
+        .iter()
+        .map(|l| l.function.as_str())
+        .collect();
+    assert_eq!(names, ["module", "handle"]);
+    let second = &r.leaks.stacks[1];
+    assert_eq!(r.leaks.frames(second).len(), 2);
+}

@@ -5,8 +5,8 @@ use std::path::{Path, PathBuf};
 use anyhow::{bail, Context};
 use clap::{Args, Subcommand};
 use memsleuth_analysis::allocs::{
-    AllocTable, CaptureInfo, DiffOptions, DiffReport, LeakOptions, LeakReport, PeakOptions,
-    PeakReport, TableOptions,
+    profile_from_path, AllocTable, CaptureInfo, DiffOptions, DiffReport, LeakOptions, LeakReport,
+    PeakOptions, PeakReport, ProfileKind, TableOptions,
 };
 use memsleuth_analysis::AnalysisError;
 use memsleuth_render::allocs as text;
@@ -142,6 +142,45 @@ enum ReportKind {
         #[arg(long, value_name = "N", default_value_t = 12)]
         depth: usize,
     },
+    /// An interactive flame graph of leaks, the peak or all allocations (one HTML file)
+    #[command(
+        long_about = "An interactive flame graph, as one self-contained HTML file.\n\n            Shows bytes by call stack: what is still alive at exit (`leaks`, the default), what             was alive at the peak of the tracked heap (`peak`), or everything allocated             (`all`). Above it, tracked heap and RSS over time: drag across the timeline to see             only what was allocated in that window. Click a frame to zoom, search by name or             /regex/. Opens offline: no network, no external files.",
+        after_help = "Examples:\n  \
+            memsleuth report flamegraph out.msl                writes out-leaks.html\n  \
+            memsleuth report flamegraph out.msl --of peak\n  \
+            memsleuth report flamegraph out.msl -o leaks.html"
+    )]
+    Flamegraph {
+        /// Capture file (.msl) written by `memsleuth run`
+        file: PathBuf,
+        /// What the graph shows
+        #[arg(long = "of", value_enum, default_value_t = Of::Leaks)]
+        of: Of,
+        /// Output file [default: <capture>-<of>.html]
+        #[arg(short, long, value_name = "FILE")]
+        output: Option<PathBuf>,
+    },
+    /// Export stacks for other tools: JSON, folded stacks, or pprof
+    #[command(
+        long_about = "Export the stacks of leaks, the peak or all allocations for other tools.\n\n            `collapsed`: Brendan Gregg's folded stacks, one `frame;frame;frame bytes` line per             stack (flamegraph.pl, inferno, speedscope). `pprof`: gzipped profile.proto that             `go tool pprof` and Grafana Pyroscope read (in-use space and objects). `json`: the             stack profile as memsleuth models it.",
+        after_help = "Examples:\n  \
+            memsleuth report export out.msl --format collapsed > leaks.folded\n  \
+            memsleuth report export out.msl --format pprof -o leaks.pb.gz && go tool pprof -top leaks.pb.gz\n  \
+            memsleuth report export out.msl --format json --of all"
+    )]
+    Export {
+        /// Capture file (.msl) written by `memsleuth run`
+        file: PathBuf,
+        /// Output format
+        #[arg(long, value_enum)]
+        format: ExportFormat,
+        /// What to export
+        #[arg(long = "of", value_enum, default_value_t = Of::Leaks)]
+        of: Of,
+        /// Output file [default: stdout; pprof is binary and needs -o]
+        #[arg(short, long, value_name = "FILE")]
+        output: Option<PathBuf>,
+    },
     /// Sites that leak more in capture B than in capture A (for CI)
     #[command(
         long_about = "Sites that leak more in capture B than in capture A.\n\n\
@@ -170,6 +209,97 @@ enum ReportKind {
         #[arg(long, value_name = "N", default_value_t = 10)]
         top: usize,
     },
+}
+
+/// Which allocations a stack report shows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Of {
+    /// Allocated while tracking and still alive at the end
+    Leaks,
+    /// Alive at the high-water mark of the tracked heap
+    Peak,
+    /// Every allocation made while tracking
+    All,
+}
+
+impl Of {
+    fn kind(self) -> ProfileKind {
+        match self {
+            Of::Leaks => ProfileKind::Leaks,
+            Of::Peak => ProfileKind::Peak,
+            Of::All => ProfileKind::All,
+        }
+    }
+
+    fn name(self) -> &'static str {
+        match self {
+            Of::Leaks => "leaks",
+            Of::Peak => "peak",
+            Of::All => "all",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum ExportFormat {
+    Json,
+    Collapsed,
+    Pprof,
+}
+
+/// Time bins of a flame graph's timeline.
+const FLAME_BINS: u32 = 200;
+
+/// Writes the flame graph of `file` to `output`; shared with `memsleuth run`.
+pub fn write_flamegraph(file: &Path, of: Of, output: &Path) -> anyhow::Result<()> {
+    let profile =
+        profile_from_path(file, of.kind(), FLAME_BINS).map_err(|e| analysis_error(file, e))?;
+    let mut out = std::io::BufWriter::new(
+        std::fs::File::create(output)
+            .with_context(|| format!("cannot write {}", output.display()))?,
+    );
+    memsleuth_render::flamegraph::flamegraph_html(&profile, &mut out)
+        .and_then(|()| std::io::Write::flush(&mut out))
+        .with_context(|| format!("cannot write {}", output.display()))
+}
+
+fn flamegraph(file: &Path, of: Of, output: Option<PathBuf>) -> anyhow::Result<i32> {
+    let output = output.unwrap_or_else(|| sibling(file, &format!("-{}.html", of.name())));
+    write_flamegraph(file, of, &output)?;
+    crate::out(&format!("{}\n", output.display()));
+    Ok(0)
+}
+
+fn export(
+    file: &Path,
+    format: ExportFormat,
+    of: Of,
+    output: Option<PathBuf>,
+) -> anyhow::Result<i32> {
+    if format == ExportFormat::Pprof && output.is_none() {
+        bail!("pprof output is binary: give a file with -o (e.g. -o leaks.pb.gz)");
+    }
+    let profile = profile_from_path(file, of.kind(), 0).map_err(|e| analysis_error(file, e))?;
+    let mut bytes = Vec::new();
+    match format {
+        ExportFormat::Json => {
+            serde_json::to_writer(&mut bytes, &profile).context("cannot encode JSON")?;
+            bytes.push(b'\n');
+        }
+        ExportFormat::Collapsed => memsleuth_render::collapsed::collapsed(&profile, &mut bytes)?,
+        ExportFormat::Pprof => {
+            let start = memsleuth_format::read_capture_series(file)
+                .ok()
+                .map(|c| c.header.start_unix_ns);
+            memsleuth_render::pprof::pprof_gz_at(&profile, start, &mut bytes)?;
+        }
+    }
+    match output {
+        Some(path) => std::fs::write(&path, &bytes)
+            .with_context(|| format!("cannot write {}", path.display()))?,
+        None => crate::out(&String::from_utf8_lossy(&bytes)),
+    }
+    Ok(0)
 }
 
 /// `--at`: plain seconds ("12.5") or a humantime duration ("1m30s", "500ms"); 0 is allowed.
@@ -402,6 +532,13 @@ pub fn run(args: ReportArgs) -> anyhow::Result<i32> {
             fail_over,
             top,
         } => diff(&a, &b, json, fail_over, top),
+        ReportKind::Flamegraph { file, of, output } => flamegraph(&file, of, output),
+        ReportKind::Export {
+            file,
+            format,
+            of,
+            output,
+        } => export(&file, format, of, output),
     }
 }
 

@@ -57,7 +57,7 @@ pub struct RunArgs {
     #[arg(long)]
     no_report: bool,
     /// Run a library module as a script (like `python -m`)
-    #[arg(short, long, value_name = "MODULE", conflicts_with = "script")]
+    #[arg(short, long, value_name = "MODULE")]
     module: Option<String>,
     /// The script to run, followed by its arguments
     #[arg(value_name = "SCRIPT", required_unless_present = "module")]
@@ -103,8 +103,15 @@ pub fn run(args: RunArgs, runner: Option<Runner<'_>>) -> anyhow::Result<i32> {
     let Some(runner) = runner else {
         bail!("`memsleuth run` runs inside Python: use `python -m memsleuth run ...` or the `memsleuth` command installed by pip");
     };
+    let mut program_args = args.args;
     let (target, module) = match (args.module, args.script) {
-        (Some(m), _) => (m, true),
+        (Some(m), first) => {
+            // with -m, what looked like a script is the module's first argument
+            if let Some(first) = first {
+                program_args.insert(0, first);
+            }
+            (m, true)
+        }
         (None, Some(s)) => (s, false),
         (None, None) => bail!("nothing to run: give a script or -m MODULE"),
     };
@@ -122,7 +129,7 @@ pub fn run(args: RunArgs, runner: Option<Runner<'_>>) -> anyhow::Result<i32> {
         output: output.clone(),
         target,
         module,
-        args: args.args,
+        args: program_args,
         sample_bytes: args.sample.unwrap_or(0),
         stack_depth: usize::from(args.stack_depth),
     };
@@ -133,11 +140,39 @@ pub fn run(args: RunArgs, runner: Option<Runner<'_>>) -> anyhow::Result<i32> {
     Ok(code)
 }
 
-/// The leak summary at exit, on stderr so the program's own output stays as it was.
+/// The leak summary at exit, on stderr so the program's own output stays as it was, and the
+/// flame graph of the leaks next to the capture.
 fn report(capture: &Path) -> anyhow::Result<()> {
-    crate::err(&format!(
-        "memsleuth: capture written to {}\n",
+    use memsleuth_analysis::allocs::{LeakOptions, LeakReport};
+
+    let leaks = match LeakReport::from_path(capture, &LeakOptions::default()) {
+        Ok(r) => r,
+        Err(memsleuth_analysis::AnalysisError::NoAllocations) => {
+            crate::err(&format!(
+                "memsleuth: no allocation was recorded; capture: {}\n",
+                capture.display()
+            ));
+            return Ok(());
+        }
+        Err(e) => return Err(e.into()),
+    };
+    let html = html_path(capture);
+    super::report::write_flamegraph(capture, super::report::Of::Leaks, &html)?;
+    let mut text = memsleuth_render::allocs::leaks_text(&leaks, 5);
+    text.push_str(&format!(
+        "\n  capture:     {}\n  flame graph: {}\n  more:        memsleuth report leaks {}\n",
+        capture.display(),
+        html.display(),
         capture.display()
     ));
+    crate::err(&text);
     Ok(())
+}
+
+fn html_path(capture: &Path) -> PathBuf {
+    let stem = capture
+        .file_stem()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "capture".into());
+    capture.with_file_name(format!("{stem}-leaks.html"))
 }
