@@ -299,19 +299,25 @@ fn judged(r: &LeakReport) -> bool {
 }
 
 /// The callers of a stack under its site: innermost first, a few, then a count.
-fn stack_lines(b: &Breakdown, stack: &StackRow, base: Option<&Path>, indent: &str) -> Vec<String> {
+fn stack_lines(
+    b: &Breakdown,
+    stack: &StackRow,
+    base: Option<&Path>,
+    indent: &str,
+    shown: usize,
+) -> Vec<String> {
     let frames = b.frames(stack);
     // the last frame is the site itself, already on the site's line
     let callers: Vec<&&Location> = frames.iter().rev().skip(1).collect();
     let mut out: Vec<String> = callers
         .iter()
-        .take(CALLERS_SHOWN)
+        .take(shown)
         .map(|l| format!("{indent}← {}", caller_label(l, base)))
         .collect();
-    if callers.len() > CALLERS_SHOWN {
+    if callers.len() > shown {
         out.push(format!(
             "{indent}← … {}",
-            plural(callers.len() - CALLERS_SHOWN, "more frame", "more frames")
+            plural(callers.len() - shown, "more frame", "more frames")
         ));
     }
     out
@@ -323,6 +329,7 @@ fn site_table(
     top: usize,
     base: Option<&Path>,
     with_verdict: bool,
+    callers: usize,
     out: &mut String,
 ) {
     let shown: Vec<&SiteRow> = b.sites.iter().take(top).collect();
@@ -369,7 +376,7 @@ fn site_table(
         out.push('\n');
         if i < STACKS_SHOWN {
             if let Some(stack) = s.stacks.first().and_then(|&k| b.stacks.get(k)) {
-                let mut lines = stack_lines(b, stack, base, &indent);
+                let mut lines = stack_lines(b, stack, base, &indent, callers);
                 if s.stacks.len() > 1 && !lines.is_empty() {
                     let share = 100.0 * stack.bytes as f64 / (s.bytes.max(1)) as f64;
                     lines[0].push_str(&format!(
@@ -399,6 +406,22 @@ fn site_table(
     }
 }
 
+/// The short leak summary `memsleuth run` prints at exit: the headline and the top sites,
+/// each with two callers.
+pub fn leaks_brief(r: &LeakReport, top: usize) -> String {
+    let base = cwd();
+    let base = base.as_deref();
+    let mut out = leaks_headline_in(r, base);
+    if !r.leaks.sites.is_empty() {
+        out.push('\n');
+        site_table(&r.leaks, top.max(1), base, judged(r), 2, &mut out);
+    }
+    for c in caveats(&r.capture) {
+        out.push_str(&format!("  {c}\n"));
+    }
+    out
+}
+
 /// The leak report for people. `top` sites are listed (0: all).
 pub fn leaks_text(r: &LeakReport, top: usize) -> String {
     leaks_text_in(r, top, cwd().as_deref())
@@ -411,7 +434,7 @@ fn leaks_text_in(r: &LeakReport, top: usize, base: Option<&Path>) -> String {
     out.push_str(&leaks_headline_in(r, base));
     if !r.leaks.sites.is_empty() {
         out.push('\n');
-        site_table(&r.leaks, top, base, judged(r), &mut out);
+        site_table(&r.leaks, top, base, judged(r), CALLERS_SHOWN, &mut out);
     }
     out.push('\n');
     out.push_str(&format!(
@@ -635,7 +658,7 @@ fn peak_text_in(r: &PeakReport, top: usize, base: Option<&Path>) -> String {
             seconds(r.peak_at_ns as f64 / 1e9),
             plural(r.alive.sites.len(), "site", "sites"),
         ));
-        site_table(&r.alive, top, base, false, &mut out);
+        site_table(&r.alive, top, base, false, CALLERS_SHOWN, &mut out);
     }
     out.push('\n');
     out.push_str(&format!(

@@ -158,7 +158,8 @@ fn report(capture: &Path) -> anyhow::Result<()> {
     };
     let html = html_path(capture);
     super::report::write_flamegraph(capture, super::report::Of::Leaks, &html)?;
-    let mut text = memsleuth_render::allocs::leaks_text(&leaks, 5);
+    let mut text = String::from("\nmemsleuth: ");
+    text.push_str(&memsleuth_render::allocs::leaks_brief(&leaks, 5));
     text.push_str(&format!(
         "\n  capture:     {}\n  flame graph: {}\n  more:        memsleuth report leaks {}\n",
         capture.display(),
