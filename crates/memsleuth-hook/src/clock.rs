@@ -3,7 +3,7 @@
 //! `clock_gettime` vDSO call measured 17% of a tracked program's time in a VM), and the recorder
 //! converts ticks to nanoseconds with a [`TickConverter`] calibrated against `CLOCK_MONOTONIC`.
 
-use std::sync::atomic::{AtomicU8, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicU8, AtomicUsize, Ordering};
 
 /// Monotonic time in nanoseconds, shared by every thread (CLOCK_MONOTONIC, a vDSO call: no
 /// system call, no allocation).
@@ -50,6 +50,36 @@ pub fn ticks() -> u64 {
     now_ns()
 }
 
+/// The recorder's last reading of [`ticks`], refreshed at least every few milliseconds.
+static COARSE: AtomicU64 = AtomicU64::new(0);
+/// Token of the thread that stamped the last event.
+static LAST_THREAD: AtomicUsize = AtomicUsize::new(0);
+
+/// Refreshes the coarse clock; the recorder calls it on every pass.
+pub fn tick_coarse() {
+    COARSE.store(ticks(), Ordering::Relaxed);
+}
+
+/// The time of an event of the thread `me` (a token unique among live threads, see
+/// [`crate::Reentry::thread_token`]).
+///
+/// Leak analysis needs times for windows (milliseconds are plenty) and for one ordering: a
+/// block freed by one thread and reused by another must be seen freed first. Events of one
+/// thread are ordered by their ring, so only a *change of thread* needs an exact time. The
+/// first event after another thread stamped one reads the clock; the others take the coarse
+/// clock, which never runs ahead of real time. The recorder keeps each thread's times from going
+/// backwards, so every event stays at or after its thread's last exact stamp, and before any
+/// exact stamp taken later by another thread.
+#[inline]
+pub fn event_ticks(me: usize) -> u64 {
+    let coarse = COARSE.load(Ordering::Relaxed);
+    if coarse != 0 && LAST_THREAD.load(Ordering::Relaxed) == me {
+        return coarse;
+    }
+    LAST_THREAD.store(me, Ordering::Relaxed);
+    ticks()
+}
+
 /// Turns [`ticks`] into `CLOCK_MONOTONIC` nanoseconds. The rate is measured between the first
 /// calibration point and the latest one, so it gets more exact the longer a recording runs.
 #[derive(Debug, Clone, Copy)]
@@ -59,16 +89,22 @@ pub struct TickConverter {
 }
 
 impl TickConverter {
-    /// Starts calibrating now.
+    /// Starts calibrating now: a first rate from a 200 µs spin, refined by every
+    /// [`TickConverter::calibrate`].
     pub fn new() -> Self {
-        TickConverter {
-            first: (ticks(), now_ns()),
-            ns_per_tick: if SOURCE.load(Ordering::Relaxed) == TSC {
-                0.0
-            } else {
-                1.0
-            },
+        let first = (ticks(), now_ns());
+        let mut c = TickConverter {
+            first,
+            ns_per_tick: 1.0,
+        };
+        if SOURCE.load(Ordering::Relaxed) == TSC {
+            while now_ns() < first.1 + 200_000 {
+                std::hint::spin_loop();
+            }
+            let (t1, n1) = (ticks(), now_ns());
+            c.ns_per_tick = (n1 - first.1) as f64 / (t1.saturating_sub(first.0)).max(1) as f64;
         }
+        c
     }
 
     /// Adds a calibration point (ticks and nanoseconds read together now).
@@ -78,8 +114,8 @@ impl TickConverter {
         }
         let (t1, n1) = (ticks(), now_ns());
         let (t0, n0) = self.first;
-        // below a millisecond the two reads' own jitter would dominate the rate
-        if n1 > n0 + 1_000_000 && t1 > t0 {
+        // below 10 ms the two reads' own jitter would weigh more than the spin's estimate
+        if n1 > n0 + 10_000_000 && t1 > t0 {
             self.ns_per_tick = (n1 - n0) as f64 / (t1 - t0) as f64;
         }
     }
@@ -87,10 +123,6 @@ impl TickConverter {
     /// Nanoseconds (`CLOCK_MONOTONIC`) at `ticks`.
     pub fn to_ns(&self, t: u64) -> u64 {
         let (t0, n0) = self.first;
-        if self.ns_per_tick == 0.0 {
-            // not calibrated yet: assume 1 GHz, corrected at the next calibration
-            return n0.wrapping_add(t.wrapping_sub(t0));
-        }
         let dt = t as i128 - t0 as i128;
         (n0 as i128 + (dt as f64 * self.ns_per_tick) as i128).max(0) as u64
     }

@@ -13,7 +13,17 @@ thread_local! {
 /// belongs to the thread that entered.
 #[derive(Debug)]
 pub struct Reentry {
+    /// Address of this thread's flag: unique among live threads, free to get.
+    token: usize,
     _not_send: PhantomData<*const ()>,
+}
+
+impl Reentry {
+    /// A value that identifies the calling thread among live threads.
+    #[inline]
+    pub fn thread_token(&self) -> usize {
+        self.token
+    }
 }
 
 /// Enters the hook on this thread, or returns `None` when the thread is already inside one (the
@@ -26,6 +36,7 @@ pub fn enter() -> Option<Reentry> {
                 None
             } else {
                 Some(Reentry {
+                    token: std::ptr::from_ref(inside) as usize,
                     _not_send: PhantomData,
                 })
             }

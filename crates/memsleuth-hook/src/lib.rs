@@ -18,7 +18,7 @@ mod guard;
 mod registry;
 mod ring;
 
-pub use clock::{init_ticks, now_ns, ticks, TickConverter};
+pub use clock::{event_ticks, init_ticks, now_ns, tick_coarse, ticks, TickConverter};
 pub use guard::{enter, Reentry};
 pub use registry::{
     drain, dropped_total, record, record_dropped, set_policy, thread_rings, DrainStats, Policy,

@@ -157,3 +157,31 @@ fn reentrancy_guard_nests_once() {
     let other = std::thread::spawn(|| enter().is_some()).join().unwrap();
     assert!(other, "the guard is per thread");
 }
+
+#[test]
+fn tick_converter_tracks_the_monotonic_clock() {
+    memsleuth_hook::init_ticks();
+    let mut c = memsleuth_hook::TickConverter::new();
+    std::thread::sleep(std::time::Duration::from_millis(30));
+    c.calibrate();
+    let (t, n) = (memsleuth_hook::ticks(), memsleuth_hook::now_ns());
+    let err = c.to_ns(t) as i64 - n as i64;
+    assert!(
+        err.abs() < 1_000_000,
+        "ticks convert {err} ns away from CLOCK_MONOTONIC"
+    );
+}
+
+#[test]
+fn event_times_are_exact_at_a_change_of_thread() {
+    memsleuth_hook::init_ticks();
+    memsleuth_hook::tick_coarse();
+    let a = memsleuth_hook::event_ticks(1);
+    std::thread::sleep(std::time::Duration::from_millis(2));
+    // same thread, coarse clock not refreshed: the old coarse reading, never ahead of now
+    let a2 = memsleuth_hook::event_ticks(1);
+    assert!(a2 <= memsleuth_hook::ticks());
+    // another thread: an exact reading, after everything stamped before
+    let b = memsleuth_hook::event_ticks(2);
+    assert!(b > a && b > a2);
+}

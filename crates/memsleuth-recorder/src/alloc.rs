@@ -154,6 +154,7 @@ struct ThreadState {
     id: u32,
     /// Stack node id at each depth, outermost first.
     nodes: Vec<u32>,
+    last_t_ns: u64,
     batch: Vec<AllocEvent>,
 }
 
@@ -265,6 +266,7 @@ impl<W: Write> State<W> {
         loop {
             let stop_requested = stopping.load(Ordering::Acquire);
             self.clock.calibrate();
+            memsleuth_hook::tick_coarse();
             let drained = self.drain();
             while let Ok(cmd) = commands.try_recv() {
                 match cmd {
@@ -285,7 +287,8 @@ impl<W: Write> State<W> {
             }
             if drained == 0 && !stop_requested {
                 std::thread::sleep(idle);
-                idle = (idle * 2).min(Duration::from_millis(5));
+                // the hooks' coarse clock is refreshed on every pass: keep passes frequent
+                idle = (idle * 2).min(Duration::from_millis(2));
             } else {
                 idle = Duration::from_micros(200);
             }
@@ -319,10 +322,6 @@ impl<W: Write> State<W> {
     }
 
     fn event(&mut self, st: &mut ThreadState, ev: &Event) {
-        let t_ns = self
-            .clock
-            .to_ns(ev.time_ns)
-            .saturating_sub(self.cfg.start_mono_ns);
         match ev.kind {
             Kind::Frame => {
                 let depth = ev.stack as usize;
@@ -342,6 +341,7 @@ impl<W: Write> State<W> {
                 st.nodes.push(node);
             }
             Kind::Alloc => {
+                let t_ns = self.time(st, ev);
                 self.stats.allocs += 1;
                 st.batch.push(AllocEvent {
                     kind: EventKind::Alloc,
@@ -353,6 +353,7 @@ impl<W: Write> State<W> {
                 });
             }
             Kind::Free => {
+                let t_ns = self.time(st, ev);
                 self.stats.frees += 1;
                 st.batch.push(AllocEvent {
                     kind: EventKind::Free,
@@ -364,6 +365,19 @@ impl<W: Write> State<W> {
                 });
             }
         }
+    }
+
+    /// An event's time since the capture start, never before the thread's previous event (see
+    /// `memsleuth_hook::event_ticks`: only a thread's first event after another thread's is
+    /// stamped exactly).
+    fn time(&self, st: &mut ThreadState, ev: &Event) -> u64 {
+        let t_ns = self
+            .clock
+            .to_ns(ev.time_ns)
+            .saturating_sub(self.cfg.start_mono_ns)
+            .max(st.last_t_ns);
+        st.last_t_ns = t_ns;
+        t_ns
     }
 
     fn frame(&mut self, code: u64, instr: u32) -> u32 {

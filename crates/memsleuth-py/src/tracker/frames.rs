@@ -148,12 +148,15 @@ impl Layout {
                     }
                     Some(owner_at) => {
                         let owner = *frame.cast::<u8>().add(owner_at);
+                        // 3.13's f_executable may be something other than a code object;
+                        // 3.11/3.12's f_code never is
                         let usable = owner != FRAME_OWNED_BY_CSTACK
                             && !code.is_null()
-                            && std::ptr::eq(
-                                (*code.cast::<ffi::PyObject>()).ob_type,
-                                std::ptr::addr_of!(ffi::PyCode_Type),
-                            );
+                            && (self.minor < 13
+                                || std::ptr::eq(
+                                    (*code.cast::<ffi::PyObject>()).ob_type,
+                                    std::ptr::addr_of!(ffi::PyCode_Type),
+                                ));
                         if usable {
                             let instr = read_ptr(frame, self.instr) as usize;
                             let start = code as usize + self.code_start;

@@ -166,12 +166,12 @@ extern "C" fn hook_malloc(ctx: *mut c_void, size: usize) -> *mut c_void {
     if !ENABLED.load(Ordering::Relaxed) {
         return malloc(prev.ctx, size);
     }
-    let Some(_inside) = memsleuth_hook::enter() else {
+    let Some(inside) = memsleuth_hook::enter() else {
         return malloc(prev.ctx, size);
     };
     let p = malloc(prev.ctx, size);
     if !p.is_null() {
-        on_alloc(domain, p, size);
+        on_alloc(domain, p, size, inside.thread_token());
     }
     p
 }
@@ -184,12 +184,17 @@ extern "C" fn hook_calloc(ctx: *mut c_void, nelem: usize, elsize: usize) -> *mut
     if !ENABLED.load(Ordering::Relaxed) {
         return calloc(prev.ctx, nelem, elsize);
     }
-    let Some(_inside) = memsleuth_hook::enter() else {
+    let Some(inside) = memsleuth_hook::enter() else {
         return calloc(prev.ctx, nelem, elsize);
     };
     let p = calloc(prev.ctx, nelem, elsize);
     if !p.is_null() {
-        on_alloc(domain, p, nelem.saturating_mul(elsize));
+        on_alloc(
+            domain,
+            p,
+            nelem.saturating_mul(elsize),
+            inside.thread_token(),
+        );
     }
     p
 }
@@ -202,22 +207,23 @@ extern "C" fn hook_realloc(ctx: *mut c_void, ptr: *mut c_void, size: usize) -> *
     if !ENABLED.load(Ordering::Relaxed) {
         return realloc(prev.ctx, ptr, size);
     }
-    let Some(_inside) = memsleuth_hook::enter() else {
+    let Some(inside) = memsleuth_hook::enter() else {
         return realloc(prev.ctx, ptr, size);
     };
+    let me = inside.thread_token();
     // the old block is freed inside realloc: stamp its free before, so another thread reusing
     // the address is always seen after it
     let t_free = if ptr.is_null() || !worth_a_free(ptr) {
         0
     } else {
-        memsleuth_hook::ticks()
+        memsleuth_hook::event_ticks(me)
     };
     let p = realloc(prev.ctx, ptr, size);
     if !p.is_null() {
         if !ptr.is_null() {
             on_free_at(domain, ptr, t_free);
         }
-        on_alloc(domain, p, size);
+        on_alloc(domain, p, size, me);
     }
     p
 }
@@ -230,12 +236,16 @@ extern "C" fn hook_free(ctx: *mut c_void, ptr: *mut c_void) {
     if ptr.is_null() || !ENABLED.load(Ordering::Relaxed) {
         return free(prev.ctx, ptr);
     }
-    let Some(_inside) = memsleuth_hook::enter() else {
+    let Some(inside) = memsleuth_hook::enter() else {
         return free(prev.ctx, ptr);
     };
     // recorded before the block is released, for the same reason as in realloc
     if worth_a_free(ptr) {
-        on_free_at(domain, ptr, memsleuth_hook::ticks());
+        on_free_at(
+            domain,
+            ptr,
+            memsleuth_hook::event_ticks(inside.thread_token()),
+        );
     }
     free(prev.ctx, ptr);
 }
@@ -265,7 +275,7 @@ fn on_free_at(domain: u8, ptr: *mut c_void, t: u64) {
 }
 
 #[inline]
-fn on_alloc(domain: u8, ptr: *mut c_void, size: usize) {
+fn on_alloc(domain: u8, ptr: *mut c_void, size: usize, me: usize) {
     let _ = STACK.try_with(|cell| {
         // SAFETY: thread-local, and this thread is inside the hook (no reentry can alias it).
         let st = unsafe { &mut *cell.get() };
@@ -281,7 +291,7 @@ fn on_alloc(domain: u8, ptr: *mut c_void, size: usize) {
         }
         send_stack(st, domain);
         let ok = memsleuth_hook::record(Event {
-            time_ns: memsleuth_hook::ticks(),
+            time_ns: memsleuth_hook::event_ticks(me),
             addr: ptr as u64,
             size: size as u64,
             kind: Kind::Alloc,
