@@ -137,3 +137,23 @@ def test_unwritable_report_output(tmp_path: Path) -> None:
         "report", "timeline", str(tmp_path / "g.msl"), "-o", str(tmp_path / "t.gif")
     ).assert_clean_failure()
     assert ".svg, .png or .html" in line
+
+
+def test_python_without_the_extension(tmp_path: Path) -> None:
+    """A memsleuth package whose compiled extension does not load in this interpreter (a wheel
+    for another Python, a broken install) says so in one line, not a traceback."""
+    import importlib.util
+
+    spec = importlib.util.find_spec("memsleuth")
+    assert spec is not None
+    assert spec.origin is not None
+    installed = Path(spec.origin).parent
+    shutil.copytree(installed, tmp_path / "memsleuth", ignore=shutil.ignore_patterns("*.so"))
+    script = tmp_path / "app.py"
+    script.write_text("print('hi')\n")
+    env = {**os.environ, "PYTHONPATH": str(tmp_path)}
+    for args in (["run", str(script)], ["watch", "--", "true"]):
+        result = memsleuth(*args, env=env, cwd=tmp_path)
+        line = result.assert_clean_failure()
+        assert "native extension cannot be loaded" in line
+        assert "pip install memsleuth" in line

@@ -13,16 +13,25 @@ Start with the command line: ``memsleuth watch -- python app.py``. From Python:
 
 from __future__ import annotations
 
-from memsleuth._native import (
-    CaptureError,
-    Memory,
-    MemsleuthError,
-    ProcessError,
-    __version__,
-    memory,
-)
-from memsleuth._tracker import Tracker
-from memsleuth._watch import Watch, summary, watch
+import os as _os
+import sys as _sys
+
+try:
+    from memsleuth._native import (
+        CaptureError,
+        Memory,
+        MemsleuthError,
+        ProcessError,
+        __version__,
+        memory,
+    )
+    from memsleuth._tracker import Tracker
+    from memsleuth._watch import Watch, summary, watch
+except ImportError:
+    # The command line (`python -m memsleuth`, the `memsleuth` script) reports a missing or
+    # foreign extension in one line itself; everyone else gets the ImportError.
+    if _sys.argv[:1] != ["-m"] and _os.path.basename(_sys.argv[0]) != "memsleuth":
+        raise
 
 __all__ = [
     "CaptureError",

@@ -9,7 +9,12 @@ def main() -> None:
     try:
         from memsleuth import _native
     except ImportError as e:  # a broken install should say so in one line
-        sys.stderr.write(f"memsleuth: error: the native extension cannot be loaded ({e})\n")
+        version = ".".join(map(str, sys.version_info[:2]))
+        sys.stderr.write(
+            f"memsleuth: error: the native extension cannot be loaded into this Python "
+            f"({version}, {sys.executable}): {e}; install memsleuth for this interpreter "
+            f"(`{sys.executable} -m pip install memsleuth`; CPython 3.9-3.13)\n"
+        )
         sys.exit(1)
     sys.exit(_native.cli_main(["memsleuth", *sys.argv[1:]]))
 
