@@ -111,6 +111,8 @@ def test_importing_memsleuth_costs_nothing_until_tracking(tmp_path: Path) -> Non
     assert proc.stdout.strip() == "ok"
 
 
+# forking a process with the recorder thread running is the point of this test (3.12+ warns)
+@pytest.mark.filterwarnings("ignore:This process .* is multi-threaded:DeprecationWarning")
 def test_fork_inside_a_tracker_leaves_the_parent_capture_intact(tmp_path: Path) -> None:
     out = tmp_path / "t.msl"
     with memsleuth.Tracker(out) as t:
