@@ -5,7 +5,7 @@
 //! Because the wrappers only forward, removing them (or leaving them installed but disabled) is
 //! always safe: every block they handed out belongs to the allocator underneath.
 
-use std::cell::UnsafeCell;
+use std::cell::{Cell, UnsafeCell};
 use std::ffi::c_void;
 use std::sync::atomic::{AtomicBool, AtomicPtr, AtomicU64, AtomicUsize, Ordering};
 
@@ -74,19 +74,53 @@ struct ThreadStack {
     rng: u64,
 }
 
+/// Everything a hook keeps per thread, in one thread-local so a hook call looks up thread-local
+/// storage once (in a shared library each lookup is a call into the dynamic loader).
+struct PerThread {
+    /// Set while this thread is inside a hook, and for good on memsleuth's own threads: calls
+    /// made meanwhile (pymalloc serving an OBJ block from RAW, the resolver's Python calls) pass
+    /// through unrecorded.
+    inside: Cell<bool>,
+    stack: UnsafeCell<ThreadStack>,
+}
+
 thread_local! {
     // const-initialised, no Drop: touching it registers no destructor and never allocates
     // through an allocator we wrap
-    static STACK: UnsafeCell<ThreadStack> = const {
-        UnsafeCell::new(ThreadStack {
-            sent: [(0, 0); MAX_DEPTH],
-            sent_len: u32::MAX,
-            session: 0,
-            walk: [(0, 0); MAX_DEPTH],
-            countdown: i64::MIN,
-            rng: 0,
-        })
+    static TLS: PerThread = const {
+        PerThread {
+            inside: Cell::new(false),
+            stack: UnsafeCell::new(ThreadStack {
+                sent: [(0, 0); MAX_DEPTH],
+                sent_len: u32::MAX,
+                session: 0,
+                walk: [(0, 0); MAX_DEPTH],
+                countdown: i64::MIN,
+                rng: 0,
+            }),
+        }
     };
+}
+
+/// Marks the calling thread as memsleuth's own: nothing it allocates is recorded.
+pub fn ignore_this_thread() {
+    let _ = TLS.try_with(|t| t.inside.set(true));
+}
+
+/// Runs `f` inside the hook on this thread (with a token unique to the thread), or returns
+/// `None` without running it when the thread is already inside one.
+#[inline]
+fn entered<R>(f: impl FnOnce(&PerThread, usize) -> R) -> Option<R> {
+    TLS.try_with(|t| {
+        if t.inside.replace(true) {
+            return None;
+        }
+        let r = f(t, std::ptr::from_ref(t) as usize);
+        t.inside.set(false);
+        Some(r)
+    })
+    .ok()
+    .flatten()
 }
 
 /// Turns recording on with these settings; installs the wrappers the first time. Needs the GIL.
@@ -166,14 +200,14 @@ extern "C" fn hook_malloc(ctx: *mut c_void, size: usize) -> *mut c_void {
     if !ENABLED.load(Ordering::Relaxed) {
         return malloc(prev.ctx, size);
     }
-    let Some(inside) = memsleuth_hook::enter() else {
-        return malloc(prev.ctx, size);
-    };
-    let p = malloc(prev.ctx, size);
-    if !p.is_null() {
-        on_alloc(domain, p, size, inside.thread_token());
-    }
-    p
+    entered(|t, me| {
+        let p = malloc(prev.ctx, size);
+        if !p.is_null() {
+            on_alloc(t, domain, p, size, me);
+        }
+        p
+    })
+    .unwrap_or_else(|| malloc(prev.ctx, size))
 }
 
 extern "C" fn hook_calloc(ctx: *mut c_void, nelem: usize, elsize: usize) -> *mut c_void {
@@ -184,19 +218,14 @@ extern "C" fn hook_calloc(ctx: *mut c_void, nelem: usize, elsize: usize) -> *mut
     if !ENABLED.load(Ordering::Relaxed) {
         return calloc(prev.ctx, nelem, elsize);
     }
-    let Some(inside) = memsleuth_hook::enter() else {
-        return calloc(prev.ctx, nelem, elsize);
-    };
-    let p = calloc(prev.ctx, nelem, elsize);
-    if !p.is_null() {
-        on_alloc(
-            domain,
-            p,
-            nelem.saturating_mul(elsize),
-            inside.thread_token(),
-        );
-    }
-    p
+    entered(|t, me| {
+        let p = calloc(prev.ctx, nelem, elsize);
+        if !p.is_null() {
+            on_alloc(t, domain, p, nelem.saturating_mul(elsize), me);
+        }
+        p
+    })
+    .unwrap_or_else(|| calloc(prev.ctx, nelem, elsize))
 }
 
 extern "C" fn hook_realloc(ctx: *mut c_void, ptr: *mut c_void, size: usize) -> *mut c_void {
@@ -207,25 +236,24 @@ extern "C" fn hook_realloc(ctx: *mut c_void, ptr: *mut c_void, size: usize) -> *
     if !ENABLED.load(Ordering::Relaxed) {
         return realloc(prev.ctx, ptr, size);
     }
-    let Some(inside) = memsleuth_hook::enter() else {
-        return realloc(prev.ctx, ptr, size);
-    };
-    let me = inside.thread_token();
-    // the old block is freed inside realloc: stamp its free before, so another thread reusing
-    // the address is always seen after it
-    let t_free = if ptr.is_null() || !worth_a_free(ptr) {
-        0
-    } else {
-        memsleuth_hook::event_ticks(me)
-    };
-    let p = realloc(prev.ctx, ptr, size);
-    if !p.is_null() {
-        if !ptr.is_null() {
-            on_free_at(domain, ptr, t_free);
+    entered(|t, me| {
+        // the old block is freed inside realloc: stamp its free before, so another thread
+        // reusing the address is always seen after it
+        let t_free = if ptr.is_null() || !worth_a_free(ptr) {
+            0
+        } else {
+            memsleuth_hook::event_ticks(me)
+        };
+        let p = realloc(prev.ctx, ptr, size);
+        if !p.is_null() {
+            if !ptr.is_null() {
+                on_free_at(domain, ptr, t_free);
+            }
+            on_alloc(t, domain, p, size, me);
         }
-        on_alloc(domain, p, size, me);
-    }
-    p
+        p
+    })
+    .unwrap_or_else(|| realloc(prev.ctx, ptr, size))
 }
 
 extern "C" fn hook_free(ctx: *mut c_void, ptr: *mut c_void) {
@@ -233,26 +261,23 @@ extern "C" fn hook_free(ctx: *mut c_void, ptr: *mut c_void) {
     let Some(free) = prev.free else {
         return;
     };
-    if ptr.is_null() || !ENABLED.load(Ordering::Relaxed) {
+    // in sampled mode most frees are of blocks never sampled: one bit test, no thread-local
+    if ptr.is_null() || !ENABLED.load(Ordering::Relaxed) || !worth_a_free(ptr) {
         return free(prev.ctx, ptr);
     }
-    let Some(inside) = memsleuth_hook::enter() else {
-        return free(prev.ctx, ptr);
-    };
-    // recorded before the block is released, for the same reason as in realloc
-    if worth_a_free(ptr) {
-        on_free_at(
-            domain,
-            ptr,
-            memsleuth_hook::event_ticks(inside.thread_token()),
-        );
+    let recorded = entered(|_, me| {
+        // recorded before the block is released, for the same reason as in realloc
+        on_free_at(domain, ptr, memsleuth_hook::event_ticks(me));
+        free(prev.ctx, ptr);
+    });
+    if recorded.is_none() {
+        free(prev.ctx, ptr);
     }
-    free(prev.ctx, ptr);
 }
 
 /// In sampled mode only frees of (maybe) sampled blocks are recorded; this cheap test spares
 /// the others the clock read.
-#[inline]
+#[inline(always)]
 fn worth_a_free(ptr: *mut c_void) -> bool {
     SAMPLE_BYTES.load(Ordering::Relaxed) == 0 || super::sampled::maybe(ptr as u64)
 }
@@ -274,40 +299,39 @@ fn on_free_at(domain: u8, ptr: *mut c_void, t: u64) {
     });
 }
 
-#[inline]
-fn on_alloc(domain: u8, ptr: *mut c_void, size: usize, me: usize) {
-    let _ = STACK.try_with(|cell| {
-        // SAFETY: thread-local, and this thread is inside the hook (no reentry can alias it).
-        let st = unsafe { &mut *cell.get() };
-        let sample = SAMPLE_BYTES.load(Ordering::Relaxed);
-        if sample != 0 {
-            if !take_sample(st, size as u64, sample) {
-                return;
-            }
-            if !super::sampled::insert(ptr as u64) {
-                memsleuth_hook::record_dropped();
-                return;
-            }
+#[inline(always)]
+fn on_alloc(t: &PerThread, domain: u8, ptr: *mut c_void, size: usize, me: usize) {
+    // SAFETY: this thread is inside the hook (`entered`), so nothing else on it touches its
+    // stack state until we return
+    let st = unsafe { &mut *t.stack.get() };
+    let sample = SAMPLE_BYTES.load(Ordering::Relaxed);
+    if sample != 0 {
+        if !take_sample(st, size as u64, sample) {
+            return;
         }
-        send_stack(st, domain);
-        let ok = memsleuth_hook::record(Event {
-            time_ns: memsleuth_hook::event_ticks(me),
-            addr: ptr as u64,
-            size: size as u64,
-            kind: Kind::Alloc,
-            domain,
-            ..Event::default()
-        });
-        if !ok && sample != 0 {
-            super::sampled::remove(ptr as u64);
+        if !super::sampled::insert(ptr as u64) {
+            memsleuth_hook::record_dropped();
+            return;
         }
+    }
+    send_stack(st, domain);
+    let ok = memsleuth_hook::record(Event {
+        time_ns: memsleuth_hook::event_ticks(me),
+        addr: ptr as u64,
+        size: size as u64,
+        kind: Kind::Alloc,
+        domain,
+        ..Event::default()
     });
+    if !ok && sample != 0 {
+        super::sampled::remove(ptr as u64);
+    }
 }
 
 /// Poisson sampling by bytes: every byte has the same chance 1/mean of being the sample point,
 /// so a block of `size` bytes is sampled with probability 1 - exp(-size/mean) and readers
 /// weight it by the inverse.
-#[inline]
+#[inline(always)]
 fn take_sample(st: &mut ThreadStack, size: u64, mean: u64) -> bool {
     if st.countdown == i64::MIN {
         st.rng = seed();

@@ -192,6 +192,8 @@ pub fn track_mark(label: &str) -> PyResult<()> {
 /// The resolver: code positions to (function, file, line). Runs on the recorder's resolver
 /// thread, which takes the GIL for each batch.
 fn resolve(keys: &[(u64, u32)]) -> Vec<(String, String, u32)> {
+    // the resolver's own Python calls allocate: never record them
+    hooks::ignore_this_thread();
     Python::attach(|py| {
         keys.iter()
             .map(|&(code, instr)| resolve_one(py, code, instr))
