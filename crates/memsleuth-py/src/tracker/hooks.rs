@@ -128,9 +128,11 @@ fn entered<R>(f: impl FnOnce(&PerThread, usize) -> R) -> Option<R> {
 /// # Safety
 /// The caller holds the GIL, and `layout` was verified on this interpreter.
 pub unsafe fn enable(layout: Layout, depth: usize, sample_bytes: u64) {
-    let boxed = Box::into_raw(Box::new(layout));
-    // a previous layout is leaked on purpose: a hook on another thread may still read it
-    LAYOUT.store(boxed, Ordering::Release);
+    // one interpreter, one layout: set once and kept for the life of the process, since a hook
+    // on another thread may read it at any time
+    if LAYOUT.load(Ordering::Acquire).is_null() {
+        LAYOUT.store(Box::into_raw(Box::new(layout)), Ordering::Release);
+    }
     DEPTH.store(depth.clamp(1, MAX_DEPTH), Ordering::Relaxed);
     SAMPLE_BYTES.store(sample_bytes, Ordering::Relaxed);
     super::sampled::clear();

@@ -133,6 +133,11 @@ impl Table {
             return;
         };
         for slot in slots {
+            // read before writing: pages never used stay unbacked (a write to every slot would
+            // make the whole table resident)
+            if slot.load(Ordering::Acquire) == 0 {
+                continue;
+            }
             let key = slot.swap(0, Ordering::AcqRel);
             if key != 0 && key != TOMBSTONE {
                 f(key);
