@@ -87,6 +87,19 @@ pub struct Timeline {
     pub end: EndInfo,
 }
 
+/// Plain words for why a capture ended; `None` when it has no trailer.
+pub fn describe_end(reason: Option<EndReason>) -> String {
+    match reason {
+        None => "cut short",
+        Some(EndReason::TargetExited) => "target exited",
+        Some(EndReason::Interrupted) => "interrupted",
+        Some(EndReason::Duration) => "duration reached",
+        Some(EndReason::Stopped) => "stopped",
+        Some(EndReason::Unknown) => "unknown",
+    }
+    .into()
+}
+
 /// Plain words for an exit status: "exit code 1", "killed by signal 9 (SIGKILL)".
 pub fn describe_exit(status: ExitStatus) -> Option<String> {
     match status {
@@ -201,14 +214,7 @@ impl Timeline {
             _ => root_exit,
         };
         tl.end = EndInfo {
-            reason: match trailer.map(|t| t.reason) {
-                None => "cut short".into(),
-                Some(EndReason::TargetExited) => "target exited".into(),
-                Some(EndReason::Interrupted) => "interrupted".into(),
-                Some(EndReason::Duration) => "duration reached".into(),
-                Some(EndReason::Stopped) => "stopped".into(),
-                Some(EndReason::Unknown) => "unknown".into(),
-            },
+            reason: describe_end(trailer.map(|t| t.reason)),
             cut_short: trailer.is_none(),
             damage: capture.damage.as_ref().map(|d| d.to_string()),
             target_exit: describe_exit(status),

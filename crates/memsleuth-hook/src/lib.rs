@@ -24,6 +24,28 @@ pub use registry::{
     drain, dropped_total, record, record_dropped, set_policy, thread_rings, DrainStats, Policy,
 };
 
+/// Maps `len` bytes of zeroed memory straight from the OS, never through an allocator a hook
+/// may be wrapping; pages become resident only when written. Null when the OS refuses. The
+/// mapping is never unmapped by this crate.
+pub fn map_zeroed(len: usize) -> *mut u8 {
+    // SAFETY: an anonymous private mapping with no address hint; checked for MAP_FAILED.
+    let p = unsafe {
+        libc::mmap(
+            std::ptr::null_mut(),
+            len,
+            libc::PROT_READ | libc::PROT_WRITE,
+            libc::MAP_PRIVATE | libc::MAP_ANONYMOUS,
+            -1,
+            0,
+        )
+    };
+    if p == libc::MAP_FAILED {
+        std::ptr::null_mut()
+    } else {
+        p.cast()
+    }
+}
+
 /// What happened to a block of memory.
 #[repr(u8)]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]

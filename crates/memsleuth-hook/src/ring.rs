@@ -34,24 +34,8 @@ pub(crate) struct Ring {
 impl Ring {
     /// Maps a fresh ring (zeroed pages: FREE, empty). Returns null when the OS refuses.
     pub(crate) fn map() -> *mut Ring {
-        let len = std::mem::size_of::<Ring>();
-        // SAFETY: an anonymous private mapping with no address hint; checked for MAP_FAILED.
-        let p = unsafe {
-            libc::mmap(
-                std::ptr::null_mut(),
-                len,
-                libc::PROT_READ | libc::PROT_WRITE,
-                libc::MAP_PRIVATE | libc::MAP_ANONYMOUS,
-                -1,
-                0,
-            )
-        };
-        if p == libc::MAP_FAILED {
-            std::ptr::null_mut()
-        } else {
-            // zero pages are a valid Ring: atomics at 0, state FREE, events all default
-            p.cast::<Ring>()
-        }
+        // zero pages are a valid Ring: atomics at 0, state FREE, events all default
+        crate::map_zeroed(std::mem::size_of::<Ring>()).cast::<Ring>()
     }
 
     /// Producer side: copies `ev` in, or returns false when the ring is full.

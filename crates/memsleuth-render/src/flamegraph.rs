@@ -19,6 +19,7 @@ use memsleuth_analysis::{Location, Profile};
 use serde::Serialize;
 
 use crate::collapsed::NO_FRAME;
+use crate::html::esc;
 use crate::units;
 
 /// The viewer's script, plain JavaScript.
@@ -445,22 +446,6 @@ fn thousands(n: u64) -> String {
             out.push(',');
         }
         out.push(c);
-    }
-    out
-}
-
-/// Escapes text for HTML element content and attribute values.
-fn esc(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c => out.push(c),
-        }
     }
     out
 }

@@ -200,7 +200,7 @@ pub fn timeline_html(report: &TimelineReport) -> Result<String, RenderError> {
 }
 
 /// Escapes text for HTML element content and attribute values.
-fn esc(s: &str) -> String {
+pub(crate) fn esc(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
     for c in s.chars() {
         match c {

@@ -1,7 +1,7 @@
 //! The live heap: every block allocated while tracking and not yet freed, replayed event by
 //! event, with per-stack totals and the tracked heap over time.
 
-use memsleuth_format::{AllocEvent, EndReason, ExitStatus, FormatError};
+use memsleuth_format::{AllocEvent, ExitStatus, FormatError};
 use rustc_hash::FxHashMap;
 
 use super::replay::{to_u64, Series, Tables, Visitor, Weights};
@@ -191,14 +191,7 @@ pub(crate) fn capture_info(
     };
     let duration_ns = tables.end_ns();
     let end = EndInfo {
-        reason: match trailer.map(|t| t.reason) {
-            None => "cut short".into(),
-            Some(EndReason::TargetExited) => "target exited".into(),
-            Some(EndReason::Interrupted) => "interrupted".into(),
-            Some(EndReason::Duration) => "duration reached".into(),
-            Some(EndReason::Stopped) => "stopped".into(),
-            Some(EndReason::Unknown) => "unknown".into(),
-        },
+        reason: crate::timeline::describe_end(trailer.map(|t| t.reason)),
         cut_short: trailer.is_none(),
         damage: tables.damage.as_ref().map(|d| d.to_string()),
         target_exit: describe_exit(status),

@@ -29,19 +29,9 @@ impl Table {
         if !self.slots.load(Ordering::Acquire).is_null() {
             return true;
         }
-        let len = self.capacity * std::mem::size_of::<AtomicU64>();
-        // SAFETY: anonymous private mapping, checked for failure; zeroed pages are empty slots.
-        let p = unsafe {
-            libc::mmap(
-                std::ptr::null_mut(),
-                len,
-                libc::PROT_READ | libc::PROT_WRITE,
-                libc::MAP_PRIVATE | libc::MAP_ANONYMOUS,
-                -1,
-                0,
-            )
-        };
-        if p == libc::MAP_FAILED {
+        // zeroed pages are empty slots
+        let p = memsleuth_hook::map_zeroed(self.capacity * std::mem::size_of::<AtomicU64>());
+        if p.is_null() {
             return false;
         }
         self.slots.store(p.cast(), Ordering::Release);
