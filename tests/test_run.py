@@ -69,11 +69,15 @@ def test_run_behaves_like_python(tmp_path: Path) -> None:
     out = tmp_path / "argv.msl"
     script = tmp_path / "show.py"
     script.write_text(
-        "import sys\nprint(__name__, sys.argv)\nprint(sys.stdin.read().upper())\nsys.exit(7)\n"
+        "import sys\nprint(__name__, sys.argv, sys.path[0])\nprint(sys.stdin.read().upper())\n"
+        "sys.exit(7)\n"
     )
     result = memsleuth("run", "--no-report", "-o", str(out), str(script), "a", "--flag", input="hi")
     assert result.returncode == 7, result.stderr
-    assert result.stdout.splitlines() == [f"__main__ ['{script}', 'a', '--flag']", "HI"]
+    assert result.stdout.splitlines() == [
+        f"__main__ ['{script}', 'a', '--flag'] {tmp_path}",
+        "HI",
+    ]
     assert out.exists()
 
 

@@ -36,15 +36,16 @@ def run_target(
     """Runs ``target`` (a path, or a module name when ``module``) with ``args`` as its
     arguments, tracked into ``output``. Returns the exit code ``python`` would have returned."""
     if module:
-        # like `python -m`: the current directory first on sys.path; runpy sets argv[0]
-        sys.path.insert(0, os.getcwd())
+        # like `python -m`: the current directory is sys.path[0] (it replaces memsleuth's own
+        # entry: the console script's directory, or the cwd under `python -m memsleuth`)
+        sys.path[0] = os.getcwd()
         if _find_module(target) is None:
             raise MemsleuthError(
                 f"no module named {target!r} (it must be importable from {os.getcwd()})"
             )
     else:
-        # like `python script.py`: the script's directory first on sys.path
-        sys.path.insert(0, os.path.dirname(os.path.abspath(target)))
+        # like `python script.py`: the script's directory is sys.path[0]
+        sys.path[0] = os.path.dirname(os.path.abspath(target))
     sys.argv = [target, *args]
     tracker = Tracker(output, sample=sample_bytes or None, stack_depth=stack_depth)
     code = 0
