@@ -66,9 +66,9 @@ pub fn flamegraph_html(profile: &Profile, out: &mut impl Write) -> io::Result<()
         "<p class=\"totals\"><strong>{}</strong> ({} bytes) in <strong>{}</strong> blocks from \
          {} stacks",
         esc(&units::bytes(total as f64)),
-        thousands(total),
-        thousands(profile.total_count()),
-        thousands(profile.stacks.len() as u64)
+        units::count(total),
+        units::count(profile.total_count()),
+        units::count(profile.stacks.len() as u64)
     );
     if profile.sampled {
         let _ = write!(
@@ -140,7 +140,7 @@ pub fn flamegraph_html(profile: &Profile, out: &mut impl Write) -> io::Result<()
             rank + 1,
             esc(label),
             esc(&units::bytes(*bytes as f64)),
-            thousands(*count)
+            units::count(*count)
         );
     }
     let _ = writeln!(head, "</tbody>\n</table>\n</section>");
@@ -437,19 +437,6 @@ fn bin_width_text(bin_ns: u64) -> String {
     }
 }
 
-/// `1234567` → `"1,234,567"`.
-fn thousands(n: u64) -> String {
-    let digits = n.to_string();
-    let mut out = String::with_capacity(digits.len() + digits.len() / 3);
-    for (i, c) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i) % 3 == 0 {
-            out.push(',');
-        }
-        out.push(c);
-    }
-    out
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -629,14 +616,6 @@ mod tests {
         );
         assert!(html.len() < 40 * 1024 * 1024);
         assert!(data["heap"].as_array().unwrap().len() <= 2 * (MAX_SERIES_POINTS + 2));
-    }
-
-    #[test]
-    fn thousands_separators() {
-        assert_eq!(thousands(0), "0");
-        assert_eq!(thousands(999), "999");
-        assert_eq!(thousands(1000), "1,000");
-        assert_eq!(thousands(10_489_956), "10,489,956");
     }
 
     // --- the script, under node when it is installed ----------------------------------------

@@ -75,6 +75,8 @@ mod tests {
         assert_eq!(seconds(245.0), "4m05s");
         assert_eq!(count(0), "0");
         assert_eq!(count(999), "999");
+        assert_eq!(count(1000), "1,000");
+        assert_eq!(count(10_489_956), "10,489,956");
         assert_eq!(count(48_211), "48,211");
         assert_eq!(count(1_234_567), "1,234,567");
     }

@@ -349,7 +349,8 @@ pub fn parse_bytes(s: &str) -> Result<u64, String> {
     Ok(bytes.round() as u64)
 }
 
-fn sibling(file: &Path, suffix: &str) -> PathBuf {
+/// `dir/name.msl` → `dir/name<suffix>`: where a report derived from a capture goes by default.
+pub(crate) fn sibling(file: &Path, suffix: &str) -> PathBuf {
     let stem = file
         .file_stem()
         .map(|s| s.to_string_lossy().into_owned())

@@ -48,7 +48,7 @@ pub struct RunArgs {
     #[arg(short, long, value_name = "FILE")]
     output: Option<PathBuf>,
     /// Record a Poisson sample, one per BYTES allocated on average (e.g. 512KiB, 1MiB)
-    #[arg(long, value_name = "BYTES", value_parser = parse_bytes)]
+    #[arg(long, value_name = "BYTES", value_parser = parse_sample)]
     sample: Option<u64>,
     /// Python frames kept per stack (innermost first)
     #[arg(long, value_name = "N", default_value_t = 128, value_parser = clap::value_parser!(u16).range(1..=256))]
@@ -67,27 +67,12 @@ pub struct RunArgs {
     args: Vec<String>,
 }
 
-/// Parses `512KiB`, `1M`, `4096` into bytes.
-pub fn parse_bytes(text: &str) -> Result<u64, String> {
-    let t = text.trim();
-    let split = t.find(|c: char| c.is_ascii_alphabetic()).unwrap_or(t.len());
-    let (num, unit) = t.split_at(split);
-    let scale: u64 = match unit.trim().to_ascii_lowercase().as_str() {
-        "" | "b" => 1,
-        "k" | "kb" | "kib" => 1 << 10,
-        "m" | "mb" | "mib" => 1 << 20,
-        "g" | "gb" | "gib" => 1 << 30,
-        _ => return Err(format!("unknown unit in {text:?} (use B, KiB, MiB or GiB)")),
-    };
-    let n: f64 = num
-        .trim()
-        .parse()
-        .map_err(|_| format!("{text:?} is not a size (e.g. 512KiB)"))?;
-    let bytes = (n * scale as f64) as u64;
-    if !(n.is_finite() && bytes > 0) {
-        return Err(format!("{text:?} must be a positive size"));
+/// `--sample`: a size as `report` parses them (`512KiB`, `1M`, `4096`), and not zero.
+fn parse_sample(text: &str) -> Result<u64, String> {
+    match super::report::parse_bytes(text)? {
+        0 => Err(format!("{text:?} must be a positive size (e.g. 512KiB)")),
+        n => Ok(n),
     }
-    Ok(bytes)
 }
 
 fn default_output(target: &str) -> PathBuf {
@@ -156,7 +141,7 @@ fn report(capture: &Path) -> anyhow::Result<()> {
         }
         Err(e) => return Err(e.into()),
     };
-    let html = html_path(capture);
+    let html = super::report::sibling(capture, "-leaks.html");
     super::report::write_flamegraph(capture, super::report::Of::Leaks, &html)?;
     let mut text = String::from("\nmemsleuth: ");
     text.push_str(&memsleuth_render::allocs::leaks_brief(&leaks, 5));
@@ -168,12 +153,4 @@ fn report(capture: &Path) -> anyhow::Result<()> {
     ));
     crate::err(&text);
     Ok(())
-}
-
-fn html_path(capture: &Path) -> PathBuf {
-    let stem = capture
-        .file_stem()
-        .map(|s| s.to_string_lossy().into_owned())
-        .unwrap_or_else(|| "capture".into());
-    capture.with_file_name(format!("{stem}-leaks.html"))
 }
