@@ -9,6 +9,8 @@ Start with the command line: ``memsleuth watch -- python app.py``. From Python:
 >>> w.summary()["verdict"]["kind"]          # 'growing', 'plateau', 'sawtooth', 'stable'
 >>> with memsleuth.Tracker("app.msl"):      # every allocation with its Python stack
 ...     run_workload()                      # then: memsleuth report leaks app.msl
+>>> print(memsleuth.census())               # live objects by type
+>>> print(memsleuth.why(suspect))           # who keeps it alive, from a module to it
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ try:
         __version__,
         memory,
     )
+    from memsleuth._objects import Census, Retention, census, why
     from memsleuth._tracker import Tracker
     from memsleuth._watch import Watch, summary, watch
 except ImportError:
@@ -35,13 +38,17 @@ except ImportError:
 
 __all__ = [
     "CaptureError",
+    "Census",
+    "Retention",
     "Memory",
     "MemsleuthError",
     "ProcessError",
     "Tracker",
     "Watch",
     "__version__",
+    "census",
     "memory",
     "summary",
     "watch",
+    "why",
 ]

@@ -10,6 +10,7 @@ __all__ = [
     "__version__",
     "cli_main",
     "memory",
+    "pymalloc_stats",
     "summary_json",
     "track_mark",
     "track_start",
@@ -44,6 +45,7 @@ class Memory:
 def memory(pid: Optional[int] = None, full: bool = True) -> Memory: ...
 def cli_main(argv: list[str]) -> int: ...
 def summary_json(path: Union[str, PathLike[str]]) -> str: ...
+def pymalloc_stats() -> dict[str, Any]: ...
 def track_start(
     path: Union[str, PathLike[str]],
     sample_bytes: int = 0,

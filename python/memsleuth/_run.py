@@ -32,6 +32,7 @@ def run_target(
     module: bool,
     sample_bytes: int,
     stack_depth: int,
+    census: float = 1.0,
 ) -> int:
     """Runs ``target`` (a path, or a module name when ``module``) with ``args`` as its
     arguments, tracked into ``output``. Returns the exit code ``python`` would have returned."""
@@ -47,7 +48,12 @@ def run_target(
         # like `python script.py`: the script's directory is sys.path[0]
         sys.path[0] = os.path.dirname(os.path.abspath(target))
     sys.argv = [target, *args]
-    tracker = Tracker(output, sample=sample_bytes or None, stack_depth=stack_depth)
+    tracker = Tracker(
+        output,
+        sample=sample_bytes or None,
+        stack_depth=stack_depth,
+        census=census or None,
+    )
     code = 0
     # Under python the program's module globals live until the interpreter shuts down, after
     # the program ends; runpy drops them when it returns. What was alive "at exit" must include
@@ -72,8 +78,9 @@ def run_target(
         _print_target_traceback()
         code = 1
     finally:
-        tracker.stop(exit_code=code)
-        del kept
+        main_globals = kept if isinstance(kept, dict) else None
+        tracker.stop(exit_code=code, main_globals=main_globals, main_name=target)
+        del kept, main_globals
     return code
 
 

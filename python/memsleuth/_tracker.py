@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import atexit
+import gc
 import os
 import sys
 from types import TracebackType
@@ -46,6 +47,11 @@ class Tracker:
     capture. One tracker runs at a time per process.
 
     ``sample``: mean bytes between sampled allocations (e.g. ``"512KiB"``); ``None`` records all.
+
+    ``census``: seconds between censuses of live objects (the ``objects`` instrument), ``None``
+    for none. With it on, gc collections are recorded too, and when the tracker stops it takes a
+    last census and writes who holds the largest surviving allocations and the growing types
+    (``memsleuth report leaks`` / ``report growth`` show them).
     """
 
     def __init__(
@@ -54,6 +60,7 @@ class Tracker:
         sample: Optional[Union[int, str]] = None,
         stack_depth: int = 128,
         rss_interval: float = 0.01,
+        census: Optional[float] = None,
     ) -> None:
         self.path = os.fspath(path)
         self.sample_bytes = 0 if sample is None else parse_size(sample)
@@ -61,6 +68,9 @@ class Tracker:
             raise ValueError("sample must be a positive number of bytes")
         self.stack_depth = stack_depth
         self.rss_interval = rss_interval
+        if census is not None and not census > 0:
+            raise ValueError("census must be a positive number of seconds, or None")
+        self.census = census
         self.stats: Optional[dict[str, Any]] = None
         self._running = False
         self._owner = 0
@@ -74,19 +84,35 @@ class Tracker:
             stack_depth=self.stack_depth,
             argv=[sys.executable, *sys.argv],
             rss_interval=self.rss_interval,
+            census_interval=self.census or 0.0,
         )
+        if self.census:
+            gc.callbacks.append(_native.gc_callback)
         self._running = True
         self._owner = os.getpid()
         # a program that exits inside the block still leaves a finished capture
         atexit.register(self.stop)
         return self
 
-    def stop(self, exit_code: Optional[int] = None) -> None:
+    def stop(
+        self,
+        exit_code: Optional[int] = None,
+        main_globals: Optional[dict[str, Any]] = None,
+        main_name: str = "",
+    ) -> None:
+        """Stops tracking and finishes the capture. ``main_globals``: the program's module
+        globals when it ran as ``__main__`` outside ``sys.modules`` (``memsleuth run``), so
+        retention paths can name them."""
         if not self._running:
             return
         self._running = False
         atexit.unregister(self.stop)
-        stats = _native.track_stop(exit_code)
+        if self.census:
+            try:
+                gc.callbacks.remove(_native.gc_callback)
+            except ValueError:
+                pass
+        stats = _native.track_stop(exit_code, main_globals, main_name)
         if os.getpid() == self._owner:
             self.stats = stats
 

@@ -11,4 +11,12 @@ pub enum AnalysisError {
          by `memsleuth watch`); record allocations with `memsleuth run -- python app.py`"
     )]
     NoAllocations,
+    #[error(
+        "capture holds no object census (it was recorded without the `objects` instrument); \
+         `memsleuth run` takes censuses, or call `memsleuth.census()` from Python"
+    )]
+    NoCensus,
+    /// A census asked for by number or time that the capture does not have.
+    #[error("{0}")]
+    CensusChoice(String),
 }

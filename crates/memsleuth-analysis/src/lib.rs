@@ -2,8 +2,13 @@
 //! model, never the raw stream.
 
 pub mod allocs;
+pub mod census;
 mod error;
+pub mod gcstats;
+pub mod growth;
+pub mod heap;
 pub mod profile;
+pub mod pymalloc;
 pub mod report;
 pub mod timeline;
 pub mod trend;

@@ -203,7 +203,11 @@ impl Timeline {
                 | Record::Frame(_)
                 | Record::Stack(_)
                 | Record::Events(_)
-                | Record::Thread(_) => {}
+                | Record::Thread(_)
+                | Record::Census(_)
+                | Record::Gc(_)
+                | Record::Pymalloc(_)
+                | Record::Holder(_) => {}
             }
         }
         // root first, then by pid

@@ -14,9 +14,9 @@ mod writer;
 pub use error::FormatError;
 pub use reader::{read_capture, read_capture_series, Capture, Reader};
 pub use records::{
-    AllocEvent, Domain, EndReason, EventKind, Events, ExitStatus, Field, Frame, Header, Mark,
-    ProcessExit, ProcessInfo, ProcessReading, Record, Sample, StackNode, ThreadInfo, Trailer,
-    UnknownRecord,
+    AllocEvent, Census, CensusType, Domain, EndReason, EventKind, Events, ExitStatus, Field, Frame,
+    GcCollection, Header, Holder, HolderStep, Mark, ProcessExit, ProcessInfo, ProcessReading,
+    Pymalloc, Record, Sample, SizeClass, StackNode, ThreadInfo, Trailer, UnknownRecord,
 };
 pub use writer::CaptureWriter;
 
@@ -26,7 +26,7 @@ pub const MAGIC: [u8; 8] = *b"\x89MSL\r\n\x1a\n";
 /// Major version: readers refuse captures with a different major version.
 pub const VERSION_MAJOR: u16 = 1;
 /// Minor version: readers accept any minor version of their major and skip what they do not know.
-pub const VERSION_MINOR: u16 = 1;
+pub const VERSION_MINOR: u16 = 2;
 /// Marker at the start of every chunk; lets a reader name the exact offset where framing breaks.
 pub const CHUNK_MARKER: [u8; 4] = *b"MSLC";
 /// Size of the preamble: magic, major, minor, 4 reserved bytes.

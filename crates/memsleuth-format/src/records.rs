@@ -15,6 +15,11 @@ pub(crate) const TAG_FRAME: u64 = 7;
 pub(crate) const TAG_STACK: u64 = 8;
 pub(crate) const TAG_EVENTS: u64 = 9;
 pub(crate) const TAG_THREAD: u64 = 10;
+// 1.2: the `objects`, `gc` and `pymalloc` instruments
+pub(crate) const TAG_CENSUS: u64 = 11;
+pub(crate) const TAG_GC: u64 = 12;
+pub(crate) const TAG_PYMALLOC: u64 = 13;
+pub(crate) const TAG_HOLDER: u64 = 14;
 
 /// One record of a capture.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -33,6 +38,14 @@ pub enum Record {
     Events(Events),
     /// 1.1: a thread that allocated.
     Thread(ThreadInfo),
+    /// 1.2: live Python objects by type at one moment.
+    Census(Census),
+    /// 1.2: one run of the cyclic garbage collector.
+    Gc(GcCollection),
+    /// 1.2: the state of the small-object allocator at one moment.
+    Pymalloc(Pymalloc),
+    /// 1.2: who keeps a surviving block alive: the object it holds and its retention path.
+    Holder(Holder),
     /// A record whose tag this reader does not know (written by a newer minor version).
     Unknown(UnknownRecord),
 }
@@ -335,6 +348,116 @@ pub struct ThreadInfo {
     pub name: String,
 }
 
+/// Live Python objects by type, from a walk of the object graph (the `objects` instrument).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Census {
+    pub t_ns: u64,
+    /// How long the walk held the interpreter.
+    pub duration_ns: u64,
+    /// Objects and shallow bytes seen in all.
+    pub objects: u64,
+    pub bytes: u64,
+    /// Whether automatic garbage collection was enabled (`gc.isenabled()`).
+    pub gc_enabled: bool,
+    /// `gc.get_count()`: allocations since the last collection, per generation.
+    pub gc_counts: Vec<u64>,
+    /// Objects (and their bytes) that nothing reachable holds: cycles awaiting the collector.
+    pub unreachable: u64,
+    pub unreachable_bytes: u64,
+    /// Objects in `gc.garbage` (uncollectable).
+    pub garbage: u64,
+    /// The largest types; smaller ones are folded into one row named `(other)`.
+    pub types: Vec<CensusType>,
+}
+
+/// One type's row in a [`Census`].
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct CensusType {
+    /// Qualified name, `module.QualName` (bare for builtins).
+    pub name: String,
+    pub count: u64,
+    /// Shallow bytes, as `sys.getsizeof` counts them.
+    pub bytes: u64,
+    /// Bytes reachable only through instances of this type, when computed.
+    pub retained: Option<u64>,
+    /// Allocation-block addresses of a few instances, to find where they were allocated.
+    pub samples: Vec<u64>,
+}
+
+/// One collection, from `gc.callbacks`.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct GcCollection {
+    /// When it started.
+    pub t_ns: u64,
+    pub duration_ns: u64,
+    pub generation: u8,
+    pub collected: u64,
+    pub uncollectable: u64,
+}
+
+/// The small-object allocator (pymalloc), from `_PyObject_DebugMallocStats` and `sys`.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Pymalloc {
+    pub t_ns: u64,
+    /// `sys.getallocatedblocks()`.
+    pub allocated_blocks: u64,
+    /// `sys.gettotalrefcount()`, on debug builds only.
+    pub total_refcount: Option<i64>,
+    pub arena_size: u64,
+    pub pool_size: u64,
+    pub arenas_allocated_total: u64,
+    pub arenas_reclaimed: u64,
+    pub arenas_highwater: u64,
+    pub arenas_now: u64,
+    /// Bytes in blocks handed out, and in free blocks of pools in use.
+    pub bytes_in_use: u64,
+    pub bytes_free_blocks: u64,
+    /// Pools in arenas that hold no block.
+    pub unused_pools: u64,
+    pub bytes_pool_headers: u64,
+    pub bytes_quantization: u64,
+    pub bytes_arena_alignment: u64,
+    pub classes: Vec<SizeClass>,
+}
+
+/// One size class of pymalloc.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct SizeClass {
+    /// Block size in bytes.
+    pub size: u32,
+    pub pools: u64,
+    pub blocks_in_use: u64,
+    pub blocks_free: u64,
+}
+
+/// A surviving allocation that is a Python object, and the chain of references that keeps it
+/// alive, written when tracking stops (the link from an allocation site to its holder).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Holder {
+    /// The [`StackNode`] that allocated the block.
+    pub stack: u32,
+    /// The block's address.
+    pub addr: u64,
+    /// What kind of root the path starts at (see `docs/format.md`).
+    pub root_kind: u8,
+    /// The root in words.
+    pub root: String,
+    /// From the root object to the object in the block (last).
+    pub steps: Vec<HolderStep>,
+}
+
+/// One object on a [`Holder`] path.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct HolderStep {
+    /// How the previous step refers to this one (`.attr`, `['key']`, `[3]`...).
+    pub edge: String,
+    pub type_name: String,
+    /// A short description made without running the object's own code.
+    pub repr: String,
+    pub addr: u64,
+    pub size: u64,
+}
+
 /// A record with a tag this reader does not know; its body is kept for tools that pass it on.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct UnknownRecord {
@@ -434,6 +557,148 @@ fn decode_events(d: &mut Dec<'_>) -> Result<Events, DecodeError> {
     Ok(Events { thread, events })
 }
 
+// An optional value is stored as value + 1, with 0 for "none".
+fn put_opt(e: &mut Enc<'_>, v: Option<u64>) {
+    e.u64(v.map_or(0, |v| v.saturating_add(1)));
+}
+
+fn get_opt(d: &mut Dec<'_>) -> Result<Option<u64>, DecodeError> {
+    Ok(d.u64()?.checked_sub(1))
+}
+
+fn encode_census(e: &mut Enc<'_>, c: &Census) {
+    e.u64(c.t_ns);
+    e.u64(c.duration_ns);
+    e.u64(c.objects);
+    e.u64(c.bytes);
+    e.u8(u8::from(c.gc_enabled));
+    e.u64(c.gc_counts.len() as u64);
+    for n in &c.gc_counts {
+        e.u64(*n);
+    }
+    e.u64(c.unreachable);
+    e.u64(c.unreachable_bytes);
+    e.u64(c.garbage);
+    e.u64(c.types.len() as u64);
+    for t in &c.types {
+        e.str(&t.name);
+        e.u64(t.count);
+        e.u64(t.bytes);
+        put_opt(e, t.retained);
+        e.u64(t.samples.len() as u64);
+        for a in &t.samples {
+            e.u64(*a);
+        }
+    }
+}
+
+fn decode_census(d: &mut Dec<'_>) -> Result<Census, DecodeError> {
+    let mut c = Census {
+        t_ns: d.u64()?,
+        duration_ns: d.u64()?,
+        objects: d.u64()?,
+        bytes: d.u64()?,
+        gc_enabled: d.u8()? != 0,
+        ..Census::default()
+    };
+    let n = d.count()?;
+    for _ in 0..n {
+        c.gc_counts.push(d.u64()?);
+    }
+    c.unreachable = d.u64()?;
+    c.unreachable_bytes = d.u64()?;
+    c.garbage = d.u64()?;
+    let n = d.count()?;
+    c.types.reserve(n);
+    for _ in 0..n {
+        let mut t = CensusType {
+            name: d.str()?,
+            count: d.u64()?,
+            bytes: d.u64()?,
+            retained: get_opt(d)?,
+            samples: Vec::new(),
+        };
+        let k = d.count()?;
+        for _ in 0..k {
+            t.samples.push(d.u64()?);
+        }
+        c.types.push(t);
+    }
+    Ok(c)
+}
+
+fn encode_pymalloc(e: &mut Enc<'_>, p: &Pymalloc) {
+    e.u64(p.t_ns);
+    e.u64(p.allocated_blocks);
+    match p.total_refcount {
+        Some(n) => {
+            e.u8(1);
+            e.i64(n);
+        }
+        None => e.u8(0),
+    }
+    for v in [
+        p.arena_size,
+        p.pool_size,
+        p.arenas_allocated_total,
+        p.arenas_reclaimed,
+        p.arenas_highwater,
+        p.arenas_now,
+        p.bytes_in_use,
+        p.bytes_free_blocks,
+        p.unused_pools,
+        p.bytes_pool_headers,
+        p.bytes_quantization,
+        p.bytes_arena_alignment,
+    ] {
+        e.u64(v);
+    }
+    e.u64(p.classes.len() as u64);
+    for c in &p.classes {
+        e.u64(u64::from(c.size));
+        e.u64(c.pools);
+        e.u64(c.blocks_in_use);
+        e.u64(c.blocks_free);
+    }
+}
+
+fn decode_pymalloc(d: &mut Dec<'_>) -> Result<Pymalloc, DecodeError> {
+    let t_ns = d.u64()?;
+    let allocated_blocks = d.u64()?;
+    let total_refcount = match d.u8()? {
+        0 => None,
+        _ => Some(d.i64()?),
+    };
+    let mut p = Pymalloc {
+        t_ns,
+        allocated_blocks,
+        total_refcount,
+        arena_size: d.u64()?,
+        pool_size: d.u64()?,
+        arenas_allocated_total: d.u64()?,
+        arenas_reclaimed: d.u64()?,
+        arenas_highwater: d.u64()?,
+        arenas_now: d.u64()?,
+        bytes_in_use: d.u64()?,
+        bytes_free_blocks: d.u64()?,
+        unused_pools: d.u64()?,
+        bytes_pool_headers: d.u64()?,
+        bytes_quantization: d.u64()?,
+        bytes_arena_alignment: d.u64()?,
+        classes: Vec::new(),
+    };
+    let n = d.count()?;
+    for _ in 0..n {
+        p.classes.push(SizeClass {
+            size: get_u32(d)?,
+            pools: d.u64()?,
+            blocks_in_use: d.u64()?,
+            blocks_free: d.u64()?,
+        });
+    }
+    Ok(p)
+}
+
 impl Record {
     pub(crate) fn tag(&self) -> u64 {
         match self {
@@ -447,6 +712,10 @@ impl Record {
             Record::Stack(_) => TAG_STACK,
             Record::Events(_) => TAG_EVENTS,
             Record::Thread(_) => TAG_THREAD,
+            Record::Census(_) => TAG_CENSUS,
+            Record::Gc(_) => TAG_GC,
+            Record::Pymalloc(_) => TAG_PYMALLOC,
+            Record::Holder(_) => TAG_HOLDER,
             Record::Unknown(u) => u.tag,
         }
     }
@@ -522,6 +791,29 @@ impl Record {
                 e.u64(u64::from(t.id));
                 e.u64(t.native_id);
                 e.str(&t.name);
+            }
+            Record::Census(c) => encode_census(&mut e, c),
+            Record::Gc(g) => {
+                e.u64(g.t_ns);
+                e.u64(g.duration_ns);
+                e.u8(g.generation);
+                e.u64(g.collected);
+                e.u64(g.uncollectable);
+            }
+            Record::Pymalloc(p) => encode_pymalloc(&mut e, p),
+            Record::Holder(h) => {
+                e.u64(u64::from(h.stack));
+                e.u64(h.addr);
+                e.u8(h.root_kind);
+                e.str(&h.root);
+                e.u64(h.steps.len() as u64);
+                for s in &h.steps {
+                    e.str(&s.edge);
+                    e.str(&s.type_name);
+                    e.str(&s.repr);
+                    e.u64(s.addr);
+                    e.u64(s.size);
+                }
             }
             Record::Unknown(u) => e.0.extend_from_slice(&u.body),
         }
@@ -608,6 +900,39 @@ impl Record {
                 native_id: d.u64()?,
                 name: d.str()?,
             }),
+            TAG_CENSUS => Record::Census(decode_census(&mut d)?),
+            TAG_GC => Record::Gc(GcCollection {
+                t_ns: d.u64()?,
+                duration_ns: d.u64()?,
+                generation: d.u8()?,
+                collected: d.u64()?,
+                uncollectable: d.u64()?,
+            }),
+            TAG_PYMALLOC => Record::Pymalloc(decode_pymalloc(&mut d)?),
+            TAG_HOLDER => {
+                let stack = get_u32(&mut d)?;
+                let addr = d.u64()?;
+                let root_kind = d.u8()?;
+                let root = d.str()?;
+                let n = d.count()?;
+                let mut steps = Vec::with_capacity(n);
+                for _ in 0..n {
+                    steps.push(HolderStep {
+                        edge: d.str()?,
+                        type_name: d.str()?,
+                        repr: d.str()?,
+                        addr: d.u64()?,
+                        size: d.u64()?,
+                    });
+                }
+                Record::Holder(Holder {
+                    stack,
+                    addr,
+                    root_kind,
+                    root,
+                    steps,
+                })
+            }
             _ => Record::Unknown(UnknownRecord {
                 tag,
                 body: body.to_vec(),

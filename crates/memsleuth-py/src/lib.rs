@@ -4,7 +4,9 @@
 use pyo3::prelude::*;
 
 mod errors;
+mod heap;
 mod memory;
+mod pymalloc;
 mod tracker;
 mod watch;
 
@@ -33,6 +35,7 @@ fn run_in_python(req: &memsleuth_cli::RunRequest) -> Result<i32, String> {
             req.module,
             req.sample_bytes,
             req.stack_depth,
+            req.census,
         ))
         .and_then(|code| code.extract::<i32>())
         .map_err(|e| {
@@ -77,6 +80,12 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(tracker::track_stop, m)?)?;
     m.add_function(wrap_pyfunction!(tracker::track_mark, m)?)?;
     m.add_function(wrap_pyfunction!(tracker::tracking, m)?)?;
+    m.add_function(wrap_pyfunction!(heap::census, m)?)?;
+    m.add_function(wrap_pyfunction!(heap::why, m)?)?;
+    m.add_function(wrap_pyfunction!(tracker::gc_callback, m)?)?;
+    m.add_function(wrap_pyfunction!(pymalloc::pymalloc_stats, m)?)?;
+    // before any allocation hook of this module can be installed
+    pymalloc::remember_allocator(m.py());
     errors::register(m)?;
     Ok(())
 }

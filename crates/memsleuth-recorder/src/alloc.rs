@@ -76,7 +76,30 @@ pub struct AllocStats {
 
 enum Command {
     Mark(u64, String),
+    /// A record made elsewhere (census, gc, pymalloc, holder): written as is.
+    Record(Box<Record>),
+    /// Write everything recorded so far, frames resolved, then answer.
+    Sync(Sender<Result<(), String>>),
     Stop(EndReason, ExitStatus),
+}
+
+/// A handle other threads use to add records to a running capture (census, gc events).
+#[derive(Debug, Clone)]
+pub struct RecordSink {
+    commands: Sender<Command>,
+    start_mono_ns: u64,
+}
+
+impl RecordSink {
+    /// Nanoseconds since the capture start, on the capture's clock.
+    pub fn now_ns(&self) -> u64 {
+        memsleuth_hook::now_ns().saturating_sub(self.start_mono_ns)
+    }
+
+    /// Adds a record; dropped silently once the recorder has stopped.
+    pub fn push(&self, record: Record) {
+        let _ = self.commands.send(Command::Record(Box::new(record)));
+    }
 }
 
 /// The recorder thread and how to stop it.
@@ -127,6 +150,39 @@ impl AllocRecorder {
         let _ = self.commands.send(Command::Mark(t, label.to_string()));
     }
 
+    /// Nanoseconds since the capture start, on the capture's clock.
+    pub fn now_ns(&self) -> u64 {
+        memsleuth_hook::now_ns().saturating_sub(self.start_mono_ns)
+    }
+
+    /// Adds a record made by another instrument (census, gc, pymalloc, holder) to the capture.
+    pub fn push(&self, record: Record) {
+        let _ = self.commands.send(Command::Record(Box::new(record)));
+    }
+
+    /// A handle for other threads to add records.
+    pub fn sink(&self) -> RecordSink {
+        RecordSink {
+            commands: self.commands.clone(),
+            start_mono_ns: self.start_mono_ns,
+        }
+    }
+
+    /// Blocks until everything the hooks produced so far is in the file, with every frame
+    /// resolved, so the capture can be analysed while recording continues. The resolver needs
+    /// the GIL: a caller holding it must release it while waiting.
+    pub fn sync(&self) -> Result<(), RecorderError> {
+        let (tx, rx) = mpsc::channel();
+        self.commands
+            .send(Command::Sync(tx))
+            .map_err(|_| RecorderError::ThreadLost)?;
+        match rx.recv() {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(e)) => Err(RecorderError::Format(std::io::Error::other(e).into())),
+            Err(_) => Err(RecorderError::ThreadLost),
+        }
+    }
+
     /// Drains what is left, resolves every frame, writes the trailer and joins the thread.
     /// Call it after the hooks stopped producing; it blocks until the resolver is done, so a
     /// caller holding the GIL must release it while waiting.
@@ -166,6 +222,8 @@ struct State<W: Write> {
     new_threads: Vec<ThreadInfo>,
     frame_ids: HashMap<(u64, u32), u32>,
     unresolved: Vec<(u32, u64, u32)>,
+    /// Frames sent to the resolver and not yet answered.
+    in_resolver: usize,
     nodes: HashMap<(u32, u32), u32>,
     new_nodes: Vec<StackNode>,
     to_resolver: Option<Sender<Requests>>,
@@ -235,6 +293,7 @@ impl<W: Write> State<W> {
             new_threads: Vec::new(),
             frame_ids: HashMap::default(),
             unresolved: Vec::new(),
+            in_resolver: 0,
             nodes: HashMap::default(),
             new_nodes: Vec::new(),
             to_resolver: Some(to_resolver),
@@ -272,6 +331,11 @@ impl<W: Write> State<W> {
                 match cmd {
                     Command::Mark(t_ns, label) => {
                         self.writer.push(&Record::Mark(Mark { t_ns, label }));
+                    }
+                    Command::Record(r) => self.writer.push(&r),
+                    Command::Sync(ack) => {
+                        let done = self.sync().map_err(|e| e.to_string());
+                        let _ = ack.send(done);
                     }
                     Command::Stop(reason, status) => return self.finish(reason, status),
                 }
@@ -403,6 +467,7 @@ impl<W: Write> State<W> {
     fn collect_resolved(&mut self) {
         if !self.unresolved.is_empty() {
             if let Some(tx) = &self.to_resolver {
+                self.in_resolver += self.unresolved.len();
                 let _ = tx.send(std::mem::take(&mut self.unresolved));
             }
         }
@@ -411,7 +476,23 @@ impl<W: Write> State<W> {
         }
     }
 
+    /// Everything so far into the file, every frame resolved.
+    fn sync(&mut self) -> Result<(), RecorderError> {
+        self.clock.calibrate();
+        memsleuth_hook::tick_coarse();
+        while self.drain() > 0 {}
+        self.collect_resolved();
+        while self.in_resolver > 0 && self.resolver.is_some() {
+            match self.from_resolver.recv_timeout(Duration::from_secs(30)) {
+                Ok(frames) => self.push_frames(frames),
+                Err(_) => break,
+            }
+        }
+        self.flush()
+    }
+
     fn push_frames(&mut self, frames: Vec<Frame>) {
+        self.in_resolver = self.in_resolver.saturating_sub(frames.len());
         self.stats.frames += frames.len() as u64;
         for f in frames {
             self.writer.push(&Record::Frame(f));

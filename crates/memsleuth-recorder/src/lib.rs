@@ -9,7 +9,7 @@ mod background;
 mod error;
 mod rss;
 
-pub use alloc::{AllocConfig, AllocRecorder, AllocStats, ResolveFn};
+pub use alloc::{AllocConfig, AllocRecorder, AllocStats, RecordSink, ResolveFn};
 pub use background::{BackgroundSampler, Stopped};
 pub use error::RecorderError;
 pub use rss::{RssConfig, RssSampler, TickSummary};

@@ -7,8 +7,10 @@
 use std::path::{Path, PathBuf};
 
 use memsleuth_analysis::allocs::{
-    AllocTable, Breakdown, CaptureInfo, DiffReport, LeakReport, PeakReport, SiteRow, StackRow,
+    AllocTable, Breakdown, CaptureInfo, DiffReport, LeakReport, PeakReport, SiteHolder, SiteRow,
+    StackRow,
 };
+use memsleuth_analysis::heap::RetentionPath;
 use memsleuth_analysis::{Location, Verdict, VerdictKind};
 use serde::Serialize;
 
@@ -406,6 +408,114 @@ fn site_table(
     }
 }
 
+/// A path line with subscripts blanked: `list [109] → bytes` → `list […] → bytes`.
+fn shape(line: &str) -> String {
+    let mut out = String::with_capacity(line.len());
+    let mut depth = 0;
+    for c in line.chars() {
+        match c {
+            '[' => {
+                depth += 1;
+                if depth == 1 {
+                    out.push_str("[…");
+                }
+            }
+            ']' if depth > 0 => {
+                depth -= 1;
+                if depth == 0 {
+                    out.push(']');
+                }
+            }
+            _ if depth > 0 => {}
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// A retention path on one line: `module app .CACHE → dict ['k'] → Session`.
+pub fn path_line(p: &RetentionPath, base: Option<&Path>) -> String {
+    let mut out = shorten_words(&p.root, base);
+    for (i, s) in p.steps.iter().enumerate() {
+        if i == 0 {
+            // the root object itself is named by the root's words
+            continue;
+        }
+        if !s.edge.is_empty() && s.edge != "->" {
+            out.push(' ');
+            out.push_str(s.edge.trim());
+        }
+        out.push_str(" → ");
+        out.push_str(&s.type_name);
+    }
+    out
+}
+
+fn shorten_words(words: &str, base: Option<&Path>) -> String {
+    match base {
+        Some(b) => {
+            let prefix = format!("{}/", b.display());
+            words.replace(&prefix, "")
+        }
+        None => words.to_string(),
+    }
+}
+
+/// Under the site table: for the listed sites whose surviving blocks are Python objects, what
+/// the object is and the chain of references that keeps it alive.
+fn holders_section(
+    r: &LeakReport,
+    top: usize,
+    base: Option<&Path>,
+    growing_only: bool,
+    out: &mut String,
+) {
+    let mut shown = 0;
+    for (i, site) in r.leaks.sites.iter().enumerate().take(top) {
+        if growing_only && !site.growing() {
+            continue;
+        }
+        let held: Vec<&SiteHolder> = r.holders.iter().filter(|h| h.site == i).collect();
+        let Some(first) = held.first() else {
+            continue;
+        };
+        if shown == 0 {
+            out.push_str("\n  who holds them (a surviving object of the site, and what keeps it alive):\n");
+        }
+        shown += 1;
+        let target = first.path.steps.last();
+        let what = target.map_or_else(String::new, |t| {
+            format!("{} {}", t.type_name, crate::plot::truncate(&t.repr, 60))
+        });
+        out.push_str(&format!(
+            "  {}  {}\n",
+            location_label(&site.location, base),
+            what
+        ));
+        out.push_str(&format!("      held by {}\n", path_line(&first.path, base)));
+        // blocks held by the same route differ only in their index or key
+        let route = |h: &SiteHolder| shape(&path_line(&h.path, base));
+        let first_route = route(first);
+        let same = held[1..].iter().filter(|h| route(h) == first_route).count();
+        let mut others: Vec<String> = Vec::new();
+        for h in &held[1..] {
+            if route(h) != first_route && !others.iter().any(|o| shape(o) == route(h)) {
+                others.push(path_line(&h.path, base));
+            }
+        }
+        if same > 0 {
+            out.push_str(&format!(
+                "      ({} more sampled {} held the same way)\n",
+                same,
+                if same == 1 { "block" } else { "blocks" }
+            ));
+        }
+        for o in others.iter().take(2) {
+            out.push_str(&format!("      held by {o}\n"));
+        }
+    }
+}
+
 /// The short leak summary `memsleuth run` prints at exit: the headline and the top sites,
 /// each with two callers.
 pub fn leaks_brief(r: &LeakReport, top: usize) -> String {
@@ -415,6 +525,7 @@ pub fn leaks_brief(r: &LeakReport, top: usize) -> String {
     if !r.leaks.sites.is_empty() {
         out.push('\n');
         site_table(&r.leaks, top.max(1), base, judged(r), 2, &mut out);
+        holders_section(r, top.max(1), base, true, &mut out);
     }
     for c in caveats(&r.capture) {
         out.push_str(&format!("  {c}\n"));
@@ -435,6 +546,7 @@ fn leaks_text_in(r: &LeakReport, top: usize, base: Option<&Path>) -> String {
     if !r.leaks.sites.is_empty() {
         out.push('\n');
         site_table(&r.leaks, top, base, judged(r), CALLERS_SHOWN, &mut out);
+        holders_section(r, top, base, false, &mut out);
     }
     out.push('\n');
     out.push_str(&format!(
@@ -567,6 +679,8 @@ struct LeaksJson<'a> {
     windows: u32,
     heap: HeapJson,
     sites: Vec<SiteJson<'a>>,
+    /// Surviving objects of the top sites (`site` indexes `sites`) and what keeps them alive.
+    holders: &'a [SiteHolder],
 }
 
 fn to_json<T: Serialize>(model: &T) -> String {
@@ -592,6 +706,7 @@ fn leaks_model(r: &LeakReport, top: usize) -> LeaksJson<'_> {
         windows: r.windows,
         heap: HeapJson::from(&r.heap),
         sites: sites_json(&r.leaks, top),
+        holders: &r.holders,
     }
 }
 
@@ -1229,6 +1344,8 @@ mod tests {
                 series: vec![],
             },
             rss: vec![],
+            holders: vec![],
+            samples: vec![],
         }
     }
 

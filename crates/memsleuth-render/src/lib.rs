@@ -3,9 +3,14 @@
 pub mod allocs;
 pub mod collapsed;
 pub mod flamegraph;
+pub mod gc;
+pub mod growth;
 pub mod html;
+pub mod objects;
 pub mod plot;
 pub mod pprof;
+pub mod pymalloc;
+pub mod retention;
 pub mod summary;
 pub mod units;
 

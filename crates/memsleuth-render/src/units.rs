@@ -58,6 +58,22 @@ pub fn count(n: u64) -> String {
     out
 }
 
+/// Seconds down to the microsecond, for gc pauses, which are mostly far below a millisecond:
+/// `"35 µs"`, `"1.25 ms"`, `"250 ms"`; from one second on as [`seconds`].
+pub fn fine_seconds(s: f64) -> String {
+    if s >= 1.0 {
+        seconds(s)
+    } else if s >= 0.1 {
+        format!("{:.0} ms", s * 1e3)
+    } else if s >= 0.01 {
+        format!("{:.1} ms", s * 1e3)
+    } else if s >= 0.001 {
+        format!("{:.2} ms", s * 1e3)
+    } else {
+        format!("{:.0} µs", s * 1e6)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -79,5 +95,15 @@ mod tests {
         assert_eq!(count(10_489_956), "10,489,956");
         assert_eq!(count(48_211), "48,211");
         assert_eq!(count(1_234_567), "1,234,567");
+    }
+
+    #[test]
+    fn pauses_keep_their_microseconds() {
+        assert_eq!(fine_seconds(0.0), "0 µs");
+        assert_eq!(fine_seconds(0.000_035), "35 µs");
+        assert_eq!(fine_seconds(0.001_25), "1.25 ms");
+        assert_eq!(fine_seconds(0.0123), "12.3 ms");
+        assert_eq!(fine_seconds(0.25), "250 ms");
+        assert_eq!(fine_seconds(2.5), "2.5 s");
     }
 }

@@ -81,7 +81,27 @@ pub struct LeakReport {
     pub heap: HeapInfo,
     /// RSS of the root process, `(t_ns, bytes)`, when the capture has it.
     pub rss: Vec<(u64, u64)>,
+    /// What keeps the top sites' blocks alive, when the capture recorded it (format 1.2,
+    /// `objects` instrument on when tracking stopped).
+    pub holders: Vec<SiteHolder>,
+    /// A few blocks still alive for each of the largest sites (addresses), to look their
+    /// holders up.
+    #[serde(skip)]
+    pub samples: Vec<Vec<u64>>,
 }
+
+/// A surviving block of a site that is a Python object, and the chain that keeps it alive.
+#[derive(Debug, Clone, Serialize)]
+pub struct SiteHolder {
+    /// Index into the report's sites.
+    pub site: usize,
+    pub addr: u64,
+    pub path: crate::heap::RetentionPath,
+}
+
+/// Blocks sampled per site for [`LeakReport::samples`], and sites sampled.
+const SAMPLES_PER_SITE: usize = 3;
+const SAMPLED_SITES: usize = 10;
 
 /// Opens a capture source again for a later pass.
 pub(crate) type Open<'a, R> = &'a dyn Fn() -> std::io::Result<R>;
@@ -137,7 +157,30 @@ impl LeakReport {
             0
         };
         let site_of_slot = site_of_each_slot(&mut names, &leaks.sites[..judged]);
+        let all_sites = site_of_each_slot(&mut names, &leaks.sites);
         let unresolved = names.unresolved;
+        let mut samples = vec![Vec::new(); leaks.sites.len().min(SAMPLED_SITES)];
+        for (&addr, block) in &heap.live {
+            let site = all_sites.get(block.slot as usize).copied().unwrap_or(u32::MAX);
+            if let Some(list) = samples.get_mut(site as usize) {
+                if list.len() < SAMPLES_PER_SITE {
+                    list.push(addr);
+                }
+            }
+        }
+        let holders = tables
+            .holders
+            .iter()
+            .filter_map(|h| {
+                let block = heap.live.get(&h.addr)?;
+                let site = *all_sites.get(block.slot as usize)?;
+                (site != u32::MAX).then(|| SiteHolder {
+                    site: site as usize,
+                    addr: h.addr,
+                    path: crate::heap::RetentionPath::from_holder(h),
+                })
+            })
+            .collect();
         if judged > 0 {
             let span = Span {
                 at_ns,
@@ -157,6 +200,8 @@ impl LeakReport {
             leaks,
             windows: opts.windows,
             growing,
+            holders,
+            samples,
         })
     }
 

@@ -30,9 +30,14 @@ mod tests;
 use serde::Serialize;
 
 pub use diff::{DiffOptions, DiffReport, DiffRow};
-pub use leaks::{site_verdict_options, LeakOptions, LeakReport};
+pub use leaks::{site_verdict_options, LeakOptions, LeakReport, SiteHolder};
 pub use peak::{PeakOptions, PeakReport};
 pub use table::{AllocTable, CallTree, TableOptions, TableRow, TableStack, TreeNode};
+
+// the growth report maps census samples to allocation sites with this replay and resolver
+pub(crate) use leaks::{open_path, reopen, Open};
+pub(crate) use names::Names;
+pub(crate) use replay::{first_pass, Limits, Visitor};
 
 use crate::profile::{Location, Profile, ProfileStack};
 use crate::timeline::EndInfo;

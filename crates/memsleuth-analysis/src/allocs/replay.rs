@@ -327,6 +327,8 @@ pub(crate) struct Tables {
     pub allocs: u64,
     pub frees: u64,
     pub threads: u32,
+    /// 1.2: who held surviving blocks when tracking stopped.
+    pub holders: Vec<memsleuth_format::Holder>,
 }
 
 impl Tables {
@@ -346,6 +348,7 @@ impl Tables {
             allocs: 0,
             frees: 0,
             threads: 0,
+            holders: Vec::new(),
         }
     }
 
@@ -652,6 +655,7 @@ fn run<R: Read, V: Visitor>(
                 }
             }
             Record::Trailer(t) if first => tables.trailer = Some(t),
+            Record::Holder(h) if first => tables.holders.push(h),
             _ => {}
         }
     }

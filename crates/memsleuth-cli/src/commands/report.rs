@@ -8,6 +8,7 @@ use memsleuth_analysis::allocs::{
     profile_from_path, AllocTable, CaptureInfo, DiffOptions, DiffReport, LeakOptions, LeakReport,
     PeakOptions, PeakReport, ProfileKind, TableOptions,
 };
+use memsleuth_analysis::growth::{CensusPick, GrowthOptions, GrowthReport};
 use memsleuth_analysis::AnalysisError;
 use memsleuth_render::allocs as text;
 
@@ -181,6 +182,47 @@ enum ReportKind {
         #[arg(short, long, value_name = "FILE")]
         output: Option<PathBuf>,
     },
+    /// Which types of live objects keep growing, and where they were allocated
+    #[command(
+        long_about = "Which types of live Python objects keep growing, and where they were \
+            allocated.\n\n\
+            Needs a capture with object censuses: `memsleuth run` takes them, and \
+            `memsleuth.census()` takes one from Python. For each type it shows the instances and \
+            bytes at two censuses (the first and the last, or --from and --to) and a verdict \
+            from its count over every census between them: `growing`, with a rate in objects \
+            per second, when it rises census after census; `warm-up only` when it grew once and \
+            then stayed (start-up, a cache that filled); `stable`, `plateau` or `sawtooth` \
+            otherwise. With fewer than 4 censuses there is no trend to judge: the report is a \
+            plain difference between the two, as objgraph's show_growth is, and says so.\n\n\
+            When the capture also has allocation events, the sampled instances of each growing \
+            type are traced to the line that allocated them, with the calls that led there. \
+            Notes on the garbage collector follow: collection disabled, unreachable cycles \
+            piling up, uncollectable objects in gc.garbage.",
+        after_help = "Examples:\n  \
+            memsleuth report growth out.msl                    growing types, rates and sites\n  \
+            memsleuth report growth out.msl --from=#3          from the third census on\n  \
+            memsleuth report growth out.msl --from 30 --to 1m30s   the censuses nearest 30 s and 90 s\n  \
+            memsleuth report growth out.msl --top 0 --json     every type, for scripts\n\n\
+            A census is chosen by number, #1 being the first (write --from=#3 or quote '#3': a \
+            lone # starts a shell comment), or by a time since the start (12.5, 1m30s), which \
+            picks the census taken closest to it."
+    )]
+    Growth {
+        /// Capture file (.msl) with object censuses
+        file: PathBuf,
+        /// How many types to list (0: all)
+        #[arg(long, value_name = "N", default_value_t = 10)]
+        top: usize,
+        /// Print JSON instead of text
+        #[arg(long)]
+        json: bool,
+        /// First census compared: #N (#1 is the first) or a time since the start (12.5, 1m30s) [default: the first]
+        #[arg(long, value_name = "CENSUS", value_parser = parse_census)]
+        from: Option<CensusPick>,
+        /// Last census compared, whose instances are traced to their allocation sites: #N or a time [default: the last]
+        #[arg(long, value_name = "CENSUS", value_parser = parse_census)]
+        to: Option<CensusPick>,
+    },
     /// Sites that leak more in capture B than in capture A (for CI)
     #[command(
         long_about = "Sites that leak more in capture B than in capture A.\n\n\
@@ -208,6 +250,61 @@ enum ReportKind {
         /// How many sites to list (0: all)
         #[arg(long, value_name = "N", default_value_t = 10)]
         top: usize,
+    },
+    /// The small-object allocator (pymalloc): arenas, pools, size classes, fragmentation
+    #[command(
+        long_about = "The small-object allocator (pymalloc): arenas, pools, size classes, and \
+            whether the memory it holds is growth or fragmentation.\n\n\
+            CPython serves every allocation of up to 512 bytes (most objects) from pymalloc: \
+            blocks of one size class in pools, pools in arenas (1 MiB each from Python 3.10, \
+            256 KiB before). An arena goes back to the operating system only when every block \
+            in it is free, so a few long-lived objects scattered over many arenas keep them all: \
+            RSS stays high although Python has freed the objects. That is fragmentation, not a \
+            leak, and this report says when it is the case (blocks in use fill under half of \
+            the arenas and more than 4 MiB is idle).\n\n\
+            Needs a capture with pymalloc snapshots: `memsleuth run` records them with each \
+            census, and `memsleuth.pymalloc()` takes one from Python. The report shows the \
+            latest snapshot, the size classes that hold at least 1% of the bytes in use, what \
+            changed since the first snapshot (size classes whose bytes in use moved by more \
+            than 64 KiB and 5%), and whether the number of allocated blocks keeps growing, \
+            which is what a leak of Python objects looks like from here.",
+        after_help = "Examples:\n  \
+            memsleuth report pymalloc out.msl           the latest snapshot and the verdict\n  \
+            memsleuth report pymalloc out.msl --json    every figure, exact, for scripts\n\n\
+            See also: `memsleuth report growth` for the types of objects that grow."
+    )]
+    Pymalloc {
+        /// Capture file (.msl) with pymalloc snapshots
+        file: PathBuf,
+        /// Print JSON instead of text
+        #[arg(long)]
+        json: bool,
+    },
+    /// The garbage collector: collections and pauses per generation, and what to fix
+    #[command(
+        long_about = "The cyclic garbage collector: collections and pauses per generation, and \
+            what needs fixing.\n\n\
+            Reference counting frees most objects at once; objects in reference cycles wait for \
+            the cyclic collector, which runs by generation (0, the youngest, most often) and \
+            pauses the program while it runs. From a capture's collections this report shows, \
+            per generation, how many ran, what they freed, and their pauses: total, share of \
+            the run, p50, p99 and longest. From its censuses, the collector's state.\n\n\
+            Findings, when they apply: automatic gc was disabled (seen by a census, or inferred \
+            when nothing was collected in a long run while the allocation count stayed past the \
+            threshold); unreachable cycles piling up from census to census; uncollectable \
+            objects in gc.garbage; pauses over 100 ms.\n\n\
+            Needs a capture recorded by `memsleuth run`, which records every collection and \
+            takes censuses.",
+        after_help = "Examples:\n  \
+            memsleuth report gc out.msl           pauses per generation and findings\n  \
+            memsleuth report gc out.msl --json    exact figures (ns) and findings, for scripts"
+    )]
+    Gc {
+        /// Capture file (.msl) recorded by `memsleuth run`
+        file: PathBuf,
+        /// Print JSON instead of text
+        #[arg(long)]
+        json: bool,
     },
 }
 
@@ -322,6 +419,53 @@ fn parse_at(s: &str) -> Result<u64, String> {
         return Err(format!("`{s}` is too far in the future"));
     }
     Ok((secs * 1e9).round() as u64)
+}
+
+/// `--from`/`--to` of `report growth`: `#N`, the N-th census (1-based), or a time since the start
+/// as `--at` takes it, for the census closest to it.
+fn parse_census(s: &str) -> Result<CensusPick, String> {
+    let t = s.trim();
+    match t.strip_prefix('#') {
+        Some(n) => match n.trim().parse::<usize>() {
+            Ok(0) => Err("censuses are numbered from #1".into()),
+            Ok(n) => Ok(CensusPick::Index(n - 1)),
+            Err(_) => Err(format!(
+                "`{s}` is not a census; give #N (#1 is the first) or a time (12.5, 1m30s)"
+            )),
+        },
+        None => parse_at(t).map(CensusPick::At),
+    }
+}
+
+fn growth(
+    file: &Path,
+    top: usize,
+    json: bool,
+    from: Option<CensusPick>,
+    to: Option<CensusPick>,
+) -> anyhow::Result<i32> {
+    let opts = GrowthOptions {
+        from,
+        to,
+        ..GrowthOptions::default()
+    };
+    let r = GrowthReport::from_path(file, &opts).map_err(|e| match e {
+        // what the capture lacks, or a census it does not have: said about the file, not as a
+        // failure to read it
+        AnalysisError::NoCensus | AnalysisError::CensusChoice(_) => {
+            anyhow::anyhow!("{}: {e}", file.display())
+        }
+        other => analysis_error(file, other),
+    })?;
+    if json {
+        crate::out(&format!(
+            "{}\n",
+            memsleuth_render::growth::growth_json(&r, top)
+        ));
+    } else {
+        crate::out(&memsleuth_render::growth::growth_text(&r, top));
+    }
+    Ok(finish_capture(file, &r.capture))
 }
 
 /// A byte count: plain ("1048576") or with a unit, binary multiples ("500K", "1.5MiB", "2 GB").
@@ -533,6 +677,15 @@ pub fn run(args: ReportArgs) -> anyhow::Result<i32> {
             fail_over,
             top,
         } => diff(&a, &b, json, fail_over, top),
+        ReportKind::Growth {
+            file,
+            top,
+            json,
+            from,
+            to,
+        } => growth(&file, top, json, from, to),
+        ReportKind::Pymalloc { file, json } => pymalloc(&file, json),
+        ReportKind::Gc { file, json } => gc(&file, json),
         ReportKind::Flamegraph { file, of, output } => flamegraph(&file, of, output),
         ReportKind::Export {
             file,
@@ -615,6 +768,76 @@ fn diff(a: &Path, b: &Path, json: bool, fail_over: Option<u64>, top: usize) -> a
     Ok(0)
 }
 
+/// Reads what the gc and pymalloc reports need, with the capture named in errors.
+fn read_records(path: &Path) -> anyhow::Result<memsleuth_format::Capture> {
+    memsleuth_format::read_capture_series(path).map_err(|e| match e {
+        memsleuth_format::FormatError::Io(io) if io.kind() == std::io::ErrorKind::NotFound => {
+            anyhow::anyhow!("capture {} does not exist", path.display())
+        }
+        other => anyhow::Error::new(other).context(format!("cannot read {}", path.display())),
+    })
+}
+
+/// Ends a report made from a capture's records: damage fails after the report (exit 1), a
+/// capture cut short at a flush only warns.
+fn finish_end(path: &Path, end: &memsleuth_analysis::EndInfo) -> i32 {
+    if let Some(damage) = &end.damage {
+        crate::err(&format!(
+            "memsleuth: error: {}: {damage}; the report covers what was read before it\n",
+            path.display()
+        ));
+        crate::EXIT_ERROR
+    } else {
+        if end.cut_short {
+            crate::err(&format!(
+                "memsleuth: warning: {} was cut short (no trailer): its recorder was killed or \
+                 crashed; reporting up to its last flush\n",
+                path.display()
+            ));
+        }
+        0
+    }
+}
+
+fn pymalloc(file: &Path, json: bool) -> anyhow::Result<i32> {
+    use memsleuth_analysis::pymalloc::{PymallocOptions, PymallocReport};
+    let capture = read_records(file)?;
+    let Some(r) = PymallocReport::from_capture(&capture, &PymallocOptions::default()) else {
+        bail!(
+            "{}: the capture holds no pymalloc snapshots; `memsleuth run` records them, and \
+             `memsleuth.pymalloc()` takes one from Python",
+            file.display()
+        );
+    };
+    if json {
+        crate::out(&format!(
+            "{}\n",
+            memsleuth_render::pymalloc::pymalloc_json(&r)
+        ));
+    } else {
+        crate::out(&memsleuth_render::pymalloc::pymalloc_text(&r));
+    }
+    Ok(finish_end(file, &r.end))
+}
+
+fn gc(file: &Path, json: bool) -> anyhow::Result<i32> {
+    use memsleuth_analysis::gcstats::{GcOptions, GcReport};
+    let capture = read_records(file)?;
+    let Some(r) = GcReport::from_capture(&capture, &GcOptions::default()) else {
+        bail!(
+            "{}: the capture holds no gc collections and no censuses; record them with \
+             `memsleuth run -- python app.py`",
+            file.display()
+        );
+    };
+    if json {
+        crate::out(&format!("{}\n", memsleuth_render::gc::gc_json(&r)));
+    } else {
+        crate::out(&memsleuth_render::gc::gc_text(&r));
+    }
+    Ok(finish_end(file, &r.end))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -631,6 +854,18 @@ mod tests {
         assert!(parse_bytes("5 parsecs").is_err());
         assert!(parse_bytes("").is_err());
         assert!(parse_bytes("-5").is_err());
+    }
+
+    #[test]
+    fn censuses_parse_as_numbers_or_times() {
+        assert_eq!(parse_census("#1"), Ok(CensusPick::Index(0)));
+        assert_eq!(parse_census(" #12 "), Ok(CensusPick::Index(11)));
+        assert_eq!(parse_census("2.5"), Ok(CensusPick::At(2_500_000_000)));
+        assert_eq!(parse_census("1m"), Ok(CensusPick::At(60_000_000_000)));
+        assert!(parse_census("#0").is_err());
+        assert!(parse_census("#last").is_err());
+        assert!(parse_census("#").is_err());
+        assert!(parse_census("later").is_err());
     }
 
     #[test]

@@ -4,6 +4,7 @@
 mod codes;
 mod frames;
 mod hooks;
+mod objects;
 mod sampled;
 mod table;
 
@@ -22,8 +23,13 @@ use pyo3::types::PyDict;
 
 use crate::errors::{to_py, CaptureError, Error, MemsleuthError};
 
+pub use objects::gc_callback;
+
 struct Active {
     recorder: AllocRecorder,
+    /// The `objects` instrument: periodic censuses (None when off).
+    census: Option<objects::CensusThread>,
+    objects: bool,
     /// The process that started the session: a forked child has no recorder thread.
     owner: u32,
     path: PathBuf,
@@ -37,7 +43,7 @@ fn python_minor(py: Python<'_>) -> u8 {
 
 /// Starts tracking every allocation of this process into the capture at `path`.
 #[pyfunction]
-#[pyo3(signature = (path, sample_bytes=0, stack_depth=128, argv=vec![], rss_interval=0.01))]
+#[pyo3(signature = (path, sample_bytes=0, stack_depth=128, argv=vec![], rss_interval=0.01, census_interval=0.0))]
 pub fn track_start(
     py: Python<'_>,
     path: PathBuf,
@@ -45,7 +51,13 @@ pub fn track_start(
     stack_depth: usize,
     argv: Vec<String>,
     rss_interval: f64,
+    census_interval: f64,
 ) -> PyResult<()> {
+    if !(census_interval.is_finite() && census_interval >= 0.0) {
+        return Err(PyValueError::new_err(
+            "census_interval must be >= 0 seconds",
+        ));
+    }
     if !(1..=hooks::MAX_DEPTH).contains(&stack_depth) {
         return Err(PyValueError::new_err(format!(
             "stack_depth must be between 1 and {}, got {stack_depth}",
@@ -99,7 +111,11 @@ pub fn track_start(
         argv,
         start_unix_ns: memsleuth_recorder::unix_now_ns(),
         python_version: Python::version_str().to_string(),
-        instruments: vec!["python".into(), "rss".into()],
+        instruments: if census_interval > 0.0 {
+            vec!["python".into(), "rss".into(), "objects".into(), "gc".into()]
+        } else {
+            vec!["python".into(), "rss".into()]
+        },
         sample_interval_ns: (rss_interval * 1e9) as u64,
         sample_bytes,
         hostname: memsleuth_recorder::hostname(),
@@ -121,10 +137,19 @@ pub fn track_start(
             Ok(AllocRecorder::spawn(file, header, cfg, Box::new(resolve))?)
         })
         .map_err(|e| to_py(e, &path))?;
+    let objects = census_interval > 0.0;
+    let census = if objects {
+        objects::set_gc_sink(Some(recorder.sink()));
+        objects::CensusThread::spawn(recorder.sink(), Duration::from_secs_f64(census_interval))
+    } else {
+        None
+    };
     // SAFETY: GIL held; the layout was verified on this interpreter just above.
     unsafe { hooks::enable(layout, stack_depth, sample_bytes) };
     *active = Some(Active {
         recorder,
+        census,
+        objects,
         owner: std::process::id(),
         path,
     });
@@ -134,8 +159,13 @@ pub fn track_start(
 /// Stops tracking, finishes the capture and returns what was recorded. `exit_code` is the
 /// target's status when the session ends with the program.
 #[pyfunction]
-#[pyo3(signature = (exit_code=None))]
-pub fn track_stop(py: Python<'_>, exit_code: Option<i32>) -> PyResult<Option<Py<PyDict>>> {
+#[pyo3(signature = (exit_code=None, main_globals=None, main_name=String::new()))]
+pub fn track_stop(
+    py: Python<'_>,
+    exit_code: Option<i32>,
+    main_globals: Option<Bound<'_, PyAny>>,
+    main_name: String,
+) -> PyResult<Option<Py<PyDict>>> {
     hooks::disable();
     let taken = ACTIVE
         .lock()
@@ -149,6 +179,19 @@ pub fn track_stop(py: Python<'_>, exit_code: Option<i32>) -> PyResult<Option<Py<
         // to write
         std::mem::forget(a);
         return Ok(None);
+    }
+    objects::set_gc_sink(None);
+    if let Some(c) = a.census.take() {
+        py.detach(|| c.stop());
+    }
+    if a.objects {
+        let extra: Vec<(Bound<'_, PyAny>, String)> = main_globals
+            .into_iter()
+            .map(|g| (g, format!("module __main__ ({main_name})")))
+            .collect();
+        let sink = a.recorder.sink();
+        let recorder = &a.recorder;
+        objects::finish(py, &sink, &a.path, || recorder.sync().is_ok(), &extra);
     }
     let (reason, status) = match exit_code {
         Some(c) => (EndReason::TargetExited, ExitStatus::Code(c)),

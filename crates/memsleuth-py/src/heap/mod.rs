@@ -1,0 +1,355 @@
+//! The `objects` instrument: a census of live objects by type, with retained sizes, and the
+//! reference chains that keep an object alive — from one walk of the heap through
+//! `tp_traverse`, in Rust.
+
+mod describe;
+mod roots;
+mod types;
+mod walk;
+
+use memsleuth_analysis::heap::{
+    census_by_type, dominators_with, fill_retained, nearest, path_to_root, referrers, PathStep,
+    Referrers, RetentionPath, RootKind, TypeRow,
+};
+use memsleuth_format::{Census, CensusType};
+use pyo3::ffi;
+use pyo3::prelude::*;
+use pyo3::types::PyDict;
+use rustc_hash::FxHashMap;
+
+pub(crate) use walk::Snapshot;
+
+use roots::{ROOT_HELD_FROM_C, ROOT_MODULE, ROOT_UNREACHABLE};
+
+/// Types whose retained size is computed (the largest by shallow bytes).
+const RETAINED_TYPES: usize = 64;
+/// Rows kept in a census record; the rest are folded into `(other)`.
+const CENSUS_ROWS: usize = 300;
+/// Sample instances kept per type, to find where they were allocated.
+const SAMPLES: usize = 5;
+/// Direct referrers of a target whose chains are searched.
+const MAX_HOLDERS_SEARCHED: usize = 16;
+/// Nodes a path search may visit before giving up.
+const PATH_SEARCH_NODES: usize = 5_000_000;
+
+fn minor(py: Python<'_>) -> u8 {
+    py.version_info().minor
+}
+
+/// Takes a snapshot of this interpreter's heap (GIL held).
+pub(crate) fn snapshot(
+    py: Python<'_>,
+    extra_roots: &[(Bound<'_, PyAny>, String)],
+) -> PyResult<Snapshot> {
+    walk::take(py, minor(py), extra_roots)
+}
+
+/// The census of a snapshot, as a capture record (t_ns left 0).
+pub(crate) fn census_of(py: Python<'_>, snap: &Snapshot, retained: bool) -> Census {
+    let g = &snap.graph;
+    let refs = referrers(g);
+    let mut rows = census_by_type(g);
+    let mut unreachable = (0u64, 0u64);
+    if retained {
+        let d = dominators_with(g, &refs, &root_set(snap));
+        let k = rows.len().min(RETAINED_TYPES);
+        fill_retained(g, &d, &mut rows[..k]);
+        for (n, un) in d.unrooted.iter().enumerate() {
+            if *un {
+                unreachable.0 += 1;
+                unreachable.1 += g.node_size[n];
+            }
+        }
+    }
+    rows.sort_by(|a, b| b.bytes.cmp(&a.bytes).then(b.count.cmp(&a.count)));
+    let samples = samples(snap, &rows);
+    let mut types: Vec<CensusType> = Vec::new();
+    let mut other = CensusType {
+        name: "(other)".into(),
+        ..CensusType::default()
+    };
+    for (i, r) in rows.iter().enumerate() {
+        if i < CENSUS_ROWS {
+            types.push(CensusType {
+                name: g.type_names[r.type_id as usize].clone(),
+                count: r.count,
+                bytes: r.bytes,
+                retained: r.retained,
+                samples: samples.get(&r.type_id).cloned().unwrap_or_default(),
+            });
+        } else {
+            other.count += r.count;
+            other.bytes += r.bytes;
+        }
+    }
+    if other.count > 0 {
+        types.push(other);
+    }
+    let gc = py.import("gc").ok();
+    let gc_enabled = gc
+        .as_ref()
+        .and_then(|gc| gc.call_method0("isenabled").ok()?.extract().ok())
+        .unwrap_or(true);
+    let gc_counts: Vec<u64> = gc
+        .as_ref()
+        .and_then(|gc| gc.call_method0("get_count").ok()?.extract().ok())
+        .unwrap_or_default();
+    let garbage = gc
+        .as_ref()
+        .and_then(|gc| gc.getattr("garbage").ok()?.len().ok())
+        .unwrap_or(0) as u64;
+    Census {
+        t_ns: 0,
+        duration_ns: snap.duration.as_nanos() as u64,
+        objects: g.len() as u64,
+        bytes: g.node_size.iter().sum(),
+        gc_enabled,
+        gc_counts,
+        unreachable: unreachable.0,
+        unreachable_bytes: unreachable.1,
+        garbage,
+        types,
+    }
+}
+
+/// A few instances of each of the top types, as allocation-block addresses, spread over the
+/// walk's order.
+fn samples(snap: &Snapshot, rows: &[TypeRow]) -> FxHashMap<u32, Vec<u64>> {
+    let g = &snap.graph;
+    let mut want: FxHashMap<u32, (u64, u64)> = FxHashMap::default();
+    for r in rows.iter().take(CENSUS_ROWS) {
+        // every step-th instance, so the samples span old and young objects
+        want.insert(r.type_id, ((r.count / SAMPLES as u64).max(1), 0));
+    }
+    let mut out: FxHashMap<u32, Vec<u64>> = FxHashMap::default();
+    for (n, &t) in g.node_type.iter().enumerate() {
+        let Some((step, seen)) = want.get_mut(&t) else {
+            continue;
+        };
+        *seen += 1;
+        if (*seen - 1) % *step != 0 {
+            continue;
+        }
+        let list = out.entry(t).or_default();
+        if list.len() < SAMPLES {
+            list.push(snap.block_of(n as u32));
+        }
+    }
+    out
+}
+
+/// Everything a retention path may start at: the named roots and whatever C holds.
+fn root_set(snap: &Snapshot) -> Vec<u32> {
+    let mut roots: Vec<u32> = snap.root_nodes.keys().copied().collect();
+    roots.extend(
+        snap.hidden_refs
+            .iter()
+            .enumerate()
+            .filter(|(_, h)| **h > 0)
+            .map(|(n, _)| n as u32),
+    );
+    roots.sort_unstable();
+    roots.dedup();
+    roots
+}
+
+impl Snapshot {
+    /// The allocation block of a node's object.
+    pub fn block_of(&self, n: u32) -> u64 {
+        let t = self.graph.node_type[n as usize];
+        (self.ptrs[n as usize] as u64).saturating_sub(self.types.preheader_of(t))
+    }
+
+    /// The shortest paths that keep `target` alive, up to `max_paths`, one per direct referrer
+    /// (so several holders show), shortest first. `hidden_own` is the number of references to
+    /// the target the caller itself holds invisibly (an argument).
+    pub fn paths(
+        &self,
+        py: Python<'_>,
+        refs: &Referrers,
+        target: u32,
+        max_paths: usize,
+        hidden_own: u32,
+    ) -> Vec<RetentionPath> {
+        let named = |n: u32| {
+            self.root_nodes
+                .get(&n)
+                .and_then(|p| self.roots.by_ptr.get(p))
+                .is_some_and(|r| !r.caller)
+        };
+        let any_named = |n: u32| self.root_nodes.contains_key(&n);
+        let hidden = |n: u32| {
+            let h = self.hidden_refs[n as usize];
+            if n == target {
+                h.saturating_sub(hidden_own) > 0
+            } else {
+                h > 0
+            }
+        };
+        let search = |start: u32| -> Option<(u8, Vec<u32>)> {
+            path_to_root(refs, start, named, PATH_SEARCH_NODES)
+                .map(|p| (0, p))
+                .or_else(|| path_to_root(refs, start, any_named, PATH_SEARCH_NODES).map(|p| (1, p)))
+                .or_else(|| nearest(refs, start, hidden, PATH_SEARCH_NODES).map(|p| (2, p)))
+        };
+        // (tier, nodes): a named root beats the caller's own frame, which beats "held from C"
+        let mut found: Vec<(u8, Vec<u32>)> = Vec::new();
+        if named(target) {
+            found.push((0, vec![target]));
+        }
+        let mut holders: Vec<u32> = refs.of(target).to_vec();
+        holders.sort_unstable();
+        holders.dedup();
+        for r in holders.into_iter().take(MAX_HOLDERS_SEARCHED) {
+            if let Some((tier, mut p)) = search(r) {
+                p.push(target);
+                found.push((tier, p));
+            }
+        }
+        if found.is_empty() {
+            // nothing in the graph leads to it: C holds it, or nothing does
+            found.push((if hidden(target) { 2 } else { 3 }, vec![target]));
+        }
+        found.sort_by(|a, b| a.0.cmp(&b.0).then(a.1.len().cmp(&b.1.len())));
+        // one path per root object: several routes from one root say the same thing
+        let mut roots_seen = Vec::new();
+        found.retain(|(_, p)| {
+            let r = p[0];
+            let fresh = !roots_seen.contains(&r);
+            roots_seen.push(r);
+            fresh
+        });
+        found.truncate(max_paths.max(1));
+        found
+            .iter()
+            .map(|(_, p)| self.describe_path(py, p, target, hidden_own))
+            .collect()
+    }
+
+    fn describe_path(
+        &self,
+        py: Python<'_>,
+        nodes: &[u32],
+        target: u32,
+        hidden_own: u32,
+    ) -> RetentionPath {
+        let _ = py;
+        let first = nodes[0];
+        let ptr = |n: u32| self.ptrs[n as usize] as *mut ffi::PyObject;
+        let (kind, words) = match self
+            .root_nodes
+            .get(&first)
+            .and_then(|p| self.roots.by_ptr.get(p))
+        {
+            Some(r) => (r.kind, r.words.clone()),
+            None => {
+                let mut h = self.hidden_refs[first as usize];
+                if first == target {
+                    h = h.saturating_sub(hidden_own);
+                }
+                if h > 0 {
+                    let refs = if h == 1 { "reference" } else { "references" };
+                    (
+                        ROOT_HELD_FROM_C,
+                        format!("held from C ({h} {refs} the gc cannot see)"),
+                    )
+                } else {
+                    (
+                        ROOT_UNREACHABLE,
+                        "unreachable cycle (garbage the gc has not collected)".into(),
+                    )
+                }
+            }
+        };
+        let mut steps: Vec<PathStep> = Vec::with_capacity(nodes.len());
+        let mut skip_next_dict = false;
+        for (i, &n) in nodes.iter().enumerate() {
+            let obj = ptr(n);
+            let type_name =
+                self.graph.type_names[self.graph.node_type[n as usize] as usize].clone();
+            // SAFETY: GIL held (token); every node is held by the snapshot
+            let repr = unsafe { describe::short_repr(obj, &type_name) };
+            let mut edge = String::new();
+            if i > 0 {
+                let parent = ptr(nodes[i - 1]);
+                // SAFETY: as above
+                edge = unsafe { describe::edge_label(parent, obj, &self.roots) }
+                    .unwrap_or_else(|| "->".into());
+                // a named root that is itself a globals dict (`__main__` under `run`)
+                let globals_root = i == 1 && kind == ROOT_MODULE;
+                if skip_next_dict || globals_root {
+                    edge = attribute(&edge);
+                    skip_next_dict = false;
+                }
+                // `obj.__dict__ ['x']` reads better as `obj.x`: drop the dict step
+                // SAFETY: as above
+                if i + 1 < nodes.len() && unsafe { describe::is_attribute_dict(parent, obj) } {
+                    skip_next_dict = true;
+                    continue;
+                }
+            }
+            steps.push(PathStep {
+                edge,
+                type_name,
+                repr,
+                addr: self.ptrs[n as usize] as u64,
+                size: self.graph.node_size[n as usize],
+            });
+        }
+        RetentionPath {
+            root_kind: RootKind::from_code(kind),
+            root: words,
+            steps,
+        }
+    }
+}
+
+/// `['name']` → `.name` for identifier keys.
+fn attribute(label: &str) -> String {
+    match label.strip_prefix("['").and_then(|s| s.strip_suffix("']")) {
+        Some(k) if !k.is_empty() && k.chars().all(|c| c.is_alphanumeric() || c == '_') => {
+            format!(".{k}")
+        }
+        _ => label.to_string(),
+    }
+}
+
+/// `memsleuth.census()`: live objects by type. Returns `(json, text)`; the Python layer wraps
+/// them.
+#[pyfunction]
+#[pyo3(signature = (retained=true, top=25))]
+pub fn census(py: Python<'_>, retained: bool, top: usize) -> PyResult<(String, String)> {
+    let mut snap = snapshot(py, &[])?;
+    let c = census_of(py, &snap, retained);
+    snap.release(py);
+    let model = memsleuth_analysis::census::CensusModel::from_record(&c, snap.sizes_estimated);
+    Ok((
+        memsleuth_render::objects::census_json(&model),
+        memsleuth_render::objects::census_text(&model, top),
+    ))
+}
+
+/// `memsleuth.why(obj)`: the reference chains that keep `obj` alive. Returns a dict with
+/// `text`, `json`, `dot` and `svg` renderings.
+#[pyfunction]
+#[pyo3(signature = (obj, max_paths=3))]
+pub fn why(py: Python<'_>, obj: &Bound<'_, PyAny>, max_paths: usize) -> PyResult<Py<PyDict>> {
+    let mut snap = snapshot(py, &[])?;
+    let target = snap.node_of(obj.as_ptr());
+    let out = PyDict::new(py);
+    let paths = match target {
+        Some(t) => {
+            let refs = referrers(&snap.graph);
+            // the argument itself is a reference the graph does not show
+            snap.paths(py, &refs, t, max_paths, 1)
+        }
+        None => Vec::new(),
+    };
+    snap.release(py);
+    out.set_item("text", memsleuth_render::retention::paths_text(&paths))?;
+    out.set_item("json", memsleuth_render::retention::paths_json(&paths))?;
+    out.set_item("dot", memsleuth_render::retention::paths_dot(&paths))?;
+    out.set_item("svg", memsleuth_render::retention::paths_svg(&paths))?;
+    out.set_item("found", target.is_some())?;
+    Ok(out.unbind())
+}

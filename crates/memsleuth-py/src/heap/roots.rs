@@ -1,0 +1,256 @@
+//! The roots a retention path can end at: modules, the frames of running threads, `gc.garbage`,
+//! and roots a caller names (the script's globals under `memsleuth run`). Gathered before the
+//! walk, with every Python call done up front, so the walk itself runs no Python code.
+
+use pyo3::ffi;
+use pyo3::prelude::*;
+use pyo3::types::{PyDict, PyList};
+use rustc_hash::FxHashMap;
+
+use super::types::str_of;
+
+/// What a root is, in words, and how strongly a path should prefer it.
+#[derive(Debug, Clone)]
+pub(crate) struct RootInfo {
+    pub kind: u8,
+    pub words: String,
+    /// The frame that called the census: the last resort before "held from C", since whoever
+    /// asks `why(x)` holds `x` in a local.
+    pub caller: bool,
+}
+
+pub(crate) const ROOT_MODULE: u8 = 0;
+pub(crate) const ROOT_FRAME: u8 = 1;
+pub(crate) const ROOT_GARBAGE: u8 = 2;
+pub(crate) const ROOT_HELD_FROM_C: u8 = 3;
+pub(crate) const ROOT_UNREACHABLE: u8 = 4;
+
+/// A running frame and its local variables (names and values).
+#[derive(Debug)]
+pub(crate) struct FrameLocals {
+    pub locals: Vec<(String, *mut ffi::PyObject)>,
+}
+
+#[derive(Debug, Default)]
+pub(crate) struct Roots {
+    pub by_ptr: FxHashMap<usize, RootInfo>,
+    /// Running frames by address, with their locals: on 3.11+ the gc cannot see a running
+    /// frame's locals, so the walk adds those references itself.
+    pub frames: FxHashMap<usize, FrameLocals>,
+    /// Strong references we hold for the walk's duration (frames we materialised, local
+    /// values), and how many per object, so they are not mistaken for references from C.
+    pub held: Vec<*mut ffi::PyObject>,
+    pub own_refs: FxHashMap<usize, u32>,
+}
+
+impl Roots {
+    fn hold(&mut self, o: *mut ffi::PyObject) {
+        // SAFETY: GIL held (all callers); `o` is alive
+        unsafe { ffi::Py_INCREF(o) };
+        self.adopt(o);
+    }
+
+    /// Takes over a new reference.
+    fn adopt(&mut self, o: *mut ffi::PyObject) {
+        self.held.push(o);
+        *self.own_refs.entry(o as usize).or_default() += 1;
+    }
+
+    /// Gathers the roots of this interpreter. `extra` names more roots (object, words).
+    pub fn gather(py: Python<'_>, extra: &[(Bound<'_, PyAny>, String)]) -> Roots {
+        let mut roots = Roots::default();
+        roots.modules(py);
+        roots.threads(py);
+        if let Ok(garbage) = py.import("gc").and_then(|gc| gc.getattr("garbage")) {
+            roots.by_ptr.insert(
+                garbage.as_ptr() as usize,
+                RootInfo {
+                    kind: ROOT_GARBAGE,
+                    words: "gc.garbage".into(),
+                    caller: false,
+                },
+            );
+        }
+        for (obj, words) in extra {
+            roots.by_ptr.insert(
+                obj.as_ptr() as usize,
+                RootInfo {
+                    kind: ROOT_MODULE,
+                    words: words.clone(),
+                    caller: false,
+                },
+            );
+        }
+        roots
+    }
+
+    fn modules(&mut self, py: Python<'_>) {
+        let Ok(modules) = py.import("sys").and_then(|s| s.getattr("modules")) else {
+            return;
+        };
+        let Ok(modules) = modules.cast_into::<PyDict>() else {
+            return;
+        };
+        for (name, module) in modules.iter() {
+            // SAFETY: GIL held; `name` alive
+            let name = unsafe { str_of(name.as_ptr()) }.unwrap_or_else(|| "?".into());
+            self.by_ptr.insert(
+                module.as_ptr() as usize,
+                RootInfo {
+                    kind: ROOT_MODULE,
+                    words: format!("module {name}"),
+                    caller: false,
+                },
+            );
+        }
+    }
+
+    fn threads(&mut self, py: Python<'_>) {
+        let Ok(current) = py
+            .import("sys")
+            .and_then(|s| s.call_method0("_current_frames"))
+        else {
+            return;
+        };
+        let Ok(current) = current.cast_into::<PyDict>() else {
+            return;
+        };
+        let me = py
+            .import("_thread")
+            .and_then(|t| t.call_method0("get_ident"))
+            .and_then(|i| i.extract::<u64>())
+            .unwrap_or(0);
+        let names = thread_names(py);
+        let own_dir = py
+            .import("memsleuth")
+            .and_then(|m| m.getattr("__file__"))
+            .and_then(|f| f.extract::<String>())
+            .ok()
+            .and_then(|f| {
+                std::path::Path::new(&f)
+                    .parent()
+                    .map(|d| format!("{}{}", d.display(), std::path::MAIN_SEPARATOR))
+            })
+            .unwrap_or_default();
+        for (ident, frame) in current.iter() {
+            let ident: u64 = ident.extract().unwrap_or(0);
+            let thread = names
+                .get(&ident)
+                .cloned()
+                .unwrap_or_else(|| format!("thread {ident}"));
+            let mut f = frame.as_ptr();
+            self.hold(f);
+            let mut innermost = true;
+            while !f.is_null() {
+                let (words, file) = frame_words(py, f, &thread);
+                // memsleuth's own frames (the `why` wrapper...) hold what they were asked
+                // about: they are neither roots nor holders
+                let own = !own_dir.is_empty() && file.starts_with(&own_dir);
+                if !own {
+                    let caller = ident == me && innermost;
+                    innermost = false;
+                    let locals = frame_locals(py, f);
+                    for (_, v) in &locals {
+                        self.hold(*v);
+                    }
+                    self.by_ptr.insert(
+                        f as usize,
+                        RootInfo {
+                            kind: ROOT_FRAME,
+                            words,
+                            caller,
+                        },
+                    );
+                    self.frames.insert(f as usize, FrameLocals { locals });
+                }
+                // SAFETY: GIL held; a new reference, or NULL at the outermost frame
+                f = unsafe { ffi::PyFrame_GetBack(f as *mut ffi::PyFrameObject) }.cast();
+                if !f.is_null() {
+                    self.adopt(f);
+                }
+            }
+        }
+    }
+
+    /// Releases every reference the walk held.
+    pub fn release(&mut self) {
+        for o in self.held.drain(..) {
+            // SAFETY: GIL held by the caller; each entry is a reference we took
+            unsafe { ffi::Py_DECREF(o) };
+        }
+        self.own_refs.clear();
+    }
+}
+
+fn thread_names(py: Python<'_>) -> FxHashMap<u64, String> {
+    let mut names = FxHashMap::default();
+    // only when the program uses threading: importing it here would change what we measure
+    let Some(threading) = py
+        .import("sys")
+        .and_then(|s| s.getattr("modules"))
+        .ok()
+        .and_then(|m| m.cast_into::<PyDict>().ok())
+        .and_then(|m| m.get_item("threading").ok().flatten())
+    else {
+        return names;
+    };
+    if let Ok(active) = threading
+        .getattr("_active")
+        .and_then(|a| a.cast_into::<PyDict>().map_err(PyErr::from))
+    {
+        for (ident, t) in active.iter() {
+            if let (Ok(ident), Ok(name)) = (
+                ident.extract::<u64>(),
+                t.getattr("name").and_then(|n| n.extract::<String>()),
+            ) {
+                names.insert(ident, format!("thread {name}"));
+            }
+        }
+    }
+    names
+}
+
+/// The frame in words, and its file.
+fn frame_words(py: Python<'_>, f: *mut ffi::PyObject, thread: &str) -> (String, String) {
+    // SAFETY: GIL held; `f` is a live frame we hold
+    let frame = unsafe { Bound::from_borrowed_ptr(py, f) };
+    let code = frame.getattr("f_code").ok();
+    let name = code
+        .as_ref()
+        .and_then(|c| c.getattr("co_name").ok())
+        .and_then(|n| n.extract::<String>().ok())
+        .unwrap_or_else(|| "?".into());
+    let file = code
+        .as_ref()
+        .and_then(|c| c.getattr("co_filename").ok())
+        .and_then(|n| n.extract::<String>().ok())
+        .unwrap_or_default();
+    // SAFETY: as above
+    let line = unsafe { ffi::PyFrame_GetLineNumber(f as *mut ffi::PyFrameObject) };
+    (format!("{thread}, frame {name} ({file}:{line})"), file)
+}
+
+/// A running frame's local variables, as `frame.f_locals` shows them (values borrowed: the
+/// caller takes references).
+fn frame_locals(py: Python<'_>, f: *mut ffi::PyObject) -> Vec<(String, *mut ffi::PyObject)> {
+    // SAFETY: GIL held; `f` is a live frame we hold
+    let frame = unsafe { Bound::from_borrowed_ptr(py, f) };
+    let Ok(locals) = frame.getattr("f_locals") else {
+        return Vec::new();
+    };
+    // a dict up to 3.12, a write-through proxy from 3.13
+    let Ok(items) = locals
+        .call_method0("items")
+        .and_then(|i| py.get_type::<PyList>().call1((i,)))
+    else {
+        return Vec::new();
+    };
+    let mut out = Vec::new();
+    for item in items.try_iter().into_iter().flatten().flatten() {
+        if let Ok((k, v)) = item.extract::<(String, Bound<'_, PyAny>)>() {
+            out.push((k, v.as_ptr()));
+        }
+    }
+    // the values stay alive through the frame until our caller takes its own references
+    out
+}

@@ -1,0 +1,273 @@
+//! The walk: every object the gc tracks, and every object they reach through `tp_traverse`
+//! (str, int, bytes, untracked dicts and tuples...), as one graph. The walk runs no Python code
+//! between taking `gc.get_objects()` and finishing the graph, so the heap cannot change under
+//! it; the collector is paused for the whole snapshot and restored after.
+
+use std::ffi::{c_int, c_void};
+use std::time::{Duration, Instant};
+
+use memsleuth_analysis::heap::{GraphBuilder, HeapGraph};
+use pyo3::ffi;
+use pyo3::prelude::*;
+use pyo3::types::PyList;
+use rustc_hash::FxHashMap;
+
+use super::roots::Roots;
+use super::types::{basic_size, int_result, native_sizeof, SizeOf, Types};
+
+/// Longest total time spent in `__sizeof__` methods written in Python, per snapshot: a slow one
+/// must not stall the program; past it, sizes come from the type's basic size.
+const PY_SIZEOF_BUDGET: Duration = Duration::from_millis(500);
+
+/// One snapshot of the heap.
+#[derive(Debug)]
+pub(crate) struct Snapshot {
+    pub graph: HeapGraph,
+    pub types: Types,
+    /// The object of each node. Each is held (a strong reference) until [`Snapshot::release`].
+    pub ptrs: Vec<usize>,
+    /// References to each node that the graph does not show: from C, from a non-gc container,
+    /// from a running frame's evaluation stack.
+    pub hidden_refs: Vec<u32>,
+    pub roots: Roots,
+    /// Node ids of the roots (by kind: see [`Roots`]).
+    pub root_nodes: FxHashMap<u32, usize>,
+    pub duration: Duration,
+    /// Objects whose `__sizeof__` raised, returned nonsense or ran out of the time budget.
+    pub sizes_estimated: u64,
+    released: bool,
+}
+
+struct Walker<'a> {
+    ids: FxHashMap<usize, u32>,
+    ptrs: Vec<usize>,
+    refcnt: Vec<u32>,
+    builder: GraphBuilder,
+    types: &'a mut Types,
+    ignore: &'a [usize],
+    /// Nodes whose size needs a `__sizeof__` written in Python (called after the walk).
+    py_sizeof: Vec<u32>,
+}
+
+impl Walker<'_> {
+    /// The node of `obj`, created (and held) on first sight.
+    unsafe fn intern(&mut self, obj: *mut ffi::PyObject) -> Option<u32> {
+        let key = obj as usize;
+        if let Some(&id) = self.ids.get(&key) {
+            return Some(id);
+        }
+        if self.ignore.contains(&key) {
+            return None;
+        }
+        // SAFETY (rest): GIL held; `obj` was reached from a live object through tp_traverse or
+        // the gc's own list, and no Python code has run since
+        let tp = unsafe { ffi::Py_TYPE(obj) };
+        let info = unsafe { self.types.of(tp) };
+        let (type_id, extra) = (info.id, info.getsizeof_extra);
+        let size = match info.sizeof {
+            SizeOf::Native(f) => unsafe { native_sizeof(f, obj) },
+            SizeOf::Python => None,
+            SizeOf::Basic => Some(unsafe { basic_size(obj) }),
+        };
+        let python_sizeof = matches!(info.sizeof, SizeOf::Python);
+        let size = size.unwrap_or_else(|| unsafe { basic_size(obj) }) + extra;
+        let id = self.builder.add_node(type_id, size);
+        if python_sizeof {
+            self.py_sizeof.push(id);
+        }
+        self.ids.insert(key, id);
+        self.ptrs.push(key);
+        self.refcnt
+            .push(u32::try_from(unsafe { ffi::Py_REFCNT(obj) }).unwrap_or(u32::MAX));
+        unsafe { ffi::Py_INCREF(obj) };
+        Some(id)
+    }
+}
+
+unsafe extern "C" fn visit(obj: *mut ffi::PyObject, arg: *mut c_void) -> c_int {
+    // SAFETY: `arg` is the walker passed to tp_traverse just below, alive for the call
+    let w = unsafe { &mut *(arg as *mut Walker<'_>) };
+    if let Some(id) = unsafe { w.intern(obj) } {
+        w.builder.edge(id);
+    }
+    0
+}
+
+/// Python objects the walk must not count: its own temporaries.
+pub(crate) fn take(
+    py: Python<'_>,
+    minor: u8,
+    extra_roots: &[(Bound<'_, PyAny>, String)],
+) -> PyResult<Snapshot> {
+    let started = Instant::now();
+    let gc = py.import("gc")?;
+    let was_enabled: bool = gc.call_method0("isenabled")?.extract()?;
+    gc.call_method0("disable")?;
+    let result = snapshot(py, minor, extra_roots, started);
+    if was_enabled {
+        gc.call_method0("enable")?;
+    }
+    result
+}
+
+fn snapshot(
+    py: Python<'_>,
+    minor: u8,
+    extra_roots: &[(Bound<'_, PyAny>, String)],
+    started: Instant,
+) -> PyResult<Snapshot> {
+    let roots = Roots::gather(py, extra_roots);
+    let tracked = py.import("gc")?.call_method0("get_objects")?;
+    let tracked = tracked.cast_into::<PyList>().map_err(PyErr::from)?;
+    let ignore = [tracked.as_ptr() as usize];
+    let mut types = Types::new(minor);
+    let n_tracked = tracked.len();
+    let mut w = Walker {
+        ids: FxHashMap::with_capacity_and_hasher(n_tracked * 2, Default::default()),
+        ptrs: Vec::with_capacity(n_tracked * 2),
+        refcnt: Vec::with_capacity(n_tracked * 2),
+        builder: GraphBuilder::new(),
+        types: &mut types,
+        ignore: &ignore,
+        py_sizeof: Vec::new(),
+    };
+    // SAFETY (the walk): GIL held throughout and no Python code runs until it ends, so every
+    // pointer stays valid; each node is also held by a strong reference from `intern` on
+    for i in 0..n_tracked {
+        // SAFETY: index in bounds; a borrowed reference the list keeps alive
+        let obj = unsafe { ffi::PyList_GET_ITEM(tracked.as_ptr(), i as ffi::Py_ssize_t) };
+        unsafe { w.intern(obj) };
+    }
+    // roots the gc does not track (a materialised frame may not be) are nodes all the same
+    for &p in roots.by_ptr.keys() {
+        unsafe { w.intern(p as *mut ffi::PyObject) };
+    }
+    let mut n = 0usize;
+    while n < w.ptrs.len() {
+        let obj = w.ptrs[n] as *mut ffi::PyObject;
+        w.builder.begin(n as u32);
+        if unsafe { ffi::PyObject_IS_GC(obj) } != 0 {
+            let tp = unsafe { ffi::Py_TYPE(obj) };
+            if let Some(traverse) = unsafe { (*tp).tp_traverse } {
+                let arg = std::ptr::addr_of_mut!(w).cast::<c_void>();
+                unsafe { traverse(obj, visit, arg) };
+            }
+        }
+        // 3.11+: a running frame's locals are invisible to tp_traverse; add them
+        if minor >= 11 {
+            if let Some(f) = roots.frames.get(&(obj as usize)) {
+                for &(_, v) in &f.locals {
+                    if let Some(id) = unsafe { w.intern(v) } {
+                        w.builder.edge(id);
+                    }
+                }
+            }
+        }
+        n += 1;
+    }
+    drop(tracked);
+    let Walker {
+        ptrs,
+        refcnt,
+        builder,
+        py_sizeof,
+        ..
+    } = w;
+    let mut graph = builder.finish();
+    // sizes that need the program's own __sizeof__: every node is held, so whatever it does,
+    // no pointer of ours dangles
+    let mut sizes_estimated = 0u64;
+    let budget_end = Instant::now() + PY_SIZEOF_BUDGET;
+    for id in py_sizeof {
+        let obj = ptrs[id as usize] as *mut ffi::PyObject;
+        let measured = if Instant::now() < budget_end {
+            // SAFETY: GIL held; `obj` held by us
+            unsafe {
+                int_result(ffi::PyObject_CallMethod(
+                    obj,
+                    c"__sizeof__".as_ptr(),
+                    std::ptr::null(),
+                ))
+            }
+        } else {
+            None
+        };
+        match measured {
+            Some(s) => {
+                let t = graph.node_type[id as usize] as usize;
+                graph.node_size[id as usize] = s + types.extras[t];
+            }
+            None => sizes_estimated += 1,
+        }
+    }
+    graph.type_names = types.names.clone();
+    let hidden_refs = hidden(&graph, &ptrs, &refcnt, &roots);
+    let mut root_nodes = FxHashMap::default();
+    for (i, p) in ptrs.iter().enumerate() {
+        if roots.by_ptr.contains_key(p) {
+            root_nodes.insert(i as u32, *p);
+        }
+    }
+    Ok(Snapshot {
+        graph,
+        types,
+        ptrs,
+        hidden_refs,
+        roots,
+        root_nodes,
+        duration: started.elapsed(),
+        sizes_estimated,
+        released: false,
+    })
+}
+
+/// References the graph does not show, per node: its reference count less its referrers in the
+/// graph, the gc list's reference (tracked objects) and our own.
+fn hidden(graph: &HeapGraph, ptrs: &[usize], refcnt: &[u32], roots: &Roots) -> Vec<u32> {
+    let mut seen = vec![0u32; ptrs.len()];
+    for &to in &graph.edges {
+        seen[to as usize] = seen[to as usize].saturating_add(1);
+    }
+    ptrs.iter()
+        .enumerate()
+        .map(|(i, p)| {
+            let own = roots.own_refs.get(p).copied().unwrap_or(0);
+            // SAFETY: GIL held; the object is held by the snapshot
+            let tracked =
+                u32::from(unsafe { ffi::PyObject_GC_IsTracked(*p as *mut ffi::PyObject) } != 0);
+            refcnt[i].saturating_sub(seen[i] + own + tracked)
+        })
+        .collect()
+}
+
+impl Snapshot {
+    /// The node of an object, if the walk saw it.
+    pub fn node_of(&self, obj: *mut ffi::PyObject) -> Option<u32> {
+        // a linear scan would be too slow for repeated queries; callers ask for few objects
+        self.ptrs
+            .iter()
+            .position(|p| *p == obj as usize)
+            .map(|i| i as u32)
+    }
+
+    /// Drops the references the snapshot holds. Must run with the GIL.
+    pub fn release(&mut self, _py: Python<'_>) {
+        if self.released {
+            return;
+        }
+        self.released = true;
+        for p in &self.ptrs {
+            // SAFETY: GIL held (token); each node holds one reference we took in `intern`
+            unsafe { ffi::Py_DECREF(*p as *mut ffi::PyObject) };
+        }
+        self.roots.release();
+    }
+}
+
+impl Drop for Snapshot {
+    fn drop(&mut self) {
+        if !self.released {
+            Python::attach(|py| self.release(py));
+        }
+    }
+}
