@@ -69,10 +69,9 @@ def test_blocks_follow_small_objects() -> None:
     shrank = class_of(during, SIZE)["blocks_in_use"] - class_of(after, SIZE)["blocks_in_use"]
     assert shrank >= N - 1_000, shrank
     assert during["allocated_blocks"] - after["allocated_blocks"] >= N - 1_000
-    # every 16-byte block was freed; their pools (and maybe whole arenas) are free again
-    assert class_of(after, SIZE)["blocks_free"] > class_of(before, SIZE)["blocks_free"] or (
-        after["arenas_reclaimed"] > before["arenas_reclaimed"]
-    )
+    # the bytes in use fell with them (where the freed blocks went depends on what other
+    # code allocated since: free blocks, emptied pools, or arenas given back)
+    assert during["bytes_in_use"] - after["bytes_in_use"] >= (N - 1_000) * SIZE
 
 
 def run_snippet(code: str, **env: str) -> dict[str, Any]:

@@ -27,7 +27,7 @@ try:
         __version__,
         memory,
     )
-    from memsleuth._objects import Census, Retention, census, why
+    from memsleuth._objects import Census, Retention, census, pymalloc, why
     from memsleuth._tracker import Tracker
     from memsleuth._watch import Watch, summary, watch
 except ImportError:
@@ -48,6 +48,7 @@ __all__ = [
     "__version__",
     "census",
     "memory",
+    "pymalloc",
     "summary",
     "watch",
     "why",

@@ -8,7 +8,9 @@ __all__ = [
     "ProcessError",
     "Sampler",
     "__version__",
+    "census",
     "cli_main",
+    "gc_callback",
     "memory",
     "pymalloc_stats",
     "summary_json",
@@ -16,6 +18,7 @@ __all__ = [
     "track_start",
     "track_stop",
     "tracking",
+    "why",
 ]
 
 __version__: str
@@ -52,8 +55,16 @@ def track_start(
     stack_depth: int = 128,
     argv: list[str] = ...,
     rss_interval: float = 0.01,
+    census_interval: float = 0.0,
 ) -> None: ...
-def track_stop(exit_code: Optional[int] = None) -> Optional[dict[str, Any]]: ...
+def track_stop(
+    exit_code: Optional[int] = None,
+    main_globals: Optional[Any] = None,
+    main_name: str = "",
+) -> Optional[dict[str, Any]]: ...
+def census(retained: bool = True, top: int = 25) -> tuple[str, str]: ...
+def why(obj: object, max_paths: int = 3) -> dict[str, Any]: ...
+def gc_callback(phase: str, info: dict[str, Any]) -> None: ...
 def track_mark(label: str) -> None: ...
 def tracking() -> bool: ...
 

@@ -128,3 +128,13 @@ def why(obj: object, max_paths: int = 3) -> Retention:
     ``['key']``, ``[3]``, ``local 'x'``. The caller's own local variables are used as a root
     only when nothing else holds the object."""
     return Retention(_native.why(obj, max_paths))
+
+
+def pymalloc() -> dict[str, Any]:
+    """The state of pymalloc, CPython's allocator for objects up to 512 bytes: arenas, pools
+    and bytes per size class (in use, free, lost to headers and quantization), from the
+    interpreter's own statistics, plus ``allocated_blocks`` (``sys.getallocatedblocks()``) and
+    ``total_refcount`` on debug builds. ``active`` is False when pymalloc is not in use
+    (``PYTHONMALLOC=malloc``). Memory that pymalloc holds in partly used arenas cannot go back
+    to the OS; ``memsleuth report pymalloc`` says when that, not a leak, is what grows."""
+    return _native.pymalloc_stats()

@@ -77,8 +77,8 @@ fn number(s: &str) -> Option<u64> {
     digits.parse().ok()
 }
 
-/// `"12 arenas * 1048576 bytes/arena"` → `(12, 1048576)`; `words` are the words around the
-/// second number (`"arenas *"`, `"bytes/arena"`).
+/// `"12 arenas * 1048576 bytes/arena"` → `(12, 1048576)`: a count, then `middle`, a size, then
+/// `tail`. These two lines carry the arena and pool sizes that changed in 3.10.
 fn product(label: &str, middle: &str, tail: &str) -> Option<(u64, u64)> {
     let (count, rest) = label.trim().split_once(' ')?;
     let rest = rest.trim_start().strip_prefix(middle)?;

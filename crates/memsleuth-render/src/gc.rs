@@ -4,7 +4,7 @@
 use memsleuth_analysis::gcstats::{GcNote, GcReport, GcState, Generation, Pauses};
 use serde::Serialize;
 
-use crate::pymalloc::{end_caveat, wrap_paragraph};
+use crate::pymalloc::{end_caveat, trend_phrase, wrap_paragraph};
 use crate::units::{bytes, count, fine_seconds, seconds};
 
 fn at(ns: u64) -> String {
@@ -165,7 +165,7 @@ fn pauses_line(p: &Pauses) -> String {
 
 fn generation_table(gens: &[Generation], out: &mut String) {
     out.push_str(&format!(
-        "  {:>10} {:>12} {:>11} {:>14} {:>10} {:>7} {:>9} {:>9} {:>9}\n",
+        "  {:>10} {:>12} {:>10} {:>14} {:>9} {:>7} {:>8} {:>8} {:>8}\n",
         "generation",
         "collections",
         "collected",
@@ -178,7 +178,7 @@ fn generation_table(gens: &[Generation], out: &mut String) {
     ));
     for g in gens {
         out.push_str(&format!(
-            "  {:>10} {:>12} {:>11} {:>14} {:>10} {:>7} {:>9} {:>9} {:>9}\n",
+            "  {:>10} {:>12} {:>10} {:>14} {:>9} {:>7} {:>8} {:>8} {:>8}\n",
             g.generation,
             count(g.collections),
             count(g.collected),
@@ -192,14 +192,10 @@ fn generation_table(gens: &[Generation], out: &mut String) {
     }
 }
 
-fn census_line(s: &GcState, n: usize) -> String {
+fn census_line(s: &GcState) -> String {
     let counts: Vec<String> = s.gc_counts.iter().map(|&c| count(c)).collect();
     format!(
-        "{} census{}, the latest at {}: automatic gc {}, counts {}, {} unreachable objects ({}), \
-         {} in gc.garbage",
-        n,
-        if n == 1 { "" } else { "es" },
-        at(s.t_ns),
+        "automatic gc {}; counts {}; {} unreachable objects ({}); {} in gc.garbage",
         if s.gc_enabled { "on" } else { "OFF" },
         if counts.is_empty() {
             "unknown".to_string()
@@ -229,16 +225,19 @@ pub fn gc_text(r: &GcReport) -> String {
         generation_table(&r.generations, &mut out);
     }
     if let Some(last) = r.censuses.last() {
-        out.push('\n');
-        wrap_paragraph(&census_line(last, r.censuses.len()), "", &mut out);
-    }
-    if let Some(v) = &r.unreachable_trend {
         out.push_str(&format!(
-            "unreachable objects over {} censuses: {} — {}\n",
-            r.censuses.len(),
-            v.kind.as_str(),
-            v.explanation
+            "\n{}, the latest at {}\n",
+            plural(r.censuses.len() as u64, "census", "censuses"),
+            at(last.t_ns)
         ));
+        wrap_paragraph(&census_line(last), "  ", &mut out);
+        if let Some(v) = &r.unreachable_trend {
+            wrap_paragraph(
+                &format!("unreachable objects: {}", trend_phrase(v, "objects")),
+                "  ",
+                &mut out,
+            );
+        }
     }
     if r.notes.is_empty() {
         out.push_str("\nno findings: gc ran, freed what it found, and did not pause for long\n");
@@ -407,7 +406,10 @@ mod tests {
             "{text}"
         );
         assert!(
-            text.contains("automatic gc OFF, counts 18,100 / 3 / 1"),
+            text.contains(
+                "\n1 census, the latest at 19.0 s\n  automatic gc OFF; counts 18,100 / 3 / 1; \
+                 16,000 unreachable objects (3.1 MiB); 0 in gc.garbage\n"
+            ),
             "{text}"
         );
         assert!(
@@ -421,12 +423,14 @@ mod tests {
             "{text}"
         );
         assert!(
-            text.contains("with automatic gc off they are never freed"),
+            text.contains("they are never freed: enable it, or call gc.collect() periodically"),
             "{text}"
         );
         assert!(
-            text.contains("unreachable objects over 1 census: growing")
-                || text.contains("unreachable objects over 1 censuses: growing"),
+            text.contains(
+                "  unreachable objects: growing: 1,000 more objects per second (95% CI \
+                 990–1,010), p < 0.001\n"
+            ),
             "{text}"
         );
         assert!(text.lines().all(|l| l.chars().count() <= 100), "{text}");
@@ -444,7 +448,7 @@ mod tests {
             .find(|l| l.trim_start().starts_with("2 "))
             .expect("generation 2");
         assert_eq!(header.len(), row2.chars().count(), "{text}");
-        assert!(row2.ends_with("30.0 ms    250 ms    250 ms"), "{text}");
+        assert!(row2.ends_with("30.0 ms   250 ms   250 ms"), "{text}");
         assert!(text.contains("no findings"), "{text}");
     }
 

@@ -406,9 +406,11 @@ fn growth_text_in(r: &GrowthReport, top: usize, base: Option<&Path>) -> String {
             }
         }
         if r.types.len() > shown.len() {
+            let rest = r.types.len() - shown.len();
             out.push_str(&format!(
-                "  … {} more (--top 0 shows them all)\n",
-                plural(r.types.len() - shown.len(), "type", "types")
+                "  … {} more {} (--top 0 shows them all)\n",
+                count(rest as u64),
+                if rest == 1 { "type" } else { "types" }
             ));
         }
     }
@@ -630,7 +632,7 @@ mod tests {
         assert!(
             lines[session].contains("1,000 → 3,160")
                 && lines[session].contains("+2,160")
-                && lines[session].contains("54.7 KiB → 172.8 KiB")
+                && lines[session].contains("54.7 KiB → 173 KiB")
                 && lines[session].ends_with("growing +120/s"),
             "{}",
             lines[session]

@@ -4,7 +4,7 @@
 use memsleuth_analysis::pymalloc::{
     ClassRow, Fragmentation, PymallocDiff, PymallocReport, PymallocSnapshot,
 };
-use memsleuth_analysis::{EndInfo, VerdictKind};
+use memsleuth_analysis::{EndInfo, Verdict, VerdictKind};
 use serde::Serialize;
 
 use crate::units::{bytes, count, seconds, signed_bytes};
@@ -69,15 +69,45 @@ fn signed_count(n: i64) -> String {
     }
 }
 
+/// A count series' verdict in words, with grouped digits: the analysis' own sentence writes bare
+/// numbers. `unit` is the plural noun counted ("blocks", "objects").
+pub(crate) fn trend_phrase(v: &Verdict, unit: &str) -> String {
+    let n = |x: f64| count(x.abs().round() as u64);
+    let p = if v.p_value < 0.001 {
+        "p < 0.001".to_string()
+    } else {
+        format!("p = {:.3}", v.p_value)
+    };
+    match v.kind {
+        VerdictKind::Growing => format!(
+            "growing: {} more {unit} per second (95% CI {}–{}), {p}",
+            n(v.rate),
+            n(v.rate_low),
+            n(v.rate_high)
+        ),
+        VerdictKind::Plateau => format!(
+            "plateau: grew by {} {unit}, then levelled off",
+            n(v.net_change)
+        ),
+        VerdictKind::Sawtooth => format!(
+            "sawtooth: rises and falls back {} times, no growth trend",
+            v.releases
+        ),
+        VerdictKind::Stable => format!(
+            "stable: no growth trend (net change {}{} {unit})",
+            if v.net_change < 0.0 { "-" } else { "+" },
+            n(v.net_change)
+        ),
+        VerdictKind::Inconclusive => format!("inconclusive: {}", v.explanation),
+    }
+}
+
 /// The report's conclusion in one line.
 pub fn pymalloc_headline(r: &PymallocReport) -> String {
     let s = &r.latest;
     if !s.active {
-        return format!(
-            "pymalloc is not in use (PYTHONMALLOC=malloc or mimalloc): small objects come \
-             from the system allocator; {} blocks allocated",
-            count(s.allocated_blocks)
-        );
+        return "pymalloc is not in use (PYTHONMALLOC=malloc or mimalloc): no arenas to report"
+            .to_string();
     }
     if r.blocks_growing() {
         let rate = r.blocks_trend.as_ref().map_or(0.0, |v| v.rate);
@@ -177,9 +207,13 @@ fn blocks_lines(s: &PymallocSnapshot, out: &mut String) {
         count(s.allocated_blocks)
     ));
     if let Some(rc) = s.total_refcount {
-        out.push_str(&format!(
-            "  refcount  {} in all (sys.gettotalrefcount(), debug build)\n",
+        let rc = if rc < 0 {
             signed_count(rc)
+        } else {
+            count(rc.unsigned_abs())
+        };
+        out.push_str(&format!(
+            "  refcount  {rc} in all (sys.gettotalrefcount(), debug build)\n"
         ));
     }
 }
@@ -321,11 +355,10 @@ pub fn pymalloc_text(r: &PymallocReport) -> String {
     }
     if let Some(v) = &r.blocks_trend {
         out.push_str(&format!(
-            "\nallocated blocks over {} snapshots: {} — {}\n",
-            r.snapshots,
-            v.kind.as_str(),
-            v.explanation
+            "\nallocated blocks over {} snapshots\n",
+            r.snapshots
         ));
+        wrap_paragraph(&trend_phrase(v, "blocks"), "  ", &mut out);
         if v.kind == VerdictKind::Growing {
             wrap_paragraph(
                 "Blocks handed out by the interpreter keep growing: live Python objects \
@@ -487,10 +520,13 @@ mod tests {
             "{text}"
         );
         assert!(
-            text.contains("allocated blocks over 30 snapshots: growing — grows 50000 blocks/s"),
+            text.contains("allocated blocks over 30 snapshots\n  growing: 50,000 more blocks per second (95% CI"),
             "{text}"
         );
-        assert!(text.contains("`memsleuth report growth`"), "{text}");
+        assert!(
+            text.contains("report growth` names the types that grow"),
+            "{text}"
+        );
         let json: serde_json::Value = serde_json::from_str(&pymalloc_json(&r)).expect("json");
         assert_eq!(json["fragmentation"]["fragmented"], false);
         assert_eq!(json["fragmentation_note"], serde_json::Value::Null);
@@ -541,7 +577,7 @@ mod tests {
             text.contains("  refcount  98,765 in all (sys.gettotalrefcount(), debug build)"),
             "{text}"
         );
-        assert!(!text.contains("arenas "), "{text}");
+        assert!(!text.contains("  arenas "), "{text}");
     }
 
     #[test]

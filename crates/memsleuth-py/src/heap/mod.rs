@@ -24,7 +24,7 @@ use roots::{ROOT_HELD_FROM_C, ROOT_MODULE, ROOT_UNREACHABLE};
 /// Types whose retained size is computed (the largest by shallow bytes).
 const RETAINED_TYPES: usize = 64;
 /// Rows kept in a census record; the rest are folded into `(other)`.
-const CENSUS_ROWS: usize = 300;
+pub(crate) const CENSUS_ROWS: usize = 300;
 /// Sample instances kept per type, to find where they were allocated.
 const SAMPLES: usize = 5;
 /// Direct referrers of a target whose chains are searched.
@@ -45,7 +45,12 @@ pub(crate) fn snapshot(
 }
 
 /// The census of a snapshot, as a capture record (t_ns left 0).
-pub(crate) fn census_of(py: Python<'_>, snap: &Snapshot, retained: bool) -> Census {
+pub(crate) fn census_of(
+    py: Python<'_>,
+    snap: &Snapshot,
+    retained: bool,
+    max_rows: usize,
+) -> Census {
     let g = &snap.graph;
     let refs = referrers(g);
     let mut rows = census_by_type(g);
@@ -62,14 +67,14 @@ pub(crate) fn census_of(py: Python<'_>, snap: &Snapshot, retained: bool) -> Cens
         }
     }
     rows.sort_by(|a, b| b.bytes.cmp(&a.bytes).then(b.count.cmp(&a.count)));
-    let samples = samples(snap, &rows);
+    let samples = samples(snap, &rows[..rows.len().min(max_rows)]);
     let mut types: Vec<CensusType> = Vec::new();
     let mut other = CensusType {
         name: "(other)".into(),
         ..CensusType::default()
     };
     for (i, r) in rows.iter().enumerate() {
-        if i < CENSUS_ROWS {
+        if i < max_rows {
             types.push(CensusType {
                 name: g.type_names[r.type_id as usize].clone(),
                 count: r.count,
@@ -117,7 +122,7 @@ pub(crate) fn census_of(py: Python<'_>, snap: &Snapshot, retained: bool) -> Cens
 fn samples(snap: &Snapshot, rows: &[TypeRow]) -> FxHashMap<u32, Vec<u64>> {
     let g = &snap.graph;
     let mut want: FxHashMap<u32, (u64, u64)> = FxHashMap::default();
-    for r in rows.iter().take(CENSUS_ROWS) {
+    for r in rows {
         // every step-th instance, so the samples span old and young objects
         want.insert(r.type_id, ((r.count / SAMPLES as u64).max(1), 0));
     }
@@ -320,7 +325,7 @@ fn attribute(label: &str) -> String {
 #[pyo3(signature = (retained=true, top=25))]
 pub fn census(py: Python<'_>, retained: bool, top: usize) -> PyResult<(String, String)> {
     let mut snap = snapshot(py, &[])?;
-    let c = census_of(py, &snap, retained);
+    let c = census_of(py, &snap, retained, usize::MAX);
     snap.release(py);
     let model = memsleuth_analysis::census::CensusModel::from_record(&c, snap.sizes_estimated);
     Ok((

@@ -4,7 +4,7 @@
 
 use pyo3::ffi;
 use pyo3::prelude::*;
-use pyo3::types::{PyDict, PyList};
+use pyo3::types::PyDict;
 use rustc_hash::FxHashMap;
 
 use super::types::str_of;
@@ -230,27 +230,59 @@ fn frame_words(py: Python<'_>, f: *mut ffi::PyObject, thread: &str) -> (String, 
     (format!("{thread}, frame {name} ({file}:{line})"), file)
 }
 
-/// A running frame's local variables, as `frame.f_locals` shows them (values borrowed: the
-/// caller takes references).
+/// A running frame's local variables (values borrowed: the caller takes references).
+///
+/// Read straight from the frame's fast-locals array: `frame.f_locals` would do, but up to 3.12
+/// it leaves a dict on the frame that holds every local — a lasting reference the census must
+/// not create. The array's offset per version was taken from each version's headers
+/// (`frameobject.h` 3.9/3.10: `f_localsplus`; `pycore_frame.h` 3.11+: `localsplus` of the
+/// interpreter frame, reached through the frame object's `f_frame`); names come from the code
+/// object in the same order CPython lays the array out.
 fn frame_locals(py: Python<'_>, f: *mut ffi::PyObject) -> Vec<(String, *mut ffi::PyObject)> {
+    let minor = py.version_info().minor;
     // SAFETY: GIL held; `f` is a live frame we hold
     let frame = unsafe { Bound::from_borrowed_ptr(py, f) };
-    let Ok(locals) = frame.getattr("f_locals") else {
+    let Ok(code) = frame.getattr("f_code") else {
         return Vec::new();
     };
-    // a dict up to 3.12, a write-through proxy from 3.13
-    let Ok(items) = locals
-        .call_method0("items")
-        .and_then(|i| py.get_type::<PyList>().call1((i,)))
-    else {
-        return Vec::new();
+    let names = |attr: &str| -> Vec<String> {
+        code.getattr(attr)
+            .and_then(|t| t.extract::<Vec<String>>())
+            .unwrap_or_default()
     };
-    let mut out = Vec::new();
-    for item in items.try_iter().into_iter().flatten().flatten() {
-        if let Ok((k, v)) = item.extract::<(String, Bound<'_, PyAny>)>() {
-            out.push((k, v.as_ptr()));
-        }
+    let (varnames, cellvars, freevars) = (
+        names("co_varnames"),
+        names("co_cellvars"),
+        names("co_freevars"),
+    );
+    let mut all = varnames.clone();
+    if minor >= 11 {
+        // a cell variable that is also an argument shares the argument's slot
+        all.extend(cellvars.into_iter().filter(|c| !varnames.contains(c)));
+    } else {
+        all.extend(cellvars);
     }
-    // the values stay alive through the frame until our caller takes its own references
-    out
+    all.extend(freevars);
+    // SAFETY: offsets for the versions we know (checked below); the frame is alive and its
+    // array holds at least as many slots as the code object names
+    let base: *const *mut ffi::PyObject = unsafe {
+        match minor {
+            9 => (f as *const u8).add(360).cast(),
+            10 => (f as *const u8).add(352).cast(),
+            11..=13 => {
+                let iframe = *((f as *const u8).add(24) as *const *const u8);
+                if iframe.is_null() {
+                    return Vec::new();
+                }
+                iframe.add(72).cast()
+            }
+            _ => return Vec::new(),
+        }
+    };
+    all.into_iter()
+        .enumerate()
+        // SAFETY: as above
+        .map(|(i, name)| (name, unsafe { *base.add(i) }))
+        .filter(|(_, v)| !v.is_null())
+        .collect()
 }

@@ -69,12 +69,21 @@ fn census_into(py: Python<'_>, sink: &RecordSink, retained: bool) -> Duration {
     let started = Instant::now();
     let t_ns = sink.now_ns();
     if let Ok(mut snap) = heap::snapshot(py, &[]) {
-        let mut census = heap::census_of(py, &snap, retained);
+        let mut census = heap::census_of(py, &snap, retained, heap::CENSUS_ROWS);
         census.t_ns = t_ns;
         snap.release(py);
         sink.push(Record::Census(census));
     }
+    pymalloc_into(py, sink);
     started.elapsed()
+}
+
+/// A snapshot of the small-object allocator, when pymalloc is in use.
+fn pymalloc_into(py: Python<'_>, sink: &RecordSink) {
+    if let Ok(mut p) = crate::pymalloc::snapshot(py) {
+        p.t_ns = sink.now_ns();
+        sink.push(Record::Pymalloc(p));
+    }
 }
 
 static GC_SINK: Mutex<Option<(RecordSink, u64)>> = Mutex::new(None);
@@ -131,10 +140,11 @@ pub(crate) fn finish(
     let Ok(mut snap) = heap::snapshot(py, extra_roots) else {
         return;
     };
-    let mut census = heap::census_of(py, &snap, true);
+    let mut census = heap::census_of(py, &snap, true, heap::CENSUS_ROWS);
     census.t_ns = t_ns;
     let last_census = census.clone();
     sink.push(Record::Census(census));
+    pymalloc_into(py, sink);
     if !py.detach(sync) {
         snap.release(py);
         return;
