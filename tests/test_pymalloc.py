@@ -71,7 +71,7 @@ def test_blocks_follow_small_objects() -> None:
     assert during["allocated_blocks"] - after["allocated_blocks"] >= N - 1_000
     # the bytes in use fell with them (where the freed blocks went depends on what other
     # code allocated since: free blocks, emptied pools, or arenas given back)
-    assert during["bytes_in_use"] - after["bytes_in_use"] >= (N - 1_000) * SIZE
+    assert during["bytes_in_use"] - after["bytes_in_use"] >= 0.95 * N * SIZE
 
 
 def run_snippet(code: str, **env: str) -> dict[str, Any]:
