@@ -19,7 +19,9 @@ the heap, runs ``gc.collect()``, and then times one call of the operation. Opera
 
 Peak extra memory: the process' RSS high-water mark (VmHWM, reset by writing 5 to
 /proc/self/clear_refs just before the call) minus its RSS just before the call; where the
-reset does not work, a thread samples RSS every millisecond instead (said in the table).
+reset does not work (or with MEMSLEUTH_BENCH_PEAK=sampled), another process samples its RSS
+every millisecond instead (said in RESULTS.md). Not a thread: every tool here holds the GIL
+for its whole walk, so a sampling thread of the measured process would miss the peak.
 
 Each child also checks its tool's answer: the instance count of the workload's main class
 (``User``) for a census, and that the path found starts at the workload's module and goes
@@ -34,7 +36,6 @@ import json
 import os
 import statistics
 import sys
-import threading
 import time
 from dataclasses import dataclass, field
 from typing import Any, Optional
@@ -86,43 +87,64 @@ def _status(field: str) -> int:
     raise KeyError(field)
 
 
+# the fallback sampler: a separate process, because a thread of the measured process would need
+# the GIL, which every tool measured here holds for the whole of its walk (so a thread sees
+# nothing of the peak); it reads VmRSS of PID every millisecond until its stdin closes
+SAMPLER = r"""
+import select, sys
+path = "/proc/%s/status" % sys.argv[1]
+def rss():
+    with open(path) as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) * 1024
+    return 0
+peak = rss()
+print("ready", flush=True)
+while not select.select([sys.stdin], [], [], 0.001)[0]:
+    peak = max(peak, rss())
+print(max(peak, rss()), flush=True)
+"""
+
+
 class PeakMeter:
     """RSS high-water mark of this process above its RSS at ``start()``: VmHWM after a reset
-    through /proc/self/clear_refs, else a thread sampling VmRSS every millisecond."""
+    through /proc/self/clear_refs, else (or with MEMSLEUTH_BENCH_PEAK=sampled) the maximum of
+    VmRSS sampled every millisecond by another process."""
 
     def __init__(self) -> None:
         self.method = "VmHWM"
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
-        self._peak = 0
+        self._sampler: Any = None
 
     def start(self) -> int:
-        before = _status("VmRSS")
-        try:
-            with open("/proc/self/clear_refs", "w") as f:
-                f.write("5")
-            reset = _status("VmHWM") <= _status("VmRSS") + 256 * 1024
-        except OSError:
-            reset = False
+        reset = os.environ.get("MEMSLEUTH_BENCH_PEAK", "VmHWM") != "sampled"
+        if reset:
+            try:
+                with open("/proc/self/clear_refs", "w") as f:
+                    f.write("5")
+                reset = _status("VmHWM") <= _status("VmRSS") + 256 * 1024
+            except OSError:
+                reset = False
         if not reset:
+            import subprocess
+
             self.method = "sampled"
-            self._peak = before
-            self._thread = threading.Thread(target=self._sample, daemon=True)
-            self._thread.start()
+            self._sampler = subprocess.Popen(
+                [sys.executable, "-c", SAMPLER, str(os.getpid())],
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                text=True,
+            )
+            self._sampler.stdout.readline()  # "ready"
         self.before = _status("VmRSS")
         return self.before
 
-    def _sample(self) -> None:
-        while not self._stop.is_set():
-            self._peak = max(self._peak, _status("VmRSS"))
-            time.sleep(0.001)
-
     def stop(self) -> int:
-        if self._thread is None:
+        if self._sampler is None:
             return _status("VmHWM") - self.before
-        self._stop.set()
-        self._thread.join()
-        return max(self._peak, _status("VmRSS")) - self.before
+        after = _status("VmRSS")
+        out, _ = self._sampler.communicate("")  # closes its stdin: it prints its peak
+        return max(int(out.split()[-1]), after) - self.before
 
 
 def child(config: str) -> None:
@@ -191,10 +213,11 @@ def child(config: str) -> None:
             f = line.split()
             if f and f[0] == MAIN_CLASS:
                 out["main_count"] = int(f[1])
+        out["objects"] = len(gc.get_objects())  # what it counts: the gc-tracked objects
         out["answer"] = result.splitlines()[:3]
     elif config == "objgraph-typestats":
         out["main_count"] = result.get(MAIN_CLASS)
-        out["types"] = len(result)
+        out["objects"] = sum(result.values())
     elif config == "pympler":
         out["main_count"] = next(
             (r[1] for r in result if str(r[0]).endswith(f"{MODULE}.{MAIN_CLASS}")), None
@@ -273,6 +296,7 @@ def main() -> None:
     import platform
     import subprocess
     import textwrap
+
     from results_md import write_section
 
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
@@ -307,7 +331,11 @@ def main() -> None:
         argv = [sys.executable, os.path.abspath(__file__), "--child", config]
         try:
             p = subprocess.run(
-                argv, env=run_env, cwd=WORKLOAD_DIR, capture_output=True, text=True,
+                argv,
+                env=run_env,
+                cwd=WORKLOAD_DIR,
+                capture_output=True,
+                text=True,
                 timeout=TIMEOUT,
             )
         except subprocess.TimeoutExpired:
@@ -392,14 +420,14 @@ def main() -> None:
     try:
         rev = subprocess.run(
             ["git", "-C", os.path.dirname(HERE), "describe", "--always", "--dirty"],
-            capture_output=True, text=True, check=True,
+            capture_output=True,
+            text=True,
+            check=True,
         ).stdout.strip()
     except (OSError, subprocess.CalledProcessError):
         rev = "?"
     with open("/proc/cpuinfo") as f:
-        cpu = next(
-            (ln.split(":", 1)[1].strip() for ln in f if ln.startswith("model name")), "?"
-        )
+        cpu = next((ln.split(":", 1)[1].strip() for ln in f if ln.startswith("model name")), "?")
     cmd = os.environ.get("BENCH_COMMAND") or "bench/bench_objects.py " + " ".join(sys.argv[1:])
     ms_any = next((ok[c].runs[-1] for c in ("ms-census", "ms-census-retained") if c in ok), None)
     any_run = next((cell.runs[-1] for cell in ok.values()), None)
@@ -437,8 +465,9 @@ def main() -> None:
                 "the RSS high-water mark during the call (`VmHWM`, reset by writing 5 to"
                 " `/proc/self/clear_refs` just before it) minus the RSS just before it"
                 if methods == {"VmHWM"}
-                else "RSS sampled every 1 ms during the call (the `VmHWM` reset did not work"
-                " here), its maximum minus the RSS just before it"
+                else "VmRSS sampled every 1 ms during the call by another process (the `VmHWM`"
+                " reset did not work here, or MEMSLEUTH_BENCH_PEAK=sampled), its maximum minus"
+                " the RSS just before it"
             )
             + "; median over the runs. Ratios are the peer's figure / that of the memsleuth"
             " call it is paired with (higher is better for memsleuth): objgraph counts the"
@@ -449,7 +478,7 @@ def main() -> None:
         "",
     ]
 
-    def op_table(op: str, check_header: str) -> list[str]:
+    def op_table(op: str, *extra: str) -> list[str]:
         rows = []
         for c in configs:
             o, tool, call, pair = CONFIGS[c]
@@ -457,7 +486,7 @@ def main() -> None:
                 continue
             cell = cells[c]
             if not cell.runs:
-                rows.append([tool, call, cell.failure or "-", "", "", "", ""])
+                rows.append([tool, call, cell.failure or "-", "", "", ""] + [""] * len(extra))
                 continue
             base = ok.get(pair) if pair else cell
             t = f"{secs(cell.best())} (best of {len(cell.runs)})"
@@ -469,27 +498,47 @@ def main() -> None:
                 check = count(last.get("main_count"))
                 if last.get("dicts_of_main"):
                     check += f" (+{last['dicts_of_main']:,} `dict of User`)"
+                check += f" | {count(last.get('objects'))}"
             else:
                 check = ("yes" if last.get("path_ok") else "**no**") + (
                     f", {last['path_len']} references" if last.get("path_len") else ""
                 )
             rows.append([tool, call, t, rt, mib(peak), rp, check])
         return table(
-            ["tool", "call", "time", "vs memsleuth", "peak extra", "vs memsleuth", check_header],
+            ["tool", "call", "time", "vs memsleuth", "peak extra", "vs memsleuth", *extra],
             rows,
         )
 
     lines += [
         "### Census of live objects by type",
         "",
-        *op_table("census", "`User` instances seen"),
+        *op_table("census", "`User` instances seen", "objects seen"),
         "",
+        *para(
+            "Objects seen: what the tool counted; objgraph counts only the objects the gc"
+            " tracks (`gc.get_objects()`), Pympler adds the untracked objects those refer to"
+            " directly, guppy3 and memsleuth follow every reference."
+        ),
+        "",
+    ]
+    guppy = ok["guppy-heap"].runs[-1] if "guppy-heap" in ok else None
+    if guppy and guppy.get("dicts_of_main"):
+        lines += [
+            *para(
+                "guppy3 also counts a `dict of User` for every instance: on Python 3.11 an"
+                " instance keeps its attributes inline until something asks for its `__dict__`,"
+                " and guppy3's walk asks, so the call itself creates these"
+                f" {guppy['dicts_of_main']:,} dicts, and the program keeps them afterwards."
+            ),
+            "",
+        ]
+    lines += [
         "### Retention path of one object",
         "",
         *para(
             "`obj` is `CACHE[key].address` of the middle user (module `objects_heap` → `CACHE`"
             " → `User` → `.address`), passed straight from the cache so that no frame of the"
-            " harness holds it in a local variable. \"reaches the module\": the first path"
+            ' harness holds it in a local variable. "reaches the module": the first path'
             " found starts at module `objects_heap` and goes through `CACHE`."
         ),
         "",
@@ -576,8 +625,11 @@ def main() -> None:
         c
         for c in ok
         if ok[c].runs[-1].get("path_ok") is False
-        or (CONFIGS[c][0] == "census" and "main_count" in ok[c].runs[-1]
-            and ok[c].runs[-1]["main_count"] != (ms_any or {}).get("main_count"))
+        or (
+            CONFIGS[c][0] == "census"
+            and "main_count" in ok[c].runs[-1]
+            and ok[c].runs[-1]["main_count"] != (ms_any or {}).get("main_count")
+        )
     ]
     lines += [
         "### Against the project's goals",

@@ -6,7 +6,7 @@ Each ``User`` holds about a dozen objects of its own: the instance, unique strin
 zip code), a large int id (shared with its ``CACHE`` key) and a float, a list of tags, a nested
 address dict with a list of lines, a tuple of two timestamps and a set of roles; tags, cities,
 streets and roles come from small shared pools. At scale 1 (``MEMSLEUTH_BENCH_SCALE``) there are
-100,000 users: about 1.2 million live objects, half a million of them tracked by the gc.
+100,000 users: about 1.3 million live objects, half a million of them tracked by the gc.
 
 ``python objects_heap.py`` builds the heap and prints ``ELAPSED <seconds>``, as the other
 workloads do.

@@ -165,6 +165,10 @@ pub struct TypeGrowth {
     pub unmatched: u32,
     /// Allocation sites of the sampled instances, most samples first.
     pub sites: Vec<TypeSite>,
+    /// What keeps sample instances alive, when tracking stopped (holder records the `objects`
+    /// instrument wrote for the types that grew).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub holders: Vec<crate::heap::RetentionPath>,
 }
 
 /// The garbage collector over the analysed range.
@@ -265,6 +269,15 @@ impl GrowthReport {
             capture.unresolved_frames = replay.unresolved;
             sites_at = Some(to);
         }
+        for t in types.iter_mut().filter(|t| t.growing) {
+            t.holders = read
+                .holders
+                .iter()
+                .filter(|h| h.steps.last().is_some_and(|s| s.type_name == t.name))
+                .take(HOLDERS_PER_TYPE)
+                .map(crate::heap::RetentionPath::from_holder)
+                .collect();
+        }
         let growing = types.iter().filter(|t| t.growing).count();
         Ok(GrowthReport {
             capture,
@@ -291,6 +304,9 @@ impl GrowthReport {
         t(self.to).saturating_sub(t(self.from)) as f64 / 1e9
     }
 }
+
+/// Retention paths kept per growing type.
+const HOLDERS_PER_TYPE: usize = 2;
 
 /// `#3 at 4.0 s`, 1-based as people count and as the command line takes it.
 fn census_name(censuses: &[Census], i: usize) -> String {
@@ -344,6 +360,8 @@ struct Collection {
 /// What the first pass keeps: censuses and collections, and how the capture ended.
 struct CensusRead {
     censuses: Vec<Census>,
+    /// Holders of instances (not of allocation sites: stack 0).
+    holders: Vec<memsleuth_format::Holder>,
     collections: Vec<Collection>,
     has_events: bool,
     info: CaptureInfo,
@@ -385,9 +403,11 @@ fn read_censuses<R: Read>(input: R) -> Result<CensusRead, AnalysisError> {
             seen(x.t_ns);
             true
         }
+        Record::Holder(h) => h.stack == 0,
         _ => false,
     })?;
     let mut censuses = Vec::new();
+    let mut holders = Vec::new();
     let mut collections = Vec::new();
     // the root's exit, for when the trailer does not have it
     let mut root_exit = ExitStatus::Unknown;
@@ -399,6 +419,7 @@ fn read_censuses<R: Read>(input: R) -> Result<CensusRead, AnalysisError> {
                 root_exit = x.status;
             }
             Record::Census(c) => censuses.push(c),
+            Record::Holder(h) => holders.push(h),
             Record::Gc(g) => collections.push(Collection {
                 t_ns: g.t_ns,
                 collected: g.collected,
@@ -448,6 +469,7 @@ fn read_censuses<R: Read>(input: R) -> Result<CensusRead, AnalysisError> {
     };
     Ok(CensusRead {
         censuses,
+        holders,
         collections,
         has_events: events.get(),
         info,
@@ -546,6 +568,7 @@ fn type_rows(
                 samples: row.map_or(0, |r| u32::try_from(r.samples.len()).unwrap_or(u32::MAX)),
                 unmatched: 0,
                 sites: Vec::new(),
+                holders: Vec::new(),
                 counts,
                 bytes,
             }

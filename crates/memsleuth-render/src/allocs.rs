@@ -480,7 +480,9 @@ fn holders_section(
             continue;
         };
         if shown == 0 {
-            out.push_str("\n  who holds them (a surviving object of the site, and what keeps it alive):\n");
+            out.push_str(
+                "\n  who holds them (a surviving object of the site, and what keeps it alive):\n",
+            );
         }
         shown += 1;
         let target = first.path.steps.last();

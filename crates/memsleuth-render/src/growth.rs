@@ -210,6 +210,14 @@ fn site_lines(r: &GrowthReport, t: &TypeGrowth, base: Option<&Path>, indent: &st
     out
 }
 
+/// Lines under a growing type: what keeps sample instances alive.
+fn holder_lines(t: &TypeGrowth, base: Option<&Path>, indent: &str) -> Vec<String> {
+    t.holders
+        .iter()
+        .map(|p| format!("{indent}held by {}", crate::allocs::path_line(p, base)))
+        .collect()
+}
+
 /// The callers in a site's chain, innermost first (the site itself is on its own line).
 fn callers(s: &TypeSite) -> Vec<&memsleuth_analysis::Location> {
     s.chain.iter().rev().skip(1).collect()
@@ -399,7 +407,10 @@ fn growth_text_in(r: &GrowthReport, top: usize, base: Option<&Path>) -> String {
             out.push_str(line.trim_end());
             out.push('\n');
             if t.growing {
-                for l in site_lines(r, t, base, &indent) {
+                for l in site_lines(r, t, base, &indent)
+                    .into_iter()
+                    .chain(holder_lines(t, base, &indent))
+                {
                     out.push_str(&l);
                     out.push('\n');
                 }

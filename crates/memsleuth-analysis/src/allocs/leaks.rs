@@ -161,7 +161,10 @@ impl LeakReport {
         let unresolved = names.unresolved;
         let mut samples = vec![Vec::new(); leaks.sites.len().min(SAMPLED_SITES)];
         for (&addr, block) in &heap.live {
-            let site = all_sites.get(block.slot as usize).copied().unwrap_or(u32::MAX);
+            let site = all_sites
+                .get(block.slot as usize)
+                .copied()
+                .unwrap_or(u32::MAX);
             if let Some(list) = samples.get_mut(site as usize) {
                 if list.len() < SAMPLES_PER_SITE {
                     list.push(addr);

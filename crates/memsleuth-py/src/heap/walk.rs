@@ -93,6 +93,25 @@ unsafe extern "C" fn visit(obj: *mut ffi::PyObject, arg: *mut c_void) -> c_int {
     0
 }
 
+/// A dict whose keys are all `str` uses CPython's string-keyed table, and its tp_traverse
+/// skips the keys (a string cannot be part of a cycle); they are objects all the same, kept
+/// alive by the dict: add them. A dict with any other key visited all of its keys already.
+unsafe fn str_keys(w: &mut Walker<'_>, dict: *mut ffi::PyObject) {
+    let (mut pos, mut key, mut value) = (0, std::ptr::null_mut(), std::ptr::null_mut());
+    // SAFETY (whole fn): GIL held, a live dict; PyDict_Next runs no Python code
+    while unsafe { ffi::PyDict_Next(dict, &mut pos, &mut key, &mut value) } != 0 {
+        if unsafe { ffi::PyUnicode_CheckExact(key) } == 0 {
+            return;
+        }
+    }
+    pos = 0;
+    while unsafe { ffi::PyDict_Next(dict, &mut pos, &mut key, &mut value) } != 0 {
+        if let Some(id) = unsafe { w.intern(key) } {
+            w.builder.edge(id);
+        }
+    }
+}
+
 /// Python objects the walk must not count: its own temporaries.
 pub(crate) fn take(
     py: Python<'_>,
@@ -151,6 +170,9 @@ fn snapshot(
             if let Some(traverse) = unsafe { (*tp).tp_traverse } {
                 let arg = std::ptr::addr_of_mut!(w).cast::<c_void>();
                 unsafe { traverse(obj, visit, arg) };
+            }
+            if unsafe { ffi::PyDict_Check(obj) } != 0 {
+                unsafe { str_keys(&mut w, obj) };
             }
         }
         // 3.11+: a running frame's locals are invisible to tp_traverse; add them

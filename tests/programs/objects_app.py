@@ -1,0 +1,48 @@
+"""Programs whose objects leak in the ways `memsleuth run`'s objects instrument must explain.
+
+    objects_app.py cache SECONDS    a module-level cache of sessions that only grows
+    objects_app.py gcoff SECONDS    gc disabled while reference cycles pile up
+"""
+
+import gc
+import sys
+import time
+
+
+class Session:
+    def __init__(self, n):
+        self.n = n
+        self.history = [n]
+
+
+class Node:
+    def __init__(self):
+        self.peer = None
+
+
+CACHE = {}
+
+
+def cache(seconds):
+    end = time.monotonic() + seconds
+    n = 0
+    while time.monotonic() < end:
+        for _ in range(200):
+            CACHE[f"user:{n}"] = Session(n)  # LEAK-SESSION
+            n += 1
+        time.sleep(0.02)
+    print(f"cached {n} sessions")
+
+
+def gcoff(seconds):
+    gc.disable()
+    end = time.monotonic() + seconds
+    while time.monotonic() < end:
+        for _ in range(300):
+            a, b = Node(), Node()
+            a.peer, b.peer = b, a
+        time.sleep(0.02)
+
+
+if __name__ == "__main__":
+    {"cache": cache, "gcoff": gcoff}[sys.argv[1]](float(sys.argv[2]))

@@ -1,0 +1,91 @@
+"""The objects, gc and pymalloc instruments inside `memsleuth run`: growth by type over a
+series of censuses, the holder of each leaking line, and the gc and pymalloc reports."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from conftest import PROGRAMS, memsleuth, program
+
+APP = PROGRAMS / "objects_app.py"
+
+
+def line_of(marker: str) -> int:
+    for number, text in enumerate(APP.read_text().splitlines(), start=1):
+        if text.rstrip().endswith(f"# {marker}"):
+            return number
+    raise AssertionError(f"no line marked {marker}")
+
+
+def run(tmp_path: Path, *args: str) -> Path:
+    out = tmp_path / "objects.msl"
+    result = memsleuth(
+        "run", "--census", "0.25", "-o", str(out), program("objects_app.py"), *args
+    )
+    assert result.returncode == 0, result.stderr
+    return out
+
+
+def report(kind: str, capture: Path, *flags: str) -> dict[str, Any]:
+    result = memsleuth("report", kind, str(capture), "--json", *flags)
+    assert result.returncode == 0, result.stderr
+    data: dict[str, Any] = json.loads(result.stdout)
+    return data
+
+
+def test_a_growing_cache_is_a_growing_type_allocated_at_its_line_and_held_by_the_module(
+    tmp_path: Path,
+) -> None:
+    capture = run(tmp_path, "cache", "2.5")
+    growth = report("growth", capture)
+    assert growth["basis"] == "trend", growth["basis"]
+    rows = {t["name"]: t for t in growth["types"]}
+    session = rows["__main__.Session"]
+    assert session["growing"], session
+    # where its instances were allocated: the cache line, from the census samples
+    sites = [(Path(s["location"]["file"]).name, s["location"]["line"]) for s in session["sites"]]
+    assert ("objects_app.py", line_of("LEAK-SESSION")) in sites, session["sites"]
+
+    text = memsleuth("report", "growth", str(capture)).stdout
+    assert "__main__.Session" in text and "objects_app.py" in text
+
+    # the leaks report names the holder of the leaking line's blocks
+    leaks = report("leaks", capture, "--top", "0")
+    site_index = next(
+        i
+        for i, s in enumerate(leaks["sites"])
+        if Path(s["file"]).name == "objects_app.py" and s["line"] == line_of("LEAK-SESSION")
+    )
+    held = [h for h in leaks["holders"] if h["site"] == site_index]
+    assert held, leaks["holders"]
+    path = held[0]["path"]
+    assert path["root_kind"] == "module"
+    assert path["root"].startswith("module __main__")
+    edges = [s["edge"] for s in path["steps"]]
+    assert ".CACHE" in edges, edges
+    text = memsleuth("report", "leaks", str(capture)).stdout
+    assert "held by module __main__" in text and ".CACHE" in text, text
+
+
+def test_cycles_with_the_gc_disabled_are_reported(tmp_path: Path) -> None:
+    capture = run(tmp_path, "gcoff", "2")
+    gcr = memsleuth("report", "gc", str(capture))
+    assert gcr.returncode == 0, gcr.stderr
+    text = gcr.stdout.lower()
+    assert "disabled" in text, gcr.stdout
+    assert "unreachable" in text or "cycles" in text, gcr.stdout
+    growth = report("growth", capture)
+    node = next(t for t in growth["types"] if t["name"] == "__main__.Node")
+    assert node["growing"], node
+
+
+def test_pymalloc_snapshots_are_recorded(tmp_path: Path) -> None:
+    capture = run(tmp_path, "cache", "1")
+    data = report("pymalloc", capture)
+    text = json.dumps(data)
+    assert "arena" in text
+    result = memsleuth("report", "pymalloc", str(capture))
+    assert result.returncode == 0, result.stderr
+    assert "arena" in result.stdout.lower()
