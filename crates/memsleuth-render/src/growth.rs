@@ -547,6 +547,7 @@ mod tests {
             samples: 0,
             unmatched: 0,
             sites: Vec::new(),
+            holders: Vec::new(),
         }
     }
 
