@@ -9,7 +9,7 @@ import gc
 import sys
 import types
 import weakref
-from typing import Any, Callable
+from typing import Any, Callable, ClassVar
 
 import pytest
 
@@ -59,7 +59,8 @@ def test_module_cache_leak_shows_growth_and_the_path_from_the_module(
     assert grown[name].count_delta == 3000
     assert after[name].count == 3000
     # retained covers each session's own payload list and string
-    assert after[name].retained is not None and after[name].retained > after[name].bytes
+    assert after[name].retained is not None
+    assert after[name].retained > after[name].bytes
 
     r = memsleuth.why(app.CACHE["user:42"])
     first = r.paths[0]
@@ -67,7 +68,8 @@ def test_module_cache_leak_shows_growth_and_the_path_from_the_module(
     assert first["root"] == "module leakapp.cache"
     assert _edges(first)[1:] == [".CACHE", "['user:42']"]
     assert _types(first) == ["module", "dict", name]
-    assert "module leakapp.cache" in str(r) and ".CACHE" in str(r)
+    assert "module leakapp.cache" in str(r)
+    assert ".CACHE" in str(r)
 
 
 def test_callbacks_on_a_global_list_hold_through_the_bound_method(
@@ -95,7 +97,7 @@ def test_lru_cache_on_a_method_keeps_instances_alive_through_the_cache(
     cleanup_modules: Any,
 ) -> None:
     class Repo:
-        @functools.lru_cache(maxsize=None)  # noqa: B019 - the leak under test
+        @functools.cache  # noqa: B019 - the leak under test
         def get(self, key: int) -> int:
             return key * 2
 
@@ -134,7 +136,8 @@ def test_a_cycle_with_gc_disabled_is_reported() -> None:
         assert c.unreachable >= 4000
         assert c.unreachable_bytes > 0
         text = str(c)
-        assert "DISABLED" in text and "unreachable cycles" in text
+        assert "DISABLED" in text
+        assert "unreachable cycles" in text
         assert not gc.isenabled(), "the census must leave the gc as it found it"
     finally:
         if was:
@@ -184,7 +187,7 @@ def test_a_local_of_a_running_frame_is_named(cleanup_modules: Any) -> None:
 class Evil:
     """Every hook a census might be tempted to call misbehaves."""
 
-    called: list[str] = []
+    called: ClassVar[list[str]] = []
 
     def __repr__(self) -> str:
         Evil.called.append("repr")
@@ -257,7 +260,7 @@ def test_getattribute_and_class_lies_do_not_fool_the_census(cleanup_modules: Any
             raise AttributeError(name)
 
         @property  # type: ignore[misc]
-        def __class__(self) -> type:  # noqa: F811 - lying about its class
+        def __class__(self) -> type:
             return int
 
     _module("leakapp.masked", MASKED=[Masked() for _ in range(50)])

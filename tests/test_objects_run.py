@@ -21,9 +21,7 @@ def line_of(marker: str) -> int:
 
 def run(tmp_path: Path, *args: str) -> Path:
     out = tmp_path / "objects.msl"
-    result = memsleuth(
-        "run", "--census", "0.25", "-o", str(out), program("objects_app.py"), *args
-    )
+    result = memsleuth("run", "--census", "0.25", "-o", str(out), program("objects_app.py"), *args)
     assert result.returncode == 0, result.stderr
     return out
 
@@ -49,7 +47,8 @@ def test_a_growing_cache_is_a_growing_type_allocated_at_its_line_and_held_by_the
     assert ("objects_app.py", line_of("LEAK-SESSION")) in sites, session["sites"]
 
     text = memsleuth("report", "growth", str(capture)).stdout
-    assert "__main__.Session" in text and "objects_app.py" in text
+    assert "__main__.Session" in text
+    assert "objects_app.py" in text
 
     # the leaks report names the holder of the leaking line's blocks
     leaks = report("leaks", capture, "--top", "0")
@@ -66,7 +65,8 @@ def test_a_growing_cache_is_a_growing_type_allocated_at_its_line_and_held_by_the
     edges = [s["edge"] for s in path["steps"]]
     assert ".CACHE" in edges, edges
     text = memsleuth("report", "leaks", str(capture)).stdout
-    assert "held by module __main__" in text and ".CACHE" in text, text
+    assert "held by module __main__" in text, text
+    assert ".CACHE" in text, text
 
 
 def test_cycles_with_the_gc_disabled_are_reported(tmp_path: Path) -> None:

@@ -39,10 +39,10 @@ except ImportError:
 __all__ = [
     "CaptureError",
     "Census",
-    "Retention",
     "Memory",
     "MemsleuthError",
     "ProcessError",
+    "Retention",
     "Tracker",
     "Watch",
     "__version__",

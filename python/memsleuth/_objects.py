@@ -8,12 +8,14 @@ from __future__ import annotations
 
 import json
 import os
-from typing import Any, NamedTuple, Union
+from dataclasses import dataclass
+from typing import Any, Union
 
 from memsleuth import _native
 
 
-class TypeStat(NamedTuple):
+@dataclass(frozen=True)
+class TypeStat:
     """One type in a census: instances, their shallow bytes (as ``sys.getsizeof`` counts), and
     the bytes they keep alive on their own (``None`` when not computed)."""
 
@@ -23,7 +25,8 @@ class TypeStat(NamedTuple):
     retained: Union[int, None]
 
 
-class TypeGrowth(NamedTuple):
+@dataclass(frozen=True)
+class TypeGrowth:
     """How one type changed between two censuses."""
 
     name: str

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import atexit
+import contextlib
 import gc
 import os
 import sys
@@ -108,10 +109,8 @@ class Tracker:
         self._running = False
         atexit.unregister(self.stop)
         if self.census:
-            try:
+            with contextlib.suppress(ValueError):
                 gc.callbacks.remove(_native.gc_callback)
-            except ValueError:
-                pass
         stats = _native.track_stop(exit_code, main_globals, main_name)
         if os.getpid() == self._owner:
             self.stats = stats

@@ -1,7 +1,7 @@
 """Programs whose objects leak in the ways `memsleuth run`'s objects instrument must explain.
 
-    objects_app.py cache SECONDS    a module-level cache of sessions that only grows
-    objects_app.py gcoff SECONDS    gc disabled while reference cycles pile up
+objects_app.py cache SECONDS    a module-level cache of sessions that only grows
+objects_app.py gcoff SECONDS    gc disabled while reference cycles pile up
 """
 
 import gc
