@@ -216,14 +216,8 @@ impl Snapshot {
             found.push((if hidden(target) { 2 } else { 3 }, vec![target]));
         }
         found.sort_by(|a, b| a.0.cmp(&b.0).then(a.1.len().cmp(&b.1.len())));
-        // one path per root object: several routes from one root say the same thing
-        let mut roots_seen = Vec::new();
-        found.retain(|(_, p)| {
-            let r = p[0];
-            let fresh = !roots_seen.contains(&r);
-            roots_seen.push(r);
-            fresh
-        });
+        // each path ends through a different direct holder: the ways the object is kept
+        found.dedup_by(|a, b| a.1 == b.1);
         found.truncate(max_paths.max(1));
         found
             .iter()
