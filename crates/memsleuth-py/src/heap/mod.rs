@@ -2,6 +2,8 @@
 //! reference chains that keep an object alive — from one walk of the heap through
 //! `tp_traverse`, in Rust.
 
+mod bfs;
+mod count;
 mod describe;
 mod roots;
 mod types;
@@ -44,30 +46,53 @@ pub(crate) fn snapshot(
     walk::take(py, minor(py), extra_roots)
 }
 
-/// The census of a snapshot, as a capture record (t_ns left 0).
-pub(crate) fn census_of(
-    py: Python<'_>,
-    snap: &Snapshot,
-    retained: bool,
-    max_rows: usize,
-) -> Census {
-    let g = &snap.graph;
-    let refs = referrers(g);
-    let mut rows = census_by_type(g);
-    let mut unreachable = (0u64, 0u64);
-    if retained {
-        let d = dominators_with(g, &refs, &root_set(snap));
-        let k = rows.len().min(RETAINED_TYPES);
-        fill_retained(g, &d, &mut rows[..k]);
-        for (n, un) in d.unrooted.iter().enumerate() {
-            if *un {
-                unreachable.0 += 1;
-                unreachable.1 += g.node_size[n];
-            }
-        }
-    }
+/// A census without retained sizes, from a count of the heap (no graph): what the periodic
+/// censuses of `run` take. t_ns is left 0.
+pub(crate) fn quick_census(py: Python<'_>, max_rows: usize) -> PyResult<(Census, u64)> {
+    let c = count::count(py, minor(py), true)?;
+    let mut rows: Vec<TypeRow> = (0..c.count.len())
+        .filter(|&t| c.count[t] > 0)
+        .map(|t| TypeRow {
+            type_id: t as u32,
+            count: c.count[t],
+            bytes: c.bytes[t],
+            retained: None,
+        })
+        .collect();
     rows.sort_by(|a, b| b.bytes.cmp(&a.bytes).then(b.count.cmp(&a.count)));
-    let samples = samples(snap, &rows[..rows.len().min(max_rows)]);
+    let census = census_record(
+        py,
+        &c.types.names,
+        &rows,
+        |t| c.samples[t as usize].clone(),
+        max_rows,
+        Totals {
+            objects: c.objects,
+            bytes: c.total_bytes,
+            unreachable: (0, 0),
+            duration: c.duration,
+            gc_enabled: c.gc_was_enabled,
+        },
+    );
+    Ok((census, c.sizes_estimated))
+}
+
+struct Totals {
+    objects: u64,
+    bytes: u64,
+    unreachable: (u64, u64),
+    duration: std::time::Duration,
+    gc_enabled: bool,
+}
+
+fn census_record(
+    py: Python<'_>,
+    names: &[String],
+    rows: &[TypeRow],
+    samples: impl Fn(u32) -> Vec<u64>,
+    max_rows: usize,
+    totals: Totals,
+) -> Census {
     let mut types: Vec<CensusType> = Vec::new();
     let mut other = CensusType {
         name: "(other)".into(),
@@ -76,11 +101,11 @@ pub(crate) fn census_of(
     for (i, r) in rows.iter().enumerate() {
         if i < max_rows {
             types.push(CensusType {
-                name: g.type_names[r.type_id as usize].clone(),
+                name: names[r.type_id as usize].clone(),
                 count: r.count,
                 bytes: r.bytes,
                 retained: r.retained,
-                samples: samples.get(&r.type_id).cloned().unwrap_or_default(),
+                samples: samples(r.type_id),
             });
         } else {
             other.count += r.count;
@@ -91,10 +116,6 @@ pub(crate) fn census_of(
         types.push(other);
     }
     let gc = py.import("gc").ok();
-    let gc_enabled = gc
-        .as_ref()
-        .and_then(|gc| gc.call_method0("isenabled").ok()?.extract().ok())
-        .unwrap_or(true);
     let gc_counts: Vec<u64> = gc
         .as_ref()
         .and_then(|gc| gc.call_method0("get_count").ok()?.extract().ok())
@@ -105,16 +126,51 @@ pub(crate) fn census_of(
         .unwrap_or(0) as u64;
     Census {
         t_ns: 0,
-        duration_ns: snap.duration.as_nanos() as u64,
-        objects: g.len() as u64,
-        bytes: g.node_size.iter().sum(),
-        gc_enabled,
+        duration_ns: totals.duration.as_nanos() as u64,
+        objects: totals.objects,
+        bytes: totals.bytes,
+        gc_enabled: totals.gc_enabled,
         gc_counts,
-        unreachable: unreachable.0,
-        unreachable_bytes: unreachable.1,
+        unreachable: totals.unreachable.0,
+        unreachable_bytes: totals.unreachable.1,
         garbage,
         types,
     }
+}
+
+/// The census of a snapshot, with retained sizes for the largest types and the objects no
+/// root reaches, as a capture record (t_ns left 0).
+pub(crate) fn census_of(py: Python<'_>, snap: &Snapshot, max_rows: usize) -> Census {
+    let g = &snap.graph;
+    let refs = referrers(g);
+    let mut rows = census_by_type(g);
+    let mut unreachable = (0u64, 0u64);
+    let d = dominators_with(g, &refs, &root_set(snap));
+    drop(refs);
+    let k = rows.len().min(RETAINED_TYPES);
+    fill_retained(g, &d, &mut rows[..k]);
+    for (n, un) in d.unrooted.iter().enumerate() {
+        if *un {
+            unreachable.0 += 1;
+            unreachable.1 += g.node_size[n];
+        }
+    }
+    rows.sort_by(|a, b| b.bytes.cmp(&a.bytes).then(b.count.cmp(&a.count)));
+    let samples = samples(snap, &rows[..rows.len().min(max_rows)]);
+    census_record(
+        py,
+        &g.type_names,
+        &rows,
+        |t| samples.get(&t).cloned().unwrap_or_default(),
+        max_rows,
+        Totals {
+            objects: g.len() as u64,
+            bytes: g.node_size.iter().sum(),
+            unreachable,
+            duration: snap.duration,
+            gc_enabled: snap.gc_was_enabled,
+        },
+    )
 }
 
 /// A few instances of each of the top types, as allocation-block addresses, spread over the
@@ -260,46 +316,67 @@ impl Snapshot {
                 }
             }
         };
-        let mut steps: Vec<PathStep> = Vec::with_capacity(nodes.len());
-        let mut skip_next_dict = false;
-        for (i, &n) in nodes.iter().enumerate() {
-            let obj = ptr(n);
-            let type_name =
-                self.graph.type_names[self.graph.node_type[n as usize] as usize].clone();
-            // SAFETY: GIL held (token); every node is held by the snapshot
-            let repr = unsafe { describe::short_repr(obj, &type_name) };
-            let mut edge = String::new();
-            if i > 0 {
-                let parent = ptr(nodes[i - 1]);
-                // SAFETY: as above
-                edge = unsafe { describe::edge_label(parent, obj, &self.roots) }
-                    .unwrap_or_else(|| "->".into());
-                // a named root that is itself a globals dict (`__main__` under `run`)
-                let globals_root = i == 1 && kind == ROOT_MODULE;
-                if skip_next_dict || globals_root {
-                    edge = attribute(&edge);
-                    skip_next_dict = false;
-                }
-                // `obj.__dict__ ['x']` reads better as `obj.x`: drop the dict step
-                // SAFETY: as above
-                if i + 1 < nodes.len() && unsafe { describe::is_attribute_dict(parent, obj) } {
-                    skip_next_dict = true;
-                    continue;
-                }
+        let objs: Vec<(*mut ffi::PyObject, String, u64)> = nodes
+            .iter()
+            .map(|&n| {
+                let t = self.graph.node_type[n as usize] as usize;
+                (
+                    ptr(n),
+                    self.graph.type_names[t].clone(),
+                    self.graph.node_size[n as usize],
+                )
+            })
+            .collect();
+        // SAFETY: GIL held (token); every node is alive while the snapshot is
+        unsafe { describe_objects(&objs, &self.roots, kind, words) }
+    }
+}
+
+/// A retention path from the objects on it (root first), each with its type name and size.
+///
+/// # Safety
+/// GIL held; every object alive.
+unsafe fn describe_objects(
+    objs: &[(*mut ffi::PyObject, String, u64)],
+    roots: &roots::Roots,
+    kind: u8,
+    words: String,
+) -> RetentionPath {
+    let mut steps: Vec<PathStep> = Vec::with_capacity(objs.len());
+    let mut skip_next_dict = false;
+    for (i, (obj, type_name, size)) in objs.iter().enumerate() {
+        let obj = *obj;
+        // SAFETY (loop): the caller's guarantee
+        let repr = unsafe { describe::short_repr(obj, type_name) };
+        let mut edge = String::new();
+        if i > 0 {
+            let parent = objs[i - 1].0;
+            edge =
+                unsafe { describe::edge_label(parent, obj, roots) }.unwrap_or_else(|| "->".into());
+            // a named root that is itself a globals dict (`__main__` under `run`)
+            let globals_root = i == 1 && kind == ROOT_MODULE;
+            if skip_next_dict || globals_root {
+                edge = attribute(&edge);
+                skip_next_dict = false;
             }
-            steps.push(PathStep {
-                edge,
-                type_name,
-                repr,
-                addr: self.ptrs[n as usize] as u64,
-                size: self.graph.node_size[n as usize],
-            });
+            // `obj.__dict__ ['x']` reads better as `obj.x`: drop the dict step
+            if i + 1 < objs.len() && unsafe { describe::is_attribute_dict(parent, obj) } {
+                skip_next_dict = true;
+                continue;
+            }
         }
-        RetentionPath {
-            root_kind: RootKind::from_code(kind),
-            root: words,
-            steps,
-        }
+        steps.push(PathStep {
+            edge,
+            type_name: type_name.clone(),
+            repr,
+            addr: obj as u64,
+            size: *size,
+        });
+    }
+    RetentionPath {
+        root_kind: RootKind::from_code(kind),
+        root: words,
+        steps,
     }
 }
 
@@ -318,10 +395,15 @@ fn attribute(label: &str) -> String {
 #[pyfunction]
 #[pyo3(signature = (retained=true, top=25))]
 pub fn census(py: Python<'_>, retained: bool, top: usize) -> PyResult<(String, String)> {
-    let mut snap = snapshot(py, &[])?;
-    let c = census_of(py, &snap, retained, usize::MAX);
-    snap.release(py);
-    let model = memsleuth_analysis::census::CensusModel::from_record(&c, snap.sizes_estimated);
+    let (c, estimated) = if retained {
+        let mut snap = snapshot(py, &[])?;
+        let c = census_of(py, &snap, usize::MAX);
+        snap.release(py);
+        (c, snap.sizes_estimated)
+    } else {
+        quick_census(py, usize::MAX)?
+    };
+    let model = memsleuth_analysis::census::CensusModel::from_record(&c, estimated);
     Ok((
         memsleuth_render::objects::census_json(&model),
         memsleuth_render::objects::census_text(&model, top),
@@ -333,18 +415,23 @@ pub fn census(py: Python<'_>, retained: bool, top: usize) -> PyResult<(String, S
 #[pyfunction]
 #[pyo3(signature = (obj, max_paths=3))]
 pub fn why(py: Python<'_>, obj: &Bound<'_, PyAny>, max_paths: usize) -> PyResult<Py<PyDict>> {
-    let mut snap = snapshot(py, &[])?;
-    let target = snap.node_of(obj.as_ptr());
     let out = PyDict::new(py);
-    let paths = match target {
-        Some(t) => {
+    // a search from the roots finds most holders without building the heap's graph
+    let mut paths = bfs::search(py, obj, max_paths)?;
+    let mut found = !paths.is_empty();
+    if paths.is_empty() {
+        // the caller's own frame, C, or nothing: that takes the whole graph to tell
+        let mut snap = snapshot(py, &[])?;
+        let target = snap.node_of(obj.as_ptr());
+        found = target.is_some();
+        if let Some(t) = target {
             let refs = referrers(&snap.graph);
             // the argument itself is a reference the graph does not show
-            snap.paths(py, &refs, t, max_paths, 1)
+            paths = snap.paths(py, &refs, t, max_paths, 1);
         }
-        None => Vec::new(),
-    };
-    snap.release(py);
+        snap.release(py);
+    }
+    let target = found.then_some(());
     out.set_item("text", memsleuth_render::retention::paths_text(&paths))?;
     out.set_item("json", memsleuth_render::retention::paths_json(&paths))?;
     out.set_item("dot", memsleuth_render::retention::paths_dot(&paths))?;

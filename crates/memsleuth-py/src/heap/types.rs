@@ -23,6 +23,9 @@ const GC_HEAD: u64 = 16;
 /// How an instance's shallow size is measured.
 #[derive(Debug, Clone, Copy)]
 pub(crate) enum SizeOf {
+    /// `object.__sizeof__` on a type without items: the same for every instance, measured on
+    /// the first one seen.
+    Fixed(Option<u64>),
     /// A `__sizeof__` written in C taking no arguments: called directly, it runs no Python code.
     Native(ffi::PyCFunction),
     /// A `__sizeof__` written in Python (or an unusual C one): it runs the program's own code,
@@ -34,59 +37,119 @@ pub(crate) enum SizeOf {
 
 #[derive(Debug)]
 pub(crate) struct TypeInfo {
-    pub id: u32,
     pub sizeof: SizeOf,
-    /// What `sys.getsizeof` adds to `__sizeof__` for an instance (the gc header and, from 3.12,
+    /// What `sys.getsizeof` adds to `__sizeof__` for an instance (the gc header and, from 3.11,
     /// the managed dict/weakref slots).
     pub getsizeof_extra: u64,
     /// Bytes between the start of the allocation block and the object.
     pub preheader: u64,
 }
 
+/// Slots of the direct-mapped cache in front of the type table: a walk meets the same few
+/// dozen types over and over.
+const CACHE_SLOTS: usize = 256;
+
 /// Types seen by one walk, with dense ids.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub(crate) struct Types {
-    by_ptr: FxHashMap<usize, TypeInfo>,
+    by_ptr: FxHashMap<usize, u32>,
+    cache: Box<[(usize, u32); CACHE_SLOTS]>,
+    pub infos: Vec<TypeInfo>,
     pub names: Vec<String>,
-    /// `getsizeof_extra` by type id.
-    pub extras: Vec<u64>,
-    /// `preheader` by type id.
-    preheaders: Vec<u64>,
+    object_sizeof: Option<ffi::PyCFunction>,
     minor: u8,
 }
 
 impl Types {
     pub fn new(minor: u8) -> Self {
+        // SAFETY: GIL held by every caller of a walk; `object` is a static type
+        let object_sizeof =
+            match unsafe { sizeof_of(std::ptr::addr_of_mut!(ffi::PyBaseObject_Type), None) } {
+                SizeOf::Native(f) => Some(f),
+                _ => None,
+            };
         Types {
+            by_ptr: FxHashMap::default(),
+            cache: Box::new([(0, 0); CACHE_SLOTS]),
+            infos: Vec::new(),
+            names: Vec::new(),
+            object_sizeof,
             minor,
-            ..Types::default()
         }
     }
 
-    /// The info of `tp`, computed on first sight.
+    /// The type id of `tp`, its info computed on first sight.
     ///
     /// # Safety
     /// GIL held; `tp` a live type object.
-    pub unsafe fn of(&mut self, tp: *mut ffi::PyTypeObject) -> &TypeInfo {
-        let minor = self.minor;
-        let next = self.names.len() as u32;
-        let (names, extras, pre) = (&mut self.names, &mut self.extras, &mut self.preheaders);
-        self.by_ptr.entry(tp as usize).or_insert_with(|| {
-            names.push(unsafe { qualified_name(tp) });
-            let info = unsafe { describe(tp, next, minor) };
-            extras.push(info.getsizeof_extra);
-            pre.push(info.preheader);
-            info
-        })
+    #[inline]
+    pub unsafe fn id(&mut self, tp: *mut ffi::PyTypeObject) -> u32 {
+        let key = tp as usize;
+        let slot = (key >> 4) % CACHE_SLOTS;
+        let (cached, id) = self.cache[slot];
+        if cached == key {
+            return id;
+        }
+        let id = match self.by_ptr.get(&key) {
+            Some(&id) => id,
+            None => {
+                let id = self.infos.len() as u32;
+                self.names.push(unsafe { qualified_name(tp) });
+                self.infos
+                    .push(unsafe { describe(tp, self.minor, self.object_sizeof) });
+                self.by_ptr.insert(key, id);
+                id
+            }
+        };
+        self.cache[slot] = (key, id);
+        id
+    }
+
+    /// `sys.getsizeof(obj)` without running Python code: `None` when the type's `__sizeof__`
+    /// is written in Python (the caller decides whether to run it).
+    ///
+    /// # Safety
+    /// GIL held; `obj` alive and of the type `id` names.
+    #[inline]
+    pub unsafe fn size(&mut self, obj: *mut ffi::PyObject, id: u32) -> Option<u64> {
+        let info = &mut self.infos[id as usize];
+        let shallow = match info.sizeof {
+            SizeOf::Fixed(Some(n)) => n,
+            SizeOf::Fixed(None) => {
+                let n = self
+                    .object_sizeof
+                    .and_then(|f| unsafe { native_sizeof(f, obj) })
+                    .unwrap_or_else(|| unsafe { basic_size(obj) });
+                info.sizeof = SizeOf::Fixed(Some(n));
+                n
+            }
+            SizeOf::Native(f) => {
+                unsafe { native_sizeof(f, obj) }.unwrap_or_else(|| unsafe { basic_size(obj) })
+            }
+            SizeOf::Basic => unsafe { basic_size(obj) },
+            SizeOf::Python => return None,
+        };
+        Some(shallow + info.getsizeof_extra)
     }
 
     /// Bytes between an instance's allocation block and the instance, by type id.
     pub fn preheader_of(&self, type_id: u32) -> u64 {
-        self.preheaders.get(type_id as usize).copied().unwrap_or(0)
+        self.infos.get(type_id as usize).map_or(0, |i| i.preheader)
+    }
+
+    /// What `sys.getsizeof` adds to `__sizeof__`, by type id.
+    pub fn extra_of(&self, type_id: u32) -> u64 {
+        self.infos
+            .get(type_id as usize)
+            .map_or(0, |i| i.getsizeof_extra)
     }
 }
 
-unsafe fn describe(tp: *mut ffi::PyTypeObject, id: u32, minor: u8) -> TypeInfo {
+unsafe fn describe(
+    tp: *mut ffi::PyTypeObject,
+    minor: u8,
+    object_sizeof: Option<ffi::PyCFunction>,
+) -> TypeInfo {
     let flags = unsafe { (*tp).tp_flags };
     let is_gc = flags & ffi::Py_TPFLAGS_HAVE_GC != 0;
     let managed_dict = minor >= 11 && flags & TPFLAGS_MANAGED_DICT != 0;
@@ -98,8 +161,7 @@ unsafe fn describe(tp: *mut ffi::PyTypeObject, id: u32, minor: u8) -> TypeInfo {
     };
     let gc = if is_gc { GC_HEAD } else { 0 };
     TypeInfo {
-        id,
-        sizeof: unsafe { sizeof_of(tp) },
+        sizeof: unsafe { sizeof_of(tp, object_sizeof) },
         // sys.getsizeof adds the whole pre-header: the gc header and, from 3.11, the managed
         // dict (and from 3.12 weakref) slots
         getsizeof_extra: gc + managed,
@@ -107,7 +169,7 @@ unsafe fn describe(tp: *mut ffi::PyTypeObject, id: u32, minor: u8) -> TypeInfo {
     }
 }
 
-unsafe fn sizeof_of(tp: *mut ffi::PyTypeObject) -> SizeOf {
+unsafe fn sizeof_of(tp: *mut ffi::PyTypeObject, object_sizeof: Option<ffi::PyCFunction>) -> SizeOf {
     let name = c"__sizeof__";
     // SAFETY (whole fn): GIL held by the caller; the objects read are alive while the type is
     let key = unsafe { ffi::PyUnicode_InternFromString(name.as_ptr()) };
@@ -124,7 +186,14 @@ unsafe fn sizeof_of(tp: *mut ffi::PyTypeObject) -> SizeOf {
     if descr_type == std::ptr::addr_of_mut!(ffi::PyMethodDescr_Type) {
         let def = unsafe { (*(descr as *mut ffi::PyMethodDescrObject)).d_method };
         if !def.is_null() && unsafe { (*def).ml_flags } & METH_NOARGS != 0 {
-            return SizeOf::Native(unsafe { (*def).ml_meth.PyCFunction });
+            let f = unsafe { (*def).ml_meth.PyCFunction };
+            let fixed = unsafe { (*tp).tp_itemsize } == 0
+                && object_sizeof.is_some_and(|o| o as usize == f as usize);
+            return if fixed {
+                SizeOf::Fixed(None)
+            } else {
+                SizeOf::Native(f)
+            };
         }
     }
     SizeOf::Python

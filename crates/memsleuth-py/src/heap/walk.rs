@@ -1,7 +1,9 @@
 //! The walk: every object the gc tracks, and every object they reach through `tp_traverse`
 //! (str, int, bytes, untracked dicts and tuples...), as one graph. The walk runs no Python code
 //! between taking `gc.get_objects()` and finishing the graph, so the heap cannot change under
-//! it; the collector is paused for the whole snapshot and restored after.
+//! it; the collector stays paused until the snapshot is released, so no object of the graph can
+//! be freed by a collection while we hold its address. Only when the program's own
+//! `__sizeof__` must run (which could free anything) are the nodes held by strong references.
 
 use std::ffi::{c_int, c_void};
 use std::time::{Duration, Instant};
@@ -12,12 +14,13 @@ use pyo3::prelude::*;
 use pyo3::types::PyList;
 use rustc_hash::FxHashMap;
 
+use super::count::IdMap;
 use super::roots::Roots;
-use super::types::{basic_size, int_result, native_sizeof, SizeOf, Types};
+use super::types::{basic_size, int_result, Types};
 
 /// Longest total time spent in `__sizeof__` methods written in Python, per snapshot: a slow one
 /// must not stall the program; past it, sizes come from the type's basic size.
-const PY_SIZEOF_BUDGET: Duration = Duration::from_millis(500);
+pub(crate) const PY_SIZEOF_BUDGET: Duration = Duration::from_millis(500);
 
 /// One snapshot of the heap.
 #[derive(Debug)]
@@ -35,11 +38,15 @@ pub(crate) struct Snapshot {
     pub duration: Duration,
     /// Objects whose `__sizeof__` raised, returned nonsense or ran out of the time budget.
     pub sizes_estimated: u64,
+    /// The nodes are held by strong references (see the module doc).
+    held: bool,
+    /// The collector was on before the walk: turn it back on at release.
+    pub gc_was_enabled: bool,
     released: bool,
 }
 
 struct Walker<'a> {
-    ids: FxHashMap<usize, u32>,
+    ids: IdMap,
     ptrs: Vec<usize>,
     refcnt: Vec<u32>,
     builder: GraphBuilder,
@@ -53,7 +60,7 @@ impl Walker<'_> {
     /// The node of `obj`, created (and held) on first sight.
     unsafe fn intern(&mut self, obj: *mut ffi::PyObject) -> Option<u32> {
         let key = obj as usize;
-        if let Some(&id) = self.ids.get(&key) {
+        if let Some(id) = self.ids.get(key) {
             return Some(id);
         }
         if self.ignore.contains(&key) {
@@ -61,25 +68,19 @@ impl Walker<'_> {
         }
         // SAFETY (rest): GIL held; `obj` was reached from a live object through tp_traverse or
         // the gc's own list, and no Python code has run since
-        let tp = unsafe { ffi::Py_TYPE(obj) };
-        let info = unsafe { self.types.of(tp) };
-        let (type_id, extra) = (info.id, info.getsizeof_extra);
-        let size = match info.sizeof {
-            SizeOf::Native(f) => unsafe { native_sizeof(f, obj) },
-            SizeOf::Python => None,
-            SizeOf::Basic => Some(unsafe { basic_size(obj) }),
-        };
-        let python_sizeof = matches!(info.sizeof, SizeOf::Python);
-        let size = size.unwrap_or_else(|| unsafe { basic_size(obj) }) + extra;
-        let id = self.builder.add_node(type_id, size);
-        if python_sizeof {
+        let type_id = unsafe { self.types.id(ffi::Py_TYPE(obj)) };
+        let size = unsafe { self.types.size(obj, type_id) };
+        let id = self.builder.add_node(
+            type_id,
+            size.unwrap_or_else(|| unsafe { basic_size(obj) } + self.types.extra_of(type_id)),
+        );
+        if size.is_none() {
             self.py_sizeof.push(id);
         }
         self.ids.insert(key, id);
         self.ptrs.push(key);
         self.refcnt
             .push(u32::try_from(unsafe { ffi::Py_REFCNT(obj) }).unwrap_or(u32::MAX));
-        unsafe { ffi::Py_INCREF(obj) };
         Some(id)
     }
 }
@@ -95,10 +96,13 @@ unsafe extern "C" fn visit(obj: *mut ffi::PyObject, arg: *mut c_void) -> c_int {
 
 /// A dict whose keys are all `str` uses CPython's string-keyed table, and its tp_traverse
 /// skips the keys (a string cannot be part of a cycle); they are objects all the same, kept
-/// alive by the dict: add them. A dict with any other key visited all of its keys already.
-unsafe fn str_keys(w: &mut Walker<'_>, dict: *mut ffi::PyObject) {
+/// alive by the dict: `f` gets them. A dict with any other key visited all of its keys already.
+///
+/// # Safety
+/// GIL held; `dict` a live dict. `f` must not run Python code.
+pub(crate) unsafe fn for_str_keys(dict: *mut ffi::PyObject, mut f: impl FnMut(*mut ffi::PyObject)) {
     let (mut pos, mut key, mut value) = (0, std::ptr::null_mut(), std::ptr::null_mut());
-    // SAFETY (whole fn): GIL held, a live dict; PyDict_Next runs no Python code
+    // SAFETY (whole fn): the caller's guarantee; PyDict_Next runs no Python code
     while unsafe { ffi::PyDict_Next(dict, &mut pos, &mut key, &mut value) } != 0 {
         if unsafe { ffi::PyUnicode_CheckExact(key) } == 0 {
             return;
@@ -106,25 +110,37 @@ unsafe fn str_keys(w: &mut Walker<'_>, dict: *mut ffi::PyObject) {
     }
     pos = 0;
     while unsafe { ffi::PyDict_Next(dict, &mut pos, &mut key, &mut value) } != 0 {
-        if let Some(id) = unsafe { w.intern(key) } {
-            w.builder.edge(id);
+        f(key);
+    }
+}
+
+/// Pauses the collector; returns whether it was on.
+pub(crate) fn pause_gc(py: Python<'_>) -> PyResult<bool> {
+    let gc = py.import("gc")?;
+    let was_enabled: bool = gc.call_method0("isenabled")?.extract()?;
+    gc.call_method0("disable")?;
+    Ok(was_enabled)
+}
+
+pub(crate) fn resume_gc(py: Python<'_>, was_enabled: bool) {
+    if was_enabled {
+        if let Ok(gc) = py.import("gc") {
+            let _ = gc.call_method0("enable");
         }
     }
 }
 
-/// Python objects the walk must not count: its own temporaries.
+/// Takes a snapshot of the heap; the collector stays paused until [`Snapshot::release`].
 pub(crate) fn take(
     py: Python<'_>,
     minor: u8,
     extra_roots: &[(Bound<'_, PyAny>, String)],
 ) -> PyResult<Snapshot> {
     let started = Instant::now();
-    let gc = py.import("gc")?;
-    let was_enabled: bool = gc.call_method0("isenabled")?.extract()?;
-    gc.call_method0("disable")?;
-    let result = snapshot(py, minor, extra_roots, started);
-    if was_enabled {
-        gc.call_method0("enable")?;
+    let was_enabled = pause_gc(py)?;
+    let result = snapshot(py, minor, extra_roots, started, was_enabled);
+    if result.is_err() {
+        resume_gc(py, was_enabled);
     }
     result
 }
@@ -134,6 +150,7 @@ fn snapshot(
     minor: u8,
     extra_roots: &[(Bound<'_, PyAny>, String)],
     started: Instant,
+    gc_was_enabled: bool,
 ) -> PyResult<Snapshot> {
     let roots = Roots::gather(py, extra_roots);
     let tracked = py.import("gc")?.call_method0("get_objects")?;
@@ -142,7 +159,7 @@ fn snapshot(
     let mut types = Types::new(minor);
     let n_tracked = tracked.len();
     let mut w = Walker {
-        ids: FxHashMap::with_capacity_and_hasher(n_tracked * 2, Default::default()),
+        ids: IdMap::default(),
         ptrs: Vec::with_capacity(n_tracked * 2),
         refcnt: Vec::with_capacity(n_tracked * 2),
         builder: GraphBuilder::new(),
@@ -172,7 +189,13 @@ fn snapshot(
                 unsafe { traverse(obj, visit, arg) };
             }
             if unsafe { ffi::PyDict_Check(obj) } != 0 {
-                unsafe { str_keys(&mut w, obj) };
+                unsafe {
+                    for_str_keys(obj, |k| {
+                        if let Some(id) = w.intern(k) {
+                            w.builder.edge(id);
+                        }
+                    })
+                };
             }
         }
         // 3.11+: a running frame's locals are invisible to tp_traverse; add them
@@ -196,8 +219,15 @@ fn snapshot(
         ..
     } = w;
     let mut graph = builder.finish();
-    // sizes that need the program's own __sizeof__: every node is held, so whatever it does,
-    // no pointer of ours dangles
+    // sizes that need the program's own __sizeof__: hold every node first, so whatever that
+    // code does, no pointer of ours dangles
+    let held = !py_sizeof.is_empty();
+    if held {
+        for p in &ptrs {
+            // SAFETY: GIL held; no Python code has run since the walk, every node is alive
+            unsafe { ffi::Py_INCREF(*p as *mut ffi::PyObject) };
+        }
+    }
     let mut sizes_estimated = 0u64;
     let budget_end = Instant::now() + PY_SIZEOF_BUDGET;
     for id in py_sizeof {
@@ -216,8 +246,8 @@ fn snapshot(
         };
         match measured {
             Some(s) => {
-                let t = graph.node_type[id as usize] as usize;
-                graph.node_size[id as usize] = s + types.extras[t];
+                let t = graph.node_type[id as usize];
+                graph.node_size[id as usize] = s + types.extra_of(t);
             }
             None => sizes_estimated += 1,
         }
@@ -239,12 +269,14 @@ fn snapshot(
         root_nodes,
         duration: started.elapsed(),
         sizes_estimated,
+        held,
+        gc_was_enabled,
         released: false,
     })
 }
 
-/// References the graph does not show, per node: its reference count less its referrers in the
-/// graph, the gc list's reference (tracked objects) and our own.
+/// References the graph does not show, per node: its reference count (taken during the walk)
+/// less its referrers in the graph, the gc list's reference (tracked objects) and our own.
 fn hidden(graph: &HeapGraph, ptrs: &[usize], refcnt: &[u32], roots: &Roots) -> Vec<u32> {
     let mut seen = vec![0u32; ptrs.len()];
     for &to in &graph.edges {
@@ -254,7 +286,7 @@ fn hidden(graph: &HeapGraph, ptrs: &[usize], refcnt: &[u32], roots: &Roots) -> V
         .enumerate()
         .map(|(i, p)| {
             let own = roots.own_refs.get(p).copied().unwrap_or(0);
-            // SAFETY: GIL held; the object is held by the snapshot
+            // SAFETY: GIL held; the object is alive (collector paused, see the module doc)
             let tracked =
                 u32::from(unsafe { ffi::PyObject_GC_IsTracked(*p as *mut ffi::PyObject) } != 0);
             refcnt[i].saturating_sub(seen[i] + own + tracked)
@@ -272,17 +304,21 @@ impl Snapshot {
             .map(|i| i as u32)
     }
 
-    /// Drops the references the snapshot holds. Must run with the GIL.
-    pub fn release(&mut self, _py: Python<'_>) {
+    /// Drops the references the snapshot holds and resumes the collector. Must run with the
+    /// GIL.
+    pub fn release(&mut self, py: Python<'_>) {
         if self.released {
             return;
         }
         self.released = true;
-        for p in &self.ptrs {
-            // SAFETY: GIL held (token); each node holds one reference we took in `intern`
-            unsafe { ffi::Py_DECREF(*p as *mut ffi::PyObject) };
+        if self.held {
+            for p in &self.ptrs {
+                // SAFETY: GIL held (token); each node holds the reference taken after the walk
+                unsafe { ffi::Py_DECREF(*p as *mut ffi::PyObject) };
+            }
         }
         self.roots.release();
+        resume_gc(py, self.gc_was_enabled);
     }
 }
 

@@ -68,10 +68,17 @@ impl CensusThread {
 fn census_into(py: Python<'_>, sink: &RecordSink, retained: bool) -> Duration {
     let started = Instant::now();
     let t_ns = sink.now_ns();
-    if let Ok(mut snap) = heap::snapshot(py, &[]) {
-        let mut census = heap::census_of(py, &snap, retained, heap::CENSUS_ROWS);
+    let census = if retained {
+        heap::snapshot(py, &[]).map(|mut snap| {
+            let c = heap::census_of(py, &snap, heap::CENSUS_ROWS);
+            snap.release(py);
+            c
+        })
+    } else {
+        heap::quick_census(py, heap::CENSUS_ROWS).map(|(c, _)| c)
+    };
+    if let Ok(mut census) = census {
         census.t_ns = t_ns;
-        snap.release(py);
         sink.push(Record::Census(census));
     }
     pymalloc_into(py, sink);
@@ -140,7 +147,7 @@ pub(crate) fn finish(
     let Ok(mut snap) = heap::snapshot(py, extra_roots) else {
         return;
     };
-    let mut census = heap::census_of(py, &snap, true, heap::CENSUS_ROWS);
+    let mut census = heap::census_of(py, &snap, heap::CENSUS_ROWS);
     census.t_ns = t_ns;
     let last_census = census.clone();
     sink.push(Record::Census(census));
