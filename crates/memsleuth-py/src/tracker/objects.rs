@@ -48,7 +48,9 @@ impl CensusThread {
                     let took = Python::attach(|py| {
                         // the walk's own Python objects must not be recorded as the program's
                         super::hooks::ignore_this_thread();
-                        census_into(py, &sink, false)
+                        // with the collector off, cycles pile up unseen: only the whole graph
+                        // tells garbage from live objects, so take the full census then
+                        census_into(py, &sink, !gc_enabled(py))
                     });
                     wait = interval.max(took * CENSUS_PAUSE_FACTOR);
                 }
@@ -62,6 +64,13 @@ impl CensusThread {
         let _ = self.stop.send(());
         let _ = self.thread.join();
     }
+}
+
+fn gc_enabled(py: Python<'_>) -> bool {
+    py.import("gc")
+        .and_then(|gc| gc.call_method0("isenabled"))
+        .and_then(|v| v.extract())
+        .unwrap_or(true)
 }
 
 /// Takes a census (and a pymalloc snapshot) into the capture; returns how long it took.
