@@ -70,7 +70,8 @@ def test_a_growing_cache_is_a_growing_type_allocated_at_its_line_and_held_by_the
 
 
 def test_cycles_with_the_gc_disabled_are_reported(tmp_path: Path) -> None:
-    capture = run(tmp_path, "gcoff", "2")
+    # long enough for the trend test: full censuses (the gc is off) space themselves out
+    capture = run(tmp_path, "gcoff", "4")
     gcr = memsleuth("report", "gc", str(capture))
     assert gcr.returncode == 0, gcr.stderr
     text = gcr.stdout.lower()
@@ -90,3 +91,29 @@ def test_pymalloc_snapshots_are_recorded(tmp_path: Path) -> None:
     result = memsleuth("report", "pymalloc", str(capture))
     assert result.returncode == 0, result.stderr
     assert "arena" in result.stdout.lower()
+
+
+def test_a_tracker_with_censuses_leaves_no_thread_or_callback_behind(tmp_path: Path) -> None:
+    import gc
+    import os
+    import time
+
+    import memsleuth
+    from memsleuth import _native
+
+    capture = tmp_path / "tracker.msl"
+    kept = []
+    with memsleuth.Tracker(capture, census=0.05):
+        assert _native.gc_callback in gc.callbacks
+        for i in range(40):
+            kept.append([i] * 100)
+            time.sleep(0.02)
+    assert _native.gc_callback not in gc.callbacks
+    threads = [
+        Path(f"/proc/self/task/{t}/comm").read_text().strip() for t in os.listdir("/proc/self/task")
+    ]
+    # the kernel keeps 15 characters of a thread name
+    assert not [t for t in threads if t.startswith("memsleuth-cens")], threads
+    growth = report("growth", capture)
+    # at least one periodic census and the last one
+    assert len(growth["censuses"]) >= 2

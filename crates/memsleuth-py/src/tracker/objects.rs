@@ -102,11 +102,13 @@ fn pymalloc_into(py: Python<'_>, sink: &RecordSink) {
     }
 }
 
-static GC_SINK: Mutex<Option<(RecordSink, u64)>> = Mutex::new(None);
+/// Where gc events go, the process that set it (a forked child has no recorder: its events
+/// would only pile up in the channel), and when the running collection started.
+static GC_SINK: Mutex<Option<(RecordSink, u32, u64)>> = Mutex::new(None);
 
 pub(crate) fn set_gc_sink(sink: Option<RecordSink>) {
     if let Ok(mut g) = GC_SINK.lock() {
-        *g = sink.map(|s| (s, 0));
+        *g = sink.map(|s| (s, std::process::id(), 0));
     }
 }
 
@@ -116,9 +118,12 @@ pub fn gc_callback(phase: &str, info: &Bound<'_, PyDict>) {
     let Ok(mut guard) = GC_SINK.lock() else {
         return;
     };
-    let Some((sink, started)) = guard.as_mut() else {
+    let Some((sink, owner, started)) = guard.as_mut() else {
         return;
     };
+    if *owner != std::process::id() {
+        return;
+    }
     let now = sink.now_ns();
     if phase == "start" {
         *started = now;
