@@ -2,55 +2,18 @@
 //! where it was allocated, JSON, census choice, and one-line errors.
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
-use std::sync::atomic::{AtomicU32, Ordering};
+use std::process::Output;
 
 use memsleuth_format::{
     AllocEvent, CaptureWriter, Census, CensusType, Domain, EndReason, EventKind, Events,
     ExitStatus, Frame, Header, ProcessReading, Record, Sample, StackNode, ThreadInfo, Trailer,
 };
 
-/// A scratch directory, removed when the test ends.
-struct TempDir(PathBuf);
+mod common;
+use common::{dir as scratch, memsleuth, stderr, stdout};
 
-impl std::ops::Deref for TempDir {
-    type Target = Path;
-    fn deref(&self) -> &Path {
-        &self.0
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
-
-fn dir() -> TempDir {
-    static N: AtomicU32 = AtomicU32::new(0);
-    let d = std::env::temp_dir().join(format!(
-        "memsleuth-cli-growth-{}-{}",
-        std::process::id(),
-        N.fetch_add(1, Ordering::Relaxed)
-    ));
-    std::fs::create_dir_all(&d).expect("temp dir");
-    TempDir(d)
-}
-
-fn memsleuth(cwd: &Path, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_memsleuth"))
-        .args(args)
-        .current_dir(cwd)
-        .output()
-        .expect("run memsleuth")
-}
-
-fn stdout(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stdout).into_owned()
-}
-
-fn stderr(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stderr).into_owned()
+fn dir() -> common::TempDir {
+    scratch("growth")
 }
 
 fn one_error_line(o: &Output) -> String {
