@@ -249,7 +249,7 @@ impl GcReport {
             let t: Vec<f64> = states.iter().map(|s| s.t_ns as f64 / 1e9).collect();
             let y: Vec<f64> = states.iter().map(|s| s.unreachable as f64).collect();
             let mut v = classify(&t, &y, &opts.unreachable_trend);
-            v.explanation = objects_explanation(&v);
+            v.explanation = crate::trend::explain_count(&v, "objects", "censuses");
             v
         });
 
@@ -378,31 +378,6 @@ fn notes(r: &GcReport, runs: &[&GcCollection], threshold: u64, opts: &GcOptions)
         });
     }
     notes
-}
-
-/// The verdict's sentence in objects: [`classify`] words its figures as bytes.
-fn objects_explanation(v: &Verdict) -> String {
-    let p = if v.p_value < 0.001 {
-        "p < 0.001".to_string()
-    } else {
-        format!("p = {:.3}", v.p_value)
-    };
-    match v.kind {
-        VerdictKind::Growing => format!(
-            "grows {:.1} objects/s (95% CI {:.1}–{:.1}), {p}",
-            v.rate, v.rate_low, v.rate_high
-        ),
-        VerdictKind::Plateau => format!(
-            "grew by {:.0} objects, then levelled off",
-            v.net_change.max(0.0)
-        ),
-        VerdictKind::Sawtooth => format!(
-            "rises and is collected {} times, no growth trend",
-            v.releases
-        ),
-        VerdictKind::Stable => format!("no growth trend (net change {:+.0} objects)", v.net_change),
-        VerdictKind::Inconclusive => v.explanation.replace("samples", "censuses"),
-    }
 }
 
 #[cfg(test)]

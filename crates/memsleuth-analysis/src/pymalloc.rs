@@ -717,7 +717,7 @@ impl PymallocReport {
             let t: Vec<f64> = snaps.iter().map(|s| s.t_ns as f64 / 1e9).collect();
             let y: Vec<f64> = snaps.iter().map(|s| s.allocated_blocks as f64).collect();
             let mut v = classify(&t, &y, &opts.blocks_trend);
-            v.explanation = blocks_explanation(&v);
+            v.explanation = crate::trend::explain_count(&v, "blocks", "snapshots");
             v
         });
         Some(PymallocReport {
@@ -743,37 +743,6 @@ impl PymallocReport {
         self.blocks_trend
             .as_ref()
             .is_some_and(|v| v.kind == VerdictKind::Growing)
-    }
-}
-
-/// The verdict's sentence in blocks: [`classify`] words its figures as bytes.
-fn blocks_explanation(v: &Verdict) -> String {
-    let p = if v.p_value < 0.001 {
-        "p < 0.001".to_string()
-    } else {
-        format!("p = {:.3}", v.p_value)
-    };
-    let warmup = if v.warmup > 0.0 {
-        format!("after a {:.1} s warm-up", v.warmup)
-    } else {
-        "with no warm-up".to_string()
-    };
-    match v.kind {
-        VerdictKind::Growing => format!(
-            "grows {:.0} blocks/s (95% CI {:.0}–{:.0}) {warmup}, {p}",
-            v.rate, v.rate_low, v.rate_high
-        ),
-        VerdictKind::Plateau => format!(
-            "grew by {:.0} blocks, then levelled off",
-            v.net_change.max(0.0)
-        ),
-        VerdictKind::Sawtooth => format!(
-            "rises and is released {} times, no growth trend",
-            v.releases
-        ),
-        VerdictKind::Stable => format!("no growth trend (net change {:+.0} blocks)", v.net_change),
-        // its own sentence counts snapshots, not bytes
-        VerdictKind::Inconclusive => v.explanation.replace("samples", "snapshots"),
     }
 }
 
@@ -941,7 +910,7 @@ mod tests {
         let v = r.blocks_trend.as_ref().expect("trend");
         assert_eq!(v.kind, VerdictKind::Growing, "{}", v.explanation);
         assert!(
-            v.explanation.starts_with("grows 50000 blocks/s"),
+            v.explanation.starts_with("grows 50000.0 blocks/s"),
             "{}",
             v.explanation
         );

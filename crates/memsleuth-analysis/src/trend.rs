@@ -153,6 +153,37 @@ const P_PRINT_FLOOR: f64 = 0.001;
 /// window is long). When the series is released (large, quick drops) the pairwise statistics
 /// only compare points from different release cycles: the climb inside one cycle is given back
 /// and is no evidence of a leak, while a rise from cycle to cycle is.
+/// A verdict's sentence for a series of counts (`unit`: "objects", "blocks"), taken at points
+/// named `points` ("censuses", "snapshots"): [`classify`] words its own in bytes and samples.
+pub fn explain_count(v: &Verdict, unit: &str, points: &str) -> String {
+    let p = if v.p_value < 0.001 {
+        "p < 0.001".to_string()
+    } else {
+        format!("p = {:.3}", v.p_value)
+    };
+    let warmup = if v.warmup > 0.0 {
+        format!(" after a {:.1} s warm-up", v.warmup)
+    } else {
+        String::new()
+    };
+    match v.kind {
+        VerdictKind::Growing => format!(
+            "grows {:.1} {unit}/s (95% CI {:.1}–{:.1}){warmup}, {p}",
+            v.rate, v.rate_low, v.rate_high
+        ),
+        VerdictKind::Plateau => format!(
+            "grew by {:.0} {unit}, then levelled off",
+            v.net_change.max(0.0)
+        ),
+        VerdictKind::Sawtooth => format!(
+            "rises and is released {} times, no growth trend",
+            v.releases
+        ),
+        VerdictKind::Stable => format!("no growth trend (net change {:+.0} {unit})", v.net_change),
+        VerdictKind::Inconclusive => v.explanation.replace("samples", points),
+    }
+}
+
 pub fn classify(t: &[f64], y: &[f64], opts: &VerdictOptions) -> Verdict {
     let (ts, ys) = clean(t, y);
     let n = ts.len();
