@@ -12,8 +12,8 @@ use pyo3::prelude::*;
 use pyo3::types::PyList;
 use rustc_hash::FxHashMap;
 
-use super::types::{basic_size, int_result, Types};
-use super::walk::{pause_gc, resume_gc, PY_SIZEOF_BUDGET};
+use super::types::{basic_size, PySizeof, Types};
+use super::walk::{pause_gc, resume_gc};
 
 /// Instances remembered per type, as allocation-block addresses.
 const SAMPLES: usize = 5;
@@ -237,29 +237,13 @@ fn count_paused(py: Python<'_>, minor: u8, untracked: bool) -> PyResult<Counted>
         }
     }
     drop(tracked);
-    let mut sizes_estimated = 0;
-    let budget_end = Instant::now() + PY_SIZEOF_BUDGET;
+    let mut sizes = PySizeof::new();
     for (obj, t) in std::mem::take(&mut c.py_sizeof) {
-        let measured = if Instant::now() < budget_end {
-            // SAFETY: GIL held; `obj` is held by the reference taken in `account`
-            unsafe {
-                int_result(ffi::PyObject_CallMethod(
-                    obj,
-                    c"__sizeof__".as_ptr(),
-                    std::ptr::null(),
-                ))
-            }
-        } else {
-            None
-        };
-        match measured {
-            Some(s) => {
-                // SAFETY: as above
-                let basic = unsafe { basic_size(obj) };
-                let i = t as usize;
-                c.bytes[i] = c.bytes[i] - basic + s;
-            }
-            None => sizes_estimated += 1,
+        // SAFETY: GIL held; `obj` is held by the reference taken in `account`
+        if let Some(s) = unsafe { sizes.measure(obj) } {
+            let basic = unsafe { basic_size(obj) };
+            let i = t as usize;
+            c.bytes[i] = c.bytes[i] - basic + s;
         }
         // SAFETY: the reference taken in `account`
         unsafe { ffi::Py_DECREF(obj) };
@@ -271,7 +255,7 @@ fn count_paused(py: Python<'_>, minor: u8, untracked: bool) -> PyResult<Counted>
         count: c.count,
         bytes: c.bytes,
         samples: c.samples,
-        sizes_estimated,
+        sizes_estimated: sizes.estimated,
         duration: Duration::ZERO,
         gc_was_enabled: true,
     })

@@ -303,3 +303,47 @@ pub(crate) unsafe fn int_result(r: *mut ffi::PyObject) -> Option<u64> {
     // a claim of more than a TiB for one object is a bug in its __sizeof__, not a measurement
     (v as u64).checked_sub(0).filter(|v| *v < 1 << 40)
 }
+
+/// Longest total time spent in `__sizeof__` methods written in Python, per census: a slow one
+/// must not stall the program; past it, sizes come from the type's basic size.
+pub(crate) const PY_SIZEOF_BUDGET: std::time::Duration = std::time::Duration::from_millis(500);
+
+/// Calls `__sizeof__` methods written in Python within [`PY_SIZEOF_BUDGET`], and counts the
+/// sizes it had to estimate instead (raised, nonsense, or out of time).
+#[derive(Debug)]
+pub(crate) struct PySizeof {
+    end: std::time::Instant,
+    pub estimated: u64,
+}
+
+impl PySizeof {
+    pub fn new() -> Self {
+        PySizeof {
+            end: std::time::Instant::now() + PY_SIZEOF_BUDGET,
+            estimated: 0,
+        }
+    }
+
+    /// `obj.__sizeof__()`, or None (counted) when it failed or the budget is spent.
+    ///
+    /// # Safety
+    /// GIL held; `obj` held by the caller, since the method may run any code.
+    pub unsafe fn measure(&mut self, obj: *mut ffi::PyObject) -> Option<u64> {
+        let measured = if std::time::Instant::now() < self.end {
+            // SAFETY: the caller's guarantee
+            unsafe {
+                int_result(ffi::PyObject_CallMethod(
+                    obj,
+                    c"__sizeof__".as_ptr(),
+                    std::ptr::null(),
+                ))
+            }
+        } else {
+            None
+        };
+        if measured.is_none() {
+            self.estimated += 1;
+        }
+        measured
+    }
+}

@@ -16,11 +16,7 @@ use rustc_hash::FxHashMap;
 
 use super::count::IdMap;
 use super::roots::Roots;
-use super::types::{basic_size, int_result, Types};
-
-/// Longest total time spent in `__sizeof__` methods written in Python, per snapshot: a slow one
-/// must not stall the program; past it, sizes come from the type's basic size.
-pub(crate) const PY_SIZEOF_BUDGET: Duration = Duration::from_millis(500);
+use super::types::{basic_size, PySizeof, Types};
 
 /// One snapshot of the heap.
 #[derive(Debug)]
@@ -228,30 +224,16 @@ fn snapshot(
             unsafe { ffi::Py_INCREF(*p as *mut ffi::PyObject) };
         }
     }
-    let mut sizes_estimated = 0u64;
-    let budget_end = Instant::now() + PY_SIZEOF_BUDGET;
+    let mut sizes = PySizeof::new();
     for id in py_sizeof {
         let obj = ptrs[id as usize] as *mut ffi::PyObject;
-        let measured = if Instant::now() < budget_end {
-            // SAFETY: GIL held; `obj` held by us
-            unsafe {
-                int_result(ffi::PyObject_CallMethod(
-                    obj,
-                    c"__sizeof__".as_ptr(),
-                    std::ptr::null(),
-                ))
-            }
-        } else {
-            None
-        };
-        match measured {
-            Some(s) => {
-                let t = graph.node_type[id as usize];
-                graph.node_size[id as usize] = s + types.extra_of(t);
-            }
-            None => sizes_estimated += 1,
+        // SAFETY: GIL held; every node is held (above)
+        if let Some(s) = unsafe { sizes.measure(obj) } {
+            let t = graph.node_type[id as usize];
+            graph.node_size[id as usize] = s + types.extra_of(t);
         }
     }
+    let sizes_estimated = sizes.estimated;
     graph.type_names = types.names.clone();
     let hidden_refs = hidden(&graph, &ptrs, &refcnt, &roots);
     let mut root_nodes = FxHashMap::default();
