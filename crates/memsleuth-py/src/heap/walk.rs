@@ -286,6 +286,19 @@ impl Snapshot {
             .map(|i| i as u32)
     }
 
+    /// Holds every node by a strong reference until release: needed before anything that may
+    /// let other code run (releasing the GIL), which could free objects the graph points at.
+    pub fn hold_all(&mut self, _py: Python<'_>) {
+        if self.held || self.released {
+            return;
+        }
+        for p in &self.ptrs {
+            // SAFETY: GIL held (token); no code has run since the walk that could free a node
+            unsafe { ffi::Py_INCREF(*p as *mut ffi::PyObject) };
+        }
+        self.held = true;
+    }
+
     /// Drops the references the snapshot holds and resumes the collector. Must run with the
     /// GIL.
     pub fn release(&mut self, py: Python<'_>) {

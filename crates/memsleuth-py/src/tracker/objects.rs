@@ -166,6 +166,8 @@ pub(crate) fn finish(
     let last_census = census.clone();
     sink.push(Record::Census(census));
     pymalloc_into(py, sink);
+    // other threads run while the GIL is released below: hold what the graph points at
+    snap.hold_all(py);
     if !py.detach(sync) {
         snap.release(py);
         return;
