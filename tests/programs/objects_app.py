@@ -44,5 +44,18 @@ def gcoff(seconds):
         time.sleep(0.02)
 
 
+def daemon(seconds):
+    import threading
+
+    def churn():
+        while True:
+            junk = [{"k": [i]} for i in range(1000)]
+            del junk
+            time.sleep(0.002)
+
+    threading.Thread(target=churn, daemon=True).start()
+    cache(seconds)
+
+
 if __name__ == "__main__":
-    {"cache": cache, "gcoff": gcoff}[sys.argv[1]](float(sys.argv[2]))
+    {"cache": cache, "gcoff": gcoff, "daemon": daemon}[sys.argv[1]](float(sys.argv[2]))
