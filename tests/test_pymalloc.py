@@ -15,8 +15,9 @@ import pytest
 from memsleuth import _native
 
 N = 200_000
-# object() is 16 bytes and not tracked by gc (no gc header): one block of the 16-byte class each
-SIZE = 16
+# object() is 16 bytes and not tracked by gc (no gc header): one block of the 16-byte class
+# each; a debug build's allocator adds 32 bytes of guards around every block
+SIZE = 48 if hasattr(sys, "gettotalrefcount") else 16
 
 
 def class_of(stats: dict[str, Any], size: int) -> dict[str, int]:
@@ -52,6 +53,20 @@ def test_the_figures_hang_together() -> None:
         assert isinstance(s["total_refcount"], int)
     else:
         assert s["total_refcount"] is None
+
+
+@pytest.mark.skipif(
+    not hasattr(sys, "gettotalrefcount"), reason="sys.gettotalrefcount exists on debug builds only"
+)
+def test_total_refcount_follows_references_on_a_debug_build() -> None:
+    target = object()
+    before = _native.pymalloc_stats()["total_refcount"]
+    refs = [target] * 50_000
+    during = _native.pymalloc_stats()["total_refcount"]
+    assert during - before >= 50_000
+    del refs
+    after = _native.pymalloc_stats()["total_refcount"]
+    assert during - after >= 49_000
 
 
 def test_blocks_follow_small_objects() -> None:
