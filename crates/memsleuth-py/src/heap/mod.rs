@@ -10,14 +10,14 @@ mod types;
 mod walk;
 
 use memsleuth_analysis::heap::{
-    census_by_type, dominators_with, fill_retained, nearest, path_to_root, referrers, PathStep,
-    Referrers, RetentionPath, RootKind, TypeRow,
+    dominators_with, fill_retained, nearest, path_to_root, referrers, PathStep, Referrers,
+    RetentionPath, RootKind, TypeRow,
 };
 use memsleuth_format::{Census, CensusType};
 use pyo3::ffi;
 use pyo3::prelude::*;
 use pyo3::types::PyDict;
-use rustc_hash::FxHashMap;
+use rustc_hash::{FxHashMap, FxHashSet};
 
 pub(crate) use walk::Snapshot;
 
@@ -39,11 +39,14 @@ fn minor(py: Python<'_>) -> u8 {
 }
 
 /// Takes a snapshot of this interpreter's heap (GIL held).
+/// `keep`: allocation blocks that must stay nodes of their own, for their paths to be found
+/// (small leaves with one reference are otherwise folded into the object that holds them).
 pub(crate) fn snapshot(
     py: Python<'_>,
     extra_roots: &[(Bound<'_, PyAny>, String)],
+    keep: &FxHashSet<u64>,
 ) -> PyResult<Snapshot> {
-    walk::take(py, minor(py), extra_roots)
+    walk::take(py, minor(py), extra_roots, keep)
 }
 
 /// A census without retained sizes, from a count of the heap (no graph): what the periodic
@@ -143,7 +146,16 @@ fn census_record(
 pub(crate) fn census_of(py: Python<'_>, snap: &Snapshot, max_rows: usize) -> Census {
     let g = &snap.graph;
     let refs = referrers(g);
-    let mut rows = census_by_type(g);
+    let mut rows: Vec<TypeRow> = (0..snap.type_count.len())
+        .filter(|&t| snap.type_count[t] > 0)
+        .map(|t| TypeRow {
+            type_id: t as u32,
+            count: snap.type_count[t],
+            bytes: snap.type_bytes[t],
+            retained: None,
+        })
+        .collect();
+    rows.sort_by(|a, b| b.bytes.cmp(&a.bytes).then(a.type_id.cmp(&b.type_id)));
     let mut unreachable = (0u64, 0u64);
     let d = dominators_with(g, &refs, &root_set(snap));
     drop(refs);
@@ -151,7 +163,7 @@ pub(crate) fn census_of(py: Python<'_>, snap: &Snapshot, max_rows: usize) -> Cen
     fill_retained(g, &d, &mut rows[..k]);
     for (n, un) in d.unrooted.iter().enumerate() {
         if *un {
-            unreachable.0 += 1;
+            unreachable.0 += 1 + u64::from(snap.absorbed[n]);
             unreachable.1 += g.node_size[n];
         }
     }
@@ -164,13 +176,21 @@ pub(crate) fn census_of(py: Python<'_>, snap: &Snapshot, max_rows: usize) -> Cen
         |t| samples.get(&t).cloned().unwrap_or_default(),
         max_rows,
         Totals {
-            objects: g.len() as u64,
-            bytes: g.node_size.iter().sum(),
+            objects: snap.type_count.iter().sum(),
+            bytes: snap.type_bytes.iter().sum(),
             unreachable,
             duration: snap.duration,
             gc_enabled: snap.gc_was_enabled,
         },
     )
+}
+
+/// Bytes CPython keeps in front of `obj`.
+fn preheader(obj: &Bound<'_, PyAny>) -> u64 {
+    let mut types = types::Types::new(minor(obj.py()));
+    // SAFETY: GIL held (the bound object's token); a live object's type
+    let t = unsafe { types.id(ffi::Py_TYPE(obj.as_ptr())) };
+    types.preheader_of(t)
 }
 
 /// A few instances of each of the top types, as allocation-block addresses, spread over the
@@ -396,7 +416,7 @@ fn attribute(label: &str) -> String {
 #[pyo3(signature = (retained=true, top=25))]
 pub fn census(py: Python<'_>, retained: bool, top: usize) -> PyResult<(String, String)> {
     let (c, estimated) = if retained {
-        let mut snap = snapshot(py, &[])?;
+        let mut snap = snapshot(py, &[], &FxHashSet::default())?;
         let c = census_of(py, &snap, usize::MAX);
         snap.release(py);
         (c, snap.sizes_estimated)
@@ -421,7 +441,9 @@ pub fn why(py: Python<'_>, obj: &Bound<'_, PyAny>, max_paths: usize) -> PyResult
     let mut found = !paths.is_empty();
     if paths.is_empty() {
         // the caller's own frame, C, or nothing: that takes the whole graph to tell
-        let mut snap = snapshot(py, &[])?;
+        // the object itself must stay a node even when it is a leaf
+        let block = obj.as_ptr() as u64 - preheader(obj);
+        let mut snap = snapshot(py, &[], &FxHashSet::from_iter([block]))?;
         let target = snap.node_of(obj.as_ptr());
         found = target.is_some();
         if let Some(t) = target {

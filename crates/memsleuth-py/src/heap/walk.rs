@@ -12,7 +12,7 @@ use memsleuth_analysis::heap::{GraphBuilder, HeapGraph};
 use pyo3::ffi;
 use pyo3::prelude::*;
 use pyo3::types::PyList;
-use rustc_hash::FxHashMap;
+use rustc_hash::{FxHashMap, FxHashSet};
 
 use super::count::IdMap;
 use super::roots::Roots;
@@ -34,6 +34,11 @@ pub(crate) struct Snapshot {
     pub duration: Duration,
     /// Objects whose `__sizeof__` raised, returned nonsense or ran out of the time budget.
     pub sizes_estimated: u64,
+    /// Every object (nodes and the leaves they absorbed) and its shallow bytes, by type id.
+    pub type_count: Vec<u64>,
+    pub type_bytes: Vec<u64>,
+    /// Leaves absorbed into each node (their bytes are in the node's graph size).
+    pub absorbed: Vec<u16>,
     /// The nodes are held by strong references (see the module doc).
     held: bool,
     /// The collector was on before the walk: turn it back on at release.
@@ -45,9 +50,21 @@ struct Walker<'a> {
     ids: IdMap,
     ptrs: Vec<usize>,
     refcnt: Vec<u32>,
+    /// Shallow size of each node (its graph size also counts the leaves it absorbed).
+    shallow: Vec<u64>,
+    /// Leaves absorbed by each node (saturating).
+    absorbed: Vec<u16>,
     builder: GraphBuilder,
     types: &'a mut Types,
+    /// Objects and shallow bytes by type id: every object, nodes and absorbed leaves.
+    count: Vec<u64>,
+    bytes: Vec<u64>,
     ignore: &'a [usize],
+    /// Allocation blocks that must stay nodes of their own (objects asked about).
+    keep: &'a FxHashSet<u64>,
+    /// Leaves absorbed by the node being traversed, and their bytes.
+    cur_objs: u32,
+    cur_bytes: u64,
     /// Nodes whose size needs a `__sizeof__` written in Python (called after the walk).
     py_sizeof: Vec<u32>,
 }
@@ -66,27 +83,64 @@ impl Walker<'_> {
         // the gc's own list, and no Python code has run since
         let type_id = unsafe { self.types.id(ffi::Py_TYPE(obj)) };
         let size = unsafe { self.types.size(obj, type_id) };
-        let id = self.builder.add_node(
-            type_id,
-            size.unwrap_or_else(|| unsafe { basic_size(obj) } + self.types.extra_of(type_id)),
-        );
+        let shallow =
+            size.unwrap_or_else(|| unsafe { basic_size(obj) } + self.types.extra_of(type_id));
+        self.account(type_id, shallow);
+        let id = self.builder.add_node(type_id, shallow);
         if size.is_none() {
             self.py_sizeof.push(id);
         }
         self.ids.insert(key, id);
         self.ptrs.push(key);
+        self.shallow.push(shallow);
+        self.absorbed.push(0);
         self.refcnt
             .push(u32::try_from(unsafe { ffi::Py_REFCNT(obj) }).unwrap_or(u32::MAX));
         Some(id)
+    }
+
+    fn account(&mut self, type_id: u32, bytes: u64) {
+        let t = type_id as usize;
+        if t >= self.count.len() {
+            self.count.resize(t + 1, 0);
+            self.bytes.resize(t + 1, 0);
+        }
+        self.count[t] += 1;
+        self.bytes[t] += bytes;
+    }
+
+    /// A referent of the node being traversed: an edge, or, for a leaf only this node refers
+    /// to (a str, int or float with one reference), its bytes added to the node's. Such a leaf
+    /// is dominated by the node and can be on no other path, so the graph need not hold it:
+    /// most of a heap's objects are such leaves.
+    unsafe fn reach(&mut self, obj: *mut ffi::PyObject) {
+        // SAFETY (whole fn): as in `intern`
+        if let Some(id) = self.ids.get(obj as usize) {
+            self.builder.edge(id);
+            return;
+        }
+        if unsafe { ffi::Py_REFCNT(obj) } == 1 && unsafe { ffi::PyObject_IS_GC(obj) } == 0 {
+            let type_id = unsafe { self.types.id(ffi::Py_TYPE(obj)) };
+            let block = (obj as u64).saturating_sub(self.types.preheader_of(type_id));
+            if !self.keep.contains(&block) {
+                if let Some(size) = unsafe { self.types.size(obj, type_id) } {
+                    self.account(type_id, size);
+                    self.cur_objs = self.cur_objs.saturating_add(1);
+                    self.cur_bytes += size;
+                    return;
+                }
+            }
+        }
+        if let Some(id) = unsafe { self.intern(obj) } {
+            self.builder.edge(id);
+        }
     }
 }
 
 unsafe extern "C" fn visit(obj: *mut ffi::PyObject, arg: *mut c_void) -> c_int {
     // SAFETY: `arg` is the walker passed to tp_traverse just below, alive for the call
     let w = unsafe { &mut *(arg as *mut Walker<'_>) };
-    if let Some(id) = unsafe { w.intern(obj) } {
-        w.builder.edge(id);
-    }
+    unsafe { w.reach(obj) };
     0
 }
 
@@ -131,10 +185,11 @@ pub(crate) fn take(
     py: Python<'_>,
     minor: u8,
     extra_roots: &[(Bound<'_, PyAny>, String)],
+    keep: &FxHashSet<u64>,
 ) -> PyResult<Snapshot> {
     let started = Instant::now();
     let was_enabled = pause_gc(py)?;
-    let result = snapshot(py, minor, extra_roots, started, was_enabled);
+    let result = snapshot(py, minor, extra_roots, keep, started, was_enabled);
     if result.is_err() {
         resume_gc(py, was_enabled);
     }
@@ -145,6 +200,7 @@ fn snapshot(
     py: Python<'_>,
     minor: u8,
     extra_roots: &[(Bound<'_, PyAny>, String)],
+    keep: &FxHashSet<u64>,
     started: Instant,
     gc_was_enabled: bool,
 ) -> PyResult<Snapshot> {
@@ -158,9 +214,16 @@ fn snapshot(
         ids: IdMap::default(),
         ptrs: Vec::with_capacity(n_tracked * 2),
         refcnt: Vec::with_capacity(n_tracked * 2),
+        shallow: Vec::with_capacity(n_tracked * 2),
+        absorbed: Vec::with_capacity(n_tracked * 2),
         builder: GraphBuilder::new(),
         types: &mut types,
+        count: Vec::new(),
+        bytes: Vec::new(),
         ignore: &ignore,
+        keep,
+        cur_objs: 0,
+        cur_bytes: 0,
         py_sizeof: Vec::new(),
     };
     // SAFETY (the walk): GIL held throughout and no Python code runs until it ends, so every
@@ -185,13 +248,7 @@ fn snapshot(
                 unsafe { traverse(obj, visit, arg) };
             }
             if unsafe { ffi::PyDict_Check(obj) } != 0 {
-                unsafe {
-                    for_str_keys(obj, |k| {
-                        if let Some(id) = w.intern(k) {
-                            w.builder.edge(id);
-                        }
-                    })
-                };
+                unsafe { for_str_keys(obj, |k| w.reach(k)) };
             }
         }
         // 3.11+: a running frame's locals are invisible to tp_traverse; add them
@@ -204,6 +261,12 @@ fn snapshot(
                 }
             }
         }
+        if w.cur_objs > 0 {
+            w.builder.set_size(n as u32, w.shallow[n] + w.cur_bytes);
+            w.absorbed[n] = u16::try_from(w.cur_objs).unwrap_or(u16::MAX);
+            w.cur_objs = 0;
+            w.cur_bytes = 0;
+        }
         n += 1;
     }
     drop(tracked);
@@ -212,8 +275,12 @@ fn snapshot(
         refcnt,
         builder,
         py_sizeof,
+        count,
+        bytes,
+        absorbed,
         ..
     } = w;
+    let mut type_bytes = bytes;
     let mut graph = builder.finish();
     // sizes that need the program's own __sizeof__: hold every node first, so whatever that
     // code does, no pointer of ours dangles
@@ -230,7 +297,11 @@ fn snapshot(
         // SAFETY: GIL held; every node is held (above)
         if let Some(s) = unsafe { sizes.measure(obj) } {
             let t = graph.node_type[id as usize];
-            graph.node_size[id as usize] = s + types.extra_of(t);
+            // the node was counted at its basic size: swap that for what __sizeof__ says
+            let basic = unsafe { basic_size(obj) };
+            let i = id as usize;
+            graph.node_size[i] = graph.node_size[i] - basic + s;
+            type_bytes[t as usize] = type_bytes[t as usize] - basic + s;
         }
     }
     let sizes_estimated = sizes.estimated;
@@ -251,6 +322,9 @@ fn snapshot(
         root_nodes,
         duration: started.elapsed(),
         sizes_estimated,
+        type_count: count,
+        type_bytes,
+        absorbed,
         held,
         gc_was_enabled,
         released: false,
@@ -284,19 +358,6 @@ impl Snapshot {
             .iter()
             .position(|p| *p == obj as usize)
             .map(|i| i as u32)
-    }
-
-    /// Holds every node by a strong reference until release: needed before anything that may
-    /// let other code run (releasing the GIL), which could free objects the graph points at.
-    pub fn hold_all(&mut self, _py: Python<'_>) {
-        if self.held || self.released {
-            return;
-        }
-        for p in &self.ptrs {
-            // SAFETY: GIL held (token); no code has run since the walk that could free a node
-            unsafe { ffi::Py_INCREF(*p as *mut ffi::PyObject) };
-        }
-        self.held = true;
     }
 
     /// Drops the references the snapshot holds and resumes the collector. Must run with the

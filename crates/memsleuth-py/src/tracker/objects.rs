@@ -78,7 +78,7 @@ fn census_into(py: Python<'_>, sink: &RecordSink, retained: bool) -> Duration {
     let started = Instant::now();
     let t_ns = sink.now_ns();
     let census = if retained {
-        heap::snapshot(py, &[]).map(|mut snap| {
+        heap::snapshot(py, &[], &FxHashSet::default()).map(|mut snap| {
             let c = heap::census_of(py, &snap, heap::CENSUS_ROWS);
             snap.release(py);
             c
@@ -158,18 +158,9 @@ pub(crate) fn finish(
     extra_roots: &[(Bound<'_, PyAny>, String)],
 ) {
     let t_ns = sink.now_ns();
-    let Ok(mut snap) = heap::snapshot(py, extra_roots) else {
-        return;
-    };
-    let mut census = heap::census_of(py, &snap, heap::CENSUS_ROWS);
-    census.t_ns = t_ns;
-    let last_census = census.clone();
-    sink.push(Record::Census(census));
-    pymalloc_into(py, sink);
-    // other threads run while the GIL is released below: hold what the graph points at
-    snap.hold_all(py);
+    // first the capture's own answer to "what survives at the largest sites", with the GIL
+    // released (the resolver needs it); no pointer into the heap is held across that
     if !py.detach(sync) {
-        snap.release(py);
         return;
     }
     let mut wanted: Vec<(u64, u32)> = Vec::new(); // (block address, stack)
@@ -183,6 +174,14 @@ pub(crate) fn finish(
         }
     }
     let wanted_set: FxHashSet<u64> = wanted.iter().map(|w| w.0).collect();
+    let Ok(mut snap) = heap::snapshot(py, extra_roots, &wanted_set) else {
+        return;
+    };
+    let mut census = heap::census_of(py, &snap, heap::CENSUS_ROWS);
+    census.t_ns = t_ns;
+    let last_census = census.clone();
+    sink.push(Record::Census(census));
+    pymalloc_into(py, sink);
     let growing = growing_types(path, &last_census);
     let growing: FxHashSet<u32> = snap
         .graph
