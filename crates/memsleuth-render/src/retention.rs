@@ -428,7 +428,8 @@ pub fn paths_svg(paths: &[RetentionPath]) -> String {
         );
     }
 
-    // arrows first, so boxes cover their ends
+    // arrows first, so boxes cover their ends; their labels last, over everything
+    let mut labels = String::new();
     for &(from, to, label) in &m.edges {
         let (a, b) = (&m.nodes[from], &m.nodes[to]);
         let (ax, ay) = box_origin(a);
@@ -450,7 +451,7 @@ pub fn paths_svg(paths: &[RetentionPath]) -> String {
                 "<path d=\"M{x1:.1},{y1:.1} V{ym:.1} H{x2:.1} V{y2:.1}\" fill=\"none\" \
                  stroke=\"#4b5563\" stroke-width=\"1.3\"{dash} marker-end=\"url(#arrow)\"/>"
             );
-            (x2 + 6.0, (ym + y2) / 2.0 + 4.0)
+            (x2 + 6.0, (ym + y2) / 2.0 + 4.0, "start")
         } else {
             // a merge at another depth: straight, from border to border
             let (acx, acy) = (ax + BOX_W / 2.0, ay + BOX_H / 2.0);
@@ -463,15 +464,21 @@ pub fn paths_svg(paths: &[RetentionPath]) -> String {
                 "<path d=\"M{x1:.1},{y1:.1} L{x2:.1},{y2:.1}\" fill=\"none\" \
                  stroke=\"#4b5563\" stroke-width=\"1.3\"{dash} marker-end=\"url(#arrow)\"/>"
             );
-            ((x1 + x2) / 2.0 + 6.0, (y1 + y2) / 2.0 + 4.0)
+            if dy.abs() < 1.0 {
+                // across one row: above the line, centred, so the arrow stays visible
+                ((x1 + x2) / 2.0, y1 - 6.0, "middle")
+            } else {
+                ((x1 + x2) / 2.0 + 6.0, (y1 + y2) / 2.0 + 4.0, "start")
+            }
         };
         if !label.is_empty() {
             // haloed in white so it stays legible where it crosses another arrow
-            let (lx, ly) = label_at;
+            let (lx, ly, anchor) = label_at;
             let _ = writeln!(
-                out,
-                "<text x=\"{lx:.1}\" y=\"{ly:.1}\" font-size=\"11\" fill=\"#374151\" \
-                 stroke=\"#ffffff\" stroke-width=\"3\" paint-order=\"stroke\">{}</text>",
+                labels,
+                "<text x=\"{lx:.1}\" y=\"{ly:.1}\" text-anchor=\"{anchor}\" font-size=\"11\" \
+                 fill=\"#374151\" stroke=\"#ffffff\" stroke-width=\"3\" \
+                 paint-order=\"stroke\">{}</text>",
                 line_text(label, EDGE_LABEL_CHARS)
             );
         }
@@ -544,6 +551,7 @@ pub fn paths_svg(paths: &[RetentionPath]) -> String {
             esc(&second)
         );
     }
+    out.push_str(&labels);
     out.push_str("</svg>\n");
     out
 }
