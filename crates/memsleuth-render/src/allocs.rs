@@ -487,7 +487,14 @@ fn holders_section(
         shown += 1;
         let target = first.path.steps.last();
         let what = target.map_or_else(String::new, |t| {
-            format!("{} {}", t.type_name, crate::plot::truncate(&t.repr, 60))
+            let repr = crate::plot::truncate(&t.repr, 60);
+            // "dict (3 items)", "<Session object at …>" name their type already
+            let short = t.type_name.rsplit('.').next().unwrap_or(&t.type_name);
+            if repr.contains(short) {
+                repr
+            } else {
+                format!("{} {repr}", t.type_name)
+            }
         });
         out.push_str(&format!(
             "  {}  {}\n",

@@ -58,15 +58,16 @@ pub(crate) unsafe fn short_repr(obj: *mut ffi::PyObject, type_name: &str) -> Str
             return format!("{:?}", ffi::PyFloat_AsDouble(obj));
         }
         if ffi::PyBytes_Check(obj) != 0 {
+            // the length first: a binary payload's first bytes say little
             let n = ffi::PyBytes_Size(obj).max(0) as usize;
             let p = ffi::PyBytes_AsString(obj) as *const u8;
-            let shown = std::slice::from_raw_parts(p, n.min(REPR_CHARS / 2));
+            let shown = std::slice::from_raw_parts(p, n.min(16));
             let text: String = shown.escape_ascii().to_string();
-            return if n > shown.len() {
-                format!("b'{text}…' ({n} bytes)")
-            } else {
-                format!("b'{text}'")
-            };
+            let more = if n > shown.len() { "…" } else { "" };
+            return format!(
+                "{} bytes b'{text}{more}'",
+                memsleuth_render::units::count(n as u64)
+            );
         }
         if ffi::PyDict_Check(obj) != 0 {
             return format!("{type_name} ({})", items(ffi::PyDict_Size(obj)));
