@@ -38,7 +38,9 @@ def gcoff(seconds):
     gc.disable()
     end = time.monotonic() + seconds
     while time.monotonic() < end:
-        for _ in range(300):
+        # a moderate pace: the censuses taken while the gc is off walk the whole graph, and a
+        # small heap keeps them quick and frequent
+        for _ in range(50):
             a, b = Node(), Node()
             a.peer, b.peer = b, a
         time.sleep(0.02)
