@@ -307,3 +307,20 @@ def test_retention_renders_as_dot_and_svg(tmp_path: Any, cleanup_modules: Any) -
     svg = out.read_text()
     assert svg.startswith("<svg") or svg.startswith("<?xml")
     assert "module leakapp.pic" in svg
+
+
+def test_a_closure_names_its_free_variable(cleanup_modules: Any) -> None:
+    def make() -> Callable[[], Any]:
+        seen = [Session(1)]
+
+        def handler() -> Any:
+            return seen
+
+        return handler
+
+    hooks = _module("leakapp.hooks", HANDLER=make())
+    target = hooks.HANDLER.__closure__[0].cell_contents[0]
+    path = memsleuth.why(target).paths[0]
+    assert path["root"] == "module leakapp.hooks"
+    assert _edges(path)[1:] == [".HANDLER", "closure 'seen'", "[0]"]
+    assert _types(path) == ["module", "function", "list", f"{__name__}.Session"]

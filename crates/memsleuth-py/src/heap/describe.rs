@@ -330,6 +330,40 @@ unsafe fn instance_dict_label(
     }
 }
 
+/// When `func` is a function, `tuple` its `__closure__` and `cell` one of its cells, the name
+/// of the free variable that cell holds.
+///
+/// # Safety
+/// GIL held; all three alive.
+pub(crate) unsafe fn closure_name(
+    func: *mut ffi::PyObject,
+    tuple: *mut ffi::PyObject,
+    cell: *mut ffi::PyObject,
+) -> Option<String> {
+    // SAFETY (whole fn): the caller's guarantee; C-level reads, and getting `co_freevars` of a
+    // code object runs no Python code
+    unsafe {
+        if ffi::PyFunction_Check(func) == 0 || ffi::PyFunction_GetClosure(func) != tuple {
+            return None;
+        }
+        let n = ffi::PyTuple_GET_SIZE(tuple);
+        let i = (0..n).find(|&i| ffi::PyTuple_GET_ITEM(tuple, i) == cell)?;
+        let code = ffi::PyFunction_GetCode(func);
+        let names = ffi::PyObject_GetAttrString(code, c"co_freevars".as_ptr());
+        if names.is_null() {
+            ffi::PyErr_Clear();
+            return None;
+        }
+        let name = if ffi::PyTuple_Check(names) != 0 && i < ffi::PyTuple_GET_SIZE(names) {
+            str_of(ffi::PyTuple_GET_ITEM(names, i))
+        } else {
+            None
+        };
+        ffi::Py_DECREF(names);
+        name
+    }
+}
+
 /// The dict that holds `parent`'s attributes, when `dict` is it (a module's, a class's or an
 /// instance's `__dict__`): the path then reads `.name` instead of `.__dict__ ['name']`.
 ///

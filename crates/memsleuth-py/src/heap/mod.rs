@@ -364,11 +364,38 @@ unsafe fn describe_objects(
 ) -> RetentionPath {
     let mut steps: Vec<PathStep> = Vec::with_capacity(objs.len());
     let mut skip_next_dict = false;
+    // `function .__closure__ → tuple [0] → cell .cell_contents → x` reads better as
+    // `function closure 'name' → x`: the tuple and cell steps are dropped
+    let mut closure: Option<(usize, String)> = None;
     for (i, (obj, type_name, size)) in objs.iter().enumerate() {
         let obj = *obj;
+        if let Some((end, _)) = &closure {
+            if i + 3 > *end && i < *end {
+                continue;
+            }
+        }
+        if closure.is_none() && i + 3 < objs.len() {
+            // SAFETY: the caller's guarantee
+            closure = unsafe { describe::closure_name(obj, objs[i + 1].0, objs[i + 2].0) }
+                .map(|name| (i + 3, name));
+        }
         // SAFETY (loop): the caller's guarantee
         let repr = unsafe { describe::short_repr(obj, type_name) };
         let mut edge = String::new();
+        if let Some((end, name)) = &closure {
+            if i == *end {
+                edge = format!("closure '{name}'");
+                closure = None;
+                steps.push(PathStep {
+                    edge,
+                    type_name: type_name.clone(),
+                    repr,
+                    addr: obj as u64,
+                    size: *size,
+                });
+                continue;
+            }
+        }
         if i > 0 {
             let parent = objs[i - 1].0;
             edge =
