@@ -83,6 +83,16 @@ def test_cycles_with_the_gc_disabled_are_reported(tmp_path: Path) -> None:
     assert node["growing"], node
 
 
+def test_uncollectable_objects_in_gc_garbage_are_named_by_type(tmp_path: Path) -> None:
+    capture = run(tmp_path, "saveall", "1")
+    text = memsleuth("report", "gc", str(capture)).stdout
+    assert "uncollectable objects in gc.garbage" in text, text
+    assert "__main__.Node" in " ".join(text.split()), text
+    note = next(n for n in report("gc", capture)["notes"] if n["kind"] == "uncollectable")
+    types = dict(note["types"])
+    assert types["__main__.Node"] >= 100, note
+
+
 def test_a_daemon_thread_churning_objects_during_the_last_census_is_harmless(
     tmp_path: Path,
 ) -> None:

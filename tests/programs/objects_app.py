@@ -59,5 +59,17 @@ def daemon(seconds):
     cache(seconds)
 
 
+def saveall(seconds):
+    gc.set_debug(gc.DEBUG_SAVEALL)
+    end = time.monotonic() + seconds
+    while time.monotonic() < end:
+        for _ in range(50):
+            a, b = Node(), Node()
+            a.peer, b.peer = b, a
+        gc.collect()
+        time.sleep(0.05)
+
+
 if __name__ == "__main__":
-    {"cache": cache, "gcoff": gcoff, "daemon": daemon}[sys.argv[1]](float(sys.argv[2]))
+    modes = {"cache": cache, "gcoff": gcoff, "daemon": daemon, "saveall": saveall}
+    modes[sys.argv[1]](float(sys.argv[2]))

@@ -110,6 +110,8 @@ pub struct GcState {
     pub unreachable: u64,
     pub unreachable_bytes: u64,
     pub garbage: u64,
+    /// What `gc.garbage` holds, by type, most first.
+    pub garbage_types: Vec<(String, u64)>,
 }
 
 impl From<&Census> for GcState {
@@ -121,6 +123,7 @@ impl From<&Census> for GcState {
             unreachable: c.unreachable,
             unreachable_bytes: c.unreachable_bytes,
             garbage: c.garbage,
+            garbage_types: c.garbage_types.clone(),
         }
     }
 }
@@ -168,6 +171,8 @@ pub enum GcNote {
         uncollectable: u64,
         /// When they were first seen, ns since the capture start.
         first_ns: u64,
+        /// What `gc.garbage` held at its largest, by type, most first.
+        types: Vec<(String, u64)>,
     },
     /// Collections that stopped the program for long.
     LongPauses {
@@ -354,10 +359,17 @@ fn notes(r: &GcReport, runs: &[&GcCollection], threshold: u64, opts: &GcOptions)
             (Some(a), Some(b)) => a.min(b),
             (a, b) => a.or(b).unwrap_or(0),
         };
+        let types = r
+            .censuses
+            .iter()
+            .max_by_key(|s| s.garbage)
+            .map(|s| s.garbage_types.clone())
+            .unwrap_or_default();
         notes.push(GcNote::Uncollectable {
             garbage,
             uncollectable: r.uncollectable,
             first_ns,
+            types,
         });
     }
 
@@ -401,6 +413,7 @@ mod tests {
             unreachable_bytes: unreachable * 200,
             garbage,
             types: Vec::new(),
+            garbage_types: vec![("app.Node".into(), garbage)],
         })
     }
 
@@ -599,6 +612,7 @@ mod tests {
                 garbage: 4,
                 uncollectable: 4,
                 first_ns: 1500 * MS,
+                types: vec![("app.Node".into(), 4)],
             }]
         );
     }

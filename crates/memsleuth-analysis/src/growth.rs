@@ -892,6 +892,7 @@ mod tests {
                 unreachable_bytes: 64 * unreachable,
                 garbage: 0,
                 types,
+                garbage_types: Vec::new(),
             }));
             self
         }

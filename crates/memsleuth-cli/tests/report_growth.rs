@@ -76,6 +76,7 @@ fn census(t: f64, rows: &[(&str, u64, Vec<u64>)]) -> Record {
         unreachable_bytes: 0,
         garbage: 0,
         types,
+        garbage_types: Vec::new(),
     })
 }
 

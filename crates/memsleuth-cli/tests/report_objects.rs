@@ -91,6 +91,7 @@ fn census(t_ns: u64, enabled: bool, count0: u64, unreachable: u64) -> Record {
         unreachable_bytes: unreachable * 100,
         garbage: 0,
         types: Vec::new(),
+        garbage_types: Vec::new(),
     })
 }
 

@@ -368,6 +368,8 @@ pub struct Census {
     pub garbage: u64,
     /// The largest types; smaller ones are folded into one row named `(other)`.
     pub types: Vec<CensusType>,
+    /// What `gc.garbage` holds: type name and count, most first.
+    pub garbage_types: Vec<(String, u64)>,
 }
 
 /// One type's row in a [`Census`].
@@ -590,6 +592,11 @@ fn encode_census(e: &mut Enc<'_>, c: &Census) {
             e.u64(*a);
         }
     }
+    e.u64(c.garbage_types.len() as u64);
+    for (name, n) in &c.garbage_types {
+        e.str(name);
+        e.u64(*n);
+    }
 }
 
 fn decode_census(d: &mut Dec<'_>) -> Result<Census, DecodeError> {
@@ -623,6 +630,10 @@ fn decode_census(d: &mut Dec<'_>) -> Result<Census, DecodeError> {
             t.samples.push(d.u64()?);
         }
         c.types.push(t);
+    }
+    let n = d.count()?;
+    for _ in 0..n {
+        c.garbage_types.push((d.str()?, d.u64()?));
     }
     Ok(c)
 }

@@ -208,6 +208,7 @@ fn objects_records() -> Vec<Record> {
             unreachable: 40,
             unreachable_bytes: 9_000,
             garbage: 2,
+            garbage_types: vec![("myapp.Leaky".into(), 2)],
             types: vec![
                 CensusType {
                     name: "myapp.Session".into(),
@@ -555,6 +556,11 @@ fn census() -> impl Strategy<Value = Census> {
                 unreachable: unreach.0,
                 unreachable_bytes: unreach.1,
                 garbage: unreach.2,
+                garbage_types: types
+                    .iter()
+                    .take(2)
+                    .map(|t| (t.name.clone(), t.count))
+                    .collect(),
                 types,
             },
         )

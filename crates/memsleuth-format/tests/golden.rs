@@ -168,6 +168,11 @@ fn objects_golden_records() -> (memsleuth_format::Header, Vec<Record>) {
             unreachable: sessions / 100,
             unreachable_bytes: 72 * (sessions / 100),
             garbage: u64::from(!gc_enabled),
+            garbage_types: if gc_enabled {
+                vec![]
+            } else {
+                vec![("myapp.Leaky".into(), 1)]
+            },
             types: vec![
                 CensusType {
                     name: "dict".into(),
@@ -370,7 +375,13 @@ fn v1_2_objects_capture_reads_exactly() {
             unreachable_bytes,
             garbage,
             types,
+            garbage_types,
         } = c;
+        if *ce {
+            assert!(garbage_types.is_empty(), "{garbage_types:?}");
+        } else {
+            assert_eq!(garbage_types, &[("myapp.Leaky".to_string(), 1)]);
+        }
         assert_eq!(
             (*ct, *cd, *co, *cb, *ce),
             (t_ns, duration_ns, objects, bytes, gc_enabled)

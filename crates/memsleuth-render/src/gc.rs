@@ -96,6 +96,7 @@ pub fn note_text(note: &GcNote, r: &GcReport) -> String {
             garbage,
             uncollectable,
             first_ns,
+            types,
         } => {
             let what = match (*garbage > 0, *uncollectable > 0) {
                 (true, true) => format!(
@@ -106,11 +107,21 @@ pub fn note_text(note: &GcNote, r: &GcReport) -> String {
                 (true, false) => plural(*garbage, "object", "objects") + " in gc.garbage",
                 _ => plural(*uncollectable, "object", "objects") + " reported by collections",
             };
+            let held = if types.is_empty() {
+                String::new()
+            } else {
+                let list: Vec<String> = types
+                    .iter()
+                    .take(5)
+                    .map(|(name, n)| format!("{} {name}", count(*n)))
+                    .collect();
+                format!(" It holds {}.", list.join(", "))
+            };
             format!(
-                "uncollectable objects in gc.garbage: {what}, first seen at {}. The collector \
-                 found them unreachable but may not free them, so they stay until the program \
-                 empties gc.garbage. gc.set_debug(gc.DEBUG_SAVEALL) puts every collected object \
-                 there; otherwise they are cycles through objects with a legacy tp_del (C \
+                "uncollectable objects in gc.garbage: {what}, first seen at {}.{held} The \
+                 collector found them unreachable but may not free them, so they stay until the \
+                 program empties gc.garbage. gc.set_debug(gc.DEBUG_SAVEALL) puts every collected \
+                 object there; otherwise they are cycles through objects with a legacy tp_del (C \
                  extensions).",
                 at(*first_ns)
             )
@@ -348,6 +359,7 @@ mod tests {
                 unreachable: 16_000,
                 unreachable_bytes: 3_200_000,
                 garbage: 0,
+                garbage_types: Vec::new(),
             }],
             unreachable_trend: Some(Verdict {
                 kind: VerdictKind::Growing,
@@ -468,10 +480,11 @@ mod tests {
                 garbage: 4,
                 uncollectable: 0,
                 first_ns: 1500 * MS,
+                types: vec![("app.Node".into(), 4)],
             },
             &r,
         );
-        assert!(t.starts_with("uncollectable objects in gc.garbage: 4 objects in gc.garbage, first seen at 1.5 s."), "{t}");
+        assert!(t.starts_with("uncollectable objects in gc.garbage: 4 objects in gc.garbage, first seen at 1.5 s. It holds 4 app.Node."), "{t}");
         let t = note_text(
             &GcNote::LongPauses {
                 count: 1,

@@ -123,10 +123,14 @@ fn census_record(
         .as_ref()
         .and_then(|gc| gc.call_method0("get_count").ok()?.extract().ok())
         .unwrap_or_default();
-    let garbage = gc
+    let garbage_list = gc.as_ref().and_then(|gc| gc.getattr("garbage").ok());
+    let garbage = garbage_list
         .as_ref()
-        .and_then(|gc| gc.getattr("garbage").ok()?.len().ok())
+        .and_then(|g| g.len().ok())
         .unwrap_or(0) as u64;
+    let garbage_types = garbage_list
+        .map(|g| garbage_types(py, &g))
+        .unwrap_or_default();
     Census {
         t_ns: 0,
         duration_ns: totals.duration.as_nanos() as u64,
@@ -138,7 +142,29 @@ fn census_record(
         unreachable_bytes: totals.unreachable.1,
         garbage,
         types,
+        garbage_types,
     }
+}
+
+/// What `gc.garbage` holds, by type, most first (the list's items, read without running
+/// their code).
+fn garbage_types(py: Python<'_>, garbage: &Bound<'_, PyAny>) -> Vec<(String, u64)> {
+    let Ok(list) = garbage.cast::<pyo3::types::PyList>() else {
+        return Vec::new();
+    };
+    let mut types = types::Types::new(minor(py));
+    let mut counts: FxHashMap<u32, u64> = FxHashMap::default();
+    for item in list.iter() {
+        // SAFETY: GIL held; a live item of the list
+        let t = unsafe { types.id(ffi::Py_TYPE(item.as_ptr())) };
+        *counts.entry(t).or_default() += 1;
+    }
+    let mut out: Vec<(String, u64)> = counts
+        .into_iter()
+        .map(|(t, n)| (types.names[t as usize].clone(), n))
+        .collect();
+    out.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
+    out
 }
 
 /// The census of a snapshot, with retained sizes for the largest types and the objects no
