@@ -37,12 +37,20 @@ pub type Runner<'a> = &'a dyn Fn(&RunRequest) -> Result<i32, String>;
         Full mode records every event (exact, like tracemalloc). `--sample 512KiB` records a \
         Poisson sample by bytes (as Go's and tcmalloc's heap profilers do): each sampled block \
         stands for its expected share, so sizes stay unbiased, at a cost low enough for \
-        production.\n\n        Every --census seconds (and at exit) it also takes a census of live objects by type,         records gc collections, and at exit writes who holds the largest surviving allocations         and the growing types: `report leaks` shows the holder of each leaking line, and         `report growth` the types that grow. A census pauses the program while it walks the         heap; memsleuth waits at least 20 times as long as the last census took before the         next, so it stays under 5% of the run.",
+        production.\n\n\
+        Every --census seconds (and at exit) it also takes a census of live objects by type \
+        and records gc collections. At exit it writes who holds the largest surviving \
+        allocations and the growing types: `report leaks` shows the holder of each leaking \
+        line, and `report growth` the types that grow. A census pauses the program while it \
+        walks the heap; memsleuth waits at least 20 times as long as the last census took \
+        before the next, so censuses stay under 5% of the run.",
     after_help = "Examples:\n  \
         memsleuth run app.py --port 8000           track a script with its arguments\n  \
         memsleuth run -o leak.msl -m mypkg.server  track a module\n  \
         memsleuth run --sample 512KiB app.py       sampled, for long or production runs\n  \
-        memsleuth report leaks leak.msl            the leak report again, from the capture",
+        memsleuth run --census 10 app.py           fewer censuses of live objects\n  \
+        memsleuth report leaks leak.msl            the leak report again, from the capture\n  \
+        memsleuth report growth leak.msl           the types that grow, and what holds them",
     trailing_var_arg = true
 )]
 pub struct RunArgs {
