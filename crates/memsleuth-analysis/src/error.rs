@@ -13,7 +13,7 @@ pub enum AnalysisError {
     NoAllocations,
     #[error(
         "capture holds no object census (it was recorded without the `objects` instrument); \
-         `memsleuth run` takes censuses, or call `memsleuth.census()` from Python"
+         `memsleuth run` takes censuses, as does `memsleuth.Tracker(path, census=1.0)` from Python"
     )]
     NoCensus,
     /// A census asked for by number or time that the capture does not have.

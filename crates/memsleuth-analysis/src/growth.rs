@@ -1156,7 +1156,7 @@ mod tests {
         assert!(matches!(e, AnalysisError::NoCensus));
         let text = e.to_string();
         assert!(text.contains("no object census"), "{text}");
-        assert!(text.contains("memsleuth run") && text.contains("memsleuth.census()"));
+        assert!(text.contains("memsleuth run") && text.contains("census=1.0"));
     }
 
     #[test]

@@ -216,7 +216,7 @@ fn no_pymalloc_snapshots_is_one_clear_error() {
     assert_eq!(
         stderr(&o),
         "memsleuth: error: gc.msl: the capture holds no pymalloc snapshots; `memsleuth run` \
-         records them, and `memsleuth.pymalloc()` takes one from Python\n"
+         records them, as does `memsleuth.Tracker(path, census=1.0)` from Python\n"
     );
 }
 

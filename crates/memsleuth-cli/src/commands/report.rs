@@ -186,8 +186,9 @@ enum ReportKind {
     #[command(
         long_about = "Which types of live Python objects keep growing, and where they were \
             allocated.\n\n\
-            Needs a capture with object censuses: `memsleuth run` takes them, and \
-            `memsleuth.census()` takes one from Python. For each type it shows the instances and \
+            Needs a capture with object censuses: `memsleuth run` takes them, as does \
+            `memsleuth.Tracker(path, census=1.0)` from Python (`memsleuth.census()` and its \
+            `diff()` compare two censuses in the program itself). For each type it shows the instances and \
             bytes at two censuses (the first and the last, or --from and --to) and a verdict \
             from its count over every census between them: `growing`, with a rate in objects \
             per second, when it rises census after census; `warm-up only` when it grew once and \
@@ -263,7 +264,8 @@ enum ReportKind {
             leak, and this report says when it is the case (blocks in use fill under half of \
             the arenas and more than 4 MiB is idle).\n\n\
             Needs a capture with pymalloc snapshots: `memsleuth run` records them with each \
-            census, and `memsleuth.pymalloc()` takes one from Python. The report shows the \
+            census, as does `memsleuth.Tracker(path, census=1.0)` from Python \
+            (`memsleuth.pymalloc()` returns one snapshot in the program itself). The report shows the \
             latest snapshot, the size classes that hold at least 1% of the bytes in use, what \
             changed since the first snapshot (size classes whose bytes in use moved by more \
             than 64 KiB and 5%), and whether the number of allocated blocks keeps growing, \
@@ -804,8 +806,8 @@ fn pymalloc(file: &Path, json: bool) -> anyhow::Result<i32> {
     let capture = read_records(file)?;
     let Some(r) = PymallocReport::from_capture(&capture, &PymallocOptions::default()) else {
         bail!(
-            "{}: the capture holds no pymalloc snapshots; `memsleuth run` records them, and \
-             `memsleuth.pymalloc()` takes one from Python",
+            "{}: the capture holds no pymalloc snapshots; `memsleuth run` records them, as does \
+             `memsleuth.Tracker(path, census=1.0)` from Python",
             file.display()
         );
     };
