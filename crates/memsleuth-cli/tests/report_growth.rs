@@ -310,7 +310,10 @@ fn a_capture_without_census_says_how_to_take_one() {
         assert!(line.contains("watch.msl"), "{line}");
         assert!(line.contains("no object census"), "{line}");
         assert!(line.contains("memsleuth run"), "{line}");
-        assert!(line.contains("memsleuth.Tracker(path, census=1.0)"), "{line}");
+        assert!(
+            line.contains("memsleuth.Tracker(path, census=1.0)"),
+            "{line}"
+        );
         assert!(stdout(&o).is_empty());
     }
     let o = memsleuth(&d, &["report", "growth", "missing.msl"]);
