@@ -53,16 +53,7 @@ pub(crate) fn snapshot(
 /// censuses of `run` take. t_ns is left 0.
 pub(crate) fn quick_census(py: Python<'_>, max_rows: usize) -> PyResult<(Census, u64)> {
     let c = count::count(py, minor(py), true)?;
-    let mut rows: Vec<TypeRow> = (0..c.count.len())
-        .filter(|&t| c.count[t] > 0)
-        .map(|t| TypeRow {
-            type_id: t as u32,
-            count: c.count[t],
-            bytes: c.bytes[t],
-            retained: None,
-        })
-        .collect();
-    rows.sort_by(|a, b| b.bytes.cmp(&a.bytes).then(b.count.cmp(&a.count)));
+    let rows = type_rows(&c.count, &c.bytes);
     let census = census_record(
         py,
         &c.types.names,
@@ -78,6 +69,26 @@ pub(crate) fn quick_census(py: Python<'_>, max_rows: usize) -> PyResult<(Census,
         },
     );
     Ok((census, c.sizes_estimated))
+}
+
+/// One row per type present, largest shallow bytes first (then most instances).
+fn type_rows(count: &[u64], bytes: &[u64]) -> Vec<TypeRow> {
+    let mut rows: Vec<TypeRow> = (0..count.len())
+        .filter(|&t| count[t] > 0)
+        .map(|t| TypeRow {
+            type_id: t as u32,
+            count: count[t],
+            bytes: bytes[t],
+            retained: None,
+        })
+        .collect();
+    rows.sort_by(|a, b| {
+        b.bytes
+            .cmp(&a.bytes)
+            .then(b.count.cmp(&a.count))
+            .then(a.type_id.cmp(&b.type_id))
+    });
+    rows
 }
 
 struct Totals {
@@ -172,16 +183,7 @@ fn garbage_types(py: Python<'_>, garbage: &Bound<'_, PyAny>) -> Vec<(String, u64
 pub(crate) fn census_of(py: Python<'_>, snap: &Snapshot, max_rows: usize) -> Census {
     let g = &snap.graph;
     let refs = referrers(g);
-    let mut rows: Vec<TypeRow> = (0..snap.type_count.len())
-        .filter(|&t| snap.type_count[t] > 0)
-        .map(|t| TypeRow {
-            type_id: t as u32,
-            count: snap.type_count[t],
-            bytes: snap.type_bytes[t],
-            retained: None,
-        })
-        .collect();
-    rows.sort_by(|a, b| b.bytes.cmp(&a.bytes).then(a.type_id.cmp(&b.type_id)));
+    let mut rows = type_rows(&snap.type_count, &snap.type_bytes);
     let mut unreachable = (0u64, 0u64);
     let d = dominators_with(g, &refs, &root_set(snap));
     drop(refs);
@@ -193,7 +195,6 @@ pub(crate) fn census_of(py: Python<'_>, snap: &Snapshot, max_rows: usize) -> Cen
             unreachable.1 += g.node_size[n];
         }
     }
-    rows.sort_by(|a, b| b.bytes.cmp(&a.bytes).then(b.count.cmp(&a.count)));
     let samples = samples(snap, &rows[..rows.len().min(max_rows)]);
     census_record(
         py,
