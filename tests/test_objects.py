@@ -324,3 +324,31 @@ def test_a_closure_names_its_free_variable(cleanup_modules: Any) -> None:
     assert path["root"] == "module leakapp.hooks"
     assert _edges(path)[1:] == [".HANDLER", "closure 'seen'", "[0]"]
     assert _types(path) == ["module", "function", "list", f"{__name__}.Session"]
+
+
+@pytest.mark.parametrize("retained", [False, True])
+def test_sizes_are_what_sys_getsizeof_says(retained: bool, cleanup_modules: Any) -> None:
+    class Plain:
+        def __init__(self, i: int) -> None:
+            self.i = i
+
+    class Slotted:
+        __slots__ = ("a", "b")
+
+        def __init__(self) -> None:
+            self.a, self.b = [1], (2,)
+
+    class Growable(list):  # type: ignore[type-arg]
+        pass
+
+    made: dict[type, list[Any]] = {
+        Plain: [Plain(i) for i in range(300)],
+        Slotted: [Slotted() for _ in range(300)],
+        Growable: [Growable(range(i % 50)) for i in range(300)],
+    }
+    _module("leakapp.sized", MADE=made)
+    c = memsleuth.census(retained=retained)
+    for cls, objs in made.items():
+        row = next(t for t in c.types if t.name.endswith("." + cls.__qualname__))
+        assert row.count == len(objs)
+        assert row.bytes == sum(map(sys.getsizeof, objs)), cls.__qualname__
