@@ -21,7 +21,7 @@ use serde::Serialize;
 
 use crate::allocs::{first_pass, open_path, reopen, CaptureInfo, Limits, Names, Open, Visitor};
 use crate::profile::Location;
-use crate::timeline::{describe_end, describe_exit, EndInfo};
+use crate::timeline::EndInfo;
 use crate::trend::{classify, Verdict, VerdictKind, VerdictOptions};
 use crate::AnalysisError;
 
@@ -435,10 +435,6 @@ fn read_censuses<R: Read>(input: R) -> Result<CensusRead, AnalysisError> {
         Some(t) => t.end_ns.max(last_t.get()),
         None => last_t.get(),
     };
-    let status = match trailer.map(|t| t.target_status) {
-        Some(s) if s != ExitStatus::Unknown => s,
-        _ => root_exit,
-    };
     let h = cap.header;
     let info = CaptureInfo {
         pid: h.pid,
@@ -448,16 +444,7 @@ fn read_censuses<R: Read>(input: R) -> Result<CensusRead, AnalysisError> {
         start_unix_ns: h.start_unix_ns,
         instruments: h.instruments,
         sample_bytes: h.sample_bytes,
-        end: EndInfo {
-            reason: describe_end(trailer.map(|t| t.reason)),
-            cut_short: trailer.is_none(),
-            damage: cap.damage.as_ref().map(|d| d.to_string()),
-            target_exit: describe_exit(status),
-            samples: trailer.map_or(0, |t| t.samples),
-            dropped: trailer.map_or(0, |t| t.dropped),
-            flushes: trailer.map_or(0, |t| t.flushes),
-            duration: duration_ns as f64 / 1e9,
-        },
+        end: EndInfo::new(trailer, cap.damage.as_ref(), root_exit, duration_ns),
         duration_ns,
         damage_offset: cap.damage.as_ref().and_then(|e| match e {
             FormatError::Truncated { offset, .. } | FormatError::Corrupt { offset, .. } => {

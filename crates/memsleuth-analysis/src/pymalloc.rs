@@ -12,7 +12,7 @@ use memsleuth_format::{Capture, Pymalloc, Record, SizeClass};
 use serde::Serialize;
 use thiserror::Error;
 
-use crate::timeline::{describe_end, describe_exit, EndInfo};
+use crate::timeline::EndInfo;
 use crate::trend::{classify, Verdict, VerdictKind, VerdictOptions};
 
 // ---------------------------------------------------------------------------------------------
@@ -768,21 +768,12 @@ pub(crate) fn end_info(capture: &Capture) -> EndInfo {
         Record::ProcessExit(e) if e.pid == capture.header.pid => Some(e.status),
         _ => None,
     });
-    let status = trailer
-        .map(|t| t.target_status)
-        .filter(|s| *s != memsleuth_format::ExitStatus::Unknown)
-        .or(root_exit)
-        .unwrap_or_default();
-    EndInfo {
-        reason: describe_end(trailer.map(|t| t.reason)),
-        cut_short: trailer.is_none(),
-        damage: capture.damage.as_ref().map(|d| d.to_string()),
-        target_exit: describe_exit(status),
-        samples: trailer.map_or(0, |t| t.samples),
-        dropped: trailer.map_or(0, |t| t.dropped),
-        flushes: trailer.map_or(0, |t| t.flushes),
-        duration: end_ns as f64 / 1e9,
-    }
+    EndInfo::new(
+        trailer,
+        capture.damage.as_ref(),
+        root_exit.unwrap_or_default(),
+        end_ns,
+    )
 }
 
 #[cfg(test)]

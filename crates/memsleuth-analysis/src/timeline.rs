@@ -1,6 +1,6 @@
 //! The memory timeline: per-process and whole-tree series built from `Sample` records.
 
-use memsleuth_format::{Capture, EndReason, ExitStatus, Record};
+use memsleuth_format::{Capture, EndReason, ExitStatus, FormatError, Record, Trailer};
 use serde::Serialize;
 
 /// One reading of one process, times in seconds since capture start, sizes in bytes.
@@ -69,6 +69,33 @@ pub struct EndInfo {
     pub flushes: u64,
     /// Seconds from start to the end of the capture (or the last record when cut short).
     pub duration: f64,
+}
+
+impl EndInfo {
+    /// How a capture ended: from its trailer when it has one, the damage that stopped reading,
+    /// the root process' exit as its records saw it (used when the trailer does not know it),
+    /// and the time the capture covers.
+    pub fn new(
+        trailer: Option<Trailer>,
+        damage: Option<&FormatError>,
+        root_exit: ExitStatus,
+        duration_ns: u64,
+    ) -> Self {
+        let status = match trailer.map(|t| t.target_status) {
+            Some(s) if s != ExitStatus::Unknown => s,
+            _ => root_exit,
+        };
+        EndInfo {
+            reason: describe_end(trailer.map(|t| t.reason)),
+            cut_short: trailer.is_none(),
+            damage: damage.map(|d| d.to_string()),
+            target_exit: describe_exit(status),
+            samples: trailer.map_or(0, |t| t.samples),
+            dropped: trailer.map_or(0, |t| t.dropped),
+            flushes: trailer.map_or(0, |t| t.flushes),
+            duration: duration_ns as f64 / 1e9,
+        }
+    }
 }
 
 /// Everything the timeline reports and plots need.
@@ -213,20 +240,12 @@ impl Timeline {
         // root first, then by pid
         tl.processes.sort_by_key(|p| (!p.root, p.pid));
         let trailer = capture.trailer;
-        let status = match trailer.map(|t| t.target_status) {
-            Some(s) if s != ExitStatus::Unknown => s,
-            _ => root_exit,
-        };
-        tl.end = EndInfo {
-            reason: describe_end(trailer.map(|t| t.reason)),
-            cut_short: trailer.is_none(),
-            damage: capture.damage.as_ref().map(|d| d.to_string()),
-            target_exit: describe_exit(status),
-            samples: trailer.map_or(tl.total.len() as u64, |t| t.samples),
-            dropped: trailer.map_or(0, |t| t.dropped),
-            flushes: trailer.map_or(0, |t| t.flushes),
-            duration: trailer.map_or(last_t, |t| t.end_ns as f64 / NS),
-        };
+        let duration_ns = trailer.map_or((last_t * NS) as u64, |t| t.end_ns);
+        tl.end = EndInfo::new(trailer, capture.damage.as_ref(), root_exit, duration_ns);
+        // without a trailer, the samples read are the count
+        if trailer.is_none() {
+            tl.end.samples = tl.total.len() as u64;
+        }
         tl
     }
 

@@ -1,12 +1,12 @@
 //! The live heap: every block allocated while tracking and not yet freed, replayed event by
 //! event, with per-stack totals and the tracked heap over time.
 
-use memsleuth_format::{AllocEvent, ExitStatus, FormatError};
+use memsleuth_format::{AllocEvent, FormatError};
 use rustc_hash::FxHashMap;
 
 use super::replay::{to_u64, Series, Tables, Visitor, Weights};
 use super::{CaptureInfo, HeapInfo};
-use crate::timeline::{describe_exit, EndInfo};
+use crate::timeline::EndInfo;
 
 /// A live block. 24 bytes; with its address as the key, 32 per entry.
 #[derive(Debug, Clone, Copy)]
@@ -185,21 +185,13 @@ pub(crate) fn capture_info(
 ) -> CaptureInfo {
     let h = &tables.header;
     let trailer = tables.trailer;
-    let status = match trailer.map(|t| t.target_status) {
-        Some(s) if s != ExitStatus::Unknown => s,
-        _ => tables.root_exit,
-    };
     let duration_ns = tables.end_ns();
-    let end = EndInfo {
-        reason: crate::timeline::describe_end(trailer.map(|t| t.reason)),
-        cut_short: trailer.is_none(),
-        damage: tables.damage.as_ref().map(|d| d.to_string()),
-        target_exit: describe_exit(status),
-        samples: trailer.map_or(0, |t| t.samples),
-        dropped: trailer.map_or(0, |t| t.dropped),
-        flushes: trailer.map_or(0, |t| t.flushes),
-        duration: duration_ns as f64 / 1e9,
-    };
+    let end = EndInfo::new(
+        trailer,
+        tables.damage.as_ref(),
+        tables.root_exit,
+        duration_ns,
+    );
     CaptureInfo {
         pid: h.pid,
         argv: h.argv.clone(),
