@@ -6,7 +6,7 @@
 
 use std::ffi::{c_int, c_void};
 
-use memsleuth_analysis::heap::RetentionPath;
+use memsleuth_analysis::heap::{RetentionPath, RootKind};
 use pyo3::ffi;
 use pyo3::prelude::*;
 
@@ -155,7 +155,9 @@ fn search_paused(
             }
             chain.reverse();
             let root = roots.by_ptr.get(&(chain[0] as usize));
-            let (kind, words) = root.map_or((0, String::new()), |r| (r.kind, r.words.clone()));
+            let (kind, words) = root.map_or((RootKind::Module, String::new()), |r| {
+                (r.kind, r.words.clone())
+            });
             let objs: Vec<(*mut ffi::PyObject, String, u64)> = chain
                 .iter()
                 .map(|&o| {

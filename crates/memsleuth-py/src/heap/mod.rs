@@ -21,8 +21,6 @@ use rustc_hash::{FxHashMap, FxHashSet};
 
 pub(crate) use walk::Snapshot;
 
-use roots::{ROOT_HELD_FROM_C, ROOT_MODULE, ROOT_UNREACHABLE};
-
 /// Types whose retained size is computed (the largest by shallow bytes).
 const RETAINED_TYPES: usize = 64;
 /// Rows kept in a census record; the rest are folded into `(other)`.
@@ -352,12 +350,12 @@ impl Snapshot {
                 if h > 0 {
                     let refs = if h == 1 { "reference" } else { "references" };
                     (
-                        ROOT_HELD_FROM_C,
+                        RootKind::HeldFromC,
                         format!("held from C ({h} {refs} the gc cannot see)"),
                     )
                 } else {
                     (
-                        ROOT_UNREACHABLE,
+                        RootKind::Unreachable,
                         "unreachable cycle (garbage the gc has not collected)".into(),
                     )
                 }
@@ -386,7 +384,7 @@ impl Snapshot {
 unsafe fn describe_objects(
     objs: &[(*mut ffi::PyObject, String, u64)],
     roots: &roots::Roots,
-    kind: u8,
+    kind: RootKind,
     words: String,
 ) -> RetentionPath {
     let mut steps: Vec<PathStep> = Vec::with_capacity(objs.len());
@@ -428,7 +426,7 @@ unsafe fn describe_objects(
             edge =
                 unsafe { describe::edge_label(parent, obj, roots) }.unwrap_or_else(|| "->".into());
             // a named root that is itself a globals dict (`__main__` under `run`)
-            let globals_root = i == 1 && kind == ROOT_MODULE;
+            let globals_root = i == 1 && kind == RootKind::Module;
             if skip_next_dict || globals_root {
                 edge = attribute(&edge);
                 skip_next_dict = false;
@@ -448,7 +446,7 @@ unsafe fn describe_objects(
         });
     }
     RetentionPath {
-        root_kind: RootKind::from_code(kind),
+        root_kind: kind,
         root: words,
         steps,
     }

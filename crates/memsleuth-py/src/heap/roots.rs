@@ -2,6 +2,7 @@
 //! and roots a caller names (the script's globals under `memsleuth run`). Gathered before the
 //! walk, with every Python call done up front, so the walk itself runs no Python code.
 
+use memsleuth_analysis::heap::RootKind;
 use pyo3::ffi;
 use pyo3::prelude::*;
 use pyo3::types::PyDict;
@@ -12,18 +13,12 @@ use super::types::str_of;
 /// What a root is, in words, and how strongly a path should prefer it.
 #[derive(Debug, Clone)]
 pub(crate) struct RootInfo {
-    pub kind: u8,
+    pub kind: RootKind,
     pub words: String,
     /// The frame that called the census: the last resort before "held from C", since whoever
     /// asks `why(x)` holds `x` in a local.
     pub caller: bool,
 }
-
-pub(crate) const ROOT_MODULE: u8 = 0;
-pub(crate) const ROOT_FRAME: u8 = 1;
-pub(crate) const ROOT_GARBAGE: u8 = 2;
-pub(crate) const ROOT_HELD_FROM_C: u8 = 3;
-pub(crate) const ROOT_UNREACHABLE: u8 = 4;
 
 /// A running frame and its local variables (names and values).
 #[derive(Debug)]
@@ -65,7 +60,7 @@ impl Roots {
             roots.by_ptr.insert(
                 garbage.as_ptr() as usize,
                 RootInfo {
-                    kind: ROOT_GARBAGE,
+                    kind: RootKind::GcGarbage,
                     words: "gc.garbage".into(),
                     caller: false,
                 },
@@ -75,7 +70,7 @@ impl Roots {
             roots.by_ptr.insert(
                 obj.as_ptr() as usize,
                 RootInfo {
-                    kind: ROOT_MODULE,
+                    kind: RootKind::Module,
                     words: words.clone(),
                     caller: false,
                 },
@@ -97,7 +92,7 @@ impl Roots {
             self.by_ptr.insert(
                 module.as_ptr() as usize,
                 RootInfo {
-                    kind: ROOT_MODULE,
+                    kind: RootKind::Module,
                     words: format!("module {name}"),
                     caller: false,
                 },
@@ -156,7 +151,7 @@ impl Roots {
                     self.by_ptr.insert(
                         f as usize,
                         RootInfo {
-                            kind: ROOT_FRAME,
+                            kind: RootKind::ThreadFrame,
                             words,
                             caller,
                         },
