@@ -50,10 +50,16 @@ fn open_proc(pid: u32, name: &'static str) -> Result<File, PlatformError> {
 fn map_err(pid: u32, what: &'static str, e: std::io::Error) -> PlatformError {
     match e.kind() {
         ErrorKind::NotFound => PlatformError::NoSuchProcess(pid),
-        ErrorKind::PermissionDenied => PlatformError::PermissionDenied {
-            pid,
-            owner: owner(pid),
-        },
+        ErrorKind::PermissionDenied => {
+            let owner = owner(pid);
+            // SAFETY: geteuid has no preconditions and cannot fail.
+            let me = unsafe { libc::geteuid() };
+            PlatformError::PermissionDenied {
+                pid,
+                owner,
+                foreign: me != 0 && me != owner,
+            }
+        }
         _ if e.raw_os_error() == Some(libc::ESRCH) => PlatformError::NoSuchProcess(pid),
         _ => PlatformError::Io {
             pid,
@@ -124,6 +130,29 @@ fn stat_fields(pid: u32) -> Option<(u8, u32)> {
     Some((state, ppid))
 }
 
+impl LinuxProcess {
+    /// Reads `smaps_rollup` into `buf` and returns its length; `None` without the file (a basic
+    /// handle).
+    fn read_rollup(&mut self, buf: &mut [u8]) -> Result<Option<usize>, PlatformError> {
+        let Some(file) = &self.smaps_rollup else {
+            return Ok(None);
+        };
+        match pread(file, buf, self.pid, "smaps_rollup") {
+            Ok(text) => return Ok(Some(text.len())),
+            Err(PlatformError::NoSuchProcess(_)) => {}
+            Err(e) => return Err(e),
+        }
+        // statm and status were just read, so the process lives: it has called exec, and the
+        // open smaps_rollup still points at its old program's memory (the kernel binds it at
+        // open). Read the new program's through a new handle; a process that is really gone
+        // fails again here.
+        let file = open_proc(self.pid, "smaps_rollup")?;
+        let len = pread(&file, buf, self.pid, "smaps_rollup")?.len();
+        self.smaps_rollup = Some(file);
+        Ok(Some(len))
+    }
+}
+
 impl ProcessMemory for LinuxProcess {
     fn pid(&self) -> u32 {
         self.pid
@@ -164,8 +193,8 @@ impl ProcessMemory for LinuxProcess {
         }
 
         if detail == Detail::Full {
-            if let Some(file) = &self.smaps_rollup {
-                let rollup = pread(file, &mut buf, pid, "smaps_rollup")?;
+            if let Some(len) = self.read_rollup(&mut buf)? {
+                let rollup = &buf[..len];
                 let (mut uss, mut pss, mut swap) = (None::<u64>, None, None);
                 kb_lines(rollup, |key, v| match key {
                     b"Pss" => pss = Some(v),
@@ -366,6 +395,35 @@ mod tests {
             Err(PlatformError::NoSuchProcess(_))
         ));
         assert!(!Linux::alive(child.id()));
+    }
+
+    #[test]
+    fn handle_follows_its_process_through_exec() {
+        use std::io::Write;
+        // the shell waits for a line, then replaces itself with `sleep`
+        let mut child = std::process::Command::new("sh")
+            .args(["-c", "read line; exec sleep 10"])
+            .stdin(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut handle = Linux::open(child.id(), Detail::Full).unwrap();
+        assert!(handle.read(Detail::Full).unwrap().pss.is_some());
+        child.stdin.take().unwrap().write_all(b"go\n").unwrap();
+        let mut argv = Linux::command_line(child.id());
+        for _ in 0..500 {
+            if argv == ["sleep", "10"] {
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(10));
+            argv = Linux::command_line(child.id());
+        }
+        assert_eq!(argv, vec!["sleep", "10"]);
+        let after = handle.read(Detail::Full);
+        child.kill().unwrap();
+        child.wait().unwrap();
+        let after = after.expect("a process that called exec is still readable");
+        assert!(after.pss.is_some_and(|p| p > 0), "{after:?}");
+        assert!(after.uss.is_some(), "{after:?}");
     }
 
     #[test]
