@@ -15,7 +15,7 @@ use std::cell::Cell;
 use std::io::{Cursor, Read};
 use std::path::Path;
 
-use memsleuth_format::{AllocEvent, Capture, Census, ExitStatus, FormatError, Record};
+use memsleuth_format::{AllocEvent, Capture, Census, CensusType, ExitStatus, FormatError, Record};
 use rustc_hash::FxHashMap;
 use serde::Serialize;
 
@@ -269,14 +269,24 @@ impl GrowthReport {
             capture.unresolved_frames = replay.unresolved;
             sites_at = Some(to);
         }
+        // grouped once by the type held: a filter over every holder per growing type would be
+        // quadratic, and the objects instrument writes holders for every type that grew
+        let mut held: FxHashMap<&str, Vec<&memsleuth_format::Holder>> = FxHashMap::default();
+        for h in &read.holders {
+            if let Some(last) = h.steps.last() {
+                let of_type = held.entry(last.type_name.as_str()).or_default();
+                if of_type.len() < HOLDERS_PER_TYPE {
+                    of_type.push(h);
+                }
+            }
+        }
         for t in types.iter_mut().filter(|t| t.growing) {
-            t.holders = read
-                .holders
-                .iter()
-                .filter(|h| h.steps.last().is_some_and(|s| s.type_name == t.name))
-                .take(HOLDERS_PER_TYPE)
-                .map(crate::heap::RetentionPath::from_holder)
-                .collect();
+            if let Some(of_type) = held.get(t.name.as_str()) {
+                t.holders = of_type
+                    .iter()
+                    .map(|h| crate::heap::RetentionPath::from_holder(h))
+                    .collect();
+            }
         }
         let growing = types.iter().filter(|t| t.growing).count();
         Ok(GrowthReport {
@@ -479,6 +489,16 @@ fn median(values: &[u64]) -> f64 {
     }
 }
 
+/// A census' rows by type name; the first row wins when a type is listed twice.
+fn rows_by_name(census: &Census) -> FxHashMap<&str, &CensusType> {
+    let mut rows: FxHashMap<&str, &CensusType> = FxHashMap::default();
+    rows.reserve(census.types.len());
+    for row in &census.types {
+        rows.entry(row.name.as_str()).or_insert(row);
+    }
+    rows
+}
+
 /// Every type seen in the range, with its series over all censuses and its verdict.
 fn type_rows(
     censuses: &[Census],
@@ -513,7 +533,9 @@ fn type_rows(
         .iter()
         .map(|c| c.t_ns as f64 / 1e9)
         .collect();
-    let last = &censuses[to];
+    // the `to` census' own row of each type (the first, if listed twice), looked up by name
+    // once: a search of its rows per type would be quadratic in the number of types
+    let last = rows_by_name(&censuses[to]);
     let mut rows: Vec<TypeGrowth> = names
         .iter()
         .zip(counts.into_iter().zip(bytes))
@@ -538,7 +560,7 @@ fn type_rows(
             };
             let warmup_only =
                 verdict.is_some() && !growing && material(delta_count as f64, median(range), opts);
-            let row = last.types.iter().find(|r| r.name == name);
+            let row = last.get(name).copied();
             TypeGrowth {
                 name: name.to_string(),
                 from_count: counts[from],
@@ -692,9 +714,10 @@ fn map_sites<R: Read>(
     census: &Census,
     types: &mut [TypeGrowth],
 ) -> Result<ReplayCounts, AnalysisError> {
+    let rows = rows_by_name(census);
     let mut live: FxHashMap<u64, Option<u32>> = FxHashMap::default();
     for t in types.iter().filter(|t| t.growing) {
-        if let Some(row) = census.types.iter().find(|r| r.name == t.name) {
+        if let Some(row) = rows.get(t.name.as_str()) {
             live.extend(row.samples.iter().map(|&a| (a, None)));
         }
     }
@@ -706,7 +729,7 @@ fn map_sites<R: Read>(
     let mut names = Names::new(&tables);
     let mut stacks: FxHashMap<u32, Vec<u32>> = FxHashMap::default();
     for t in types.iter_mut().filter(|t| t.growing) {
-        let Some(row) = census.types.iter().find(|r| r.name == t.name) else {
+        let Some(row) = rows.get(t.name.as_str()) else {
             continue;
         };
         // per site: samples, and per stack how many of them
@@ -1266,5 +1289,53 @@ mod tests {
         // types not growing are not looked up
         let dict = row(&r, "dict");
         assert!(!dict.growing && dict.sites.is_empty() && dict.unmatched == 0);
+    }
+
+    #[test]
+    fn growing_types_get_the_first_two_holders_of_their_instances() {
+        let holder = |stack: u32, root: &str, held: &str| {
+            Record::Holder(memsleuth_format::Holder {
+                stack,
+                addr: 0x10,
+                root_kind: 0,
+                root: root.into(),
+                steps: [("", "dict"), ("['k']", held)]
+                    .iter()
+                    .map(|&(edge, type_name)| memsleuth_format::HolderStep {
+                        edge: edge.into(),
+                        type_name: type_name.into(),
+                        ..memsleuth_format::HolderStep::default()
+                    })
+                    .collect(),
+            })
+        };
+        let mut c = Cap::new();
+        for i in 0..6u64 {
+            c.census(
+                i as f64,
+                &[
+                    ("app.Session", 100 + 50 * i, &[]),
+                    ("app.Job", 100 + 50 * i, &[]),
+                ],
+            );
+        }
+        // three holders of sessions (two kept), one of a stable type, one of an allocation
+        // site (stack 1: not an instance holder)
+        c.record(holder(0, "module app .A", "app.Session"))
+            .record(holder(1, "module app .SITE", "app.Session"))
+            .record(holder(0, "module app .B", "app.Session"))
+            .record(holder(0, "module app .C", "app.Session"))
+            .record(holder(0, "module app .J", "app.Job"))
+            .record(holder(0, "module app .D", "dict"));
+        let r = report(&c.finish(6.0));
+        let roots = |name: &str| -> Vec<String> {
+            row(&r, name)
+                .holders
+                .iter()
+                .map(|p| p.root.clone())
+                .collect()
+        };
+        assert_eq!(roots("app.Session"), ["module app .A", "module app .B"]);
+        assert_eq!(roots("app.Job"), ["module app .J"]);
     }
 }

@@ -369,3 +369,91 @@ fn a_damaged_capture_is_reported_up_to_the_damage_then_fails() {
     assert!(out.contains("1 type growing: myapp.Session +10/s"), "{out}");
     assert!(out.contains("6 censuses"), "{out}");
 }
+
+/// A census of `rows` types at each of five times; every other type grows by 20 instances a
+/// census and keeps one sample address, allocated at `handle()`. Large enough that a step
+/// quadratic in the number of types takes many seconds.
+fn many_types(cwd: &Path, rows: u64) -> Vec<u8> {
+    let mut w = writer(&["objects", "python"]);
+    w.push(&Record::Frame(Frame {
+        id: 1,
+        function: "handle".into(),
+        file: cwd.join("server.py").to_string_lossy().into_owned(),
+        line: 27,
+    }));
+    w.push(&Record::Stack(StackNode {
+        id: 1,
+        parent: 0,
+        frame: 1,
+    }));
+    w.push(&Record::Thread(ThreadInfo {
+        id: 1,
+        native_id: 4242,
+        name: "MainThread".into(),
+    }));
+    let sample = |k: u64| 0x100_0000 + 0x40 * k;
+    let events = (0..rows)
+        .step_by(2)
+        .map(|k| alloc(0.1, sample(k), 1))
+        .collect();
+    w.push(&Record::Events(Events { thread: 1, events }));
+    w.flush().expect("flush");
+    for i in 0..5u64 {
+        let types: Vec<CensusType> = (0..rows)
+            .map(|k| {
+                let count = if k % 2 == 0 { 100 + 20 * i } else { 100 };
+                CensusType {
+                    name: format!("pkg.T{k:06}"),
+                    count,
+                    bytes: 56 * count,
+                    retained: None,
+                    samples: if k % 2 == 0 { vec![sample(k)] } else { vec![] },
+                }
+            })
+            .collect();
+        w.push(&Record::Census(Census {
+            t_ns: s(1.0 + i as f64),
+            duration_ns: 2_000_000,
+            objects: types.iter().map(|r| r.count).sum(),
+            bytes: types.iter().map(|r| r.bytes).sum(),
+            gc_enabled: true,
+            gc_counts: vec![100, 2, 0],
+            unreachable: 0,
+            unreachable_bytes: 0,
+            garbage: 0,
+            types,
+            garbage_types: Vec::new(),
+        }));
+        w.flush().expect("flush");
+    }
+    finish(w, 6.0)
+}
+
+#[test]
+fn a_census_of_a_hundred_thousand_types_is_reported_whole() {
+    let d = dir();
+    write(&d, "many.msl", &many_types(&d, 120_000));
+    let o = memsleuth(
+        &d,
+        &["report", "growth", "many.msl", "--json", "--top", "3"],
+    );
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let v: serde_json::Value = serde_json::from_str(&stdout(&o)).expect("JSON");
+    assert_eq!(v["basis"], "trend");
+    assert_eq!(v["type_count"], 120_000);
+    assert_eq!(v["growing"], 60_000);
+    // equal rates: by name
+    let first = &v["types"][0];
+    assert_eq!(first["name"], "pkg.T000000");
+    assert_eq!(first["to_count"], 180);
+    assert_eq!(first["samples"], 1);
+    assert_eq!(first["sites"][0]["location"]["function"], "handle");
+    assert_eq!(v["types"][1]["name"], "pkg.T000002");
+    let o = memsleuth(&d, &["report", "growth", "many.msl"]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert!(
+        stdout(&o).contains("60,000 types growing: pkg.T000000 +20/s"),
+        "{}",
+        stdout(&o)
+    );
+}
