@@ -13,6 +13,10 @@ from typing import Optional
 from memsleuth._native import MemsleuthError
 from memsleuth._tracker import Tracker
 
+# True once the program has ended with an uncaught KeyboardInterrupt. python then dies of SIGINT
+# after it has finished; `memsleuth.__main__` does the same after the capture and the report.
+interrupted = False
+
 
 def _exit_code(e: SystemExit) -> int:
     code = e.code
@@ -70,8 +74,10 @@ def run_target(
         kept = e
         code = _exit_code(e)
     except KeyboardInterrupt as e:
+        global interrupted
         kept = e
-        traceback.print_exc()
+        _print_target_traceback()
+        interrupted = True
         code = 130
     except BaseException as e:  # the target's own error, reported as python would
         kept = e

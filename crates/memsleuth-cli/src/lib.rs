@@ -5,9 +5,10 @@
 //! extension), so both behave identically.
 
 use std::ffi::OsString;
-use std::io::Write;
+use std::io::{ErrorKind, Write};
+use std::sync::{Mutex, PoisonError};
 
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, Parser, Subcommand};
 
 mod commands;
 mod signals;
@@ -47,18 +48,61 @@ enum Command {
     Report(commands::report::ReportArgs),
 }
 
-/// Writes to stdout, ignoring a closed pipe (`memsleuth ... | head` must not fail).
+/// The first failure to write to stdout (other than a closed pipe) during this command; the
+/// command then fails, because a report that did not reach its reader is not a success.
+static STDOUT_FAILED: Mutex<Option<std::io::Error>> = Mutex::new(None);
+
+/// Writes to stdout. A closed pipe is ignored (`memsleuth ... | head` must not fail); any other
+/// failure (a full disk, `> /dev/full`) is remembered and fails the command at its end.
 pub(crate) fn out(text: &str) {
     let mut stdout = std::io::stdout().lock();
-    let _ = stdout.write_all(text.as_bytes());
-    let _ = stdout.flush();
+    let written = stdout
+        .write_all(text.as_bytes())
+        .and_then(|()| stdout.flush());
+    if let Err(e) = written {
+        if e.kind() != ErrorKind::BrokenPipe {
+            let mut failed = STDOUT_FAILED.lock().unwrap_or_else(PoisonError::into_inner);
+            failed.get_or_insert(e);
+        }
+    }
 }
 
-/// Writes to stderr, ignoring failures.
+/// Writes to stderr, ignoring failures (there is nowhere left to report them).
 pub(crate) fn err(text: &str) {
     let mut stderr = std::io::stderr().lock();
     let _ = stderr.write_all(text.as_bytes());
     let _ = stderr.flush();
+}
+
+/// An I/O error's reason without the "(os error 2)" suffix, for messages people read.
+pub(crate) fn io_reason(e: &std::io::Error) -> String {
+    let text = e.to_string();
+    match text.split(" (os error").next() {
+        Some(reason) => reason.to_string(),
+        None => text,
+    }
+}
+
+/// The longest time any option accepts: one year, as humantime counts it (`1y`, 365.25 days).
+/// Longer values are typos, and past this `Instant + Duration` can overflow.
+pub(crate) const MAX_SECONDS: u64 = 31_557_600;
+
+/// A mistake in what the user asked that only the command itself can see (nothing to run, a
+/// contradiction between options). It exits with [`EXIT_USAGE`], like clap's own errors.
+#[derive(Debug)]
+pub(crate) struct UsageError(pub String);
+
+impl std::fmt::Display for UsageError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for UsageError {}
+
+/// `bail!` for a [`UsageError`].
+pub(crate) fn usage(message: impl Into<String>) -> anyhow::Error {
+    anyhow::Error::new(UsageError(message.into()))
 }
 
 pub use commands::run::{RunRequest, Runner};
@@ -72,53 +116,217 @@ pub fn main_with_args(args: Vec<OsString>) -> i32 {
 
 /// Like [`main_with_args`], with a way to run Python programs for `memsleuth run`.
 pub fn main_with_runner(args: Vec<OsString>, runner: Option<Runner<'_>>) -> i32 {
-    let cli = match Cli::try_parse_from(args) {
+    STDOUT_FAILED
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner)
+        .take();
+    // everything after `run`'s script or `-m MODULE` belongs to the program, options included;
+    // clap cannot stop at a positional, so those arguments are set aside before it parses
+    let is_run = args.get(1).is_some_and(|a| a == "run");
+    let (args, program_args) = if is_run {
+        commands::run::split_program_args(args)
+    } else {
+        (args, Vec::new())
+    };
+    let cli = match Cli::try_parse_from(&args) {
         Ok(cli) => cli,
-        Err(e) => return usage_error(e),
+        Err(e) => return usage_error(&e, &args),
     };
     let result = match cli.command {
-        Command::Watch(args) => commands::watch::run(args),
-        Command::Run(args) => commands::run::run(args, runner),
-        Command::Report(args) => commands::report::run(args),
+        Command::Watch(a) => commands::watch::run(a),
+        Command::Run(a) => commands::run::run(a, program_args, runner),
+        Command::Report(a) => commands::report::run(a),
     };
-    match result {
+    let code = match result {
         Ok(code) => code,
         Err(e) => {
-            let chain: Vec<String> = e.chain().map(|c| c.to_string()).collect();
-            err(&format!("memsleuth: error: {}\n", chain.join(": ")));
-            EXIT_ERROR
+            err(&format!("memsleuth: error: {}\n", error_line(&e)));
+            if e.downcast_ref::<UsageError>().is_some() {
+                EXIT_USAGE
+            } else {
+                EXIT_ERROR
+            }
         }
+    };
+    let failed = STDOUT_FAILED
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner)
+        .take();
+    match failed {
+        Some(e) => {
+            err(&format!(
+                "memsleuth: error: cannot write to standard output: {}; send it somewhere \
+                 writable\n",
+                io_reason(&e)
+            ));
+            if code == 0 {
+                EXIT_ERROR
+            } else {
+                code
+            }
+        }
+        None => code,
     }
 }
 
-/// Help and version go out whole; real usage errors become one line plus a pointer to `--help`.
-fn usage_error(e: clap::Error) -> i32 {
-    use clap::error::ErrorKind;
-    match e.kind() {
+/// An error and its causes as one line. A cause whose words the line already holds is left out:
+/// a context that quotes its source must not say it twice.
+fn error_line(e: &anyhow::Error) -> String {
+    let mut line = String::new();
+    for cause in e.chain() {
+        let text = cause.to_string();
+        if line.contains(&text) {
+            continue;
+        }
+        if !line.is_empty() {
+            line.push_str(": ");
+        }
+        line.push_str(&text);
+    }
+    line
+}
+
+/// The subcommand `args` name (`memsleuth report leaks`), for pointers to its `--help`.
+fn command_path(args: &[OsString]) -> (String, clap::Command) {
+    let mut cmd = Cli::command();
+    let mut path = String::from("memsleuth");
+    for arg in args.iter().skip(1) {
+        let Some(arg) = arg.to_str() else { break };
+        if arg == "--" {
+            break;
+        }
+        let Some(sub) = cmd.find_subcommand(arg).cloned() else {
+            continue;
+        };
+        path.push(' ');
+        path.push_str(sub.get_name());
+        cmd = sub;
+    }
+    (path, cmd)
+}
+
+/// A `ContextValue` as plain text.
+fn context_text(e: &clap::Error, kind: clap::error::ContextKind) -> Option<String> {
+    use clap::error::ContextValue;
+    match e.get(kind)? {
+        ContextValue::String(s) => Some(s.clone()),
+        ContextValue::Strings(v) => Some(v.join(", ")),
+        ContextValue::StyledStr(s) => Some(s.to_string()),
+        ContextValue::StyledStrs(v) => Some(
+            v.iter()
+                .map(ToString::to_string)
+                .collect::<Vec<_>>()
+                .join(", "),
+        ),
+        _ => None,
+    }
+}
+
+/// True when `option` (`--census`, `-i`) is an option of `cmd` that takes a value.
+fn takes_value(cmd: &clap::Command, option: &str) -> bool {
+    cmd.get_arguments().any(|a| {
+        let named = match option.strip_prefix("--") {
+            Some(long) => a.get_long() == Some(long),
+            None => {
+                let mut chars = option.chars();
+                chars.next() == Some('-')
+                    && chars.next().is_some_and(|c| a.get_short() == Some(c))
+                    && chars.next().is_none()
+            }
+        };
+        named && !a.is_positional() && a.get_action().takes_values()
+    })
+}
+
+/// Help and version go out whole; real usage errors become one line that names the problem and
+/// a way out.
+fn usage_error(e: &clap::Error, args: &[OsString]) -> i32 {
+    use clap::error::{ContextKind, ErrorKind};
+    let (path, cmd) = command_path(args);
+    let see = format!("see `{path} --help`");
+    let line = match e.kind() {
         ErrorKind::DisplayHelp | ErrorKind::DisplayVersion => {
             out(&e.render().to_string());
-            0
+            return 0;
         }
-        ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand => {
+        ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand | ErrorKind::MissingSubcommand
+            if path == "memsleuth" =>
+        {
+            // `memsleuth` alone: the whole help is the best answer
             err(&e.render().to_string());
-            EXIT_USAGE
+            return EXIT_USAGE;
         }
-        _ => {
-            let rendered = e.render().to_string();
-            let first = rendered
-                .lines()
-                .find(|l| !l.trim().is_empty())
-                .unwrap_or("invalid arguments")
-                .trim_start_matches("error: ");
-            let tip = rendered
-                .lines()
-                .find_map(|l| l.trim().strip_prefix("tip: "))
-                .map(|t| format!(" ({t})"))
-                .unwrap_or_default();
-            err(&format!(
-                "memsleuth: error: {first}{tip}; see `memsleuth --help`\n"
-            ));
-            EXIT_USAGE
+        ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand | ErrorKind::MissingSubcommand => {
+            let names: Vec<&str> = cmd.get_subcommands().map(|c| c.get_name()).collect();
+            format!("`{path}` needs one of: {}; {see}", names.join(", "))
         }
-    }
+        ErrorKind::MissingRequiredArgument => {
+            let missing =
+                context_text(e, ContextKind::InvalidArg).unwrap_or_else(|| "an argument".into());
+            format!("`{path}` needs {missing}; {see}")
+        }
+        ErrorKind::InvalidValue if e.get(ContextKind::ValidValue).is_some() => {
+            let option = context_text(e, ContextKind::InvalidArg).unwrap_or_default();
+            let option = option.split(' ').next().unwrap_or_default().to_string();
+            let value = context_text(e, ContextKind::InvalidValue).unwrap_or_default();
+            let valid = context_text(e, ContextKind::ValidValue).unwrap_or_default();
+            format!("{option} {value:?} is not a choice; give one of {valid}")
+        }
+        ErrorKind::ValueValidation | ErrorKind::InvalidValue => {
+            // "--census <SECONDS>" → "--census"; the parser's own words say what to give
+            let option = context_text(e, ContextKind::InvalidArg).unwrap_or_default();
+            let option = option.split(' ').next().unwrap_or_default().to_string();
+            let value = context_text(e, ContextKind::InvalidValue).unwrap_or_default();
+            match std::error::Error::source(e).map(ToString::to_string) {
+                // a parser that quotes the value already says which it was
+                Some(why) if why.contains(&value) => format!("{option}: {why}"),
+                Some(why) => format!("{option} {value}: {why}"),
+                None => first_line(e, &see),
+            }
+        }
+        ErrorKind::UnknownArgument => {
+            // `--census -1`: clap takes "-1" for an option and tips `-- -1`; it is a negative
+            // number given to an option
+            let value = context_text(e, ContextKind::InvalidArg).unwrap_or_default();
+            // clap names the part it choked on: `-1` of `-1s`
+            let at = args
+                .iter()
+                .position(|a| a.to_str().is_some_and(|a| a.starts_with(&value)));
+            let option = at
+                .and_then(|i| i.checked_sub(1))
+                .and_then(|i| args[i].to_str());
+            let value = at.and_then(|i| args[i].to_str()).unwrap_or(&value);
+            let negative = value
+                .strip_prefix('-')
+                .is_some_and(|v| v.starts_with(|c: char| c.is_ascii_digit() || c == '.'));
+            match option {
+                Some(option) if negative && takes_value(&cmd, option) => {
+                    format!("{option} {value}: must not be negative; {see}")
+                }
+                _ => first_line(e, &see),
+            }
+        }
+        _ => first_line(e, &see),
+    };
+    err(&format!("memsleuth: error: {line}\n"));
+    EXIT_USAGE
+}
+
+/// clap's message as one line: its first line and its tip, if any.
+fn first_line(e: &clap::Error, see: &str) -> String {
+    let rendered = e.render().to_string();
+    let first = rendered
+        .lines()
+        .find(|l| !l.trim().is_empty())
+        .unwrap_or("invalid arguments")
+        .trim_start_matches("error: ")
+        .trim_end_matches(':');
+    // "to pass '-x' as a value, use '-- -x'" would make `watch` run `-x` as the command
+    let tip = rendered
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("tip: "))
+        .filter(|t| !t.starts_with("to pass"))
+        .map(|t| format!(" ({t})"))
+        .unwrap_or_default();
+    format!("{first}{tip}; {see}")
 }

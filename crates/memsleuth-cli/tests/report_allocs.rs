@@ -216,8 +216,14 @@ fn leaks_json_top_at_and_windows() {
     assert_eq!(json["at"], 5.0);
     assert_eq!(json["at_end"], false);
     assert_eq!(json["sites"][1]["bytes"], 501 * 2 * KIB);
+    // past the end is a mistake, not "at exit"
     let o = memsleuth(&d, &["report", "leaks", "run.msl", "--at", "1m30s"]);
-    assert!(stdout(&o).contains("still alive at exit"), "{}", stdout(&o));
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("--at 90.0 s is past the end of the capture (length 10.0 s)"),
+        "{}",
+        stderr(&o)
+    );
     // no windows: no verdicts
     let o = memsleuth(&d, &["report", "leaks", "run.msl", "--windows", "0"]);
     let out = stdout(&o);

@@ -39,11 +39,16 @@ impl BackgroundSampler {
         let thread = std::thread::Builder::new()
             .name("memsleuth-rss".into())
             .spawn(move || {
-                let mut next = Instant::now();
+                // None: the next deadline lies beyond what an Instant can hold (an absurd
+                // interval); then only a command wakes the thread
+                let mut next = Some(Instant::now());
                 let mut root_gone = false;
                 loop {
-                    let wait = next.saturating_duration_since(Instant::now());
-                    match rx.recv_timeout(wait) {
+                    let command = match next {
+                        Some(at) => rx.recv_timeout(at.saturating_duration_since(Instant::now())),
+                        None => rx.recv().map_err(|_| RecvTimeoutError::Disconnected),
+                    };
+                    match command {
                         Ok(Command::Mark(t, label)) => sampler.mark_at(t, &label),
                         Ok(Command::Stop) | Err(RecvTimeoutError::Disconnected) => break,
                         Err(RecvTimeoutError::Timeout) => {
@@ -52,13 +57,13 @@ impl BackgroundSampler {
                                 root_gone = true;
                                 break;
                             }
-                            next += interval;
                             // after a stall (a stopped process, a suspended laptop) resume the
                             // rhythm instead of firing a burst of catch-up ticks
                             let now = Instant::now();
-                            if next < now {
-                                next = now + interval;
-                            }
+                            next = match next.and_then(|at| at.checked_add(interval)) {
+                                Some(at) if at >= now => Some(at),
+                                _ => now.checked_add(interval),
+                            };
                         }
                     }
                 }
@@ -106,5 +111,26 @@ impl Drop for BackgroundSampler {
         if self.thread.is_some() {
             let _ = self.stop();
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::RssConfig;
+    use memsleuth_format::Header;
+
+    #[test]
+    fn an_interval_too_long_for_the_clock_samples_once_and_stops_cleanly() {
+        // `Instant + Duration::MAX` overflows: the thread must wait for a command instead
+        let cfg = RssConfig::new(std::process::id(), Duration::MAX);
+        let sampler = RssSampler::new(Vec::new(), Header::default(), cfg).unwrap();
+        let mut bg = BackgroundSampler::spawn(sampler, cfg.interval).unwrap();
+        bg.mark("still here");
+        std::thread::sleep(Duration::from_millis(50));
+        assert!(bg.running());
+        let stopped = bg.stop().expect("the sampler thread survives");
+        assert_eq!(stopped.samples, 1);
+        assert!(!stopped.root_gone);
     }
 }

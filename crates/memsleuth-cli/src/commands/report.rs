@@ -635,6 +635,14 @@ pub fn run(args: ReportArgs) -> anyhow::Result<i32> {
                 ..LeakOptions::default()
             };
             let r = LeakReport::from_path(&file, &opts).map_err(|e| analysis_error(&file, e))?;
+            if let Some(at) = at.filter(|&at| at > r.capture.duration_ns) {
+                let secs = |ns: u64| memsleuth_render::units::seconds(ns as f64 / 1e9);
+                return Err(crate::usage(format!(
+                    "--at {} is past the end of the capture (length {}); give a time within it",
+                    secs(at),
+                    secs(r.capture.duration_ns)
+                )));
+            }
             if json {
                 crate::out(&format!("{}\n", text::leaks_json(&r, top)));
             } else {
@@ -719,6 +727,12 @@ fn timeline(file: &Path, output: Option<PathBuf>, html: bool, json: bool) -> any
         .extension()
         .map(|e| e.to_string_lossy().to_lowercase())
         .unwrap_or_default();
+    if html && !matches!(ext.as_str(), "" | "html" | "htm") {
+        return Err(crate::usage(format!(
+            "--html contradicts -o {} (a .{ext} picture); drop --html, or name the output .html",
+            output.display()
+        )));
+    }
     let write = |text: String| {
         std::fs::write(&output, text).with_context(|| {
             format!(
@@ -828,7 +842,7 @@ fn gc(file: &Path, json: bool) -> anyhow::Result<i32> {
     let Some(r) = GcReport::from_capture(&capture, &GcOptions::default()) else {
         bail!(
             "{}: the capture holds no gc collections and no censuses; record them with \
-             `memsleuth run -- python app.py`",
+             `memsleuth run app.py`",
             file.display()
         );
     };

@@ -3,6 +3,7 @@
 //! `python -m memsleuth`), so the extension hands us a [`Runner`] that starts the tracker and
 //! executes the target as `python script.py` would.
 
+use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context};
@@ -47,11 +48,11 @@ pub type Runner<'a> = &'a dyn Fn(&RunRequest) -> Result<i32, String>;
     after_help = "Examples:\n  \
         memsleuth run app.py --port 8000           track a script with its arguments\n  \
         memsleuth run -o leak.msl -m mypkg.server  track a module\n  \
+        memsleuth run -m pytest -x tests/          options after the module are its own\n  \
         memsleuth run --sample 512KiB app.py       sampled, for long or production runs\n  \
         memsleuth run --census 10 app.py           fewer censuses of live objects\n  \
         memsleuth report leaks leak.msl            the leak report again, from the capture\n  \
-        memsleuth report growth leak.msl           the types that grow, and what holds them",
-    trailing_var_arg = true
+        memsleuth report growth leak.msl           the types that grow, and what holds them"
 )]
 pub struct RunArgs {
     /// Capture file to write [default: memsleuth-<script>-<pid>.msl]
@@ -64,7 +65,7 @@ pub struct RunArgs {
     #[arg(long, value_name = "N", default_value_t = 128, value_parser = clap::value_parser!(u16).range(1..=256))]
     stack_depth: u16,
     /// Seconds between censuses of live objects (0: none, not even at exit)
-    #[arg(long, value_name = "SECONDS", default_value_t = 1.0, value_parser = parse_census)]
+    #[arg(long, value_name = "SECONDS", default_value_t = 1.0, value_parser = parse_census, allow_hyphen_values = true)]
     census: f64,
     /// Do not print the leak summary or write the HTML report at exit
     #[arg(long)]
@@ -72,28 +73,40 @@ pub struct RunArgs {
     /// Run a library module as a script (like `python -m`)
     #[arg(short, long, value_name = "MODULE")]
     module: Option<String>,
-    /// The script to run, followed by its arguments
-    #[arg(value_name = "SCRIPT", required_unless_present = "module")]
+    /// The script to run; everything after it (or after -m MODULE) is the program's
+    #[arg(value_name = "SCRIPT")]
     script: Option<String>,
-    /// Arguments passed to the script or module
-    #[arg(value_name = "ARGS", allow_hyphen_values = true)]
+    /// Arguments passed to the script or module, options included
+    // only for the help: `split_program_args` takes these before clap sees them
+    #[arg(value_name = "ARGS")]
     args: Vec<String>,
 }
 
-/// `--census`: seconds, finite and not negative.
+/// `--census`: seconds, from 0 (no censuses) to a year.
 fn parse_census(text: &str) -> Result<f64, String> {
+    let max = crate::MAX_SECONDS;
     match text.trim().trim_end_matches('s').parse::<f64>() {
-        Ok(v) if v.is_finite() && v >= 0.0 => Ok(v),
-        _ => Err(format!(
-            "{text:?} is not a number of seconds (e.g. 1, 0.5, 10s; 0 turns censuses off)"
+        Ok(v) if v.is_nan() => Err(
+            "not a number; give seconds between censuses (e.g. 1, 0.5, 10s; 0 turns them off)"
+                .into(),
+        ),
+        Ok(v) if v < 0.0 => {
+            Err("must not be negative; give seconds between censuses (0 turns them off)".into())
+        }
+        Ok(v) if v > max as f64 => Err(format!(
+            "more than a year; give at most {max} seconds, or 0 to turn censuses off"
         )),
+        Ok(v) => Ok(v),
+        Err(_) => {
+            Err("not a number of seconds; give e.g. 1, 0.5 or 10s (0 turns censuses off)".into())
+        }
     }
 }
 
 /// `--sample`: a size as `report` parses them (`512KiB`, `1M`, `4096`), and not zero.
 fn parse_sample(text: &str) -> Result<u64, String> {
     match super::report::parse_bytes(text)? {
-        0 => Err(format!("{text:?} must be a positive size (e.g. 512KiB)")),
+        0 => Err("must be a positive size; give e.g. 512KiB or 1MiB".into()),
         n => Ok(n),
     }
 }
@@ -107,11 +120,89 @@ fn default_output(target: &str) -> PathBuf {
     PathBuf::from(format!("memsleuth-{stem}-{}.msl", std::process::id()))
 }
 
-pub fn run(args: RunArgs, runner: Option<Runner<'_>>) -> anyhow::Result<i32> {
+/// Splits `memsleuth run [OPTIONS] (SCRIPT | -m MODULE) ARGS...` into memsleuth's part, up to
+/// and including the script or module, and the program's arguments after it. As with `python`,
+/// whatever follows the script or module belongs to the program, even `--help` or `-x`; clap
+/// alone would take those for memsleuth's options.
+pub fn split_program_args(args: Vec<OsString>) -> (Vec<OsString>, Vec<String>) {
+    let cmd = RunArgs::augment_args(clap::Command::new("run"));
+    // (takes a value, is -m) for memsleuth's option `name`, short (`o`) or long (`output`)
+    let option = |short: Option<char>, long: Option<&str>| {
+        cmd.get_arguments()
+            .find(|a| {
+                !a.is_positional()
+                    && (short.is_some() && a.get_short() == short
+                        || long.is_some() && a.get_long() == long)
+            })
+            .map(|a| (a.get_action().takes_values(), a.get_id() == "module"))
+    };
+    let mut head = Vec::new();
+    let mut rest = args.into_iter();
+    // program name and `run`
+    head.extend(rest.by_ref().take(2));
+    while let Some(arg) = rest.next() {
+        let text = arg.to_str().unwrap_or_default().to_string();
+        head.push(arg);
+        if text == "--" {
+            // `run -- app.py ...`: the script follows
+            head.extend(rest.next());
+            break;
+        }
+        let (takes, module, attached) = if let Some(long) = text.strip_prefix("--") {
+            let (name, value) = match long.split_once('=') {
+                Some((name, _)) => (name, true),
+                None => (long, false),
+            };
+            match option(None, Some(name)) {
+                Some((takes, module)) => (takes, module, value),
+                None => (false, false, false),
+            }
+        } else if let Some(shorts) = text.strip_prefix('-').filter(|s| !s.is_empty()) {
+            // a cluster of short flags ending in at most one option with a value: `-o x.msl`,
+            // `-ox.msl`, `-m json.tool`
+            let mut found = (false, false, false);
+            for (i, c) in shorts.char_indices() {
+                if let Some((true, module)) = option(Some(c), None) {
+                    found = (true, module, i + c.len_utf8() < shorts.len());
+                    break;
+                }
+            }
+            found
+        } else {
+            // the script: what follows is the program's
+            break;
+        };
+        if takes && !attached {
+            head.extend(rest.next());
+        }
+        if module {
+            break;
+        }
+    }
+    let program = rest.map(|a| a.to_string_lossy().into_owned()).collect();
+    (head, program)
+}
+
+/// A name that is a Python interpreter (`python`, `python3`, `/usr/bin/python3.11`), given where
+/// `memsleuth run` wants the script.
+fn is_python(target: &str) -> Option<String> {
+    let name = Path::new(target).file_name()?.to_str()?;
+    let version = name.strip_prefix("python")?;
+    version
+        .chars()
+        .all(|c| c.is_ascii_digit() || c == '.')
+        .then(|| name.to_string())
+}
+
+pub fn run(
+    args: RunArgs,
+    program_args: Vec<String>,
+    runner: Option<Runner<'_>>,
+) -> anyhow::Result<i32> {
     let Some(runner) = runner else {
         bail!("`memsleuth run` runs inside Python: use `python -m memsleuth run ...` or the `memsleuth` command installed by pip");
     };
-    let mut program_args = args.args;
+    let mut program_args: Vec<String> = args.args.into_iter().chain(program_args).collect();
     let (target, module) = match (args.module, args.script) {
         (Some(m), first) => {
             // with -m, what looked like a script is the module's first argument
@@ -121,18 +212,42 @@ pub fn run(args: RunArgs, runner: Option<Runner<'_>>) -> anyhow::Result<i32> {
             (m, true)
         }
         (None, Some(s)) => (s, false),
-        (None, None) => bail!("nothing to run: give a script or -m MODULE"),
+        (None, None) => {
+            return Err(crate::usage(
+                "nothing to run; give a script or -m MODULE (e.g. `memsleuth run app.py`)",
+            ))
+        }
     };
     if !module {
+        if let Some(python) = is_python(&target) {
+            let rest = if program_args.is_empty() {
+                "app.py".to_string()
+            } else {
+                crate::commands::short_command(&program_args)
+            };
+            return Err(crate::usage(format!(
+                "drop `{python}`: `memsleuth run` runs the program in the Python it is installed \
+                 in; use `memsleuth run {rest}` (or `{python} -m memsleuth run {rest}` for that \
+                 interpreter)"
+            )));
+        }
         let path = Path::new(&target);
         if !path.exists() {
-            bail!("script {target} does not exist");
+            bail!("script {target} does not exist; give the path of a Python script, or -m MODULE");
         }
         if path.is_dir() && !path.join("__main__.py").exists() {
             bail!("{target} is a directory without a __main__.py; give a script or -m MODULE");
         }
     }
+    // the program may change directory (os.chdir): a relative capture path means the directory
+    // `run` started in, so it is made absolute before the program starts
     let output = args.output.unwrap_or_else(|| default_output(&target));
+    let output = std::path::absolute(&output).with_context(|| {
+        format!(
+            "cannot tell where {} is (the current directory is gone?); give an absolute path with -o",
+            output.display()
+        )
+    })?;
     let request = RunRequest {
         output: output.clone(),
         target,

@@ -35,13 +35,20 @@ pub struct WatchArgs {
     #[arg(short, long, value_name = "FILE")]
     output: Option<PathBuf>,
     /// Time between samples (e.g. 10ms, 0.5s, 2s)
-    #[arg(short, long, default_value = "100ms", value_parser = parse_duration)]
+    #[arg(short, long, default_value = "100ms", value_parser = parse_duration, allow_hyphen_values = true)]
     interval: Duration,
     /// Stop after this long (e.g. 30s, 10m); the program keeps running
-    #[arg(short, long, value_parser = parse_duration)]
+    #[arg(short, long, value_parser = parse_duration, allow_hyphen_values = true)]
     duration: Option<Duration>,
     /// Watch a running process (and its descendants) instead of starting one
-    #[arg(short, long, value_name = "PID", conflicts_with = "command")]
+    #[arg(
+        short,
+        long,
+        value_name = "PID",
+        conflicts_with = "command",
+        value_parser = parse_pid,
+        allow_hyphen_values = true
+    )]
     pid: Option<u32>,
     /// Do not follow child processes
     #[arg(long)]
@@ -63,18 +70,39 @@ pub struct WatchArgs {
     command: Vec<String>,
 }
 
-/// Accepts humantime durations ("100ms", "1m30s") and plain seconds ("0.5").
+/// Accepts humantime durations ("100ms", "1m30s") and plain seconds ("0.5"), from 1 ms to a
+/// year.
 pub fn parse_duration(s: &str) -> Result<Duration, String> {
+    let max = Duration::from_secs(crate::MAX_SECONDS);
+    let too_long = || "longer than a year; give at most 1y (365.25 days)".to_string();
     let d = match s.trim().parse::<f64>() {
-        Ok(secs) if secs.is_finite() && secs >= 0.0 => Duration::from_secs_f64(secs),
-        Ok(_) => return Err(format!("`{s}` is not a duration")),
-        Err(_) => humantime::parse_duration(s)
-            .map_err(|e| format!("`{s}` is not a duration ({e}); try 100ms, 2s or 5m"))?,
+        Ok(secs) if secs.is_nan() => return Err("not a duration; try 100ms, 2s or 5m".into()),
+        Ok(secs) if secs < 0.0 => return Err("must be positive; try 100ms, 2s or 5m".into()),
+        Ok(secs) => Duration::try_from_secs_f64(secs).map_err(|_| too_long())?,
+        Err(_) if s.trim().starts_with('-') => {
+            return Err("must be positive; try 100ms, 2s or 5m".into())
+        }
+        Err(_) => humantime::parse_duration(s).map_err(|e| match e {
+            humantime::DurationError::NumberOverflow => too_long(),
+            e => format!("`{s}` is not a duration ({e}); try 100ms, 2s or 5m"),
+        })?,
     };
+    if d > max {
+        return Err(too_long());
+    }
     if d < Duration::from_millis(1) {
-        return Err(format!("`{s}` is too short; use at least 1ms"));
+        return Err("too short; use at least 1ms".into());
     }
     Ok(d)
+}
+
+/// `--pid`: a process ID, a positive whole number.
+fn parse_pid(s: &str) -> Result<u32, String> {
+    match s.trim().parse::<u32>() {
+        Ok(0) => Err("not a process ID; PIDs start at 1".into()),
+        Ok(pid) => Ok(pid),
+        Err(_) => Err("not a process ID; give a positive whole number (see `ps`)".into()),
+    }
 }
 
 fn spawn(command: &[String]) -> anyhow::Result<Child> {
@@ -100,22 +128,75 @@ fn exit_status(status: std::process::ExitStatus) -> ExitStatus {
     }
 }
 
+/// The exit code `watch` returns for a program that ended with `status`, as a shell would.
+fn shell_code(status: ExitStatus) -> Option<i32> {
+    match status {
+        ExitStatus::Code(c) => Some(c),
+        ExitStatus::Signal(s) => Some(128 + s),
+        _ => None,
+    }
+}
+
 /// Creates the capture file before anything starts, so a bad path fails before the program runs.
 fn create_output(path: &PathBuf) -> anyhow::Result<File> {
     File::create(path).map_err(|e| {
-        // "No such file or directory", without the "(os error 2)" noise
-        let why = e.to_string();
-        let why = why.split(" (os error").next().unwrap_or(&why).to_string();
         anyhow::anyhow!(
-            "cannot write capture {}: {why}; choose another path with -o",
-            path.display()
+            "cannot write capture {}: {}; choose another path with -o",
+            path.display(),
+            crate::io_reason(&e)
         )
     })
 }
 
+/// Opens `pid` once, so a process that cannot be watched fails before any file is created.
+fn check_pid(pid: u32, detail: Detail) -> anyhow::Result<()> {
+    match Current::open(pid, detail) {
+        Ok(_) => Ok(()),
+        // USS and PSS need the right to inspect the process (the kernel's ptrace rules); RSS,
+        // VMS, swap and peak do not
+        Err(PlatformError::PermissionDenied { owner, foreign, .. })
+            if detail == Detail::Full && Current::open(pid, Detail::Basic).is_ok() =>
+        {
+            bail!(
+                "no permission to read the USS and PSS of PID {pid} (owned by uid {owner}); \
+                 --basic watches its RSS, VMS, swap and peak, which need no special permission{}",
+                if foreign {
+                    ", or run memsleuth as that user or as root"
+                } else {
+                    ""
+                }
+            )
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// A program that ended before its first sample: there is no series to judge, so no capture.
+/// Says so (a program's memory cannot be read once it has exited) and returns its exit code.
+fn ended_unsampled(
+    args: &WatchArgs,
+    output: &PathBuf,
+    status: Option<std::process::ExitStatus>,
+) -> i32 {
+    let _ = std::fs::remove_file(output);
+    crate::err(&format!(
+        "memsleuth: note: `{}` exited ({}) before its first sample, due {} after its start; \
+         no capture written (a shorter --interval samples shorter programs)\n",
+        crate::commands::short_command(&args.command),
+        status.map_or("unknown status".into(), |s| s.to_string()),
+        humantime::format_duration(args.interval),
+    ));
+    status
+        .and_then(|s| shell_code(exit_status(s)))
+        .unwrap_or(crate::EXIT_ERROR)
+}
+
 pub fn run(args: WatchArgs) -> anyhow::Result<i32> {
     if args.pid.is_none() && args.command.is_empty() {
-        bail!("nothing to watch: give a PID with -p, or a command after `--` (see `memsleuth watch --help`)");
+        return Err(crate::usage(
+            "nothing to watch; give a PID with -p, or a command after `--` \
+             (e.g. `memsleuth watch -- python app.py`)",
+        ));
     }
     let detail = if args.basic {
         Detail::Basic
@@ -124,7 +205,7 @@ pub fn run(args: WatchArgs) -> anyhow::Result<i32> {
     };
     // check the PID before creating any file
     if let Some(pid) = args.pid {
-        Current::open(pid, detail)?;
+        check_pid(pid, detail)?;
     }
     let default_name = |pid: u32| PathBuf::from(format!("memsleuth-watch-{pid}.msl"));
     let (output, file) = match &args.output {
@@ -140,6 +221,7 @@ pub fn run(args: WatchArgs) -> anyhow::Result<i32> {
         Some(_) => None,
         None => Some(spawn(&args.command)?),
     };
+    let started = Instant::now();
     let root = args.pid.or(child.as_ref().map(Child::id)).unwrap_or(0);
     let (output, file) = match file {
         Some(f) => (output, f),
@@ -165,42 +247,48 @@ pub fn run(args: WatchArgs) -> anyhow::Result<i32> {
     };
     let mut sampler = match RssSampler::new(BufWriter::new(file), header, cfg) {
         Ok(s) => s,
+        // a program that ends at once can be gone before it is opened
         Err(memsleuth_recorder::RecorderError::Platform(PlatformError::NoSuchProcess(_)))
             if child.is_some() =>
         {
-            let status = child.as_mut().map(|c| c.wait()).transpose()?;
-            let _ = std::fs::remove_file(&output);
-            bail!(
-                "`{}` exited ({}) before its memory could be sampled; nothing to report",
-                args.command.join(" "),
-                status.map_or("unknown status".into(), |s| s.to_string())
-            );
+            let status = child.as_mut().map(Child::wait).transpose()?;
+            return Ok(ended_unsampled(&args, &output, status));
         }
         Err(e) => return Err(e.into()),
     };
 
     let mut status_line = StatusLine::new(args.quiet || args.json);
-    let started = Instant::now();
-    let mut next = Instant::now();
-    // the one place the child is reaped: Some(status) once it has exited
-    let poll = |child: &mut Option<Child>| -> anyhow::Result<Option<ExitStatus>> {
-        match child.as_mut() {
-            Some(c) => Ok(c.try_wait()?.map(exit_status)),
-            None => Ok(None),
-        }
+    // The first reading of a program memsleuth starts comes one interval in: just after exec,
+    // before its dynamic loader has run, a program holds a page or two, which is no measure of
+    // it at start. A running process is read at once.
+    let mut next = match child {
+        Some(_) => started + args.interval,
+        None => started,
     };
-    let mut exited: Option<ExitStatus> = None;
+    // the one place the child is reaped: Some(status) once it has exited
+    let mut exited: Option<std::process::ExitStatus> = None;
+    let mut poll = |exited: &mut Option<std::process::ExitStatus>| -> anyhow::Result<()> {
+        if let (None, Some(c)) = (&exited, child.as_mut()) {
+            *exited = c.try_wait()?;
+        }
+        Ok(())
+    };
     let reason = loop {
+        // sleep in short slices so Ctrl-C and a child's exit are noticed promptly; the tick
+        // after an exit still records the descendants that outlive the root
+        while Instant::now() < next && !signals.requested() && exited.is_none() {
+            let left = next.saturating_duration_since(Instant::now());
+            std::thread::sleep(left.min(Duration::from_millis(20)));
+            poll(&mut exited)?;
+        }
         let tick = sampler.tick()?;
         status_line.update(tick.t, tick.total_rss, tick.processes);
-        if exited.is_none() {
-            exited = poll(&mut child)?;
-        }
+        poll(&mut exited)?;
         if let Some(status) = exited {
-            sampler.root_exited(status);
+            sampler.root_exited(exit_status(status));
             break EndReason::TargetExited;
         }
-        if child.is_none() && !tick.root_alive {
+        if args.pid.is_some() && !tick.root_alive {
             break EndReason::TargetExited;
         }
         if signals.requested() {
@@ -209,20 +297,16 @@ pub fn run(args: WatchArgs) -> anyhow::Result<i32> {
         if args.duration.is_some_and(|d| started.elapsed() >= d) {
             break EndReason::Duration;
         }
-        next += args.interval;
+        // after a stall (a stopped process, a suspended laptop) resume the rhythm instead of
+        // firing a burst of catch-up ticks; intervals are at most a year, so this cannot overflow
         let now = Instant::now();
+        next += args.interval;
         if next < now {
             next = now + args.interval;
         }
-        // sleep in short slices so Ctrl-C and a child's exit are noticed promptly; the tick
-        // after an exit still records the descendants that outlive the root
-        while Instant::now() < next && !signals.requested() && exited.is_none() {
-            let left = next.saturating_duration_since(Instant::now());
-            std::thread::sleep(left.min(Duration::from_millis(20)));
-            exited = poll(&mut child)?;
-        }
     };
-    let root_status = exited.unwrap_or_default();
+    let root_status = exited.map_or(ExitStatus::default(), exit_status);
+    let samples = sampler.samples();
     status_line.clear();
     sampler
         .finish(reason, root_status)?
@@ -230,14 +314,15 @@ pub fn run(args: WatchArgs) -> anyhow::Result<i32> {
         .map_err(|e| e.into_error())
         .with_context(|| format!("cannot write capture {}", output.display()))?;
     drop(signals);
-    if let Some(c) = child.as_mut() {
-        if c.try_wait()?.is_none() {
-            crate::err(&format!(
-                "memsleuth: note: `{}` (pid {}) is still running; memsleuth stopped watching it\n",
-                crate::commands::short_command(&args.command),
-                c.id()
-            ));
-        }
+    if samples == 0 && exited.is_some() {
+        return Ok(ended_unsampled(&args, &output, exited));
+    }
+    poll(&mut exited)?;
+    if args.pid.is_none() && exited.is_none() {
+        crate::err(&format!(
+            "memsleuth: note: `{}` (pid {root}) is still running; memsleuth stopped watching it\n",
+            crate::commands::short_command(&args.command),
+        ));
     }
 
     let report = super::load_report(&output)?;
@@ -256,10 +341,9 @@ pub fn run(args: WatchArgs) -> anyhow::Result<i32> {
     if args.check && report.verdict.kind == memsleuth_analysis::VerdictKind::Growing {
         return Ok(crate::EXIT_GROWING);
     }
-    Ok(match (reason, root_status) {
-        (_, ExitStatus::Code(c)) => c,
-        (_, ExitStatus::Signal(s)) => 128 + s,
-        (EndReason::Interrupted, _) => 130,
+    Ok(match (reason, shell_code(root_status)) {
+        (_, Some(code)) => code,
+        (EndReason::Interrupted, None) => 130,
         _ => 0,
     })
 }
@@ -274,10 +358,32 @@ mod tests {
         assert_eq!(parse_duration("100ms"), Ok(Duration::from_millis(100)));
         assert_eq!(parse_duration("1m30s"), Ok(Duration::from_secs(90)));
         assert_eq!(parse_duration("0.5"), Ok(Duration::from_millis(500)));
+        assert_eq!(parse_duration("1y"), Ok(Duration::from_secs(31_557_600)));
         assert!(parse_duration("fast")
             .unwrap_err()
             .contains("not a duration"));
         assert!(parse_duration("0").unwrap_err().contains("too short"));
-        assert!(parse_duration("-1").is_err());
+        assert!(parse_duration("-1")
+            .unwrap_err()
+            .contains("must be positive"));
+    }
+
+    #[test]
+    fn absurd_durations_are_refused_not_panicked_on() {
+        for absurd in [
+            "1e99",
+            "1e20",
+            "1e300",
+            "inf",
+            "18446744073709551615s",
+            "400days",
+            "2y",
+        ] {
+            let why = parse_duration(absurd).unwrap_err();
+            assert!(why.contains("longer than a year"), "{absurd}: {why}");
+        }
+        assert!(parse_duration("NaN")
+            .unwrap_err()
+            .contains("not a duration"));
     }
 }
