@@ -25,11 +25,37 @@ pub enum FormatError {
     Corrupt { offset: u64, what: String },
     #[error("capture has no header record")]
     MissingHeader,
+    /// Records or bytes after the trailer: the trailer ends a capture, so whatever follows was
+    /// appended by something else, or the file was spliced.
+    #[error("capture is damaged: data after the end of the capture at byte {offset}")]
+    AfterEnd { offset: u64 },
+    /// The path names a FIFO, a directory, a device or a socket: reading one could block
+    /// forever or never end, so it is refused before it is opened.
+    #[error(
+        "{} is not a regular file ({kind}); a capture is a file written by `memsleuth run`, \
+         `memsleuth watch` or `memsleuth.Tracker`",
+        path.display()
+    )]
+    NotAFile {
+        path: std::path::PathBuf,
+        /// `a FIFO`, `a directory`...
+        kind: &'static str,
+    },
 }
 
 impl FormatError {
     /// True when the file simply ends early: the target died or was killed before the last flush.
     pub fn is_truncation(&self) -> bool {
         matches!(self, FormatError::Truncated { .. })
+    }
+
+    /// The byte offset in the file where reading broke, when the error names one.
+    pub fn offset(&self) -> Option<u64> {
+        match self {
+            FormatError::Truncated { offset, .. }
+            | FormatError::Corrupt { offset, .. }
+            | FormatError::AfterEnd { offset } => Some(*offset),
+            _ => None,
+        }
     }
 }

@@ -12,7 +12,7 @@ mod records;
 mod writer;
 
 pub use error::FormatError;
-pub use reader::{read_capture, read_capture_series, Capture, Reader};
+pub use reader::{open_capture, read_capture, read_capture_series, Capture, Reader};
 pub use records::{
     AllocEvent, Census, CensusType, Domain, EndReason, EventKind, Events, ExitStatus, Field, Frame,
     GcCollection, Header, Holder, HolderStep, Mark, ProcessExit, ProcessInfo, ProcessReading,

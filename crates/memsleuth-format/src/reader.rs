@@ -20,6 +20,10 @@ pub struct Reader<R: Read> {
     pos: usize,
     payload_start: u64,
     done: bool,
+    /// Chunks read so far, the header's included: what was flushed, when no trailer says so.
+    chunks: u64,
+    /// The trailer has been read: anything after it is damage.
+    ended: bool,
 }
 
 /// Reads until `buf` is full or the input ends; returns how many bytes were read.
@@ -79,6 +83,8 @@ impl<R: Read> Reader<R> {
             pos: 0,
             payload_start: 0,
             done: false,
+            chunks: 0,
+            ended: false,
         })
     }
 
@@ -90,6 +96,11 @@ impl<R: Read> Reader<R> {
     /// Bytes consumed so far.
     pub fn offset(&self) -> u64 {
         self.offset
+    }
+
+    /// Chunks read so far (each is one flush of the writer).
+    pub fn chunks(&self) -> u64 {
+        self.chunks
     }
 
     /// Loads the next chunk. `Ok(false)` at a clean end of file.
@@ -151,11 +162,32 @@ impl<R: Read> Reader<R> {
         self.offset = payload_start + u64::from(len);
         self.payload_start = payload_start;
         self.pos = 0;
+        self.chunks += 1;
         Ok(true)
+    }
+
+    /// After the trailer only the end of the file may come; a byte more is damage, reported
+    /// where it starts.
+    fn expect_end(&mut self) -> Result<Option<Record>, FormatError> {
+        if self.pos < self.payload.len() {
+            return Err(FormatError::AfterEnd {
+                offset: self.payload_start + self.pos as u64,
+            });
+        }
+        let mut byte = [0u8; 1];
+        if fill(&mut self.input, &mut byte)? == 0 {
+            return Ok(None);
+        }
+        Err(FormatError::AfterEnd {
+            offset: self.offset,
+        })
     }
 
     /// The next record, `Ok(None)` at a clean end of the capture.
     pub fn next_record(&mut self) -> Result<Option<Record>, FormatError> {
+        if self.ended {
+            return self.expect_end();
+        }
         while self.pos >= self.payload.len() {
             if !self.next_chunk()? {
                 return Ok(None);
@@ -175,6 +207,7 @@ impl<R: Read> Reader<R> {
         let record = Record::decode(tag, body)
             .map_err(|e| corrupt(&format!("record with tag {tag}: {}", e.0)))?;
         self.pos += (self.payload.len() - self.pos) - (d.remaining());
+        self.ended = matches!(record, Record::Trailer(_));
         Ok(Some(record))
     }
 }
@@ -212,6 +245,8 @@ pub struct Capture {
     pub trailer: Option<Trailer>,
     /// Why reading stopped before the end, if it did.
     pub damage: Option<FormatError>,
+    /// Chunks read, the header's and the trailer's included: the flushes that reached the file.
+    pub chunks: u64,
 }
 
 impl Capture {
@@ -250,33 +285,94 @@ impl Capture {
             records: Vec::new(),
             trailer: None,
             damage: None,
+            chunks: 0,
         };
-        for item in reader {
-            match item {
-                Ok(Record::Trailer(t)) => capture.trailer = Some(t),
-                Ok(r) if keep(&r) => capture.records.push(r),
-                Ok(_) => {}
+        loop {
+            match reader.next_record() {
+                Ok(Some(Record::Trailer(t))) => capture.trailer = Some(t),
+                Ok(Some(r)) if keep(&r) => capture.records.push(r),
+                Ok(Some(_)) => {}
+                Ok(None) => break,
                 Err(e) => {
                     capture.damage = Some(e);
                     break;
                 }
             }
         }
+        capture.chunks = reader.chunks();
         Ok(capture)
     }
+}
+
+/// What a file that is not a regular one is, in words: `a FIFO`, `a directory`...
+fn file_kind(t: std::fs::FileType) -> &'static str {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::FileTypeExt;
+        if t.is_fifo() {
+            return "a FIFO";
+        }
+        if t.is_socket() {
+            return "a socket";
+        }
+        if t.is_char_device() {
+            return "a character device";
+        }
+        if t.is_block_device() {
+            return "a block device";
+        }
+    }
+    if t.is_dir() {
+        "a directory"
+    } else {
+        "not a file"
+    }
+}
+
+/// Refuses anything but a regular file (symbolic links are followed).
+fn regular(path: &Path, meta: &std::fs::Metadata) -> Result<(), FormatError> {
+    if meta.is_file() {
+        Ok(())
+    } else {
+        Err(FormatError::NotAFile {
+            path: path.to_path_buf(),
+            kind: file_kind(meta.file_type()),
+        })
+    }
+}
+
+/// Opens a capture file for reading: every report and the Python API read captures through
+/// this. A FIFO would block the open (or the first read) until something writes to it, a
+/// device such as `/dev/zero` never ends, and a directory fails with an obscure error, so
+/// anything but a regular file is refused with one sentence. The type is checked before the
+/// open, and again on the opened file (opened non-blocking, so a FIFO swapped in between
+/// cannot hang it).
+pub fn open_capture(path: &Path) -> Result<File, FormatError> {
+    regular(path, &std::fs::metadata(path)?)?;
+    let mut options = std::fs::OpenOptions::new();
+    options.read(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        // no effect on a regular file's reads; stops an open of a FIFO from waiting
+        options.custom_flags(libc::O_NONBLOCK);
+    }
+    let file = options.open(path)?;
+    regular(path, &file.metadata()?)?;
+    Ok(file)
 }
 
 /// Reads a capture file leniently (see [`Capture`]). Fails only when not even the header can be
 /// read.
 pub fn read_capture(path: &Path) -> Result<Capture, FormatError> {
-    let file = File::open(path)?;
+    let file = open_capture(path)?;
     Capture::from_reader(BufReader::with_capacity(256 << 10, file))
 }
 
 /// Reads a capture file leniently, leaving out allocation events, frames and stacks: what the
 /// memory-over-time reports need.
 pub fn read_capture_series(path: &Path) -> Result<Capture, FormatError> {
-    let file = File::open(path)?;
+    let file = open_capture(path)?;
     Capture::from_reader_keeping(BufReader::with_capacity(256 << 10, file), |r| {
         !matches!(
             r,
