@@ -7,6 +7,7 @@ mod errors;
 mod heap;
 mod memory;
 mod pymalloc;
+mod seconds;
 mod tracker;
 mod watch;
 

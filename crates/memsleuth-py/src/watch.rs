@@ -4,12 +4,10 @@
 use std::fs::File;
 use std::io::BufWriter;
 use std::path::PathBuf;
-use std::time::Duration;
 
 use memsleuth_format::Header;
 use memsleuth_platform::Detail;
 use memsleuth_recorder::{BackgroundSampler, RssConfig, RssSampler};
-use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
 
 use crate::errors::{to_py, Error};
@@ -40,13 +38,9 @@ impl Sampler {
         argv: Vec<String>,
         python_version: String,
     ) -> PyResult<Self> {
-        if !(interval.is_finite() && interval >= 0.001) {
-            return Err(PyValueError::new_err(format!(
-                "interval must be at least 0.001 seconds, got {interval}"
-            )));
-        }
+        let interval = crate::seconds::checked("interval", interval, 0.001)?;
         let me = std::process::id();
-        let mut cfg = RssConfig::new(me, Duration::from_secs_f64(interval));
+        let mut cfg = RssConfig::new(me, interval);
         cfg.children = children;
         cfg.detail = if full { Detail::Full } else { Detail::Basic };
         let header = Header {

@@ -9,10 +9,19 @@
 //! Ordering. Events of one thread arrive in order, but threads interleave only through their
 //! times, and a later record of one thread may hold events earlier than another thread's earlier
 //! record (the recorder flushes every thread's batch together, at least once a second). The
-//! merger holds batches and releases their events up to a watermark, merged by time: the latest time every known thread has reached, or, when some thread is idle, the
-//! latest time seen minus [`REORDER_LAG_NS`]. A thread is known from its `Thread` record, which
-//! the recorder writes before the first batch that names it, so a thread appearing in the middle
-//! of a flush cannot be overtaken. A single-threaded capture is released batch by batch.
+//! merger holds batches and releases their events up to a watermark, merged by time: the latest
+//! time every known thread has reached, or, when some thread is idle, what the chunks prove. A
+//! thread is known from its `Thread` record, which the recorder writes before the first batch
+//! that names it, so a thread appearing in the middle of a flush cannot be overtaken. A
+//! single-threaded capture is released batch by batch.
+//!
+//! What the chunks prove: the recorder ends a chunk only after a pass that drained every
+//! thread's ring and wrote every thread's pending batch. An event in a later chunk was not in
+//! its ring when that pass began, so it was stamped after the previous chunk was written, hence
+//! after every event of the chunks before it, give or take [`CHUNK_SLACK_NS`]. So once chunk `k`
+//! is complete, every event up to the latest time of chunks `..k-1` (less the slack) can go,
+//! whatever idle threads there are; without this, one idle thread (the census thread is one)
+//! held back every event of the last [`REORDER_LAG_NS`], hundreds of megabytes at high rates.
 
 use std::io::Read;
 
@@ -28,6 +37,12 @@ use crate::AnalysisError;
 /// thread is idle: twice the recorder's longest flush interval (one second), so a batch flushed
 /// late is still merged in time order.
 pub(crate) const REORDER_LAG_NS: u64 = 2_000_000_000;
+
+/// How much earlier than the chunks before it an event of a later chunk may be stamped: the
+/// hooks' coarse clock lags by at most one recorder pass (a few milliseconds), a thread can be
+/// descheduled between stamping an event and publishing it, and the tick-to-nanosecond rate is
+/// refined as a recording goes on. Generous against those, small against a flush interval.
+pub(crate) const CHUNK_SLACK_NS: u64 = 50_000_000;
 
 /// Stack ids below this are looked up in a plain vector; larger ones (never written by the
 /// recorder, which numbers stacks from 1) in a hash map, so a hostile id cannot make the replay
@@ -329,6 +344,8 @@ pub(crate) struct Tables {
     pub threads: u32,
     /// 1.2: who held surviving blocks when tracking stopped.
     pub holders: Vec<memsleuth_format::Holder>,
+    /// Most events the merger held back at once (the replay's memory, beyond its tables).
+    pub peak_held: usize,
 }
 
 impl Tables {
@@ -349,6 +366,7 @@ impl Tables {
             frees: 0,
             threads: 0,
             holders: Vec::new(),
+            peak_held: 0,
         }
     }
 
@@ -420,8 +438,15 @@ fn key(e: &AllocEvent) -> (u64, u8) {
 #[derive(Default)]
 struct Merger {
     held: Vec<Batch>,
+    /// Events in `held` not handed on yet, and the most there ever were.
+    held_events: usize,
+    peak_held: usize,
     last_t: FxHashMap<u32, u64>,
     max_t: u64,
+    /// Every event up to here has been read (see the module documentation on chunks).
+    complete_to: u64,
+    /// The latest event time when the current chunk began.
+    max_t_at_chunk: u64,
     /// `(batch, position, end)` of the batches taking part in a release.
     cursors: Vec<(usize, usize, usize)>,
 }
@@ -436,13 +461,23 @@ impl Merger {
         *seen = (*seen).max(last);
         self.max_t = self.max_t.max(last);
         if !events.is_empty() {
+            self.held_events += events.len();
+            self.peak_held = self.peak_held.max(self.held_events);
             self.held.push(Batch { events, pos: 0 });
         }
     }
 
+    /// A new chunk begins: the one before it is complete.
+    fn chunk_ended(&mut self) {
+        self.complete_to = self.max_t_at_chunk.saturating_sub(CHUNK_SLACK_NS);
+        self.max_t_at_chunk = self.max_t;
+    }
+
     fn watermark(&self) -> u64 {
         let all_reached = self.last_t.values().copied().min().unwrap_or(0);
-        all_reached.max(self.max_t.saturating_sub(REORDER_LAG_NS))
+        all_reached
+            .max(self.max_t.saturating_sub(REORDER_LAG_NS))
+            .max(self.complete_to)
     }
 
     /// Hands every held event up to `watermark` to `sink`, in order. False when the sink wants
@@ -454,6 +489,7 @@ impl Merger {
                 let Some(batch) = self.held.pop() else {
                     return true;
                 };
+                self.held_events = 0;
                 return batch.events[batch.pos..].iter().all(|ev| sink.event(ev));
             }
         }
@@ -500,6 +536,7 @@ impl Merger {
             }
         }
         for &(b, pos, _) in &self.cursors {
+            self.held_events -= pos - self.held[b].pos;
             self.held[b].pos = pos;
         }
         self.held.retain(|b| b.pos < b.events.len());
@@ -591,6 +628,7 @@ fn run<R: Read, V: Visitor>(
         max: limits.max_events,
     };
     let mut going = true;
+    let mut chunk_end = reader.offset();
     while going {
         let record = match reader.next_record() {
             Ok(Some(r)) => r,
@@ -602,6 +640,12 @@ fn run<R: Read, V: Visitor>(
                 break;
             }
         };
+        if reader.offset() != chunk_end {
+            // the record opened a new chunk (the offset moves only when one is loaded)
+            chunk_end = reader.offset();
+            merger.chunk_ended();
+            going = merger.release(merger.watermark(), &mut sink);
+        }
         match record {
             Record::Events(batch) => {
                 let last = batch.events.last().map_or(0, |e| e.t_ns);
@@ -662,12 +706,58 @@ fn run<R: Read, V: Visitor>(
     if going {
         merger.release(u64::MAX, &mut sink);
     }
+    if first {
+        tables.peak_held = merger.peak_held;
+    }
     sink.handed
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::allocs::testkit::{ms, Cap};
+
+    /// Event times in the order handed on.
+    #[derive(Default)]
+    struct Times(Vec<(u64, bool)>);
+
+    impl Visitor for Times {
+        fn alloc(&mut self, ev: &AllocEvent, _slot: u32) {
+            self.0.push((ev.t_ns, true));
+        }
+        fn free(&mut self, ev: &AllocEvent) {
+            self.0.push((ev.t_ns, false));
+        }
+    }
+
+    #[test]
+    fn an_idle_thread_does_not_hold_back_the_busy_one() {
+        // thread 2 (a census thread, say) allocates once and then sleeps; thread 1 allocates and
+        // frees 1,000 blocks per 100 ms chunk for 10 s
+        let mut c = Cap::new();
+        let s = c.stack("main@app.py:1 > work@app.py:2");
+        c.on(2).alloc(0.0, 0x10, 8, s);
+        c.flush();
+        for chunk in 0..100u64 {
+            for i in 0..500u64 {
+                let t = chunk as f64 * 100.0 + i as f64 * 0.2;
+                let addr = 0x1000 + i * 16;
+                c.on(1).alloc(t, addr, 16, s).free(t + 0.1, addr);
+            }
+            c.flush();
+        }
+        // thread 2 wakes up: a free stamped 30 ms before the last event of the chunk before
+        c.on(2).free(9_969.9, 0x10);
+        c.flush();
+        let bytes = c.finish(10_000.0);
+        let (tables, times) =
+            first_pass(&bytes[..], Limits::default(), |_| Times::default()).expect("replay");
+        // at most the last two chunks and the slack are held (2 s of them were, before)
+        assert!(tables.peak_held <= 3 * 1000, "{}", tables.peak_held);
+        assert_eq!(times.0.len(), 100 * 1000 + 2);
+        assert!(times.0.windows(2).all(|w| w[0].0 <= w[1].0), "out of order");
+        assert!(times.0.contains(&(ms(9_969.9), false)));
+    }
 
     #[test]
     fn weights_are_identity_without_sampling() {

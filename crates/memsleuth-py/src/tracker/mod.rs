@@ -1,6 +1,7 @@
 //! The `python` instrument: allocator hooks, the stack walk, and the Python-facing start/stop.
 //! One tracking session at a time per process (the allocator hooks are process-wide).
 
+mod code_names;
 mod codes;
 mod frames;
 mod hooks;
@@ -12,16 +13,15 @@ use std::fs::File;
 use std::io::BufWriter;
 use std::path::PathBuf;
 use std::sync::Mutex;
-use std::time::Duration;
 
 use memsleuth_format::{EndReason, ExitStatus, Header};
 use memsleuth_recorder::{AllocConfig, AllocRecorder, AllocStats};
 use pyo3::exceptions::PyValueError;
-use pyo3::ffi;
 use pyo3::prelude::*;
 use pyo3::types::PyDict;
 
 use crate::errors::{to_py, CaptureError, Error, MemsleuthError};
+use crate::seconds;
 
 pub use objects::gc_callback;
 
@@ -53,19 +53,13 @@ pub fn track_start(
     rss_interval: f64,
     census_interval: f64,
 ) -> PyResult<()> {
-    if !(census_interval.is_finite() && census_interval >= 0.0) {
-        return Err(PyValueError::new_err(
-            "census_interval must be >= 0 seconds",
-        ));
-    }
+    let census_every = seconds::checked_or_off("census", census_interval, 0.001)?;
+    let rss_every = seconds::checked_or_off("rss_interval", rss_interval, 0.001)?;
     if !(1..=hooks::MAX_DEPTH).contains(&stack_depth) {
         return Err(PyValueError::new_err(format!(
             "stack_depth must be between 1 and {}, got {stack_depth}",
             hooks::MAX_DEPTH
         )));
-    }
-    if !(rss_interval.is_finite() && rss_interval >= 0.0) {
-        return Err(PyValueError::new_err("rss_interval must be >= 0 seconds"));
     }
     let mut active = ACTIVE
         .lock()
@@ -91,6 +85,13 @@ pub fn track_start(
                 Python::version_str().lines().next().unwrap_or("?")
             ))
         })?;
+    let names = code_names::CodeFields::probe(py).ok_or_else(|| {
+        MemsleuthError::new_err(format!(
+            "this Python ({}) is not supported for allocation tracking: memsleuth cannot find \
+             the names in its code objects",
+            Python::version_str().lines().next().unwrap_or("?")
+        ))
+    })?;
     if !(codes::ensure() && sampled::ensure()) {
         return Err(MemsleuthError::new_err(
             "cannot map memory for the tracker's tables",
@@ -122,7 +123,7 @@ pub fn track_start(
     };
     let cfg = AllocConfig {
         start_mono_ns: memsleuth_hook::now_ns(),
-        rss_interval: Duration::from_secs_f64(rss_interval),
+        rss_interval: rss_every,
         ..AllocConfig::default()
     };
     let file = File::create(&path).map_err(|e| {
@@ -134,13 +135,18 @@ pub fn track_start(
     let recorder = py
         .detach(|| -> Result<AllocRecorder, Error> {
             let file = BufWriter::with_capacity(1 << 20, file);
+            let resolve = move |keys: &[(u64, u32)]| {
+                keys.iter()
+                    .map(|&(code, instr)| names.resolve(code, instr))
+                    .collect()
+            };
             Ok(AllocRecorder::spawn(file, header, cfg, Box::new(resolve))?)
         })
         .map_err(|e| to_py(e, &path))?;
     let objects = census_interval > 0.0;
     let census = if objects {
         objects::set_gc_sink(Some(recorder.sink()));
-        objects::CensusThread::spawn(recorder.sink(), Duration::from_secs_f64(census_interval))
+        objects::CensusThread::spawn(py, recorder.sink(), census_every)
     } else {
         None
     };
@@ -181,9 +187,7 @@ pub fn track_stop(
         return Ok(None);
     }
     objects::set_gc_sink(None);
-    if let Some(c) = a.census.take() {
-        py.detach(|| c.stop());
-    }
+    let first_census = a.census.take().and_then(|c| py.detach(|| c.stop()));
     if a.objects {
         let extra: Vec<(Bound<'_, PyAny>, String)> = main_globals
             .into_iter()
@@ -191,7 +195,14 @@ pub fn track_stop(
             .collect();
         let sink = a.recorder.sink();
         let recorder = &a.recorder;
-        objects::finish(py, &sink, &a.path, || recorder.sync().is_ok(), &extra);
+        objects::finish(
+            py,
+            &sink,
+            &a.path,
+            || recorder.sync().is_ok(),
+            &extra,
+            first_census.as_ref(),
+        );
     }
     let (reason, status) = match exit_code {
         Some(c) => (EndReason::TargetExited, ExitStatus::Code(c)),
@@ -230,38 +241,4 @@ pub fn track_mark(label: &str) -> PyResult<()> {
         }
         _ => Err(MemsleuthError::new_err("no tracking session is running")),
     }
-}
-
-/// The resolver: code positions to (function, file, line). Runs on the recorder's resolver
-/// thread, which takes the GIL for each batch.
-fn resolve(keys: &[(u64, u32)]) -> Vec<(String, String, u32)> {
-    // the resolver's own Python calls allocate: never record them
-    hooks::ignore_this_thread();
-    Python::attach(|py| {
-        keys.iter()
-            .map(|&(code, instr)| resolve_one(py, code, instr))
-            .collect()
-    })
-}
-
-fn resolve_one(py: Python<'_>, code: u64, instr: u32) -> (String, String, u32) {
-    if !codes::is_held(code) {
-        return ("<unknown>".into(), String::new(), 0);
-    }
-    // SAFETY: the code object is alive: we hold a reference to it (`codes::hold`) until the
-    // session ends, which is after the resolver has finished.
-    let obj = unsafe { Bound::from_borrowed_ptr(py, code as *mut ffi::PyObject) };
-    let text = |name: &str| -> Option<String> { obj.getattr(name).ok()?.extract().ok() };
-    let function = text("co_qualname")
-        .or_else(|| text("co_name"))
-        .unwrap_or_else(|| "?".into());
-    let file = text("co_filename").unwrap_or_default();
-    let offset = if instr == u32::MAX {
-        -1
-    } else {
-        i32::try_from(instr).unwrap_or(-1)
-    };
-    // SAFETY: a live code object (above) and the GIL (the token).
-    let line = unsafe { ffi::PyCode_Addr2Line(code as *mut ffi::PyCodeObject, offset) };
-    (function, file, u32::try_from(line).unwrap_or(0))
 }

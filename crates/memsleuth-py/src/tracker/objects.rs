@@ -2,17 +2,16 @@
 //! a thread of its own, gc collections from `gc.callbacks`, and, when tracking stops, a last
 //! census plus the holders of the largest surviving allocations and of the growing types.
 
-use std::sync::mpsc::{self, RecvTimeoutError, Sender};
+use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender};
 use std::sync::Mutex;
-use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use memsleuth_analysis::heap::referrers;
 use memsleuth_analysis::{LeakOptions, LeakReport};
-use memsleuth_format::{GcCollection, Record};
+use memsleuth_format::{Census, GcCollection, Record};
 use memsleuth_recorder::RecordSink;
 use pyo3::prelude::*;
-use pyo3::types::PyDict;
+use pyo3::types::{PyDict, PyTuple};
 use rustc_hash::{FxHashMap, FxHashSet};
 
 use crate::heap;
@@ -27,42 +26,97 @@ const PATHS_PER_TYPE: usize = 2;
 const HOLDER_SITES: usize = 5;
 
 /// The periodic census thread.
+///
+/// It is started by `_thread.start_new_thread`, not as a plain OS thread: a census needs the
+/// GIL, and a thread without a Python thread state can only get one through
+/// `PyGILState_Ensure`, which allocates it through the RAW allocator before holding the GIL,
+/// racing with any program that swaps allocators meanwhile (`tracemalloc.stop()`). CPython
+/// creates the state of the threads it starts while the parent holds the GIL.
 #[derive(Debug)]
 pub(crate) struct CensusThread {
     stop: Sender<()>,
-    thread: JoinHandle<()>,
+    /// The first census taken, once the thread ends.
+    done: Receiver<Option<Census>>,
+}
+
+/// What the census thread runs; taken once by the thread.
+struct CensusJob {
+    sink: RecordSink,
+    interval: Duration,
+    stopped: Receiver<()>,
+    done: Sender<Option<Census>>,
+}
+
+/// The census loop as a Python callable, for `_thread.start_new_thread`.
+#[pyclass(frozen)]
+struct CensusRun {
+    job: Mutex<Option<CensusJob>>,
+}
+
+#[pymethods]
+impl CensusRun {
+    fn __call__(&self, py: Python<'_>) {
+        let Some(job) = self.job.lock().ok().and_then(|mut j| j.take()) else {
+            return;
+        };
+        // the walk's own Python objects must not be recorded as the program's
+        super::hooks::ignore_this_thread();
+        let CensusJob {
+            sink,
+            interval,
+            mut stopped,
+            done,
+        } = job;
+        let mut wait = interval;
+        let mut first = None;
+        loop {
+            // `detach` needs what it runs to be Send, and a receiver is Send only by value: it
+            // moves in and back out
+            let got;
+            (stopped, got) = py.detach(move || {
+                let got = stopped.recv_timeout(wait);
+                (stopped, got)
+            });
+            if !matches!(got, Err(RecvTimeoutError::Timeout)) {
+                break;
+            }
+            // with the collector off, cycles pile up unseen: only the whole graph tells garbage
+            // from live objects, so take the full census then
+            let started = Instant::now();
+            let census = census_into(py, &sink, !gc_enabled(py));
+            if first.is_none() {
+                first = census;
+            }
+            wait = interval.max(started.elapsed().saturating_mul(CENSUS_PAUSE_FACTOR));
+        }
+        let _ = done.send(first);
+    }
 }
 
 impl CensusThread {
-    pub fn spawn(sink: RecordSink, interval: Duration) -> Option<CensusThread> {
+    pub fn spawn(py: Python<'_>, sink: RecordSink, interval: Duration) -> Option<CensusThread> {
         let (stop, stopped) = mpsc::channel::<()>();
-        let thread = std::thread::Builder::new()
-            .name("memsleuth-census".into())
-            .spawn(move || {
-                let mut wait = interval;
-                loop {
-                    match stopped.recv_timeout(wait) {
-                        Err(RecvTimeoutError::Timeout) => {}
-                        _ => return,
-                    }
-                    let took = Python::attach(|py| {
-                        // the walk's own Python objects must not be recorded as the program's
-                        super::hooks::ignore_this_thread();
-                        // with the collector off, cycles pile up unseen: only the whole graph
-                        // tells garbage from live objects, so take the full census then
-                        census_into(py, &sink, !gc_enabled(py))
-                    });
-                    wait = interval.max(took * CENSUS_PAUSE_FACTOR);
-                }
-            })
+        let (done_tx, done) = mpsc::channel();
+        let run = CensusRun {
+            job: Mutex::new(Some(CensusJob {
+                sink,
+                interval,
+                stopped,
+                done: done_tx,
+            })),
+        };
+        py.import("_thread")
+            .and_then(|t| t.call_method1("start_new_thread", (run, PyTuple::empty(py))))
             .ok()?;
-        Some(CensusThread { stop, thread })
+        Some(CensusThread { stop, done })
     }
 
-    /// Stops the thread; call without the GIL (it may be waiting for it).
-    pub fn stop(self) {
+    /// Stops the thread and waits until its last census is recorded; returns the first census
+    /// it took. Call without the GIL (the thread may be waiting for it). Returns at once if the
+    /// thread never ran: its job, and the sender of `done` with it, is dropped with the callable.
+    pub fn stop(self) -> Option<Census> {
         let _ = self.stop.send(());
-        let _ = self.thread.join();
+        self.done.recv().ok().flatten()
     }
 }
 
@@ -73,9 +127,8 @@ fn gc_enabled(py: Python<'_>) -> bool {
         .unwrap_or(true)
 }
 
-/// Takes a census (and a pymalloc snapshot) into the capture; returns how long it took.
-fn census_into(py: Python<'_>, sink: &RecordSink, retained: bool) -> Duration {
-    let started = Instant::now();
+/// Takes a census (and a pymalloc snapshot) into the capture; returns the census.
+fn census_into(py: Python<'_>, sink: &RecordSink, retained: bool) -> Option<Census> {
     let t_ns = sink.now_ns();
     let census = if retained {
         heap::snapshot(py, &[], &FxHashSet::default()).map(|mut snap| {
@@ -86,12 +139,13 @@ fn census_into(py: Python<'_>, sink: &RecordSink, retained: bool) -> Duration {
     } else {
         heap::quick_census(py, heap::CENSUS_ROWS).map(|(c, _)| c)
     };
-    if let Ok(mut census) = census {
-        census.t_ns = t_ns;
-        sink.push(Record::Census(census));
-    }
+    let census = census.ok().map(|mut c| {
+        c.t_ns = t_ns;
+        sink.push(Record::Census(c.clone()));
+        c
+    });
     pymalloc_into(py, sink);
-    started.elapsed()
+    census
 }
 
 /// A snapshot of the small-object allocator, when pymalloc is in use.
@@ -156,6 +210,7 @@ pub(crate) fn finish(
     path: &std::path::Path,
     sync: impl FnOnce() -> bool + Send,
     extra_roots: &[(Bound<'_, PyAny>, String)],
+    first_census: Option<&Census>,
 ) {
     let t_ns = sink.now_ns();
     // first the capture's own answer to "what survives at the largest sites", with the GIL
@@ -182,7 +237,9 @@ pub(crate) fn finish(
     let last_census = census.clone();
     sink.push(Record::Census(census));
     pymalloc_into(py, sink);
-    let growing = growing_types(path, &last_census);
+    let growing = first_census
+        .map(|first| growing_types(first, &last_census))
+        .unwrap_or_default();
     let growing: FxHashSet<u32> = snap
         .graph
         .type_names
@@ -227,18 +284,9 @@ pub(crate) fn finish(
     snap.release(py);
 }
 
-/// Types whose instance count grew from the first census of the capture to `last`, largest
+/// Types whose instance count grew from the first census of the session to `last`, largest
 /// growth first.
-fn growing_types(path: &std::path::Path, last: &memsleuth_format::Census) -> FxHashSet<String> {
-    let Ok(capture) = memsleuth_format::read_capture_series(path) else {
-        return FxHashSet::default();
-    };
-    let Some(first) = capture.records.iter().find_map(|r| match r {
-        Record::Census(c) => Some(c),
-        _ => None,
-    }) else {
-        return FxHashSet::default();
-    };
+fn growing_types(first: &Census, last: &Census) -> FxHashSet<String> {
     let before: FxHashMap<&str, u64> = first
         .types
         .iter()

@@ -1,0 +1,106 @@
+"""memsleuth must never harm the program it runs in: programs that swap Python's allocators
+under it (tracemalloc, profilers, C extensions calling ``PyMem_SetAllocator``) run to the end,
+under ``memsleuth run`` and inside ``Tracker`` sessions."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import cext
+from conftest import memsleuth, program
+
+# the program that died with SIGSEGV in 6 of 9 runs: memsleuth's resolver thread took the GIL
+# through PyGILState_Ensure, whose thread state was allocated through tracemalloc's hook while
+# tracemalloc.stop() tore it down
+TRACEMALLOC_START_STOP = """\
+import tracemalloc
+tracemalloc.start(5)
+K = [bytearray(1000) for _ in range(1000)]
+s = tracemalloc.take_snapshot()
+tracemalloc.stop()
+K2 = [bytes(10) for _ in range(10000)]
+"""
+
+RUNS = 50
+AT_ONCE = 4
+
+
+def run_many(commands: list[list[str]], **kw: object) -> None:
+    """Runs the commands a few at a time; every one must exit 0."""
+    for first in range(0, len(commands), AT_ONCE):
+        batch = [
+            subprocess.Popen(
+                c,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                text=True,
+                **kw,  # type: ignore[call-overload]
+            )
+            for c in commands[first : first + AT_ONCE]
+        ]
+        for c, p in zip(commands[first : first + AT_ONCE], batch):
+            out, err = p.communicate(timeout=120)
+            assert p.returncode == 0, f"{c} exited with {p.returncode}:\n{out}\n{err}"
+
+
+def test_tracemalloc_start_snapshot_stop_under_run(tmp_path: Path) -> None:
+    script = tmp_path / "tm.py"
+    script.write_text(TRACEMALLOC_START_STOP)
+    runs = []
+    for i in range(RUNS):
+        # half with censuses off as the crash was found, half with the default census thread
+        census = ["--census", "0"] if i % 2 else []
+        out = str(tmp_path / f"tm{i}.msl")
+        runs.append([sys.executable, "-m", "memsleuth", "run", "--no-report", *census])
+        runs[-1] += ["-o", out, str(script)]
+    run_many(runs, cwd=tmp_path)
+    # the capture names the program's lines: resolution still works without the GIL
+    report = memsleuth("report", "leaks", str(tmp_path / "tm0.msl"))
+    assert report.returncode == 0, report.stderr
+    assert "tm.py:3 <listcomp>" in report.stdout or "tm.py:3 <module>" in report.stdout
+    assert "tm.py:6" in report.stdout
+
+
+def test_tracemalloc_start_snapshot_stop_in_tracker_sessions(tmp_path: Path) -> None:
+    proc = subprocess.run(
+        [sys.executable, program("allocator_swap.py"), "tracemalloc", "tracker", str(RUNS)]
+        + [str(tmp_path / "t")],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert "rounds done" in proc.stdout
+    # every session finished its capture, and the last one names a line of each round
+    report = memsleuth("report", "table", str(tmp_path / f"t-{RUNS - 1}.msl"), "--top", "200")
+    assert report.returncode == 0, report.stderr
+    assert f"gen{(RUNS - 1) * 10}.py:2 f{(RUNS - 1) * 10}" in report.stdout
+
+
+def test_an_extension_swapping_allocators_under_run(tmp_path: Path) -> None:
+    ext = cext.build("hookswap", tmp_path)
+    runs = [
+        [sys.executable, "-m", "memsleuth", "run", "--no-report", "-o", str(tmp_path / f"h{i}.msl")]
+        + [program("allocator_swap.py"), "hookswap"]
+        for i in range(RUNS // 5)
+    ]
+    run_many(runs, env=cext.env_with(ext))
+    report = memsleuth("report", "leaks", str(tmp_path / "h0.msl"))
+    assert report.returncode == 0, report.stderr
+    assert "allocator_swap.py" in report.stdout
+
+
+def test_an_extension_swapping_allocators_in_tracker_sessions(tmp_path: Path) -> None:
+    ext = cext.build("hookswap", tmp_path)
+    proc = subprocess.run(
+        [sys.executable, program("allocator_swap.py"), "hookswap", "tracker", str(RUNS)]
+        + [str(tmp_path / "t")],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env=cext.env_with(ext),
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert "rounds done" in proc.stdout
