@@ -4,11 +4,13 @@ under ``memsleuth run`` and inside ``Tracker`` sessions."""
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from pathlib import Path
 
 import cext
+import pytest
 from conftest import memsleuth, program
 
 # the program that died with SIGSEGV in 6 of 9 runs: memsleuth's resolver thread took the GIL
@@ -104,3 +106,105 @@ def test_an_extension_swapping_allocators_in_tracker_sessions(tmp_path: Path) ->
     )
     assert proc.returncode == 0, proc.stderr
     assert "rounds done" in proc.stdout
+
+
+# Programs that exercise what a host may do; each prints what it computed, and must print the
+# same and exit the same under `memsleuth run` as under python, leaving a readable capture.
+HOSTS = {
+    "threads": """\
+import threading
+out = []
+def work(i):
+    out.append(sum(len(bytes(100)) for _ in range(2000)) + i)
+ts = [threading.Thread(target=work, args=(i,)) for i in range(16)]
+for t in ts: t.start()
+for t in ts: t.join()
+print(sorted(out)[:3], len(out))
+""",
+    "multiprocessing": """\
+import multiprocessing
+def square(x):
+    return [x * x for _ in range(1000)][0]
+if __name__ == "__main__":
+    with multiprocessing.Pool(2) as pool:
+        print(sum(pool.map(square, range(50))))
+""",
+    "asyncio": """\
+import asyncio
+async def job(i):
+    await asyncio.sleep(0.001)
+    return len([bytes(10) for _ in range(100)]) + i
+async def main():
+    return sum(await asyncio.gather(*(job(i) for i in range(200))))
+print(asyncio.run(main()))
+""",
+    "recursion": """\
+import sys
+sys.setrecursionlimit(20000)
+def down(n):
+    return [n] if n == 0 else down(n - 1) + [bytes(8)]
+print(len(down(5000)))
+""",
+    "signals": """\
+import os, signal
+got = []
+def handler(signum, frame):
+    got.append([bytes(100) for _ in range(10)])
+signal.signal(signal.SIGUSR1, handler)
+for _ in range(200):
+    os.kill(os.getpid(), signal.SIGUSR1)
+signal.setitimer(signal.ITIMER_REAL, 0.001, 0.001)
+signal.signal(signal.SIGALRM, handler)
+import time
+end = time.time() + 0.3
+while time.time() < end:
+    [str(i) for i in range(100)]
+signal.setitimer(signal.ITIMER_REAL, 0)
+print(len(got) >= 200)
+""",
+    "exit-code": """\
+import sys
+print("bye")
+sys.exit(7)
+""",
+}
+
+
+@pytest.mark.parametrize(
+    ("name", "how"),
+    [
+        *[(name, "") for name in HOSTS],
+        ("threads", "PYTHONMALLOC=malloc"),
+        ("asyncio", "-X tracemalloc"),
+        ("signals", "-X tracemalloc"),
+    ],
+)
+def test_programs_run_as_under_python(tmp_path: Path, name: str, how: str) -> None:
+    # not named after the module it uses, which it would shadow
+    script = tmp_path / f"host_{name}.py"
+    script.write_text(HOSTS[name])
+    env = dict(os.environ)
+    flags: list[str] = []
+    if how.startswith("PYTHONMALLOC="):
+        env["PYTHONMALLOC"] = how.split("=", 1)[1]
+    elif how:
+        flags = how.split()
+    python = [sys.executable, *flags]
+    plain = subprocess.run(
+        [*python, str(script)], capture_output=True, text=True, timeout=120, env=env, cwd=tmp_path
+    )
+    capture = tmp_path / "out.msl"
+    tracked = subprocess.run(
+        [*python, "-m", "memsleuth", "run", "--no-report", "-o", str(capture), str(script)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env=env,
+        cwd=tmp_path,
+    )
+    assert (tracked.returncode, tracked.stdout) == (plain.returncode, plain.stdout), tracked.stderr
+    assert "Traceback" not in tracked.stderr, tracked.stderr
+    # the capture is finished, and names the program's lines among all it allocated
+    report = memsleuth("report", "table", str(capture), "--top", "1000")
+    assert report.returncode == 0, report.stderr
+    assert script.name in report.stdout

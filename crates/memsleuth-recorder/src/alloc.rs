@@ -2,9 +2,9 @@
 //! stack from its frame events, interns stacks as a prefix tree, and writes frames, stacks,
 //! events and the process' own memory series into the capture.
 //!
-//! It never needs the GIL. Turning a code position into (function, file, line) does, so that
-//! happens on a second thread (the resolver) that the recorder feeds and never waits on; frames
-//! reach the capture a little after the stacks that use them, which the format allows.
+//! It never needs the GIL: code positions are turned into (function, file, line) by a resolver
+//! that reads code objects without it, on this thread, once per distinct position; frames reach
+//! the capture a little after the stacks that use them, which the format allows.
 
 use rustc_hash::FxHashMap as HashMap;
 use std::io::Write;
@@ -24,7 +24,9 @@ use memsleuth_platform::{Current, Detail, Os, ProcessMemory};
 use crate::RecorderError;
 
 /// Turns code positions `(code object address, instruction byte offset)` into
-/// `(function, file, line)`, one output per input, in order. Runs on the resolver thread.
+/// `(function, file, line)`, one output per input, in order. Runs on the recorder thread: it
+/// must not block, and must not take the GIL (a thread waiting in a hook for room in its ring may
+/// hold it).
 pub type ResolveFn = Box<dyn FnMut(&[(u64, u32)]) -> Vec<(String, String, u32)> + Send>;
 
 /// Events a thread's batch holds before it is encoded into the current chunk: bounds the
@@ -169,8 +171,8 @@ impl AllocRecorder {
     }
 
     /// Blocks until everything the hooks produced so far is in the file, with every frame
-    /// resolved, so the capture can be analysed while recording continues. The resolver needs
-    /// the GIL: a caller holding it must release it while waiting.
+    /// resolved, so the capture can be analysed while recording continues. A caller holding the
+    /// GIL should release it while waiting (hooks of other threads may wait for the recorder).
     pub fn sync(&self) -> Result<(), RecorderError> {
         let (tx, rx) = mpsc::channel();
         self.commands
@@ -184,8 +186,7 @@ impl AllocRecorder {
     }
 
     /// Drains what is left, resolves every frame, writes the trailer and joins the thread.
-    /// Call it after the hooks stopped producing; it blocks until the resolver is done, so a
-    /// caller holding the GIL must release it while waiting.
+    /// Call it after the hooks stopped producing.
     pub fn stop(
         &mut self,
         reason: EndReason,
@@ -221,14 +222,12 @@ struct State<W: Write> {
     thread_count: u32,
     new_threads: Vec<ThreadInfo>,
     frame_ids: HashMap<(u64, u32), u32>,
+    /// Frame ids with the code position to resolve: `(id, code object address, instruction
+    /// offset)`.
     unresolved: Vec<(u32, u64, u32)>,
-    /// Frames sent to the resolver and not yet answered.
-    in_resolver: usize,
+    resolve: ResolveFn,
     nodes: HashMap<(u32, u32), u32>,
     new_nodes: Vec<StackNode>,
-    to_resolver: Option<Sender<Requests>>,
-    from_resolver: Receiver<Vec<Frame>>,
-    resolver: Option<JoinHandle<()>>,
     memory: Option<<Current as Os>::Process>,
     stats: AllocStats,
     dropped_at_start: u64,
@@ -237,49 +236,8 @@ struct State<W: Write> {
     clock: memsleuth_hook::TickConverter,
 }
 
-/// Frame ids with the code position to resolve: `(id, code object address, instruction offset)`.
-type Requests = Vec<(u32, u64, u32)>;
-
-fn spawn_resolver(
-    mut resolve: ResolveFn,
-) -> (
-    Sender<Requests>,
-    Receiver<Vec<Frame>>,
-    Option<JoinHandle<()>>,
-) {
-    let (req_tx, req_rx) = mpsc::channel::<Requests>();
-    let (res_tx, res_rx) = mpsc::channel();
-    let thread = std::thread::Builder::new()
-        .name("memsleuth-resolver".into())
-        .spawn(move || {
-            let _inside = memsleuth_hook::enter();
-            let mut keys = Vec::new();
-            for batch in req_rx {
-                keys.clear();
-                keys.extend(batch.iter().map(|&(_, code, instr)| (code, instr)));
-                let resolved = resolve(&keys);
-                let frames = batch
-                    .iter()
-                    .zip(resolved)
-                    .map(|(&(id, _, _), (function, file, line))| Frame {
-                        id,
-                        function,
-                        file,
-                        line,
-                    })
-                    .collect();
-                if res_tx.send(frames).is_err() {
-                    break;
-                }
-            }
-        })
-        .ok();
-    (req_tx, res_rx, thread)
-}
-
 impl<W: Write> State<W> {
     fn new(writer: CaptureWriter<W>, cfg: AllocConfig, resolve: ResolveFn, pid: u32) -> Self {
-        let (to_resolver, from_resolver, resolver) = spawn_resolver(resolve);
         let memory = if cfg.rss_interval.is_zero() {
             None
         } else {
@@ -293,12 +251,9 @@ impl<W: Write> State<W> {
             new_threads: Vec::new(),
             frame_ids: HashMap::default(),
             unresolved: Vec::new(),
-            in_resolver: 0,
+            resolve,
             nodes: HashMap::default(),
             new_nodes: Vec::new(),
-            to_resolver: Some(to_resolver),
-            from_resolver,
-            resolver,
             memory,
             stats: AllocStats::default(),
             dropped_at_start: memsleuth_hook::dropped_total(),
@@ -464,15 +419,25 @@ impl<W: Write> State<W> {
         })
     }
 
+    /// Names the code positions seen since the last call.
     fn collect_resolved(&mut self) {
-        if !self.unresolved.is_empty() {
-            if let Some(tx) = &self.to_resolver {
-                self.in_resolver += self.unresolved.len();
-                let _ = tx.send(std::mem::take(&mut self.unresolved));
-            }
+        if self.unresolved.is_empty() {
+            return;
         }
-        while let Ok(frames) = self.from_resolver.try_recv() {
-            self.push_frames(frames);
+        let batch = std::mem::take(&mut self.unresolved);
+        let keys: Vec<(u64, u32)> = batch
+            .iter()
+            .map(|&(_, code, instr)| (code, instr))
+            .collect();
+        let names = (self.resolve)(&keys);
+        self.stats.frames += batch.len() as u64;
+        for (&(id, _, _), (function, file, line)) in batch.iter().zip(names) {
+            self.writer.push(&Record::Frame(Frame {
+                id,
+                function,
+                file,
+                line,
+            }));
         }
     }
 
@@ -482,21 +447,7 @@ impl<W: Write> State<W> {
         memsleuth_hook::tick_coarse();
         while self.drain() > 0 {}
         self.collect_resolved();
-        while self.in_resolver > 0 && self.resolver.is_some() {
-            match self.from_resolver.recv_timeout(Duration::from_secs(30)) {
-                Ok(frames) => self.push_frames(frames),
-                Err(_) => break,
-            }
-        }
         self.flush()
-    }
-
-    fn push_frames(&mut self, frames: Vec<Frame>) {
-        self.in_resolver = self.in_resolver.saturating_sub(frames.len());
-        self.stats.frames += frames.len() as u64;
-        for f in frames {
-            self.writer.push(&Record::Frame(f));
-        }
     }
 
     fn read_memory(&mut self) {
@@ -567,14 +518,6 @@ impl<W: Write> State<W> {
         while self.drain() > 0 {}
         self.read_memory();
         self.collect_resolved();
-        // close the request side and wait for every answer
-        self.to_resolver = None;
-        if let Some(r) = self.resolver.take() {
-            let _ = r.join();
-        }
-        while let Ok(frames) = self.from_resolver.try_recv() {
-            self.push_frames(frames);
-        }
         self.flush()?;
         self.stats.dropped = memsleuth_hook::dropped_total().saturating_sub(self.dropped_at_start);
         self.stats.flushes = self.writer.flushes() + 1;

@@ -1,14 +1,15 @@
 //! Turns a code position into (function, file, line) by reading the code object straight from
 //! memory, without the GIL.
 //!
-//! The resolver runs on a thread of ours. Taking the GIL from such a thread means
+//! The resolver runs on the recorder's thread. Taking the GIL from such a thread means
 //! `PyGILState_Ensure`, which creates a thread state through the RAW allocator *before* it holds
 //! the GIL; a program that swaps the allocator meanwhile (`tracemalloc.stop()`, a profiler, a
 //! C extension's `PyMem_SetAllocator`) makes that allocation run through hooks that are being
 //! torn down, and the program dies (seen: SIGSEGV in tracemalloc's `traceback_new`). Reading
 //! instead needs no interpreter state at all: the code object is kept alive by `codes::hold`,
 //! its name, qualified name and file name are immutable `str` objects, and the line table is
-//! immutable bytes (`PyCode_Addr2Line` only decodes it).
+//! immutable bytes (`PyCode_Addr2Line` only decodes it). Nor can the recorder wait for the GIL:
+//! a thread holding it may be waiting in a hook for the recorder to make room in its ring.
 //!
 //! `PyCodeObject`'s layout differs between versions and is opaque in PyO3, so where the three
 //! names sit is found at start, on the running interpreter: the fields of a probe code object
@@ -81,7 +82,7 @@ impl CodeFields {
     fn read(&self, code: u64, instr: u32) -> (String, String, u32) {
         let obj = code as *mut ffi::PyObject;
         // SAFETY: `code` is a live code object: we hold a reference (`codes::hold`, or the
-        // probe's own) until the resolver has finished. The offsets were found on this
+        // probe's own) until the recorder has finished. The offsets were found on this
         // interpreter; the fields are immutable after creation.
         let (function, file) = unsafe {
             let name = |at: usize| read_str(*obj.cast::<u8>().add(at).cast::<*mut ffi::PyObject>());

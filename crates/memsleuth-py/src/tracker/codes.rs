@@ -1,5 +1,5 @@
 //! Code objects named by recorded frames are kept alive until tracking stops, so that the
-//! resolver can always read them and an address is never reused by another code object while
+//! recorder can always read them and an address is never reused by another code object while
 //! the recorder still refers to it. Bounded by the number of distinct code objects executed.
 
 use pyo3::ffi;
@@ -39,7 +39,7 @@ pub fn is_held(code: u64) -> bool {
     code != 0 && HELD.contains(code)
 }
 
-/// Releases every held code object. With the GIL held, after the resolver finished.
+/// Releases every held code object. With the GIL held, after the recorder finished.
 pub fn release_all(_py: pyo3::Python<'_>) -> usize {
     let mut n = 0;
     HELD.drain(|code| {

@@ -78,7 +78,7 @@ struct ThreadStack {
 /// storage once (in a shared library each lookup is a call into the dynamic loader).
 struct PerThread {
     /// Set while this thread is inside a hook, and for good on memsleuth's own threads: calls
-    /// made meanwhile (pymalloc serving an OBJ block from RAW, the resolver's Python calls) pass
+    /// made meanwhile (pymalloc serving an OBJ block from RAW, a census' Python calls) pass
     /// through unrecorded.
     inside: Cell<bool>,
     stack: UnsafeCell<ThreadStack>,

@@ -214,7 +214,8 @@ pub(crate) fn finish(
 ) {
     let t_ns = sink.now_ns();
     // first the capture's own answer to "what survives at the largest sites", with the GIL
-    // released (the resolver needs it); no pointer into the heap is held across that
+    // released (other threads' hooks may be waiting for the recorder); no pointer into the
+    // heap is held across that
     if !py.detach(sync) {
         return;
     }
