@@ -153,3 +153,47 @@ def test_interrupt_finishes_the_capture_and_says_the_command_runs_on(
     finally:
         for pid in targets:
             os.kill(pid, signal.SIGKILL)
+
+
+@pytest.mark.parametrize(("command", "code"), [(["true"], 0), (["sh", "-c", "exit 7"], 7)])
+def test_a_program_that_ends_at_once_is_watched_the_same_way_every_time(
+    tmp_path: Path, command: list[str], code: int
+) -> None:
+    """It used to depend on a race: the program could be gone before memsleuth opened it, or
+    before its first sample, or not. Now it never has a sample: memsleuth says so, writes no
+    capture and exits with the program's code."""
+    for i in range(30):
+        capture = tmp_path / f"t{i}.msl"
+        result = memsleuth("watch", "-q", "-o", str(capture), "--", *command)
+        assert result.returncode == code, result.stderr
+        assert "error" not in result.stderr
+        assert "exited" in result.stderr
+        assert "before its first sample" in result.stderr
+        assert not capture.exists()
+
+
+def test_the_first_sample_is_of_the_running_program(tmp_path: Path) -> None:
+    """Not of the page or two a program holds between exec and its dynamic loader ("4.0 KiB at
+    start")."""
+    for i in range(5):
+        capture = tmp_path / f"p{i}.msl"
+        result = memsleuth(*watch_args(capture, "workload.py", "stable", "0.5", interval="20ms"))
+        assert result.returncode == 0, result.stderr
+        data = memsleuth("report", "timeline", "--json", str(capture)).json()
+        first = data["timeline"]["total"][0]
+        assert first["rss"] >= 1 << 20, first
+
+
+def test_a_process_that_calls_exec_is_still_watched(tmp_path: Path) -> None:
+    """`sh -c '...; exec python ...'` (and pyenv's shims) replace the root process' program; the
+    root is still there and its new program is what gets measured."""
+    capture = tmp_path / "exec.msl"
+    script = f"sleep 0.3; exec {sys.executable} {program('workload.py')} stable 1"
+    result = memsleuth("watch", "-q", "-i", "50ms", "-o", str(capture), "--", "sh", "-c", script)
+    assert result.returncode == 0, result.stderr
+    data = memsleuth("report", "timeline", "--json", str(capture)).json()
+    root = data["timeline"]["pid"]
+    points = next(p for p in data["timeline"]["processes"] if p["pid"] == root)["points"]
+    # the shell alone is a few MiB at most; the interpreter it became is more
+    assert max(p["rss"] for p in points) >= 6 << 20, points[-1]
+    assert points[-1]["t"] >= 0.8, [p["t"] for p in points]

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import re
+import signal
+import subprocess
 import sys
 from pathlib import Path
 from typing import Any
@@ -192,17 +194,104 @@ def test_sampled_mode_estimates_leaked_bytes_within_ten_percent(tmp_path: Path, 
     assert leaks(sampled)["capture"]["sample_bytes"] == 32 * 1024
 
 
-def test_run_bad_input_is_one_clear_line(tmp_path: Path) -> None:
-    missing = memsleuth("run", str(tmp_path / "nope.py")).assert_clean_failure()
-    assert "nope.py does not exist" in missing
-    module = memsleuth("run", "-m", "no_such_module_xyz", cwd=tmp_path).assert_clean_failure()
-    assert "no module named 'no_such_module_xyz'" in module
-    unwritable = memsleuth(
-        "run", "-o", str(tmp_path / "no" / "dir" / "x.msl"), program("allocs.py"), "leak", "10"
-    ).assert_clean_failure()
-    assert "cannot create the capture" in unwritable
-    assert memsleuth("run", "--sample", "lots", program("allocs.py")).assert_clean_failure()
-    assert memsleuth("run").returncode == 2
+def test_relative_capture_path_survives_a_chdir(tmp_path: Path) -> None:
+    """A relative -o, and the default name, mean the directory `run` started in, whatever the
+    program does with its own current directory; so does the HTML report next to it."""
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    script = tmp_path / "wander.py"
+    script.write_text(
+        f"import os\nos.chdir({str(elsewhere)!r})\nKEEP = [bytearray(1000) for _ in range(500)]\n"
+    )
+    result = memsleuth("run", "-o", "here.msl", str(script), cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert (tmp_path / "here.msl").exists()
+    assert (tmp_path / "here-leaks.html").exists()
+    assert "wander.py:3" in result.stderr
+    result = memsleuth("run", str(script), cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert list(tmp_path.glob("memsleuth-wander-*.msl")), sorted(tmp_path.iterdir())
+    assert list(tmp_path.glob("memsleuth-wander-*-leaks.html")), sorted(tmp_path.iterdir())
+    assert not list(elsewhere.iterdir())
+
+
+ARGV_MODULE = "import sys\nprint(sys.argv[1:])\n"
+
+
+@pytest.mark.parametrize(
+    "program_args",
+    [
+        ["-x", "tests/"],  # pytest
+        ["app:app", "--port", "8000"],  # uvicorn
+        ["worker", "-l", "info"],  # celery
+        ["-q", "-f", "--help", "-o", "x.msl", "--census", "5", "-m", "other", "--", "-"],
+    ],
+)
+def test_everything_after_the_module_is_its_own(tmp_path: Path, program_args: list[str]) -> None:
+    (tmp_path / "showargs.py").write_text(ARGV_MODULE)
+    out = tmp_path / "m.msl"
+    result = memsleuth(
+        "run", "--no-report", "-o", str(out), "-m", "showargs", *program_args, cwd=tmp_path
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == str(program_args)
+    assert out.exists()  # memsleuth's own -o, before the module, still counts
+    assert not (tmp_path / "x.msl").exists()
+
+
+def test_everything_after_the_script_is_its_own(tmp_path: Path) -> None:
+    script = tmp_path / "showargs.py"
+    script.write_text(ARGV_MODULE)
+    program_args = ["--help", "-o", "x.msl", "-m", "json.tool", "--no-report"]
+    for head in (["--no-report", "-o", "s.msl"], ["--no-report", "-o", "s.msl", "--"]):
+        result = memsleuth("run", *head, str(script), *program_args, cwd=tmp_path)
+        assert result.returncode == 0, result.stderr
+        assert result.stdout.strip() == str(program_args)
+    assert (tmp_path / "s.msl").exists()
+    assert not (tmp_path / "x.msl").exists()
+
+
+def test_module_options_reach_real_modules(tmp_path: Path) -> None:
+    """`python -m json.tool --help` and `python -m compileall -q -f DIR` work under run."""
+    result = memsleuth("run", "--no-report", "-m", "json.tool", "--help", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith("usage: python -m json.tool"), result.stdout
+    assert "memsleuth" not in result.stdout
+    src = tmp_path / "src"
+    src.mkdir()
+    (src / "mod.py").write_text("X = 1\n")
+    result = memsleuth("run", "--no-report", "-m", "compileall", "-q", "-f", "src", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert list((src / "__pycache__").glob("mod.*.pyc"))
+    assert result.stdout == ""  # -q reached compileall
+
+
+def test_keyboard_interrupt_ends_the_run_as_under_python(tmp_path: Path) -> None:
+    """A program that dies of Ctrl-C dies of SIGINT under run too (a shell then stops its
+    script), after its atexit handlers, with python's traceback, and a finished capture."""
+    script = tmp_path / "interrupted.py"
+    script.write_text(
+        "import atexit, os, signal\n"
+        "atexit.register(lambda: print('atexit ran', flush=True))\n"
+        "KEEP = [bytearray(1000) for _ in range(500)]\n"
+        "def serve():\n"
+        "    os.kill(os.getpid(), signal.SIGINT)\n"
+        "    signal.pause()\n"
+        "serve()\n"
+    )
+    plain = subprocess.run(
+        [sys.executable, str(script)], capture_output=True, text=True, timeout=60
+    )
+    assert plain.returncode == -signal.SIGINT
+    out = tmp_path / "ki.msl"
+    result = memsleuth("run", "-o", str(out), str(script))
+    assert result.returncode == plain.returncode, result.stderr
+    assert result.stdout == plain.stdout == "atexit ran\n"
+    traceback = result.stderr.split("\nmemsleuth: ")[0]
+    assert traceback == plain.stderr, result.stderr
+    assert "interrupted.py:3" in result.stderr  # the leak summary still came
+    report = leaks(out)
+    assert not report["capture"]["end"]["cut_short"], report["capture"]["end"]
 
 
 @pytest.mark.parametrize("kind", ["truncated", "corrupt", "foreign", "watch"])

@@ -76,11 +76,7 @@ pub(crate) fn err(text: &str) {
 
 /// An I/O error's reason without the "(os error 2)" suffix, for messages people read.
 pub(crate) fn io_reason(e: &std::io::Error) -> String {
-    let text = e.to_string();
-    match text.split(" (os error").next() {
-        Some(reason) => reason.to_string(),
-        None => text,
-    }
+    without_os_error(&e.to_string())
 }
 
 /// The longest time any option accepts: one year, as humantime counts it (`1y`, 365.25 days).
@@ -169,21 +165,43 @@ pub fn main_with_runner(args: Vec<OsString>, runner: Option<Runner<'_>>) -> i32 
     }
 }
 
-/// An error and its causes as one line. A cause whose words the line already holds is left out:
-/// a context that quotes its source must not say it twice.
+/// An error and its causes as one line, `<problem>: <cause>: ...; <fix>`. A cause whose words
+/// the line already holds is left out (a message that quotes its source must not say it twice),
+/// a fix given with an outer message goes after the causes it needs, and "(os error N)" goes.
 fn error_line(e: &anyhow::Error) -> String {
-    let mut line = String::new();
+    let mut problem = String::new();
+    let mut fixes: Vec<String> = Vec::new();
     for cause in e.chain() {
-        let text = cause.to_string();
-        if line.contains(&text) {
-            continue;
+        let text = without_os_error(&cause.to_string());
+        let (what, fix) = match text.split_once("; ") {
+            Some((what, fix)) => (what.to_string(), Some(fix.to_string())),
+            None => (text, None),
+        };
+        if !problem.contains(&what) {
+            if !problem.is_empty() {
+                problem.push_str(": ");
+            }
+            problem.push_str(&what);
         }
-        if !line.is_empty() {
-            line.push_str(": ");
-        }
-        line.push_str(&text);
+        fixes.extend(fix.filter(|f| !fixes.contains(f)));
     }
-    line
+    for fix in fixes {
+        problem.push_str("; ");
+        problem.push_str(&fix);
+    }
+    problem
+}
+
+/// `text` without the " (os error 2)" std appends to I/O errors: noise to a reader.
+fn without_os_error(text: &str) -> String {
+    let mut out = text.to_string();
+    while let Some(at) = out.find(" (os error ") {
+        match out[at..].find(')') {
+            Some(len) => out.replace_range(at..=at + len, ""),
+            None => break,
+        }
+    }
+    out
 }
 
 /// The subcommand `args` name (`memsleuth report leaks`), for pointers to its `--help`.
@@ -265,7 +283,9 @@ fn usage_error(e: &clap::Error, args: &[OsString]) -> i32 {
                 context_text(e, ContextKind::InvalidArg).unwrap_or_else(|| "an argument".into());
             format!("`{path}` needs {missing}; {see}")
         }
-        ErrorKind::InvalidValue if e.get(ContextKind::ValidValue).is_some() => {
+        ErrorKind::InvalidValue
+            if context_text(e, ContextKind::ValidValue).is_some_and(|v| !v.is_empty()) =>
+        {
             let option = context_text(e, ContextKind::InvalidArg).unwrap_or_default();
             let option = option.split(' ').next().unwrap_or_default().to_string();
             let value = context_text(e, ContextKind::InvalidValue).unwrap_or_default();
@@ -329,4 +349,38 @@ fn first_line(e: &clap::Error, see: &str) -> String {
         .map(|t| format!(" ({t})"))
         .unwrap_or_default();
     format!("{first}{tip}; {see}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(Debug)]
+    struct Io;
+    impl std::fmt::Display for Io {
+        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.write_str("No space left on device (os error 28)")
+        }
+    }
+    impl std::error::Error for Io {}
+
+    #[test]
+    fn an_error_line_says_each_cause_once_and_ends_with_the_fix() {
+        // a message that quotes its source, as `#[error("...: {0}")] X(#[from] E)` does
+        let e = anyhow::Error::new(Io)
+            .context("I/O error: No space left on device (os error 28)")
+            .context("cannot write x.svg; choose another path with -o");
+        assert_eq!(
+            error_line(&e),
+            "cannot write x.svg: I/O error: No space left on device; choose another path with -o"
+        );
+    }
+
+    #[test]
+    fn os_error_numbers_are_dropped() {
+        assert_eq!(
+            without_os_error("Is a directory (os error 21): x (os error 2)"),
+            "Is a directory: x"
+        );
+    }
 }

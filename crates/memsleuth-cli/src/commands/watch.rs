@@ -4,7 +4,7 @@
 use std::fs::File;
 use std::io::BufWriter;
 use std::os::unix::process::ExitStatusExt;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command};
 use std::time::{Duration, Instant};
 
@@ -148,6 +148,20 @@ fn create_output(path: &PathBuf) -> anyhow::Result<File> {
     })
 }
 
+/// A recorder error while sampling into `output`, in words that name the file.
+fn capture_error(output: &Path, e: memsleuth_recorder::RecorderError) -> anyhow::Error {
+    match e {
+        memsleuth_recorder::RecorderError::Format(memsleuth_format::FormatError::Io(io)) => {
+            anyhow::anyhow!(
+                "cannot write capture {}: {}; choose another path with -o",
+                output.display(),
+                crate::io_reason(&io)
+            )
+        }
+        other => other.into(),
+    }
+}
+
 /// Opens `pid` once, so a process that cannot be watched fails before any file is created.
 fn check_pid(pid: u32, detail: Detail) -> anyhow::Result<()> {
     match Current::open(pid, detail) {
@@ -281,7 +295,7 @@ pub fn run(args: WatchArgs) -> anyhow::Result<i32> {
             std::thread::sleep(left.min(Duration::from_millis(20)));
             poll(&mut exited)?;
         }
-        let tick = sampler.tick()?;
+        let tick = sampler.tick().map_err(|e| capture_error(&output, e))?;
         status_line.update(tick.t, tick.total_rss, tick.processes);
         poll(&mut exited)?;
         if let Some(status) = exited {
@@ -309,7 +323,8 @@ pub fn run(args: WatchArgs) -> anyhow::Result<i32> {
     let samples = sampler.samples();
     status_line.clear();
     sampler
-        .finish(reason, root_status)?
+        .finish(reason, root_status)
+        .map_err(|e| capture_error(&output, e))?
         .into_inner()
         .map_err(|e| e.into_error())
         .with_context(|| format!("cannot write capture {}", output.display()))?;
