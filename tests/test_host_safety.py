@@ -9,8 +9,9 @@ import subprocess
 import sys
 from pathlib import Path
 
-import cext
 import pytest
+
+import cext
 from conftest import memsleuth, program
 
 # the program that died with SIGSEGV in 6 of 9 runs: memsleuth's resolver thread took the GIL
@@ -27,6 +28,7 @@ K2 = [bytes(10) for _ in range(10000)]
 
 RUNS = 50
 AT_ONCE = 4
+RUN = [sys.executable, "-m", "memsleuth", "run", "--no-report"]
 
 
 def run_many(commands: list[list[str]], **kw: object) -> None:
@@ -55,8 +57,7 @@ def test_tracemalloc_start_snapshot_stop_under_run(tmp_path: Path) -> None:
         # half with censuses off as the crash was found, half with the default census thread
         census = ["--census", "0"] if i % 2 else []
         out = str(tmp_path / f"tm{i}.msl")
-        runs.append([sys.executable, "-m", "memsleuth", "run", "--no-report", *census])
-        runs[-1] += ["-o", out, str(script)]
+        runs.append([*RUN, *census, "-o", out, str(script)])
     run_many(runs, cwd=tmp_path)
     # the capture names the program's lines: resolution still works without the GIL
     report = memsleuth("report", "leaks", str(tmp_path / "tm0.msl"))
@@ -66,9 +67,9 @@ def test_tracemalloc_start_snapshot_stop_under_run(tmp_path: Path) -> None:
 
 
 def test_tracemalloc_start_snapshot_stop_in_tracker_sessions(tmp_path: Path) -> None:
+    t = str(tmp_path / "t")
     proc = subprocess.run(
-        [sys.executable, program("allocator_swap.py"), "tracemalloc", "tracker", str(RUNS)]
-        + [str(tmp_path / "t")],
+        [sys.executable, program("allocator_swap.py"), "tracemalloc", "tracker", str(RUNS), t],
         capture_output=True,
         text=True,
         timeout=300,
@@ -84,8 +85,7 @@ def test_tracemalloc_start_snapshot_stop_in_tracker_sessions(tmp_path: Path) -> 
 def test_an_extension_swapping_allocators_under_run(tmp_path: Path) -> None:
     ext = cext.build("hookswap", tmp_path)
     runs = [
-        [sys.executable, "-m", "memsleuth", "run", "--no-report", "-o", str(tmp_path / f"h{i}.msl")]
-        + [program("allocator_swap.py"), "hookswap"]
+        [*RUN, "-o", str(tmp_path / f"h{i}.msl"), program("allocator_swap.py"), "hookswap"]
         for i in range(RUNS // 5)
     ]
     run_many(runs, env=cext.env_with(ext))
@@ -96,9 +96,9 @@ def test_an_extension_swapping_allocators_under_run(tmp_path: Path) -> None:
 
 def test_an_extension_swapping_allocators_in_tracker_sessions(tmp_path: Path) -> None:
     ext = cext.build("hookswap", tmp_path)
+    t = str(tmp_path / "t")
     proc = subprocess.run(
-        [sys.executable, program("allocator_swap.py"), "hookswap", "tracker", str(RUNS)]
-        + [str(tmp_path / "t")],
+        [sys.executable, program("allocator_swap.py"), "hookswap", "tracker", str(RUNS), t],
         capture_output=True,
         text=True,
         timeout=300,

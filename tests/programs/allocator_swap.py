@@ -33,7 +33,8 @@ def one_round(i: int) -> list:
     swap_in()
     kept = [bytearray(1000) for _ in range(300)]
     fresh = {}
-    exec(compile(f"def f{i}():\n    return [bytes(10) for _ in range(200)]\n", f"gen{i}.py", "exec"), fresh)
+    source = f"def f{i}():\n    return [bytes(10) for _ in range(200)]\n"
+    exec(compile(source, f"gen{i}.py", "exec"), fresh)
     kept.append(fresh[f"f{i}"]())
     swap_out()
     kept.append([bytes(10) for _ in range(2000)])
