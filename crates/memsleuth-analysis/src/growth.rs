@@ -445,6 +445,11 @@ fn read_censuses<R: Read>(input: R) -> Result<CensusRead, AnalysisError> {
         Some(t) => t.end_ns.max(last_t.get()),
         None => last_t.get(),
     };
+    let mut end = EndInfo::new(trailer, cap.damage.as_ref(), root_exit, duration_ns);
+    if trailer.is_none() {
+        // the chunks read are the flushes that reached the file
+        end.flushes = cap.chunks;
+    }
     let h = cap.header;
     let info = CaptureInfo {
         pid: h.pid,
@@ -454,14 +459,9 @@ fn read_censuses<R: Read>(input: R) -> Result<CensusRead, AnalysisError> {
         start_unix_ns: h.start_unix_ns,
         instruments: h.instruments,
         sample_bytes: h.sample_bytes,
-        end: EndInfo::new(trailer, cap.damage.as_ref(), root_exit, duration_ns),
+        end,
         duration_ns,
-        damage_offset: cap.damage.as_ref().and_then(|e| match e {
-            FormatError::Truncated { offset, .. } | FormatError::Corrupt { offset, .. } => {
-                Some(*offset)
-            }
-            _ => None,
-        }),
+        damage_offset: cap.damage.as_ref().and_then(FormatError::offset),
         ..CaptureInfo::default()
     };
     Ok(CensusRead {

@@ -242,9 +242,10 @@ impl Timeline {
         let trailer = capture.trailer;
         let duration_ns = trailer.map_or((last_t * NS) as u64, |t| t.end_ns);
         tl.end = EndInfo::new(trailer, capture.damage.as_ref(), root_exit, duration_ns);
-        // without a trailer, the samples read are the count
+        // without a trailer, what was read is the count: samples, and chunks for flushes
         if trailer.is_none() {
             tl.end.samples = tl.total.len() as u64;
+            tl.end.flushes = capture.chunks;
         }
         tl
     }

@@ -377,7 +377,7 @@ fn a_damaged_capture_is_reported_then_fails() {
     let out = stdout(&o);
     assert!(out.starts_with("memsleuth leaks"), "{out}");
     assert!(
-        out.contains("warning: capture is truncated at byte"),
+        out.contains("warning: the capture is damaged: capture is truncated at byte"),
         "{out}"
     );
     let line = one_error_line(&o);

@@ -14,6 +14,7 @@ use memsleuth_analysis::heap::RetentionPath;
 use memsleuth_analysis::{Location, Verdict, VerdictKind};
 use serde::Serialize;
 
+use crate::escape::printable;
 use crate::units::{bytes, count, rate, seconds, signed_bytes};
 
 /// Longest site label in a table before its path is shortened from the left.
@@ -29,33 +30,37 @@ fn cwd() -> Option<PathBuf> {
     std::env::current_dir().ok()
 }
 
-/// A source path for display: relative to `base` when under it, else as recorded.
+/// A source path for display: relative to `base` when under it, else as recorded; control
+/// characters spelled out (the program chose the name).
 pub fn display_path(file: &str, base: Option<&Path>) -> String {
     if let Some(base) = base {
         if let Ok(rel) = Path::new(file).strip_prefix(base) {
             if !rel.as_os_str().is_empty() {
-                return rel.to_string_lossy().into_owned();
+                return printable(&rel.to_string_lossy()).into_owned();
             }
         }
     }
-    file.to_string()
+    printable(file).into_owned()
+}
+
+/// `function()`, or a pseudo-location (`<module>`, `<no Python frame>`) as it is; control
+/// characters spelled out.
+fn function_label(function: &str) -> String {
+    let function = printable(function);
+    if function.starts_with('<') {
+        function.into_owned()
+    } else {
+        format!("{function}()")
+    }
 }
 
 /// `file:line function()`; pseudo-locations (`<no Python frame>`) as they are.
 pub fn location_label(loc: &Location, base: Option<&Path>) -> String {
+    let function = function_label(&loc.function);
     if loc.file.is_empty() {
-        return if loc.function.starts_with('<') {
-            loc.function.clone()
-        } else {
-            format!("{}()", loc.function)
-        };
+        return function;
     }
     let file = display_path(&loc.file, base);
-    let function = if loc.function.starts_with('<') {
-        loc.function.clone()
-    } else {
-        format!("{}()", loc.function)
-    };
     if loc.line == 0 {
         format!("{file} {function}")
     } else {
@@ -65,11 +70,7 @@ pub fn location_label(loc: &Location, base: Option<&Path>) -> String {
 
 /// `function()  file:line`, the caller form used under a site.
 fn caller_label(loc: &Location, base: Option<&Path>) -> String {
-    let function = if loc.function.starts_with('<') {
-        loc.function.clone()
-    } else {
-        format!("{}()", loc.function)
-    };
+    let function = function_label(&loc.function);
     if loc.file.is_empty() {
         return function;
     }
@@ -139,13 +140,12 @@ fn title(what: &str, c: &CaptureInfo) -> String {
     let mut s = format!("memsleuth {what} · {} (pid {})", command(&c.argv), c.pid);
     s.push_str(&format!(" · {}", seconds(c.duration())));
     if !c.python_version.is_empty() {
-        let short: String = c
+        let short = c
             .python_version
             .split_whitespace()
             .next()
-            .unwrap_or_default()
-            .to_string();
-        s.push_str(&format!(" · Python {short}"));
+            .unwrap_or_default();
+        s.push_str(&format!(" · Python {}", printable(short)));
     }
     s
 }
@@ -160,17 +160,14 @@ fn caveats(c: &CaptureInfo) -> Vec<String> {
             bytes(c.sample_bytes as f64)
         ));
     }
-    if let Some(damage) = &c.end.damage {
-        out.push(format!(
-            "warning: {damage}; the report covers the events read before it (up to {})",
-            seconds(c.last_event_ns as f64 / 1e9)
-        ));
-    } else if c.end.cut_short {
-        out.push(format!(
-            "warning: the capture was cut short (no trailer): its recorder was killed or crashed; \
-             the report covers what it flushed (up to {})",
-            seconds(c.duration())
-        ));
+    if let Some(warning) = crate::ending::warning(&c.end) {
+        // where the data stops: the last event read before damage, the last record flushed
+        let up_to = if c.end.damage.is_some() {
+            c.last_event_ns as f64 / 1e9
+        } else {
+            c.duration()
+        };
+        out.push(format!("{warning} (up to {})", seconds(up_to)));
     }
     if c.end.dropped > 0 {
         out.push(format!(
@@ -435,7 +432,7 @@ fn shape(line: &str) -> String {
 
 /// A retention path on one line: `module app .CACHE → dict ['k'] → Session`.
 pub fn path_line(p: &RetentionPath, base: Option<&Path>) -> String {
-    let mut out = shorten_words(&p.root, base);
+    let mut out = printable(&shorten_words(&p.root, base)).into_owned();
     for (i, s) in p.steps.iter().enumerate() {
         if i == 0 {
             // the root object itself is named by the root's words
@@ -443,10 +440,10 @@ pub fn path_line(p: &RetentionPath, base: Option<&Path>) -> String {
         }
         if !s.edge.is_empty() && s.edge != "->" {
             out.push(' ');
-            out.push_str(s.edge.trim());
+            out.push_str(&printable(s.edge.trim()));
         }
         out.push_str(" → ");
-        out.push_str(&s.type_name);
+        out.push_str(&printable(&s.type_name));
     }
     out
 }
@@ -487,13 +484,14 @@ fn holders_section(
         shown += 1;
         let target = first.path.steps.last();
         let what = target.map_or_else(String::new, |t| {
-            let repr = crate::plot::truncate(&t.repr, 60);
+            let repr = crate::plot::truncate(&printable(&t.repr), 60);
+            let type_name = printable(&t.type_name);
             // "dict (3 items)", "<Session object at …>" name their type already
-            let short = t.type_name.rsplit('.').next().unwrap_or(&t.type_name);
+            let short = type_name.rsplit('.').next().unwrap_or(&type_name);
             if repr.contains(short) {
                 repr
             } else {
-                format!("{} {repr}", t.type_name)
+                format!("{type_name} {repr}")
             }
         });
         out.push_str(&format!(
@@ -1452,7 +1450,10 @@ Leaks: 11.5 MiB in 48,003 blocks still alive at exit, allocated at 3 sites (grow
         r.capture.last_event_ns = 3_500_000_000;
         let text = leaks_text_in(&r, 10, base());
         assert!(
-            text.contains("warning: capture is truncated at byte 999: x; the report covers the events read before it (up to 3.5 s)"),
+            text.contains(
+                "warning: the capture is damaged: capture is truncated at byte 999: x; the report \
+                 covers what was read before it (up to 3.5 s)"
+            ),
             "{text}"
         );
         r.at_end = false;

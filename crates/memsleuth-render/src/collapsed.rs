@@ -38,21 +38,15 @@ pub fn collapsed(profile: &Profile, out: &mut impl Write) -> io::Result<()> {
     Ok(())
 }
 
-/// A frame label made safe for the folded format: `;` separates frames, so it becomes `,`; line
-/// breaks and tabs end or split a record, so they become spaces. An empty label becomes
+/// A frame label made safe for the folded format: `;` separates frames, so it becomes `,`;
+/// control characters are spelled out as in every text report (`\n`, `\x1b`), so a line break
+/// cannot end a record and an escape sequence cannot reach a terminal. An empty label becomes
 /// [`BAD_FRAME`] (an empty frame would read as two separators).
 pub(crate) fn folded_frame(label: &str) -> String {
     if label.is_empty() {
         return BAD_FRAME.to_string();
     }
-    label
-        .chars()
-        .map(|c| match c {
-            ';' => ',',
-            '\n' | '\r' | '\t' => ' ',
-            c => c,
-        })
-        .collect()
+    crate::escape::printable(label).replace(';', ",")
 }
 
 #[cfg(test)]
@@ -259,7 +253,19 @@ mod tests {
              <listcomp> (fmt</script>.py:8) 3145728"
         );
         assert_eq!(lines[3], "[no Python frame] 4096");
-        assert_eq!(lines[4], "weird name 100");
+        assert_eq!(lines[4], "weird\\nname 100");
+    }
+
+    #[test]
+    fn control_characters_in_names_are_spelled_out() {
+        let mut p = small();
+        p.locations[6].function = "evil\x1b]0;pwned\x07\x00\x08".into();
+        let text = folded(&p);
+        assert!(!text.contains('\x1b') && !text.contains('\x00'), "{text:?}");
+        assert!(
+            text.contains("evil\\x1b]0,pwned\\x07\\x00\\x08 100"),
+            "{text}"
+        );
     }
 
     #[test]

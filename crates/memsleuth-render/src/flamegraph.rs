@@ -15,10 +15,11 @@ use std::collections::HashMap;
 use std::fmt::Write as _;
 use std::io::{self, Write};
 
-use memsleuth_analysis::{Location, Profile};
+use memsleuth_analysis::{EndInfo, Location, Profile};
 use serde::Serialize;
 
 use crate::collapsed::NO_FRAME;
+use crate::escape::printable;
 use crate::html::esc;
 use crate::units;
 
@@ -32,8 +33,9 @@ const MAX_SERIES_POINTS: usize = 4000;
 /// Rows of the static table of allocation sites.
 const TOP_SITES: usize = 20;
 
-/// Writes the whole page.
-pub fn flamegraph_html(profile: &Profile, out: &mut impl Write) -> io::Result<()> {
+/// Writes the whole page; `end`, how the capture ended, is said at the top when it did not end
+/// properly.
+pub fn flamegraph_html(profile: &Profile, end: &EndInfo, out: &mut impl Write) -> io::Result<()> {
     let data = ViewData::from_profile(profile);
     let mut json = serde_json::to_vec(&data).map_err(io::Error::other)?;
     script_safe_json(&mut json);
@@ -78,6 +80,7 @@ pub fn flamegraph_html(profile: &Profile, out: &mut impl Write) -> io::Result<()
         );
     }
     let _ = writeln!(head, "</p>\n</header>");
+    head.push_str(&crate::ending::html_banner(end));
     let _ = writeln!(
         head,
         "<noscript><p class=\"muted\">The timeline and the flame graph need JavaScript; the \
@@ -287,11 +290,12 @@ impl Sites {
             return id;
         }
         let id = self.labels.len() as u32;
-        self.labels.push(loc.label());
+        // drawn and searched as shown: control characters spelled out, as in every report
+        self.labels.push(printable(&loc.label()).into_owned());
         let next_file = self.files.len() as u32;
         let file = *self.file_ids.entry(loc.file.clone()).or_insert(next_file);
         if file == next_file {
-            self.files.push(loc.file.clone());
+            self.files.push(printable(&loc.file).into_owned());
         }
         self.loc_file.push(file);
         self.ids.insert(loc.clone(), id);
@@ -443,9 +447,60 @@ mod tests {
     use crate::collapsed::test_profiles::*;
 
     fn page(p: &Profile) -> String {
+        page_ending(p, &EndInfo::default())
+    }
+
+    fn page_ending(p: &Profile, end: &EndInfo) -> String {
         let mut out = Vec::new();
-        flamegraph_html(p, &mut out).unwrap();
+        flamegraph_html(p, end, &mut out).unwrap();
         String::from_utf8(out).unwrap()
+    }
+
+    #[test]
+    fn a_capture_cut_short_or_damaged_says_so_at_the_top() {
+        let p = small();
+        assert!(!page(&p).contains("class=\"warning\""));
+        let cut = EndInfo {
+            cut_short: true,
+            ..EndInfo::default()
+        };
+        let html = page_ending(&p, &cut);
+        let banner = html
+            .find("<strong>Capture cut short</strong>")
+            .expect("banner");
+        assert!(
+            banner < html.find("id=\"timeline-panel\"").unwrap(),
+            "above the graph"
+        );
+        let damaged = EndInfo {
+            cut_short: true,
+            damage: Some("capture is corrupt at byte 4242: chunk checksum".into()),
+            ..EndInfo::default()
+        };
+        let html = page_ending(&p, &damaged);
+        assert!(html.contains("<strong>Capture damaged</strong>: capture is corrupt at byte 4242"));
+    }
+
+    #[test]
+    fn control_characters_in_names_are_spelled_out() {
+        let mut p = small();
+        p.locations[6].function = "evil\x1b]0;pwned\x07".into();
+        p.locations[3].file = "\x1b[2Jstore.py".into();
+        p.title = "leaks in \x1b[31mapp.py".into();
+        let html = page(&p);
+        assert!(
+            !html.contains('\x1b') && !html.contains('\x07'),
+            "raw control characters"
+        );
+        let (data, _) = parts(&html);
+        let labels: Vec<String> = serde_json::from_value(data["labels"].clone()).unwrap();
+        assert!(
+            labels.iter().any(|l| l == "evil\\x1b]0;pwned\\x07"),
+            "{labels:?}"
+        );
+        let files: Vec<String> = serde_json::from_value(data["files"].clone()).unwrap();
+        assert!(files.iter().any(|f| f == "\\x1b[2Jstore.py"), "{files:?}");
+        assert!(html.contains("<h1>leaks in \\x1b[31mapp.py</h1>"));
     }
 
     /// The JSON blob and the viewer script, as the browser would see them.

@@ -4,6 +4,7 @@
 use memsleuth_analysis::gcstats::{GcNote, GcReport, GcState, Generation, Pauses};
 use serde::Serialize;
 
+use crate::escape::printable;
 use crate::pymalloc::{end_caveat, trend_phrase, wrap_paragraph};
 use crate::units::{bytes, count, fine_seconds, seconds};
 
@@ -113,7 +114,7 @@ pub fn note_text(note: &GcNote, r: &GcReport) -> String {
                 let list: Vec<String> = types
                     .iter()
                     .take(5)
-                    .map(|(name, n)| format!("{} {name}", count(*n)))
+                    .map(|(name, n)| format!("{} {}", count(*n), printable(name)))
                     .collect();
                 format!(" It holds {}.", list.join(", "))
             };
@@ -158,7 +159,7 @@ fn title(r: &GcReport) -> String {
         s.push_str(&format!(" · {}", at(r.duration_ns)));
     }
     if let Some(v) = r.python_version.split_whitespace().next() {
-        s.push_str(&format!(" · Python {v}"));
+        s.push_str(&format!(" · Python {}", printable(v)));
     }
     s
 }

@@ -12,6 +12,7 @@ use memsleuth_analysis::VerdictKind;
 use serde::Serialize;
 
 use crate::allocs::{display_path, site_label};
+use crate::escape::printable;
 use crate::units::{bytes, count, seconds};
 
 /// Growing types named in the headline.
@@ -98,8 +99,8 @@ fn verdict_cell(r: &GrowthReport, t: &TypeGrowth) -> String {
 /// A growing type in the headline: `myapp.Session +120/s` (trend) or `app.Job +50` (diff).
 fn headline_item(r: &GrowthReport, t: &TypeGrowth) -> String {
     match (&t.verdict, r.basis) {
-        (Some(v), Basis::Trend) => format!("{} {}", t.name, count_rate(v.rate)),
-        _ => format!("{} {}", t.name, signed_count(t.delta_count)),
+        (Some(v), Basis::Trend) => format!("{} {}", printable(&t.name), count_rate(v.rate)),
+        _ => format!("{} {}", printable(&t.name), signed_count(t.delta_count)),
     }
 }
 
@@ -225,10 +226,11 @@ fn callers(s: &TypeSite) -> Vec<&memsleuth_analysis::Location> {
 
 /// `function()  file:line`: the caller form of the leak report, function first.
 fn caller(l: &memsleuth_analysis::Location, base: Option<&Path>) -> String {
-    let function = if l.function.starts_with('<') {
-        l.function.clone()
+    let name = printable(&l.function);
+    let function = if name.starts_with('<') {
+        name.into_owned()
     } else {
-        format!("{}()", l.function)
+        format!("{name}()")
     };
     match (l.file.is_empty(), l.line) {
         (true, _) => function,
@@ -301,16 +303,8 @@ fn gc_notes(r: &GrowthReport) -> Vec<String> {
 fn caveats(r: &GrowthReport) -> Vec<String> {
     let c = &r.capture;
     let mut out = Vec::new();
-    if let Some(damage) = &c.end.damage {
-        out.push(format!(
-            "warning: {damage}; the report covers the censuses read before it"
-        ));
-    } else if c.end.cut_short {
-        out.push(
-            "warning: the capture was cut short (no trailer): its recorder was killed or crashed; \
-             the report covers what it flushed"
-                .into(),
-        );
+    if let Some(warning) = crate::ending::warning(&c.end) {
+        out.push(warning);
     }
     if r.growing > 0 && !r.has_events {
         out.push(
@@ -337,7 +331,7 @@ fn title(r: &GrowthReport) -> String {
         seconds(c.duration())
     );
     if let Some(v) = c.python_version.split_whitespace().next() {
-        s.push_str(&format!(" · Python {v}"));
+        s.push_str(&format!(" · Python {}", printable(v)));
     }
     s
 }
@@ -355,7 +349,10 @@ fn growth_text_in(r: &GrowthReport, top: usize, base: Option<&Path>) -> String {
     let shown: Vec<&TypeGrowth> = r.types.iter().take(top).collect();
     if !shown.is_empty() {
         out.push('\n');
-        let names: Vec<String> = shown.iter().map(|t| cut(&t.name, TYPE_WIDTH)).collect();
+        let names: Vec<String> = shown
+            .iter()
+            .map(|t| cut(&printable(&t.name), TYPE_WIDTH))
+            .collect();
         let counts: Vec<String> = shown
             .iter()
             .map(|t| format!("{} → {}", count(t.from_count), count(t.to_count)))

@@ -52,20 +52,7 @@ pub fn timeline_html(report: &TimelineReport) -> Result<String, RenderError> {
         );
     }
     let _ = writeln!(page, "</section>");
-    if tl.end.cut_short {
-        let damage = tl
-            .end
-            .damage
-            .as_deref()
-            .map(|d| format!(" ({})", esc(&plot::clean_text(d))))
-            .unwrap_or_default();
-        let _ = writeln!(
-            page,
-            "<p class=\"warning\"><strong>Capture cut short</strong>{damage}: the recorder \
-             stopped before finishing, so the series end early and the verdict covers only \
-             what was recorded.</p>"
-        );
-    }
+    page.push_str(&crate::ending::html_banner(&tl.end));
 
     let _ = writeln!(page, "<figure>\n{svg}\n</figure>");
 
@@ -146,17 +133,10 @@ pub fn timeline_html(report: &TimelineReport) -> Result<String, RenderError> {
     }
     facts.push(("ended", ended));
     facts.push((
-        "cut short",
-        if end.cut_short {
-            match &end.damage {
-                Some(d) => format!(
-                    "<strong class=\"bad\">yes</strong> — {}",
-                    esc(&plot::clean_text(d))
-                ),
-                None => "<strong class=\"bad\">yes</strong>".to_string(),
-            }
-        } else {
-            "no".to_string()
+        "capture",
+        match crate::ending::Ending::of(end) {
+            crate::ending::Ending::Complete => "complete".to_string(),
+            e => format!("<strong class=\"bad\">{}</strong>", e.word()),
         },
     ));
     facts.push((
@@ -202,7 +182,9 @@ pub fn timeline_html(report: &TimelineReport) -> Result<String, RenderError> {
 /// Escapes text for HTML element content and attribute values.
 pub(crate) fn esc(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
+    // control characters spelled out (`\x1b`) rather than passed on, where a page would hide
+    // them and a terminal showing its source would obey them
+    for c in crate::escape::printable(s).chars() {
         match c {
             '&' => out.push_str("&amp;"),
             '<' => out.push_str("&lt;"),
@@ -328,16 +310,20 @@ mod tests {
         assert!(html.contains("<th>duration</th><td>60.0 s</td>"));
         assert!(html.contains("<th>samples</th><td>601</td>"));
         assert!(html.contains("<th>interval</th><td>100 ms</td>"));
-        assert!(html.contains("<th>cut short</th><td>no</td>"));
+        assert!(html.contains("<th>capture</th><td>complete</td>"));
         assert!(html.contains("<th>started</th><td>2023-11-14 22:13:20 UTC</td>"));
     }
 
     #[test]
     fn cut_short_and_empty_captures_are_described() {
         let html = timeline_html(&cut_short()).unwrap();
-        assert!(html.contains("Capture cut short"));
-        assert!(html.contains("truncated chunk at byte 81920"));
-        assert!(html.contains("<th>cut short</th><td><strong class=\"bad\">yes</strong>"));
+        assert!(html.contains("<strong>Capture damaged</strong>: truncated chunk at byte 81920"));
+        assert!(html.contains("<th>capture</th><td><strong class=\"bad\">damaged</strong>"));
+        let mut killed = cut_short();
+        killed.timeline.end.damage = None;
+        let html = timeline_html(&killed).unwrap();
+        assert!(html.contains("<strong>Capture cut short</strong>: cut short (no trailer)"));
+        assert!(html.contains("<th>capture</th><td><strong class=\"bad\">cut short</strong>"));
 
         let html = timeline_html(&empty()).unwrap();
         assert!(html.contains("INCONCLUSIVE"));

@@ -2,6 +2,8 @@
 
 pub mod allocs;
 pub mod collapsed;
+pub mod ending;
+pub mod escape;
 pub mod flamegraph;
 pub mod gc;
 pub mod growth;

@@ -34,11 +34,15 @@ pub fn census_text(c: &CensusModel, top: usize) -> String {
             count(c.sizes_estimated)
         ));
     }
-    let width = c
+    let names: Vec<String> = c
         .types
         .iter()
         .take(top)
-        .map(|t| t.name.chars().count())
+        .map(|t| crate::escape::printable(&t.name).into_owned())
+        .collect();
+    let width = names
+        .iter()
+        .map(|n| n.chars().count())
         .max()
         .unwrap_or(4)
         .clamp(4, 60);
@@ -46,13 +50,13 @@ pub fn census_text(c: &CensusModel, top: usize) -> String {
         "\n{:<width$}  {:>12}  {:>10}  {:>10}\n",
         "type", "objects", "bytes", "retained"
     ));
-    for t in c.types.iter().take(top) {
-        let name: String = if t.name.chars().count() > width {
-            let mut s: String = t.name.chars().take(width - 1).collect();
+    for (t, name) in c.types.iter().zip(names) {
+        let name: String = if name.chars().count() > width {
+            let mut s: String = name.chars().take(width - 1).collect();
             s.push('…');
             s
         } else {
-            t.name.clone()
+            name
         };
         let retained = t
             .retained

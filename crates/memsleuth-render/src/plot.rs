@@ -166,11 +166,10 @@ pub(crate) fn command_line(argv: &[String]) -> String {
     clean_text(&argv.join(" "))
 }
 
-/// Replaces control characters (which are not allowed in XML, even escaped) with U+FFFD.
+/// Spells out control characters (which are not allowed in XML, even escaped), as every report
+/// shows them: `\x1b`.
 pub(crate) fn clean_text(s: &str) -> String {
-    s.chars()
-        .map(|c| if c.is_control() { '\u{fffd}' } else { c })
-        .collect()
+    crate::escape::printable(s).into_owned()
 }
 
 /// At most `max` characters, ending in `…` when cut.
@@ -349,8 +348,8 @@ fn build_scene(report: &TimelineReport) -> Scene {
     let tree = tl.processes.len() > 1;
     let mut subtitle = verdict_headline(&report.verdict);
     subtitle.push_str(&format!(" in {}", report.verdict_scope()));
-    if tl.end.cut_short {
-        subtitle.push_str(" · capture cut short: the recorder stopped early");
+    if let Some(ending) = crate::ending::short(&tl.end) {
+        subtitle.push_str(&format!(" · {ending}"));
     }
 
     let mut lines = Vec::new();
@@ -1488,8 +1487,12 @@ mod tests {
     }
 
     #[test]
-    fn cut_short_capture_says_so() {
+    fn cut_short_and_damaged_captures_say_so() {
         let svg = timeline_svg(&cut_short()).unwrap();
+        assert!(svg.contains("capture damaged"));
+        let mut killed = cut_short();
+        killed.timeline.end.damage = None;
+        let svg = timeline_svg(&killed).unwrap();
         assert!(svg.contains("capture cut short"));
     }
 
@@ -1507,7 +1510,7 @@ mod tests {
         assert_eq!(truncate("abcdef", 4), "abc…");
         assert_eq!(tick_number(0.30000000000000004), "0.3");
         assert_eq!(tick_number(40.0), "40");
-        assert_eq!(clean_text("a\u{1b}[0mb"), "a\u{fffd}[0mb");
+        assert_eq!(clean_text("a\u{1b}[0mb"), "a\\x1b[0mb");
     }
 
     fn png_size(bytes: &[u8]) -> (u32, u32) {

@@ -26,26 +26,14 @@ fn title(what: &str, pid: u32, argv: &[String], python: &str, end: &EndInfo) -> 
         s.push_str(&format!(" · {}", seconds(end.duration)));
     }
     if let Some(v) = python.split_whitespace().next() {
-        s.push_str(&format!(" · Python {v}"));
+        s.push_str(&format!(" · Python {}", crate::escape::printable(v)));
     }
     s
 }
 
 /// How the capture ended, when it is worth a word.
 pub(crate) fn end_caveat(end: &EndInfo) -> Option<String> {
-    if let Some(damage) = &end.damage {
-        Some(format!(
-            "warning: {damage}; the report covers what was read before it"
-        ))
-    } else if end.cut_short && end.duration > 0.0 {
-        Some(
-            "warning: the capture was cut short (no trailer): its recorder was killed or \
-             crashed; the report covers what it flushed"
-                .into(),
-        )
-    } else {
-        None
-    }
+    crate::ending::warning(end)
 }
 
 fn share(part: u64, whole: u64) -> String {

@@ -695,7 +695,7 @@ mod tests {
         assert!(dot.contains("n20 -> n30 [label=\"['user:42']\"];"), "{dot}");
         assert!(dot.contains("[label=\"['user:\\\"7\\\"']\"]"), "{dot}");
         assert!(
-            dot.contains("a \\\"quoted\\\" C:\\\\path\u{fffd}next"),
+            dot.contains("a \\\"quoted\\\" C:\\\\path\\\\nnext"),
             "{dot}"
         );
         // every statement stays on one line

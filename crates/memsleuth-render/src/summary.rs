@@ -5,9 +5,9 @@ use serde::Serialize;
 
 use crate::units::{bytes, rate, seconds};
 
-/// Command line for display, shortened to `max` characters.
+/// Command line for display, shortened to `max` characters, control characters spelled out.
 pub fn command(argv: &[String], max: usize) -> String {
-    let full = argv.join(" ");
+    let full = crate::escape::printable(&argv.join(" ")).into_owned();
     if full.chars().count() <= max {
         return full;
     }
@@ -48,15 +48,8 @@ pub fn summary_text(report: &TimelineReport, capture_path: Option<&str>) -> Stri
         ended.push_str(&format!(" ({exit})"));
     }
     line(ended);
-    if tl.end.cut_short {
-        line(
-            "  warning: the capture was cut short (no trailer): the recorder was killed or \
-             crashed; showing everything up to its last flush"
-                .into(),
-        );
-    }
-    if let Some(damage) = &tl.end.damage {
-        line(format!("  warning: {damage}"));
+    if let Some(warning) = crate::ending::warning(&tl.end) {
+        line(format!("  {warning}"));
     }
     line(String::new());
     // the sampler can miss a short spike; the kernel's high-water mark cannot
@@ -133,11 +126,7 @@ pub fn summary_text(report: &TimelineReport, capture_path: Option<&str>) -> Stri
         line(String::new());
         line(format!(
             "  capture: {path} ({}, {} flushes, {} dropped)",
-            if tl.end.cut_short {
-                "cut short"
-            } else {
-                "complete"
-            },
+            crate::ending::Ending::of(&tl.end).word(),
             tl.end.flushes,
             tl.end.dropped
         ));

@@ -5,12 +5,14 @@ use std::path::{Path, PathBuf};
 use anyhow::{bail, Context};
 use clap::{Args, Subcommand};
 use memsleuth_analysis::allocs::{
-    profile_from_path, AllocTable, CaptureInfo, DiffOptions, DiffReport, LeakOptions, LeakReport,
-    PeakOptions, PeakReport, ProfileKind, TableOptions,
+    AllocTable, CaptureInfo, DiffOptions, DiffReport, LeakOptions, LeakReport, PeakOptions,
+    PeakReport, TableOptions,
 };
 use memsleuth_analysis::growth::{CensusPick, GrowthOptions, GrowthReport};
-use memsleuth_analysis::AnalysisError;
+use memsleuth_analysis::{AnalysisError, EndInfo, Profile, TimelineReport, VerdictOptions};
+use memsleuth_format::{Capture, ExitStatus, FormatError};
 use memsleuth_render::allocs as text;
+use memsleuth_render::ending::{self, Ending, Missing};
 
 /// Make a report from a capture file.
 #[derive(Debug, Args)]
@@ -310,6 +312,26 @@ enum ReportKind {
     },
 }
 
+impl ReportKind {
+    /// The captures the report reads.
+    fn inputs(&self) -> Vec<&Path> {
+        match self {
+            ReportKind::Summary { file, .. }
+            | ReportKind::Timeline { file, .. }
+            | ReportKind::Leaks { file, .. }
+            | ReportKind::Peak { file, .. }
+            | ReportKind::Table { file, .. }
+            | ReportKind::Tree { file, .. }
+            | ReportKind::Flamegraph { file, .. }
+            | ReportKind::Export { file, .. }
+            | ReportKind::Growth { file, .. }
+            | ReportKind::Pymalloc { file, .. }
+            | ReportKind::Gc { file, .. } => vec![file],
+            ReportKind::Diff { a, b, .. } => vec![a, b],
+        }
+    }
+}
+
 /// Which allocations a stack report shows.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum Of {
@@ -322,14 +344,6 @@ pub enum Of {
 }
 
 impl Of {
-    fn kind(self) -> ProfileKind {
-        match self {
-            Of::Leaks => ProfileKind::Leaks,
-            Of::Peak => ProfileKind::Peak,
-            Of::All => ProfileKind::All,
-        }
-    }
-
     fn name(self) -> &'static str {
         match self {
             Of::Leaks => "leaks",
@@ -349,24 +363,56 @@ pub enum ExportFormat {
 /// Time bins of a flame graph's timeline.
 const FLAME_BINS: u32 = 200;
 
+/// The stack profile of `file` and what was captured: the profile for the picture or the export,
+/// the capture's description for how it ended.
+fn profile(file: &Path, of: Of, bins: u32) -> anyhow::Result<(Profile, CaptureInfo)> {
+    let failed = |e| analysis_error(file, e);
+    Ok(match of {
+        Of::Leaks => {
+            // no verdicts: a stack picture has no place for them
+            let opts = LeakOptions {
+                windows: 0,
+                bins,
+                ..LeakOptions::default()
+            };
+            let r = LeakReport::from_path(file, &opts).map_err(failed)?;
+            (r.to_profile(), r.capture)
+        }
+        Of::Peak => {
+            let r = PeakReport::from_path(file, &PeakOptions { bins }).map_err(failed)?;
+            (r.to_profile(), r.capture)
+        }
+        Of::All => {
+            let r = AllocTable::from_path(file, &TableOptions { bins }).map_err(failed)?;
+            (r.to_profile(), r.capture)
+        }
+    })
+}
+
 /// Writes the flame graph of `file` to `output`; shared with `memsleuth run`.
 pub fn write_flamegraph(file: &Path, of: Of, output: &Path) -> anyhow::Result<()> {
-    let profile =
-        profile_from_path(file, of.kind(), FLAME_BINS).map_err(|e| analysis_error(file, e))?;
+    flamegraph_file(file, of, output).map(drop)
+}
+
+/// Writes the flame graph, saying at its top how the capture ended; returns what was captured.
+fn flamegraph_file(file: &Path, of: Of, output: &Path) -> anyhow::Result<CaptureInfo> {
+    check_output(output, &[file])?;
+    let (profile, capture) = profile(file, of, FLAME_BINS)?;
     let mut out = std::io::BufWriter::new(
         std::fs::File::create(output)
             .with_context(|| format!("cannot write {}", output.display()))?,
     );
-    memsleuth_render::flamegraph::flamegraph_html(&profile, &mut out)
+    memsleuth_render::flamegraph::flamegraph_html(&profile, &capture.end, &mut out)
         .and_then(|()| std::io::Write::flush(&mut out))
-        .with_context(|| format!("cannot write {}", output.display()))
+        .with_context(|| format!("cannot write {}", output.display()))?;
+    Ok(capture)
 }
 
 fn flamegraph(file: &Path, of: Of, output: Option<PathBuf>) -> anyhow::Result<i32> {
     let output = output.unwrap_or_else(|| sibling(file, &format!("-{}.html", of.name())));
-    write_flamegraph(file, of, &output)?;
+    let capture = flamegraph_file(file, of, &output)?;
     crate::out(&format!("{}\n", output.display()));
-    Ok(0)
+    Ok(finish(file, &capture.end))
 }
 
 fn export(
@@ -378,7 +424,10 @@ fn export(
     if format == ExportFormat::Pprof && output.is_none() {
         bail!("pprof output is binary: give a file with -o (e.g. -o leaks.pb.gz)");
     }
-    let profile = profile_from_path(file, of.kind(), 0).map_err(|e| analysis_error(file, e))?;
+    if let Some(path) = &output {
+        check_output(path, &[file])?;
+    }
+    let (profile, capture) = profile(file, of, 0)?;
     let mut bytes = Vec::new();
     match format {
         ExportFormat::Json => {
@@ -387,18 +436,18 @@ fn export(
         }
         ExportFormat::Collapsed => memsleuth_render::collapsed::collapsed(&profile, &mut bytes)?,
         ExportFormat::Pprof => {
-            let start = memsleuth_format::read_capture_series(file)
-                .ok()
-                .map(|c| c.header.start_unix_ns);
-            memsleuth_render::pprof::pprof_gz_at(&profile, start, &mut bytes)?;
+            memsleuth_render::pprof::pprof_gz_at(
+                &profile,
+                Some(capture.start_unix_ns),
+                &mut bytes,
+            )?;
         }
     }
     match output {
-        Some(path) => std::fs::write(&path, &bytes)
-            .with_context(|| format!("cannot write {}", path.display()))?,
+        Some(path) => write_output(&path, &[file], &bytes)?,
         None => crate::out(&String::from_utf8_lossy(&bytes)),
     }
-    Ok(0)
+    Ok(finish(file, &capture.end))
 }
 
 /// `--at`: plain seconds ("12.5") or a humantime duration ("1m30s", "500ms"); 0 is allowed.
@@ -451,14 +500,7 @@ fn growth(
         to,
         ..GrowthOptions::default()
     };
-    let r = GrowthReport::from_path(file, &opts).map_err(|e| match e {
-        // what the capture lacks, or a census it does not have: said about the file, not as a
-        // failure to read it
-        AnalysisError::NoCensus | AnalysisError::CensusChoice(_) => {
-            anyhow::anyhow!("{}: {e}", file.display())
-        }
-        other => analysis_error(file, other),
-    })?;
+    let r = GrowthReport::from_path(file, &opts).map_err(|e| analysis_error(file, e))?;
     if json {
         crate::out(&format!(
             "{}\n",
@@ -467,7 +509,7 @@ fn growth(
     } else {
         crate::out(&memsleuth_render::growth::growth_text(&r, top));
     }
-    Ok(finish_capture(file, &r.capture))
+    Ok(finish(file, &r.capture.end))
 }
 
 /// A byte count: plain ("1048576") or with a unit, binary multiples ("500K", "1.5MiB", "2 GB").
@@ -504,60 +546,148 @@ pub(crate) fn sibling(file: &Path, suffix: &str) -> PathBuf {
     file.with_file_name(format!("{stem}{suffix}"))
 }
 
-/// A capture cut short at a flush boundary (its recorder was killed) is expected and only worth
-/// a warning. A damaged one (truncated inside a chunk, or corrupt) is reported up to the damage
-/// and then fails, so scripts notice.
-fn finish(report: &memsleuth_analysis::TimelineReport) -> i32 {
-    if let Some(damage) = &report.timeline.end.damage {
-        crate::err(&format!(
-            "memsleuth: error: {damage}; the report covers what was read before it\n"
-        ));
+/// Ends a report with how its capture ended. A capture cut short at a flush boundary (its
+/// recorder was killed) is expected and only worth a warning. A damaged one (truncated inside a
+/// chunk, corrupt, or with data after its end) is reported up to the damage and then fails, so
+/// scripts notice. One line on stderr either way, in the words every report uses.
+fn finish(path: &Path, end: &EndInfo) -> i32 {
+    if let Some(line) = ending::stderr_line(&path.display().to_string(), end) {
+        crate::err(&line);
+    }
+    if Ending::of(end).failed() {
         crate::EXIT_ERROR
     } else {
-        if report.timeline.end.cut_short {
-            crate::err("memsleuth: warning: the capture was cut short (no trailer): its recorder was killed or crashed; reporting up to its last flush\n");
-        }
         0
+    }
+}
+
+/// A reading error in words that name the capture.
+fn read_error(path: &Path, e: FormatError) -> anyhow::Error {
+    match e {
+        FormatError::Io(io) if io.kind() == std::io::ErrorKind::NotFound => {
+            anyhow::anyhow!("capture {} does not exist", path.display())
+        }
+        FormatError::Io(io) => anyhow::anyhow!("cannot read {}: {io}", path.display()),
+        // names the path itself
+        e @ FormatError::NotAFile { .. } => anyhow::Error::new(e),
+        other => anyhow::Error::new(other).context(format!("cannot read {}", path.display())),
     }
 }
 
 /// An analysis error in words that name the capture.
 fn analysis_error(path: &Path, e: AnalysisError) -> anyhow::Error {
+    let said = e.to_string();
     match e {
-        AnalysisError::Format(memsleuth_format::FormatError::Io(io))
-            if io.kind() == std::io::ErrorKind::NotFound =>
-        {
-            anyhow::anyhow!("capture {} does not exist", path.display())
-        }
-        AnalysisError::Format(memsleuth_format::FormatError::Io(io)) => {
-            anyhow::anyhow!("cannot read {}: {io}", path.display())
-        }
-        AnalysisError::NoAllocations => {
-            anyhow::anyhow!("{}: {e}", path.display())
-        }
-        other => anyhow::Error::new(other).context(format!("cannot read {}", path.display())),
+        AnalysisError::Format(f) => read_error(path, f),
+        AnalysisError::NoAllocations => nothing(path, Missing::Allocations, None, &said),
+        AnalysisError::NoCensus => nothing(path, Missing::Census, None, &said),
+        AnalysisError::NoSamples => nothing(path, Missing::Samples, None, &said),
+        // a census the capture does not have: said about the file, not as a failure to read it
+        AnalysisError::CensusChoice(_) => anyhow::anyhow!("{}: {said}", path.display()),
     }
 }
 
-/// Ends an allocation report like the timeline ones: a damaged capture fails after its report
-/// (exit 1, one error line), one cut short at a flush only warns.
-fn finish_capture(path: &Path, c: &CaptureInfo) -> i32 {
-    if let Some(damage) = &c.end.damage {
-        crate::err(&format!(
-            "memsleuth: error: {}: {damage}; the report covers what was read before it\n",
-            path.display()
-        ));
-        crate::EXIT_ERROR
-    } else {
-        if c.end.cut_short {
-            crate::err(&format!(
-                "memsleuth: warning: {} was cut short (no trailer): its recorder was killed or \
-                 crashed; reporting up to its last flush\n",
-                path.display()
-            ));
+/// A report found nothing to show in `path`: said about the file, with the analysis' own reason
+/// (`original`) when the capture is complete, and the damage when it is damaged (whatever came
+/// after the damage is lost, so how it was recorded is not the reason). `end` is read from the
+/// file when the caller does not have it.
+fn nothing(path: &Path, what: Missing, end: Option<EndInfo>, original: &str) -> anyhow::Error {
+    let said = end
+        .or_else(|| ending_of(path))
+        .and_then(|end| ending::nothing_read(what, &end, original))
+        .unwrap_or_else(|| original.to_string());
+    anyhow::anyhow!("{}: {said}", path.display())
+}
+
+/// How a capture ended, as the reports describe it.
+fn end_of(c: &Capture) -> EndInfo {
+    EndInfo::new(c.trailer, c.damage.as_ref(), ExitStatus::Unknown, 0)
+}
+
+/// How the capture at `path` ended, read again (keeping no record) when an analysis found
+/// nothing in it; `None` when it cannot be read at all.
+fn ending_of(path: &Path) -> Option<EndInfo> {
+    let file = memsleuth_format::open_capture(path).ok()?;
+    let capture = Capture::from_reader_keeping(std::io::BufReader::new(file), |_| false).ok()?;
+    Some(end_of(&capture))
+}
+
+/// Refuses a capture path that is not a regular file (a FIFO would block the report forever,
+/// `/dev/zero` never ends) before any analysis opens it. The check is the reader's own
+/// ([`memsleuth_format::open_capture`]), made once here for every report.
+fn input(path: &Path) -> anyhow::Result<()> {
+    memsleuth_format::open_capture(path)
+        .map(drop)
+        .map_err(|e| read_error(path, e))
+}
+
+/// Refuses to write a report over a file it reads: a capture replaced by its own flame graph is
+/// lost. Two paths are the same file when they resolve to the same place (`./x.msl` and
+/// `x.msl`, a symbolic link) or, for files that exist, have the same device and inode (a hard
+/// link). Every report that writes a file checks here before writing.
+fn check_output(output: &Path, inputs: &[&Path]) -> anyhow::Result<()> {
+    for input in inputs {
+        if same_file(output, input) {
+            bail!(
+                "{} is {}, the capture this report reads; write the report elsewhere with -o",
+                output.display(),
+                input.display()
+            );
         }
-        0
     }
+    Ok(())
+}
+
+fn same_file(a: &Path, b: &Path) -> bool {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::MetadataExt;
+        if let (Ok(ma), Ok(mb)) = (std::fs::metadata(a), std::fs::metadata(b)) {
+            if ma.dev() == mb.dev() && ma.ino() == mb.ino() {
+                return true;
+            }
+        }
+    }
+    matches!((resolved(a), resolved(b)), (Some(x), Some(y)) if x == y)
+}
+
+/// A path made absolute with its links resolved; for a file that does not exist yet, its
+/// directory resolved and its name.
+fn resolved(p: &Path) -> Option<PathBuf> {
+    if let Ok(c) = p.canonicalize() {
+        return Some(c);
+    }
+    let name = p.file_name()?;
+    let dir = match p.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d,
+        _ => Path::new("."),
+    };
+    Some(dir.canonicalize().ok()?.join(name))
+}
+
+/// Writes a report file made from `inputs`, never over one of them.
+fn write_output(output: &Path, inputs: &[&Path], bytes: &[u8]) -> anyhow::Result<()> {
+    check_output(output, inputs)?;
+    std::fs::write(output, bytes).with_context(|| {
+        format!(
+            "cannot write {}; choose another path with -o",
+            output.display()
+        )
+    })
+}
+
+/// The timeline report of a capture; when it holds no memory samples, why.
+fn timeline_report(path: &Path) -> anyhow::Result<TimelineReport> {
+    let capture = read_records(path)?;
+    TimelineReport::from_capture(&capture, &VerdictOptions::default()).map_err(|e| match e {
+        AnalysisError::NoSamples => nothing(
+            path,
+            Missing::Samples,
+            Some(end_of(&capture)),
+            &e.to_string(),
+        ),
+        other => anyhow::Error::new(other).context(format!("cannot analyse {}", path.display())),
+    })
 }
 
 /// The leak report of a capture when it has allocation events; `None` for one without (from
@@ -572,7 +702,7 @@ fn leaks_if_any(path: &Path) -> anyhow::Result<Option<LeakReport>> {
 
 fn summary(file: &Path, json: bool) -> anyhow::Result<i32> {
     let shown = file.display().to_string();
-    let timeline = super::load_report(file);
+    let timeline = timeline_report(file);
     // a capture without memory samples can still hold allocations (run without the sampler)
     let leaks = match &timeline {
         Ok(_) => leaks_if_any(file)?,
@@ -589,7 +719,7 @@ fn summary(file: &Path, json: bool) -> anyhow::Result<i32> {
             } else {
                 crate::out(&text::leaks_text(&leaks, 5));
             }
-            return Ok(finish_capture(file, &leaks.capture));
+            return Ok(finish(file, &leaks.capture.end));
         }
         (Err(e), None) => return Err(e),
     };
@@ -610,10 +740,13 @@ fn summary(file: &Path, json: bool) -> anyhow::Result<i32> {
         }
         crate::out(&out);
     }
-    Ok(finish(&timeline))
+    Ok(finish(file, &timeline.timeline.end))
 }
 
 pub fn run(args: ReportArgs) -> anyhow::Result<i32> {
+    for path in args.kind.inputs() {
+        input(path)?;
+    }
     match args.kind {
         ReportKind::Summary { file, json } => summary(&file, json),
         ReportKind::Timeline {
@@ -648,7 +781,7 @@ pub fn run(args: ReportArgs) -> anyhow::Result<i32> {
             } else {
                 crate::out(&text::leaks_text(&r, top));
             }
-            Ok(finish_capture(&file, &r.capture))
+            Ok(finish(&file, &r.capture.end))
         }
         ReportKind::Peak { file, top, json } => {
             let r = PeakReport::from_path(&file, &PeakOptions::default())
@@ -658,7 +791,7 @@ pub fn run(args: ReportArgs) -> anyhow::Result<i32> {
             } else {
                 crate::out(&text::peak_text(&r, top));
             }
-            Ok(finish_capture(&file, &r.capture))
+            Ok(finish(&file, &r.capture.end))
         }
         ReportKind::Table { file, json, top } => {
             let t = AllocTable::from_path(&file, &TableOptions::default())
@@ -668,7 +801,7 @@ pub fn run(args: ReportArgs) -> anyhow::Result<i32> {
             } else {
                 crate::out(&text::table_text(&t, top));
             }
-            Ok(finish_capture(&file, &t.capture))
+            Ok(finish(&file, &t.capture.end))
         }
         ReportKind::Tree { file, json, depth } => {
             let t = AllocTable::from_path(&file, &TableOptions::default())
@@ -678,7 +811,7 @@ pub fn run(args: ReportArgs) -> anyhow::Result<i32> {
             } else {
                 crate::out(&text::tree_text(&t, depth));
             }
-            Ok(finish_capture(&file, &t.capture))
+            Ok(finish(&file, &t.capture.end))
         }
         ReportKind::Diff {
             a,
@@ -707,11 +840,11 @@ pub fn run(args: ReportArgs) -> anyhow::Result<i32> {
 }
 
 fn timeline(file: &Path, output: Option<PathBuf>, html: bool, json: bool) -> anyhow::Result<i32> {
-    let report = super::load_report(file)?;
+    let report = timeline_report(file)?;
     if json {
         let text = serde_json::to_string(&report).context("cannot encode JSON")?;
         crate::out(&format!("{text}\n"));
-        return Ok(finish(&report));
+        return Ok(finish(file, &report.timeline.end));
     }
     let output = output.unwrap_or_else(|| {
         sibling(
@@ -733,14 +866,8 @@ fn timeline(file: &Path, output: Option<PathBuf>, html: bool, json: bool) -> any
             output.display()
         )));
     }
-    let write = |text: String| {
-        std::fs::write(&output, text).with_context(|| {
-            format!(
-                "cannot write {}; choose another path with -o",
-                output.display()
-            )
-        })
-    };
+    check_output(&output, &[file])?;
+    let write = |text: String| write_output(&output, &[file], text.as_bytes());
     match (html, ext.as_str()) {
         (true, _) | (false, "html" | "htm") => {
             write(memsleuth_render::html::timeline_html(&report)?)?
@@ -753,7 +880,7 @@ fn timeline(file: &Path, output: Option<PathBuf>, html: bool, json: bool) -> any
         }
     }
     crate::err(&format!("wrote {}\n", output.display()));
-    Ok(finish(&report))
+    Ok(finish(file, &report.timeline.end))
 }
 
 fn diff(a: &Path, b: &Path, json: bool, fail_over: Option<u64>, top: usize) -> anyhow::Result<i32> {
@@ -767,7 +894,7 @@ fn diff(a: &Path, b: &Path, json: bool, fail_over: Option<u64>, top: usize) -> a
     } else {
         crate::out(&text::diff_text(&d, top, &na, &nb));
     }
-    let code = finish_capture(a, &d.a).max(finish_capture(b, &d.b));
+    let code = finish(a, &d.a.end).max(finish(b, &d.b.end));
     if code != 0 {
         return Ok(code);
     }
@@ -784,46 +911,22 @@ fn diff(a: &Path, b: &Path, json: bool, fail_over: Option<u64>, top: usize) -> a
     Ok(0)
 }
 
-/// Reads what the gc and pymalloc reports need, with the capture named in errors.
-fn read_records(path: &Path) -> anyhow::Result<memsleuth_format::Capture> {
-    memsleuth_format::read_capture_series(path).map_err(|e| match e {
-        memsleuth_format::FormatError::Io(io) if io.kind() == std::io::ErrorKind::NotFound => {
-            anyhow::anyhow!("capture {} does not exist", path.display())
-        }
-        other => anyhow::Error::new(other).context(format!("cannot read {}", path.display())),
-    })
-}
-
-/// Ends a report made from a capture's records: damage fails after the report (exit 1), a
-/// capture cut short at a flush only warns.
-fn finish_end(path: &Path, end: &memsleuth_analysis::EndInfo) -> i32 {
-    if let Some(damage) = &end.damage {
-        crate::err(&format!(
-            "memsleuth: error: {}: {damage}; the report covers what was read before it\n",
-            path.display()
-        ));
-        crate::EXIT_ERROR
-    } else {
-        if end.cut_short {
-            crate::err(&format!(
-                "memsleuth: warning: {} was cut short (no trailer): its recorder was killed or \
-                 crashed; reporting up to its last flush\n",
-                path.display()
-            ));
-        }
-        0
-    }
+/// Reads what the timeline, gc and pymalloc reports need, with the capture named in errors.
+fn read_records(path: &Path) -> anyhow::Result<Capture> {
+    memsleuth_format::read_capture_series(path).map_err(|e| read_error(path, e))
 }
 
 fn pymalloc(file: &Path, json: bool) -> anyhow::Result<i32> {
     use memsleuth_analysis::pymalloc::{PymallocOptions, PymallocReport};
     let capture = read_records(file)?;
     let Some(r) = PymallocReport::from_capture(&capture, &PymallocOptions::default()) else {
-        bail!(
-            "{}: the capture holds no pymalloc snapshots; `memsleuth run` records them, as does \
+        return Err(nothing(
+            file,
+            Missing::Pymalloc,
+            Some(end_of(&capture)),
+            "the capture holds no pymalloc snapshots; `memsleuth run` records them, as does \
              `memsleuth.Tracker(path, census=1.0)` from Python",
-            file.display()
-        );
+        ));
     };
     if json {
         crate::out(&format!(
@@ -833,25 +936,27 @@ fn pymalloc(file: &Path, json: bool) -> anyhow::Result<i32> {
     } else {
         crate::out(&memsleuth_render::pymalloc::pymalloc_text(&r));
     }
-    Ok(finish_end(file, &r.end))
+    Ok(finish(file, &r.end))
 }
 
 fn gc(file: &Path, json: bool) -> anyhow::Result<i32> {
     use memsleuth_analysis::gcstats::{GcOptions, GcReport};
     let capture = read_records(file)?;
     let Some(r) = GcReport::from_capture(&capture, &GcOptions::default()) else {
-        bail!(
-            "{}: the capture holds no gc collections and no censuses; record them with \
+        return Err(nothing(
+            file,
+            Missing::Gc,
+            Some(end_of(&capture)),
+            "the capture holds no gc collections and no censuses; record them with \
              `memsleuth run app.py`",
-            file.display()
-        );
+        ));
     };
     if json {
         crate::out(&format!("{}\n", memsleuth_render::gc::gc_json(&r)));
     } else {
         crate::out(&memsleuth_render::gc::gc_text(&r));
     }
-    Ok(finish_end(file, &r.end))
+    Ok(finish(file, &r.end))
 }
 
 #[cfg(test)]
