@@ -313,7 +313,8 @@ def test_report_leaks_on_bad_captures(tmp_path: Path, kind: str) -> None:
     elif kind == "foreign":
         bad.write_bytes(b"PK\x03\x04 not a capture at all" * 10)
     else:
-        r = memsleuth("watch", "-q", "-o", str(bad), "--", sys.executable, "-c", "pass")
+        live = "import time; time.sleep(0.3)"  # long enough for a few samples
+        r = memsleuth("watch", "-q", "-i", "20ms", "-o", str(bad), "--", sys.executable, "-c", live)
         assert r.returncode == 0, r.stderr
     result = memsleuth("report", "leaks", str(bad))
     line = result.assert_clean_failure()
