@@ -73,7 +73,8 @@ pub struct RunArgs {
     /// Run a library module as a script (like `python -m`)
     #[arg(short, long, value_name = "MODULE")]
     module: Option<String>,
-    /// The script to run; everything after it (or after -m MODULE) is the program's
+    /// The script to run. memsleuth's options go before it; everything after it (or after
+    /// -m MODULE) is the program's
     #[arg(value_name = "SCRIPT")]
     script: Option<String>,
     /// Arguments passed to the script or module, options included
