@@ -294,3 +294,76 @@ fn report(capture: &Path) -> anyhow::Result<()> {
     crate::err(&text);
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn split(args: &[&str]) -> (Vec<String>, Vec<String>) {
+        let args = args.iter().map(OsString::from).collect();
+        let (head, program) = split_program_args(args);
+        let head = head
+            .into_iter()
+            .map(|a| a.to_string_lossy().into_owned())
+            .collect();
+        (head, program)
+    }
+
+    #[test]
+    fn the_program_owns_everything_after_its_script_or_module() {
+        let cases: [(&[&str], &[&str], &[&str]); 8] = [
+            (
+                &["m", "run", "-o", "x.msl", "app.py", "-o", "y", "--help"],
+                &["m", "run", "-o", "x.msl", "app.py"],
+                &["-o", "y", "--help"],
+            ),
+            (
+                &["m", "run", "-m", "pytest", "-x", "tests/"],
+                &["m", "run", "-m", "pytest"],
+                &["-x", "tests/"],
+            ),
+            (
+                &["m", "run", "-mjson.tool", "--help"],
+                &["m", "run", "-mjson.tool"],
+                &["--help"],
+            ),
+            (
+                &["m", "run", "--module=celery", "worker", "-l", "info"],
+                &["m", "run", "--module=celery"],
+                &["worker", "-l", "info"],
+            ),
+            (
+                &["m", "run", "--census", "-1", "--", "app.py", "--", "-x"],
+                &["m", "run", "--census", "-1", "--", "app.py"],
+                &["--", "-x"],
+            ),
+            (
+                &["m", "run", "-ox.msl", "--no-report", "app.py", "a"],
+                &["m", "run", "-ox.msl", "--no-report", "app.py"],
+                &["a"],
+            ),
+            (&["m", "run", "--help"], &["m", "run", "--help"], &[]),
+            (&["m", "run"], &["m", "run"], &[]),
+        ];
+        for (args, head, program) in cases {
+            assert_eq!(split(args), (strings(head), strings(program)), "{args:?}");
+        }
+    }
+
+    fn strings(v: &[&str]) -> Vec<String> {
+        v.iter().map(|s| s.to_string()).collect()
+    }
+
+    #[test]
+    fn a_python_interpreter_is_not_a_script() {
+        for name in ["python", "python3", "python3.11", "/usr/bin/python3.12"] {
+            assert_eq!(
+                is_python(name).as_deref(),
+                Path::new(name).file_name().and_then(|n| n.to_str())
+            );
+        }
+        for name in ["app.py", "python_app.py", "pythonic", "./python-tools"] {
+            assert_eq!(is_python(name), None, "{name}");
+        }
+    }
+}
