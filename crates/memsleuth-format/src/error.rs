@@ -19,7 +19,9 @@ pub enum FormatError {
         found_minor: u16,
         supported: u16,
     },
-    #[error("capture is truncated at byte {offset}: {what} (the capture was cut short)")]
+    /// The file ends inside the preamble or a chunk. Reports call the capture damaged (and say
+    /// "cut short" only of one that ends cleanly after a chunk, without its trailer).
+    #[error("capture is truncated at byte {offset}: {what}")]
     Truncated { offset: u64, what: &'static str },
     #[error("capture is corrupt at byte {offset}: {what}")]
     Corrupt { offset: u64, what: String },

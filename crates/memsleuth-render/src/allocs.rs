@@ -167,7 +167,7 @@ fn caveats(c: &CaptureInfo) -> Vec<String> {
         } else {
             c.duration()
         };
-        out.push(format!("{warning} (up to {})", seconds(up_to)));
+        out.push(format!("{warning} (its data ends at {})", seconds(up_to)));
     }
     if c.end.dropped > 0 {
         out.push(format!(
@@ -1452,7 +1452,7 @@ Leaks: 11.5 MiB in 48,003 blocks still alive at exit, allocated at 3 sites (grow
         assert!(
             text.contains(
                 "warning: the capture is damaged: capture is truncated at byte 999: x; the report \
-                 covers what was read before it (up to 3.5 s)"
+                 covers what was read before it (its data ends at 3.5 s)"
             ),
             "{text}"
         );
