@@ -69,14 +69,14 @@ pub struct Profile {
 }
 
 impl Profile {
-    /// Sum of all stacks' bytes.
+    /// Sum of all stacks' bytes (saturating: a damaged capture can claim any size).
     pub fn total_bytes(&self) -> u64 {
-        self.stacks.iter().map(|s| s.bytes).sum()
+        self.stacks.iter().fold(0, |t, s| t.saturating_add(s.bytes))
     }
 
     /// Sum of all stacks' blocks.
     pub fn total_count(&self) -> u64 {
-        self.stacks.iter().map(|s| s.count).sum()
+        self.stacks.iter().fold(0, |t, s| t.saturating_add(s.count))
     }
 }
 

@@ -78,13 +78,14 @@ impl DiffReport {
         let mut by_loc: FxHashMap<&Location, (u64, u64, u64, u64)> = FxHashMap::default();
         for s in &a.leaks.sites {
             let e = by_loc.entry(&s.location).or_default();
-            e.0 += s.bytes;
-            e.1 += s.blocks;
+            // saturating: a damaged capture can claim blocks of any size
+            e.0 = e.0.saturating_add(s.bytes);
+            e.1 = e.1.saturating_add(s.blocks);
         }
         for s in &b.leaks.sites {
             let e = by_loc.entry(&s.location).or_default();
-            e.2 += s.bytes;
-            e.3 += s.blocks;
+            e.2 = e.2.saturating_add(s.bytes);
+            e.3 = e.3.saturating_add(s.blocks);
         }
         let mut rows: Vec<DiffRow> = by_loc
             .into_iter()

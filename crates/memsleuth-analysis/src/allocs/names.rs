@@ -331,8 +331,9 @@ pub(crate) fn breakdown(
             sites.len() - 1
         });
         let site = &mut sites[k].1;
-        site.bytes += s.bytes;
-        site.blocks += s.blocks;
+        // saturating: a damaged capture can claim blocks of any size
+        site.bytes = site.bytes.saturating_add(s.bytes);
+        site.blocks = site.blocks.saturating_add(s.blocks);
         site.stacks.push(i);
     }
     sites.sort_by(|a, b| {
@@ -348,8 +349,8 @@ pub(crate) fn breakdown(
     }
     let sites: Vec<SiteRow> = sites.into_iter().map(|(_, s)| s).collect();
     Breakdown {
-        bytes: sites.iter().map(|s| s.bytes).sum(),
-        blocks: sites.iter().map(|s| s.blocks).sum(),
+        bytes: sites.iter().fold(0, |t, s| t.saturating_add(s.bytes)),
+        blocks: sites.iter().fold(0, |t, s| t.saturating_add(s.blocks)),
         locations: names.locations.clone(),
         sites,
         stacks,
