@@ -29,7 +29,7 @@ pub enum FormatError {
     MissingHeader,
     /// Records or bytes after the trailer: the trailer ends a capture, so whatever follows was
     /// appended by something else, or the file was spliced.
-    #[error("capture is damaged: data after the end of the capture at byte {offset}")]
+    #[error("data after the end of the capture at byte {offset}")]
     AfterEnd { offset: u64 },
     /// The path names a FIFO, a directory, a device or a socket: reading one could block
     /// forever or never end, so it is refused before it is opened.
