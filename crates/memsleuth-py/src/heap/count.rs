@@ -214,6 +214,8 @@ pub(crate) fn count(py: Python<'_>, minor: u8, untracked: bool) -> PyResult<Coun
 fn count_paused(py: Python<'_>, minor: u8, untracked: bool) -> PyResult<Counted> {
     let tracked = py.import("gc")?.call_method0("get_objects")?;
     let tracked = tracked.cast_into::<PyList>().map_err(PyErr::from)?;
+    // the visited bitmap, the walk's stack and the per-type tables
+    super::ensure_headroom(tracked.len(), 32)?;
     let mut c = Counter {
         types: Types::new(minor),
         count: Vec::new(),

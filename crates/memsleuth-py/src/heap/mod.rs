@@ -36,6 +36,36 @@ fn minor(py: Python<'_>) -> u8 {
     py.version_info().minor
 }
 
+/// Refuses a walk of `objects` gc-tracked objects, at `per_object` bytes each, when this
+/// process cannot map that much more memory now. The walk's buffers are ordinary Rust
+/// allocations, and a refused one aborts the process: a program at its `ulimit -v` (which it
+/// may well be, at exit, if it leaks) must lose a census, never its life.
+fn ensure_headroom(objects: usize, per_object: usize) -> PyResult<()> {
+    const BASE: usize = 32 << 20;
+    let bytes = objects.saturating_mul(per_object).saturating_add(BASE);
+    // SAFETY: an anonymous, inaccessible, unreserved mapping, unmapped at once: it only asks
+    // whether the address space limit leaves room.
+    let ok = unsafe {
+        let p = libc::mmap(
+            std::ptr::null_mut(),
+            bytes,
+            libc::PROT_NONE,
+            libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_NORESERVE,
+            -1,
+            0,
+        );
+        p != libc::MAP_FAILED && libc::munmap(p, bytes) == 0
+    };
+    if ok {
+        Ok(())
+    } else {
+        Err(pyo3::exceptions::PyMemoryError::new_err(format!(
+            "not enough memory left to walk the heap (about {} MiB needed); the census is skipped",
+            bytes >> 20
+        )))
+    }
+}
+
 /// Takes a snapshot of this interpreter's heap (GIL held).
 /// `keep`: allocation blocks that must stay nodes of their own, for their paths to be found
 /// (small leaves with one reference are otherwise folded into the object that holds them).

@@ -210,6 +210,8 @@ fn snapshot(
     let ignore = [tracked.as_ptr() as usize];
     let mut types = Types::new(minor);
     let n_tracked = tracked.len();
+    // two nodes per tracked object, each in five per-node vectors, the id map and the edges
+    super::ensure_headroom(n_tracked, 2 * 96)?;
     let mut w = Walker {
         ids: IdMap::default(),
         ptrs: Vec::with_capacity(n_tracked * 2),
