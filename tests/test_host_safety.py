@@ -208,3 +208,38 @@ def test_programs_run_as_under_python(tmp_path: Path, name: str, how: str) -> No
     report = memsleuth("report", "table", str(capture), "--top", "1000")
     assert report.returncode == 0, report.stderr
     assert script.name in report.stdout
+
+
+def test_a_program_that_exhausts_its_address_space_ends_as_under_python(tmp_path: Path) -> None:
+    # it grows until MemoryError under `ulimit -v`, then ends normally, holding it all: the
+    # census and analyses at exit then find no room, and must skip work rather than abort the
+    # process (a Rust allocation that fails aborts)
+    import resource
+
+    script = tmp_path / "grow.py"
+    script.write_text(
+        "x = []\n"
+        "try:\n"
+        "    while True:\n"
+        "        x.append(bytearray(1 << 20))\n"
+        "except MemoryError:\n"
+        "    print('MemoryError')\n"
+    )
+    limit = 400 << 20
+
+    def limited() -> None:
+        resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
+
+    # one malloc arena: memsleuth's own threads then allocate where the program ran out
+    env = {**os.environ, "MALLOC_ARENA_MAX": "1"}
+    proc = subprocess.run(
+        [*RUN[:-1], "-o", str(tmp_path / "g.msl"), str(script)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env=env,
+        preexec_fn=limited,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert "MemoryError" in proc.stdout
+    assert "memory allocation" not in proc.stderr

@@ -97,3 +97,23 @@ pub fn descendants(root: u32) -> Vec<(u32, u32)> {
 pub fn memory(pid: u32, detail: Detail) -> Result<Memory, PlatformError> {
     Current::open(pid, detail)?.read(detail)
 }
+
+/// True when this process can map `bytes` more of memory now. memsleuth's own work at exit
+/// (a heap walk, a leak analysis) uses ordinary Rust allocations, and a refused one aborts the
+/// process; a program that ran into its `ulimit -v` (as a leaking one may) must see that work
+/// skipped, never its own end turned into an abort. Only address space is asked for: nothing is
+/// touched or committed.
+pub fn can_map(bytes: usize) -> bool {
+    // SAFETY: an anonymous, inaccessible, unreserved mapping, unmapped at once.
+    unsafe {
+        let p = libc::mmap(
+            std::ptr::null_mut(),
+            bytes.max(1),
+            libc::PROT_NONE,
+            libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_NORESERVE,
+            -1,
+            0,
+        );
+        p != libc::MAP_FAILED && libc::munmap(p, bytes.max(1)) == 0
+    }
+}

@@ -42,6 +42,17 @@ pub(crate) use replay::{first_pass, Limits, Visitor};
 use crate::profile::{Location, Profile, ProfileStack};
 use crate::timeline::EndInfo;
 
+/// A generous bound on the memory an analysis of the capture at `path` needs: its tables grow
+/// with the blocks alive and the stacks seen, which a compressed capture never outnumbers many
+/// times over. For asking, before starting, whether the process has that much room left.
+pub fn memory_needed(path: &std::path::Path) -> usize {
+    let file = std::fs::metadata(path).map_or(0, |m| m.len());
+    let bytes = (64u64 << 20)
+        .saturating_add(file.saturating_mul(8))
+        .min(2 << 30);
+    usize::try_from(bytes).unwrap_or(usize::MAX)
+}
+
 /// Which allocation profile to build (see [`profile_from_path`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]

@@ -270,6 +270,16 @@ pub fn run(
 fn report(capture: &Path) -> anyhow::Result<()> {
     use memsleuth_analysis::allocs::{LeakOptions, LeakReport};
 
+    // a program that ran into its memory limit (`ulimit -v`) leaves no room for the analysis,
+    // and a Rust allocation the OS refuses aborts the process: say so instead
+    if !memsleuth_platform::can_map(memsleuth_analysis::allocs::memory_needed(capture)) {
+        crate::err(&format!(
+            "memsleuth: not enough memory left in this process to analyse the capture now; \
+             run `memsleuth report leaks {}` later\n",
+            capture.display()
+        ));
+        return Ok(());
+    }
     let leaks = match LeakReport::from_path(capture, &LeakOptions::default()) {
         Ok(r) => r,
         Err(memsleuth_analysis::AnalysisError::NoAllocations) => {

@@ -37,26 +37,11 @@ fn minor(py: Python<'_>) -> u8 {
 }
 
 /// Refuses a walk of `objects` gc-tracked objects, at `per_object` bytes each, when this
-/// process cannot map that much more memory now. The walk's buffers are ordinary Rust
-/// allocations, and a refused one aborts the process: a program at its `ulimit -v` (which it
-/// may well be, at exit, if it leaks) must lose a census, never its life.
+/// process cannot map that much more memory now (see [`memsleuth_platform::can_map`]).
 fn ensure_headroom(objects: usize, per_object: usize) -> PyResult<()> {
     const BASE: usize = 32 << 20;
     let bytes = objects.saturating_mul(per_object).saturating_add(BASE);
-    // SAFETY: an anonymous, inaccessible, unreserved mapping, unmapped at once: it only asks
-    // whether the address space limit leaves room.
-    let ok = unsafe {
-        let p = libc::mmap(
-            std::ptr::null_mut(),
-            bytes,
-            libc::PROT_NONE,
-            libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_NORESERVE,
-            -1,
-            0,
-        );
-        p != libc::MAP_FAILED && libc::munmap(p, bytes) == 0
-    };
-    if ok {
+    if memsleuth_platform::can_map(bytes) {
         Ok(())
     } else {
         Err(pyo3::exceptions::PyMemoryError::new_err(format!(

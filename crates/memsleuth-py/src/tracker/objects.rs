@@ -213,6 +213,11 @@ pub(crate) fn finish(
     first_census: Option<&Census>,
 ) {
     let t_ns = sink.now_ns();
+    // a program that ran into its memory limit leaves no room for this work, and a refused
+    // Rust allocation would abort it: the last census and the holders are skipped then
+    if !memsleuth_platform::can_map(memsleuth_analysis::allocs::memory_needed(path)) {
+        return;
+    }
     // first the capture's own answer to "what survives at the largest sites", with the GIL
     // released (other threads' hooks may be waiting for the recorder); no pointer into the
     // heap is held across that
