@@ -8,7 +8,7 @@ pub enum AnalysisError {
     NoSamples,
     #[error(
         "capture holds no allocation events (it was recorded without allocation tracking, e.g. \
-         by `memsleuth watch`); record allocations with `memsleuth run -- python app.py`"
+         by `memsleuth watch`); record allocations with `memsleuth run app.py`"
     )]
     NoAllocations,
     #[error(
@@ -19,4 +19,21 @@ pub enum AnalysisError {
     /// A census asked for by number or time that the capture does not have.
     #[error("{0}")]
     CensusChoice(String),
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_hint_for_allocations_is_a_command_that_works() {
+        // `memsleuth run` runs the script in its own interpreter: `run -- python app.py` takes
+        // `python` for the script and fails
+        let said = AnalysisError::NoAllocations.to_string();
+        assert!(
+            said.ends_with("record allocations with `memsleuth run app.py`"),
+            "{said}"
+        );
+        assert!(!said.contains("python app.py"), "{said}");
+    }
 }
