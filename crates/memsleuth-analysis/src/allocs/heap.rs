@@ -167,16 +167,6 @@ impl Visitor for LiveHeap {
     }
 }
 
-/// Byte offset named by a reading error, when it names one.
-fn damage_offset(e: &FormatError) -> Option<u64> {
-    match e {
-        FormatError::Truncated { offset, .. } | FormatError::Corrupt { offset, .. } => {
-            Some(*offset)
-        }
-        _ => None,
-    }
-}
-
 /// What the reports say about the capture itself.
 pub(crate) fn capture_info(
     tables: &Tables,
@@ -186,12 +176,17 @@ pub(crate) fn capture_info(
     let h = &tables.header;
     let trailer = tables.trailer;
     let duration_ns = tables.end_ns();
-    let end = EndInfo::new(
+    let mut end = EndInfo::new(
         trailer,
         tables.damage.as_ref(),
         tables.root_exit,
         duration_ns,
     );
+    if trailer.is_none() {
+        // no trailer to count them: what was read is the count, as the summary's
+        end.samples = tables.samples;
+        end.flushes = tables.chunks;
+    }
     CaptureInfo {
         pid: h.pid,
         argv: h.argv.clone(),
@@ -202,7 +197,7 @@ pub(crate) fn capture_info(
         sample_bytes: h.sample_bytes,
         end,
         duration_ns,
-        damage_offset: tables.damage.as_ref().and_then(damage_offset),
+        damage_offset: tables.damage.as_ref().and_then(FormatError::offset),
         last_event_ns: tables.last_event_t,
         allocs: tables.allocs,
         frees: tables.frees,

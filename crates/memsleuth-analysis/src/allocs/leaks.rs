@@ -5,7 +5,7 @@ use std::fs::File;
 use std::io::{BufReader, Cursor, Read};
 use std::path::Path;
 
-use memsleuth_format::AllocEvent;
+use memsleuth_format::{open_capture, AllocEvent, FormatError};
 use rustc_hash::FxHashMap;
 use serde::Serialize;
 
@@ -104,15 +104,17 @@ const SAMPLES_PER_SITE: usize = 3;
 const SAMPLED_SITES: usize = 10;
 
 /// Opens a capture source again for a later pass.
-pub(crate) type Open<'a, R> = &'a dyn Fn() -> std::io::Result<R>;
+pub(crate) type Open<'a, R> = &'a dyn Fn() -> Result<R, FormatError>;
 
-pub(crate) fn open_path(path: &Path) -> impl Fn() -> std::io::Result<BufReader<File>> + '_ {
-    move || Ok(BufReader::with_capacity(256 << 10, File::open(path)?))
+/// Opens a capture file for each pass through the reader's one opener, which refuses FIFOs,
+/// directories and devices (a FIFO would block the report, `/dev/zero` never ends).
+pub(crate) fn open_path(path: &Path) -> impl Fn() -> Result<BufReader<File>, FormatError> + '_ {
+    move || Ok(BufReader::with_capacity(256 << 10, open_capture(path)?))
 }
 
-/// Reads an input or says why not; `open` failures become format I/O errors.
+/// Reads an input or says why not.
 pub(crate) fn reopen<R: Read>(open: Open<'_, R>) -> Result<R, AnalysisError> {
-    open().map_err(|e| AnalysisError::Format(e.into()))
+    open().map_err(AnalysisError::Format)
 }
 
 impl LeakReport {

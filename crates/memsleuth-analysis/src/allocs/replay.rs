@@ -346,6 +346,11 @@ pub(crate) struct Tables {
     pub holders: Vec<memsleuth_format::Holder>,
     /// Most events the merger held back at once (the replay's memory, beyond its tables).
     pub peak_held: usize,
+    /// Memory samples read: the count when no trailer gives it.
+    pub samples: u64,
+    /// Chunks the reader read (the header's included): the flushes that reached the file, when
+    /// no trailer counts them.
+    pub chunks: u64,
 }
 
 impl Tables {
@@ -367,6 +372,8 @@ impl Tables {
             threads: 0,
             holders: Vec::new(),
             peak_held: 0,
+            samples: 0,
+            chunks: 0,
         }
     }
 
@@ -682,6 +689,7 @@ fn run<R: Read, V: Visitor>(
                 }
             }
             Record::Sample(s) if first => {
+                tables.samples += 1;
                 tables.last_t = tables.last_t.max(s.t_ns);
                 let reading = s.readings.iter().find(|r| r.pid == root);
                 if let Some(rss) = reading.and_then(|r| r.rss) {
@@ -708,6 +716,8 @@ fn run<R: Read, V: Visitor>(
     }
     if first {
         tables.peak_held = merger.peak_held;
+        // the first pass reads to the end or the damage: every chunk that reached the file
+        tables.chunks = reader.chunks();
     }
     sink.handed
 }

@@ -442,6 +442,77 @@ fn a_capture_cut_at_a_flush_says_so() {
 }
 
 #[test]
+fn a_capture_cut_short_counts_the_flushes_and_samples_it_read() {
+    let mut c = Cap::new();
+    let s = c.stack("main@app.py:1 > leak@app.py:2");
+    c.sample(0.0, 1 << 20);
+    c.alloc(0.0, 0x10, 100, s).flush();
+    c.sample(1.0, 2 << 20);
+    c.alloc(1.0, 0x20, 100, s).flush();
+    let bytes = c.cut();
+    // no trailer counts them: the chunks that reached the file are the flushes
+    let read = memsleuth_format::Capture::from_reader(&bytes[..]).expect("capture");
+    assert!(
+        read.trailer.is_none() && read.chunks >= 3,
+        "{}",
+        read.chunks
+    );
+    let opts = TableOptions::default();
+    for end in [
+        leaks(&bytes).capture.end,
+        PeakReport::from_bytes(&bytes, &PeakOptions::default())
+            .expect("peak")
+            .capture
+            .end,
+        AllocTable::from_bytes(&bytes, &opts)
+            .expect("table")
+            .capture
+            .end,
+    ] {
+        assert_eq!((end.flushes, end.samples), (read.chunks, 2));
+    }
+}
+
+#[test]
+fn data_after_the_trailer_is_damage_at_its_byte() {
+    let mut c = Cap::new();
+    let s = c.stack("main@app.py:1 > leak@app.py:2");
+    c.alloc(0.0, 0x10, 100, s).flush();
+    let full = c.finish(2.0);
+    let mut appended = full.clone();
+    appended.extend_from_slice(b"MSLC more");
+    let r = leaks(&appended);
+    let damage = r.capture.end.damage.as_deref().expect("damage");
+    assert!(damage.contains("data after the end"), "{damage}");
+    assert_eq!(r.capture.damage_offset, Some(full.len() as u64));
+}
+
+#[cfg(unix)]
+#[test]
+fn a_path_that_is_not_a_regular_file_is_refused_before_reading() {
+    let dir = std::env::temp_dir().join(format!("memsleuth-analysis-{}-dir", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("dir");
+    let fifo = dir.join("f.msl");
+    let made = std::process::Command::new("mkfifo").arg(&fifo).status();
+    let mut paths = vec![(dir.clone(), "a directory")];
+    if made.is_ok_and(|s| s.success()) {
+        // opened as a plain file, a FIFO without a writer blocks the report forever
+        paths.push((fifo.clone(), "a FIFO"));
+    }
+    for (path, kind) in &paths {
+        let refused = |e: AnalysisError| matches!(e, AnalysisError::Format(memsleuth_format::FormatError::NotAFile { kind: k, .. }) if k == *kind);
+        let e = LeakReport::from_path(path, &LeakOptions::default()).expect_err("leaks");
+        assert!(refused(e), "{}", path.display());
+        let e = PeakReport::from_path(path, &PeakOptions::default()).expect_err("peak");
+        assert!(refused(e), "{}", path.display());
+        let e = AllocTable::from_path(path, &TableOptions::default()).expect_err("table");
+        assert!(refused(e), "{}", path.display());
+    }
+    let _ = std::fs::remove_file(&fifo);
+    let _ = std::fs::remove_dir(&dir);
+}
+
+#[test]
 fn a_truncated_capture_keeps_what_came_before_the_damage() {
     let build = |chunks: u64| {
         let mut c = Cap::new();
