@@ -4,7 +4,9 @@ use thiserror::Error;
 /// file, so a user (or a bug report) can point at the damage.
 #[derive(Debug, Error)]
 pub enum FormatError {
-    #[error("I/O error: {0}")]
+    /// Said as the system says it ("Permission denied"): whoever shows it names the file, and
+    /// an "I/O error:" prefix would only stand in the way of a plain sentence.
+    #[error(transparent)]
     Io(#[from] std::io::Error),
     #[error("not a memsleuth capture (bad magic bytes at offset 0)")]
     BadMagic,

@@ -201,3 +201,74 @@ fn fifos_directories_devices_and_sockets_are_refused_without_blocking() {
         Err(FormatError::Io(e)) if e.kind() == std::io::ErrorKind::NotFound
     ));
 }
+
+/// A source that gives `good` bytes, then fails as a failing disk would.
+struct FailsAfter<'a> {
+    good: &'a [u8],
+}
+
+impl std::io::Read for FailsAfter<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        if self.good.is_empty() {
+            return Err(std::io::Error::from_raw_os_error(5)); // EIO
+        }
+        let n = buf.len().min(self.good.len());
+        buf[..n].copy_from_slice(&self.good[..n]);
+        self.good = &self.good[n..];
+        Ok(n)
+    }
+}
+
+#[test]
+fn a_read_error_is_said_as_the_system_says_it() {
+    // the reports put it after "x.msl is damaged: " or "cannot read x.msl: ": a plain reason,
+    // no "I/O error:" in the middle of their sentence
+    let whole = writer(3).finish(trailer(3)).unwrap();
+    let c = Capture::from_reader(FailsAfter {
+        good: &whole[..whole.len() / 2],
+    })
+    .unwrap();
+    let damage = c.damage.expect("the failed read ends reading");
+    assert!(matches!(damage, FormatError::Io(_)), "{damage}");
+    let text = damage.to_string();
+    assert!(text.starts_with("Input/output error"), "{text}");
+    assert!(!text.contains("I/O error"), "{text}");
+    let missing = read_capture(Path::new("/nonexistent/x.msl")).expect_err("missing");
+    assert!(
+        missing.to_string().starts_with("No such file or directory"),
+        "{missing}"
+    );
+}
+
+/// The reading rules of docs/format.md name the errors in the words the reader uses.
+#[test]
+fn the_spec_says_what_the_reader_says() {
+    let spec =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../docs/format.md"))
+            .unwrap();
+    let spec = spec.split_whitespace().collect::<Vec<_>>().join(" ");
+    let said = [
+        FormatError::Empty.to_string(),
+        "not a memsleuth capture".to_string(),
+        FormatError::AfterEnd { offset: 0 }
+            .to_string()
+            .replace(" 0", " N"),
+        "truncated at byte N".to_string(),
+        "corrupt at byte N".to_string(),
+        FormatError::NotAFile {
+            path: "x.msl".into(),
+            kind: "a FIFO",
+        }
+        .to_string()
+        .split("; ")
+        .next()
+        .unwrap()
+        .to_string(),
+    ];
+    for words in said {
+        assert!(
+            spec.contains(&words),
+            "docs/format.md does not say: {words}"
+        );
+    }
+}
