@@ -392,8 +392,8 @@ fn site_table(
     }
     if b.sites.len() > shown.len() {
         let rest = &b.sites[shown.len()..];
-        let rest_bytes: u64 = rest.iter().map(|s| s.bytes).sum();
-        let rest_blocks: u64 = rest.iter().map(|s| s.blocks).sum();
+        let rest_bytes = crate::units::total(rest.iter().map(|s| s.bytes));
+        let rest_blocks = crate::units::total(rest.iter().map(|s| s.blocks));
         out.push_str(&format!(
             "  … {} more {} hold {} in {} (--top {} shows them all)\n",
             count(rest.len() as u64),
@@ -1011,8 +1011,8 @@ fn tree_text_in(t: &AllocTable, depth: usize, base: Option<&Path>) -> String {
             .collect();
         if !small.is_empty() {
             let small: Vec<_> = small.iter().filter_map(|&c| nodes.get(c)).collect();
-            let allocated: u64 = small.iter().map(|c| c.allocated_bytes).sum();
-            let alive: u64 = small.iter().map(|c| c.alive_bytes).sum();
+            let allocated = crate::units::total(small.iter().map(|c| c.allocated_bytes));
+            let alive = crate::units::total(small.iter().map(|c| c.alive_bytes));
             let text = format!(
                 "{prefix}└─ … {} under {:.1}% each",
                 plural(small.len(), "smaller call", "smaller calls"),
@@ -1168,8 +1168,7 @@ fn diff_text_in(d: &DiffReport, top: usize, a: &str, b: &str, base: Option<&Path
             .rows
             .iter()
             .filter(|r| r.delta_bytes < 0)
-            .map(|r| r.delta_bytes)
-            .sum();
+            .fold(0i64, |t, r| t.saturating_add(r.delta_bytes));
         out.push_str(&format!(
             "  {} leak{} less in B ({})\n",
             plural(shrunk, "site", "sites"),

@@ -222,8 +222,9 @@ impl<'a> ViewData<'a> {
             match leaf_of.get(&node) {
                 Some(&i) => {
                     let leaf = &mut leaves[i];
-                    leaf.1 += stack.bytes;
-                    leaf.2 += stack.count;
+                    // saturating: a damaged capture can claim blocks of any size
+                    leaf.1 = leaf.1.saturating_add(stack.bytes);
+                    leaf.2 = leaf.2.saturating_add(stack.count);
                     leaf.3 = merge_bins(&leaf.3, &stack.bins);
                 }
                 None => {
@@ -402,8 +403,8 @@ fn top_sites(profile: &Profile, n: usize) -> Vec<(String, u64, u64)> {
                 .map_or_else(|| "[unknown frame]".to_string(), Location::label),
         };
         let e = by_site.entry(label).or_default();
-        e.0 += stack.bytes;
-        e.1 += stack.count;
+        e.0 = e.0.saturating_add(stack.bytes);
+        e.1 = e.1.saturating_add(stack.count);
     }
     let mut sites: Vec<(String, u64, u64)> = by_site
         .into_iter()

@@ -45,6 +45,12 @@ pub fn seconds(s: f64) -> String {
     }
 }
 
+/// The sum of sizes or counts read from a capture, saturating: a damaged capture can claim
+/// blocks of any size, and a total that wraps would be a lie (or, in a debug build, a panic).
+pub fn total(values: impl IntoIterator<Item = u64>) -> u64 {
+    values.into_iter().fold(0, u64::saturating_add)
+}
+
 /// A count with thousands separators: `48211` → `"48,211"`.
 pub fn count(n: u64) -> String {
     let digits = n.to_string();
