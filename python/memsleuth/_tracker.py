@@ -44,7 +44,7 @@ class Tracker:
     """Records every Python allocation and free (or a Poisson sample by bytes) with its stack.
 
     The hooks are Rust allocator wrappers installed with ``PyMem_SetAllocator``; a Rust thread
-    writes the capture, flushed at least every 200 ms, so a killed process leaves a readable
+    writes the capture, flushed at least every 50 ms, so a killed process leaves a readable
     capture. One tracker runs at a time per process.
 
     ``sample``: mean bytes between sampled allocations (e.g. ``"512KiB"``); ``None`` records all.

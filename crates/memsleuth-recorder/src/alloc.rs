@@ -57,7 +57,7 @@ impl Default for AllocConfig {
         AllocConfig {
             start_mono_ns: memsleuth_hook::now_ns(),
             rss_interval: Duration::from_millis(10),
-            flush_interval: Duration::from_millis(200),
+            flush_interval: Duration::from_millis(50),
             compress: true,
         }
     }

@@ -42,7 +42,7 @@ pub(crate) const REORDER_LAG_NS: u64 = 2_000_000_000;
 /// hooks' coarse clock lags by at most one recorder pass (a few milliseconds), a thread can be
 /// descheduled between stamping an event and publishing it, and the tick-to-nanosecond rate is
 /// refined as a recording goes on. Generous against those, small against a flush interval.
-pub(crate) const CHUNK_SLACK_NS: u64 = 50_000_000;
+pub(crate) const CHUNK_SLACK_NS: u64 = 25_000_000;
 
 /// Stack ids below this are looked up in a plain vector; larger ones (never written by the
 /// recorder, which numbers stacks from 1) in a hash map, so a hostile id cannot make the replay
