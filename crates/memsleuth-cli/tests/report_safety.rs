@@ -687,3 +687,129 @@ fn fifos_directories_and_devices_are_refused_by_every_report() {
     assert_eq!(o.status.code(), Some(1));
     assert!(one_line(&o).contains("f.msl is not a regular file (a FIFO)"));
 }
+
+// --- E: exit codes on the committed corpus --------------------------------------------------
+
+/// `tests/fixtures/hostile/`, by what a report makes of each file.
+fn corpus() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/fixtures/hostile")
+}
+
+/// Files no report can read: the error names the file and why.
+const UNREADABLE: &[(&str, &str)] = &[
+    ("empty.msl", "empty file"),
+    ("foreign.msl", "not a memsleuth capture"),
+    (
+        "future-major-version.msl",
+        "capture format 2.2 is not readable",
+    ),
+    ("preamble-only.msl", "truncated at byte 16"),
+];
+
+/// Files damaged after their header: reported up to the damage, which is named with its byte.
+const DAMAGED: &[(&str, &str)] = &[
+    ("bad-checksum.msl", "corrupt at byte 153"),
+    (
+        "chunk-after-trailer.msl",
+        "data after the end of the capture at byte 686",
+    ),
+    ("garbage-chunk-marker.msl", "corrupt at byte 153"),
+    ("record-length-huge.msl", "corrupt at byte 166"),
+    ("truncated-mid-chunk.msl", "truncated at byte 137995"),
+];
+
+/// Every report on a capture of the corpus, with the files it writes going to `out`.
+fn corpus_reports(capture: &str, out: &Path) -> Vec<Vec<String>> {
+    let o = |name: &str| out.join(name).display().to_string();
+    let other = corpus().join("../v1.1/leak-run.msl").display().to_string();
+    let mut all: Vec<Vec<String>> = vec![
+        vec!["summary".into(), capture.into()],
+        vec!["summary".into(), capture.into(), "--json".into()],
+        vec!["timeline".into(), capture.into(), "-o".into(), o("t.svg")],
+        vec!["timeline".into(), capture.into(), "--json".into()],
+        vec!["leaks".into(), capture.into()],
+        vec!["leaks".into(), capture.into(), "--at".into(), "1000".into()],
+        vec!["peak".into(), capture.into()],
+        vec!["table".into(), capture.into()],
+        vec!["tree".into(), capture.into()],
+        vec![
+            "flamegraph".into(),
+            capture.into(),
+            "-o".into(),
+            o("f.html"),
+        ],
+        vec!["growth".into(), capture.into()],
+        vec!["growth".into(), capture.into(), "--from=#50".into()],
+        vec!["pymalloc".into(), capture.into()],
+        vec!["gc".into(), capture.into()],
+        vec!["diff".into(), other.clone(), capture.into()],
+        vec!["diff".into(), capture.into(), other],
+    ];
+    for format in ["json", "collapsed", "pprof"] {
+        let mut v = vec![
+            "export".into(),
+            capture.into(),
+            "--format".into(),
+            format.into(),
+        ];
+        v.extend(["-o".into(), o("e.out")]);
+        all.push(v);
+    }
+    all
+}
+
+/// A capture that cannot be read, or is damaged, fails every report with exit code 1 (the work
+/// failed), never 2 (what was asked is wrong), in one line that names the damage.
+#[test]
+fn every_report_exits_1_on_an_unreadable_or_damaged_capture() {
+    let d = dir();
+    for &(name, says) in UNREADABLE.iter().chain(DAMAGED) {
+        let path = corpus().join(name).display().to_string();
+        for args in corpus_reports(&path, &d) {
+            let mut all: Vec<&str> = vec!["report"];
+            all.extend(args.iter().map(String::as_str));
+            let o = memsleuth(&d, &all);
+            assert_eq!(
+                o.status.code(),
+                Some(1),
+                "{args:?}: {}{}",
+                stdout(&o),
+                stderr(&o)
+            );
+            let line = end_line(&o);
+            assert!(line.starts_with("memsleuth: error: "), "{args:?}: {line}");
+            assert!(line.contains(says), "{args:?}: {line}");
+        }
+    }
+}
+
+/// The readable files of the corpus (cut short, a header alone, unknown tags, empty chunks)
+/// are no usage error either: a report succeeds, or finds nothing and fails with 1.
+#[test]
+fn no_report_calls_a_readable_hostile_capture_a_usage_error() {
+    let d = dir();
+    for name in [
+        "cut-short-no-trailer.msl",
+        "header-only.msl",
+        "unknown-tag.msl",
+        "zero-length-chunks.msl",
+    ] {
+        let path = corpus().join(name).display().to_string();
+        for args in corpus_reports(&path, &d) {
+            // a time past the end of a sound capture is the one usage error here
+            if args.iter().any(|a| a == "--at") {
+                continue;
+            }
+            let mut all: Vec<&str> = vec!["report"];
+            all.extend(args.iter().map(String::as_str));
+            let o = memsleuth(&d, &all);
+            assert!(
+                matches!(o.status.code(), Some(0 | 1)),
+                "{args:?}: {:?} {}",
+                o.status.code(),
+                stderr(&o)
+            );
+            assert!(!stderr(&o).contains("panicked"), "{args:?}");
+        }
+    }
+}

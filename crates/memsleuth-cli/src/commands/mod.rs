@@ -6,20 +6,31 @@ use std::path::Path;
 
 use anyhow::Context;
 use memsleuth_analysis::{TimelineReport, VerdictOptions};
+use memsleuth_format::FormatError;
 
 /// A command line shortened for messages.
 pub fn short_command(argv: &[String]) -> String {
     memsleuth_render::summary::command(argv, 60)
 }
 
-/// Reads and analyses a capture, warning (not failing) when it was cut short or damaged.
-pub fn load_report(path: &Path) -> anyhow::Result<TimelineReport> {
-    let capture = memsleuth_format::read_capture_series(path).map_err(|e| match e {
-        memsleuth_format::FormatError::Io(io) if io.kind() == std::io::ErrorKind::NotFound => {
+/// A reading error in words that name the capture once.
+pub fn read_error(path: &Path, e: FormatError) -> anyhow::Error {
+    match e {
+        FormatError::Io(io) if io.kind() == std::io::ErrorKind::NotFound => {
             anyhow::anyhow!("capture {} does not exist", path.display())
         }
+        FormatError::Io(io) => {
+            anyhow::anyhow!("cannot read {}: {}", path.display(), crate::io_reason(&io))
+        }
+        // names the path itself
+        e @ FormatError::NotAFile { .. } => anyhow::Error::new(e),
         other => anyhow::Error::new(other).context(format!("cannot read {}", path.display())),
-    })?;
+    }
+}
+
+/// Reads and analyses a capture, warning (not failing) when it was cut short or damaged.
+pub fn load_report(path: &Path) -> anyhow::Result<TimelineReport> {
+    let capture = memsleuth_format::read_capture_series(path).map_err(|e| read_error(path, e))?;
     TimelineReport::from_capture(&capture, &VerdictOptions::default())
         .with_context(|| format!("cannot analyse {}", path.display()))
 }

@@ -10,7 +10,9 @@ use memsleuth_analysis::allocs::{
 };
 use memsleuth_analysis::growth::{CensusPick, GrowthOptions, GrowthReport};
 use memsleuth_analysis::{AnalysisError, EndInfo, Profile, TimelineReport, VerdictOptions};
-use memsleuth_format::{Capture, ExitStatus, FormatError};
+use memsleuth_format::{Capture, ExitStatus};
+
+use super::read_error;
 use memsleuth_render::allocs as text;
 use memsleuth_render::ending::{self, Ending, Missing};
 
@@ -40,7 +42,8 @@ enum ReportKind {
     Timeline {
         /// Capture file (.msl)
         file: PathBuf,
-        /// Output picture: .svg, .png or .html [default: <capture>-timeline.svg]
+        /// Output picture, by its extension: .svg, .png or .html; a name without one (a device
+        /// such as /dev/stdout) gets SVG, or HTML with --html [default: <capture>-timeline.svg]
         #[arg(short, long, value_name = "FILE")]
         output: Option<PathBuf>,
         /// Write a self-contained HTML page (default name <capture>-timeline.html)
@@ -312,26 +315,6 @@ enum ReportKind {
     },
 }
 
-impl ReportKind {
-    /// The captures the report reads.
-    fn inputs(&self) -> Vec<&Path> {
-        match self {
-            ReportKind::Summary { file, .. }
-            | ReportKind::Timeline { file, .. }
-            | ReportKind::Leaks { file, .. }
-            | ReportKind::Peak { file, .. }
-            | ReportKind::Table { file, .. }
-            | ReportKind::Tree { file, .. }
-            | ReportKind::Flamegraph { file, .. }
-            | ReportKind::Export { file, .. }
-            | ReportKind::Growth { file, .. }
-            | ReportKind::Pymalloc { file, .. }
-            | ReportKind::Gc { file, .. } => vec![file],
-            ReportKind::Diff { a, b, .. } => vec![a, b],
-        }
-    }
-}
-
 /// Which allocations a stack report shows.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum Of {
@@ -561,19 +544,6 @@ fn finish(path: &Path, end: &EndInfo) -> i32 {
     }
 }
 
-/// A reading error in words that name the capture.
-fn read_error(path: &Path, e: FormatError) -> anyhow::Error {
-    match e {
-        FormatError::Io(io) if io.kind() == std::io::ErrorKind::NotFound => {
-            anyhow::anyhow!("capture {} does not exist", path.display())
-        }
-        FormatError::Io(io) => anyhow::anyhow!("cannot read {}: {io}", path.display()),
-        // names the path itself
-        e @ FormatError::NotAFile { .. } => anyhow::Error::new(e),
-        other => anyhow::Error::new(other).context(format!("cannot read {}", path.display())),
-    }
-}
-
 /// An analysis error in words that name the capture.
 fn analysis_error(path: &Path, e: AnalysisError) -> anyhow::Error {
     let said = e.to_string();
@@ -582,8 +552,15 @@ fn analysis_error(path: &Path, e: AnalysisError) -> anyhow::Error {
         AnalysisError::NoAllocations => nothing(path, Missing::Allocations, None, &said),
         AnalysisError::NoCensus => nothing(path, Missing::Census, None, &said),
         AnalysisError::NoSamples => nothing(path, Missing::Samples, None, &said),
-        // a census the capture does not have: said about the file, not as a failure to read it
-        AnalysisError::CensusChoice(_) => anyhow::anyhow!("{}: {said}", path.display()),
+        // a census the capture does not have: said about the file, not as a failure to read
+        // it; when the file is damaged, the censuses after the damage are lost, so it is said
+        AnalysisError::CensusChoice(_) => match ending_of(path).and_then(|end| end.damage) {
+            Some(damage) => anyhow::anyhow!(
+                "{}: {said} (the capture is damaged: {damage})",
+                path.display()
+            ),
+            None => anyhow::anyhow!("{}: {said}", path.display()),
+        },
     }
 }
 
@@ -610,15 +587,6 @@ fn ending_of(path: &Path) -> Option<EndInfo> {
     let file = memsleuth_format::open_capture(path).ok()?;
     let capture = Capture::from_reader_keeping(std::io::BufReader::new(file), |_| false).ok()?;
     Some(end_of(&capture))
-}
-
-/// Refuses a capture path that is not a regular file (a FIFO would block the report forever,
-/// `/dev/zero` never ends) before any analysis opens it. The check is the reader's own
-/// ([`memsleuth_format::open_capture`]), made once here for every report.
-fn input(path: &Path) -> anyhow::Result<()> {
-    memsleuth_format::open_capture(path)
-        .map(drop)
-        .map_err(|e| read_error(path, e))
 }
 
 /// Refuses to write a report over a file it reads: a capture replaced by its own flame graph is
@@ -743,10 +711,9 @@ fn summary(file: &Path, json: bool) -> anyhow::Result<i32> {
     Ok(finish(file, &timeline.timeline.end))
 }
 
+/// Every report reads its captures through [`memsleuth_format::open_capture`] (directly, or in
+/// the analyses' `from_path`), which refuses FIFOs, directories and devices before reading.
 pub fn run(args: ReportArgs) -> anyhow::Result<i32> {
-    for path in args.kind.inputs() {
-        input(path)?;
-    }
     match args.kind {
         ReportKind::Summary { file, json } => summary(&file, json),
         ReportKind::Timeline {
@@ -770,10 +737,19 @@ pub fn run(args: ReportArgs) -> anyhow::Result<i32> {
             let r = LeakReport::from_path(&file, &opts).map_err(|e| analysis_error(&file, e))?;
             if let Some(at) = at.filter(|&at| at > r.capture.duration_ns) {
                 let secs = |ns: u64| memsleuth_render::units::seconds(ns as f64 / 1e9);
+                let (at, length) = (secs(at), secs(r.capture.duration_ns));
+                // a damaged capture ends early because of the damage: that is the failure
+                // (exit 1), not the time asked for
+                if let Ending::Damaged(damage) = Ending::of(&r.capture.end) {
+                    bail!(
+                        "--at {at} is past what could be read of {} (length {length}): it is \
+                         damaged: {damage}; give a time within it",
+                        file.display()
+                    );
+                }
                 return Err(crate::usage(format!(
-                    "--at {} is past the end of the capture (length {}); give a time within it",
-                    secs(at),
-                    secs(r.capture.duration_ns)
+                    "--at {at} is past the end of the capture (length {length}); give a time \
+                     within it"
                 )));
             }
             if json {
@@ -840,8 +816,8 @@ pub fn run(args: ReportArgs) -> anyhow::Result<i32> {
 }
 
 fn timeline(file: &Path, output: Option<PathBuf>, html: bool, json: bool) -> anyhow::Result<i32> {
-    let report = timeline_report(file)?;
     if json {
+        let report = timeline_report(file)?;
         let text = serde_json::to_string(&report).context("cannot encode JSON")?;
         crate::out(&format!("{text}\n"));
         return Ok(finish(file, &report.timeline.end));
@@ -856,31 +832,51 @@ fn timeline(file: &Path, output: Option<PathBuf>, html: bool, json: bool) -> any
             },
         )
     });
-    let ext = output
-        .extension()
-        .map(|e| e.to_string_lossy().to_lowercase())
-        .unwrap_or_default();
-    if html && !matches!(ext.as_str(), "" | "html" | "htm") {
-        return Err(crate::usage(format!(
-            "--html contradicts -o {} (a .{ext} picture); drop --html, or name the output .html",
-            output.display()
-        )));
-    }
+    // what was asked is checked before the capture is read; writing over the capture first,
+    // as the gravest mistake
     check_output(&output, &[file])?;
+    let ext = picture_format(&output, html)?;
+    let report = timeline_report(file)?;
     let write = |text: String| write_output(&output, &[file], text.as_bytes());
-    match (html, ext.as_str()) {
-        (true, _) | (false, "html" | "htm") => {
-            write(memsleuth_render::html::timeline_html(&report)?)?
-        }
-        (false, "svg") => write(memsleuth_render::plot::timeline_svg(&report)?)?,
-        (false, "png") => memsleuth_render::plot::timeline_png(&report, &output)
+    match ext {
+        "html" => write(memsleuth_render::html::timeline_html(&report)?)?,
+        "svg" => write(memsleuth_render::plot::timeline_svg(&report)?)?,
+        _ => memsleuth_render::plot::timeline_png(&report, &output)
             .with_context(|| format!("cannot write {}", output.display()))?,
-        (false, other) => {
-            bail!("cannot tell the picture format from `.{other}`; use -o with .svg, .png or .html")
-        }
     }
     crate::err(&format!("wrote {}\n", output.display()));
     Ok(finish(file, &report.timeline.end))
+}
+
+/// The picture `report timeline` writes to `output`: `svg`, `png` or `html`, by its extension.
+/// A name without one (`/dev/stdout`, a pipe's path, `mem`) gets SVG, the default picture, or
+/// HTML with --html; any other extension is refused, as is --html with a picture's.
+fn picture_format(output: &Path, html: bool) -> anyhow::Result<&'static str> {
+    let ext = output
+        .extension()
+        .map(|e| e.to_string_lossy().to_lowercase());
+    let format = match ext.as_deref() {
+        None if html => "html",
+        None => "svg",
+        Some("html" | "htm") => "html",
+        Some("svg") => "svg",
+        Some("png") => "png",
+        Some(other) => {
+            return Err(crate::usage(format!(
+                "-o {}: .{other} is not a picture format memsleuth writes; name the output \
+                 .svg, .png or .html (a name without an extension gets SVG)",
+                output.display()
+            )))
+        }
+    };
+    if html && format != "html" {
+        return Err(crate::usage(format!(
+            "--html contradicts -o {} (a .{format} picture); drop --html, or name the output \
+             .html",
+            output.display()
+        )));
+    }
+    Ok(format)
 }
 
 fn diff(a: &Path, b: &Path, json: bool, fail_over: Option<u64>, top: usize) -> anyhow::Result<i32> {
