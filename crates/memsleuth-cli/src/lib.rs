@@ -192,8 +192,9 @@ fn error_line(e: &anyhow::Error) -> String {
     problem
 }
 
-/// `text` without the " (os error 2)" std appends to I/O errors: noise to a reader.
-fn without_os_error(text: &str) -> String {
+/// `text` without the " (os error 2)" std appends to I/O errors: noise to a reader. Public for
+/// the Python API's exceptions, which say errors as the command line does.
+pub fn without_os_error(text: &str) -> String {
     let mut out = text.to_string();
     while let Some(at) = out.find(" (os error ") {
         match out[at..].find(')') {
@@ -256,12 +257,121 @@ fn takes_value(cmd: &clap::Command, option: &str) -> bool {
     })
 }
 
+/// The option of `cmd` that `arg` names when it takes a value and the value is not attached
+/// (`-i`, `--interval`, `-qi`; not `-i5s`, `--interval=5s`).
+fn option_without_value<'a>(cmd: &'a clap::Command, arg: &str) -> Option<&'a clap::Arg> {
+    let named = |a: &&clap::Arg| !a.is_positional() && a.get_action().takes_values();
+    if let Some(long) = arg.strip_prefix("--") {
+        if long.is_empty() || long.contains('=') {
+            return None;
+        }
+        return cmd
+            .get_arguments()
+            .filter(named)
+            .find(|a| a.get_long() == Some(long));
+    }
+    // a cluster of short flags: the first that takes a value takes the rest as its value
+    let shorts = arg.strip_prefix('-')?;
+    let mut chars = shorts.chars();
+    while let Some(c) = chars.next() {
+        if let Some(a) = cmd
+            .get_arguments()
+            .filter(named)
+            .find(|a| a.get_short() == Some(c))
+        {
+            return chars.as_str().is_empty().then_some(a);
+        }
+    }
+    None
+}
+
+/// A value to show after an option that was given none: its default, its first choice, or a
+/// typical one.
+fn example_value(cmd: &clap::Command, arg: &clap::Arg) -> String {
+    if let Some(default) = arg.get_default_values().first() {
+        return default.to_string_lossy().into_owned();
+    }
+    if let Some(choice) = arg.get_possible_values().first() {
+        return choice.get_name().to_string();
+    }
+    let typical = match (cmd.get_name(), arg.get_long().unwrap_or_default()) {
+        ("timeline", "output") => "mem.svg",
+        ("flamegraph", "output") => "leaks.html",
+        ("export", "output") => "leaks.pb.gz",
+        (_, "output") => "out.msl",
+        (_, "duration") => "30s",
+        (_, "pid") => "1234",
+        (_, "module") => "json.tool",
+        (_, "sample") => "512KiB",
+        (_, "at") => "12.5",
+        (_, "from") => "#1",
+        (_, "to") => "#2",
+        (_, "fail-over") => "1MiB",
+        _ => "",
+    };
+    if typical.is_empty() {
+        let name = arg
+            .get_value_names()
+            .and_then(|v| v.first())
+            .map_or("VALUE".to_string(), ToString::to_string);
+        format!("<{name}>")
+    } else {
+        typical.to_string()
+    }
+}
+
+/// `-i -- true`, `-o` last: an option that takes a value, given none. clap's own words for this
+/// differ by option (`unexpected argument 'true'` when the option accepts values starting with
+/// `-`, as `-i` does for its negative-value message), so the line is made here, the same for
+/// every option: `-i/--interval needs a value (e.g. -i 100ms)`.
+fn missing_value(args: &[OsString], cmd: &clap::Command) -> Option<String> {
+    let args: Vec<&str> = args
+        .iter()
+        .skip(1)
+        .map(|a| a.to_str().unwrap_or(""))
+        .collect();
+    // after `--` come the watched command's own arguments
+    let ours = args.iter().position(|a| *a == "--").unwrap_or(args.len());
+    let at = (0..ours).find(|&i| {
+        let next = args.get(i + 1).copied();
+        matches!(next, None | Some("--")) && option_without_value(cmd, args[i]).is_some()
+    })?;
+    let typed = args[at];
+    let arg = option_without_value(cmd, typed)?;
+    let name = match (arg.get_short(), arg.get_long()) {
+        (Some(short), Some(long)) => format!("-{short}/--{long}"),
+        (None, Some(long)) => format!("--{long}"),
+        (Some(short), None) => format!("-{short}"),
+        (None, None) => return None,
+    };
+    // the way it was typed: `-i` or `--interval` (a cluster `-qi` shows as `-i`)
+    let shown = if typed.starts_with("--") {
+        format!("--{}", arg.get_long().unwrap_or_default())
+    } else {
+        format!("-{}", arg.get_short().unwrap_or_default())
+    };
+    let value = example_value(cmd, arg);
+    // `#3` after a space starts a shell comment: census numbers are attached with `=`
+    let example = if value.starts_with('#') {
+        format!("{shown}={value}")
+    } else {
+        format!("{shown} {value}")
+    };
+    Some(format!("{name} needs a value (e.g. {example})"))
+}
+
 /// Help and version go out whole; real usage errors become one line that names the problem and
 /// a way out.
 fn usage_error(e: &clap::Error, args: &[OsString]) -> i32 {
     use clap::error::{ContextKind, ErrorKind};
     let (path, cmd) = command_path(args);
     let see = format!("see `{path} --help`");
+    if !matches!(e.kind(), ErrorKind::DisplayHelp | ErrorKind::DisplayVersion) {
+        if let Some(line) = missing_value(args, &cmd) {
+            err(&format!("memsleuth: error: {line}; {see}\n"));
+            return EXIT_USAGE;
+        }
+    }
     let line = match e.kind() {
         ErrorKind::DisplayHelp | ErrorKind::DisplayVersion => {
             out(&e.render().to_string());
@@ -374,6 +484,33 @@ mod tests {
             error_line(&e),
             "cannot write x.svg: I/O error: No space left on device; choose another path with -o"
         );
+    }
+
+    /// What `missing_value` makes of a `watch` command line.
+    fn watch_missing(args: &[&str]) -> Option<String> {
+        let args: Vec<OsString> = ["memsleuth", "watch"]
+            .iter()
+            .chain(args)
+            .map(Into::into)
+            .collect();
+        let (_, cmd) = command_path(&args);
+        missing_value(&args, &cmd)
+    }
+
+    #[test]
+    fn an_option_without_its_value_is_found_only_among_memsleuths_own() {
+        let said = Some("-i/--interval needs a value (e.g. -i 100ms)".to_string());
+        assert_eq!(watch_missing(&["-i", "--", "true"]), said);
+        assert_eq!(watch_missing(&["-q", "-i"]), said);
+        assert_eq!(watch_missing(&["-qi", "--", "true"]), said);
+        // values attached or given, flags that take none
+        assert_eq!(watch_missing(&["-i5s", "--", "true"]), None);
+        assert_eq!(watch_missing(&["--interval=5s", "--", "true"]), None);
+        assert_eq!(watch_missing(&["-i", "5s", "--", "true"]), None);
+        assert_eq!(watch_missing(&["-q", "--", "true"]), None);
+        // the watched command's own options are its business
+        assert_eq!(watch_missing(&["--", "python", "-i"]), None);
+        assert_eq!(watch_missing(&["--", "python", "-o", "--"]), None);
     }
 
     #[test]

@@ -61,8 +61,8 @@ pub struct RunArgs {
     /// Record a Poisson sample, one per BYTES allocated on average (e.g. 512KiB, 1MiB)
     #[arg(long, value_name = "BYTES", value_parser = parse_sample)]
     sample: Option<u64>,
-    /// Python frames kept per stack (innermost first)
-    #[arg(long, value_name = "N", default_value_t = 128, value_parser = clap::value_parser!(u16).range(1..=256))]
+    /// Python frames kept per stack (innermost first), 1 to 256
+    #[arg(long, value_name = "N", default_value_t = DEFAULT_STACK_DEPTH, value_parser = parse_stack_depth)]
     stack_depth: u16,
     /// Seconds between censuses of live objects (0: none, not even at exit)
     #[arg(long, value_name = "SECONDS", default_value_t = 1.0, value_parser = parse_census, allow_hyphen_values = true)]
@@ -81,6 +81,22 @@ pub struct RunArgs {
     // only for the help: `split_program_args` takes these before clap sees them
     #[arg(value_name = "ARGS")]
     args: Vec<String>,
+}
+
+/// Frames kept per stack unless `--stack-depth` says otherwise, and the most it accepts.
+const DEFAULT_STACK_DEPTH: u16 = 128;
+const MAX_STACK_DEPTH: u16 = 256;
+
+/// `--stack-depth`: frames kept per stack, 1 to [`MAX_STACK_DEPTH`]. The message names the range
+/// and the default, which a bare range check would not.
+fn parse_stack_depth(text: &str) -> Result<u16, String> {
+    match text.trim().parse::<u16>() {
+        Ok(n) if (1..=MAX_STACK_DEPTH).contains(&n) => Ok(n),
+        _ => Err(format!(
+            "not a number of frames from 1 to {MAX_STACK_DEPTH}; give e.g. --stack-depth 64 \
+             (the default is {DEFAULT_STACK_DEPTH})"
+        )),
+    }
 }
 
 /// `--census`: seconds, from 0 (no censuses) to a year.

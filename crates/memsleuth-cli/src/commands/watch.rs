@@ -192,7 +192,10 @@ fn ended_unsampled(
     output: &PathBuf,
     status: Option<std::process::ExitStatus>,
 ) -> i32 {
-    let _ = std::fs::remove_file(output);
+    // only a file this watch wrote: `-o /dev/null` names a device, which root could unlink
+    if std::fs::symlink_metadata(output).is_ok_and(|m| m.is_file() || m.is_symlink()) {
+        let _ = std::fs::remove_file(output);
+    }
     crate::err(&format!(
         "memsleuth: note: `{}` exited ({}) before its first sample, due {} after its start; \
          no capture written (a shorter --interval samples shorter programs)\n",
