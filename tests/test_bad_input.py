@@ -32,14 +32,19 @@ ROWS: list[tuple[list[str], int, str]] = [
     (["run", "{tmp}/nope.py"], FAILED, "script {tmp}/nope.py does not exist"),
     (["run", "{tmp}/dir"], FAILED, "is a directory without a __main__.py"),
     (["run", "-m", "no_such_module_xyz"], FAILED, "no module named 'no_such_module_xyz'"),
-    (["run", "-m"], USAGE, "a value is required for '--module <MODULE>'"),
+    (["run", "-m"], USAGE, "-m/--module needs a value (e.g. -m json.tool)"),
     (["run", "-o", "{tmp}/no/dir/x.msl", "{app}"], FAILED, "cannot create the capture"),
     (["run", "-o", "{tmp}/dir", "{app}"], FAILED, "directory"),
     (["run", "--frobnicate", "{app}"], USAGE, "unexpected argument '--frobnicate'"),
     (["run", "--sample", "lots", "{app}"], USAGE, "`lots` is not a size"),
     (["run", "--sample", "0", "{app}"], USAGE, "--sample 0: must be a positive size"),
     (["run", "--sample", "-1", "{app}"], USAGE, "--sample -1: must not be negative"),
-    (["run", "--stack-depth", "0", "{app}"], USAGE, "--stack-depth: 0 is not in 1..=256"),
+    (
+        ["run", "--stack-depth", "0", "{app}"],
+        USAGE,
+        "--stack-depth 0: not a number of frames from 1 to 256; give e.g. --stack-depth 64 (the"
+        " default is 128)",
+    ),
     (["run", "--stack-depth", "-1", "{app}"], USAGE, "--stack-depth -1: must not be negative"),
     *[
         (["run", "--census", n, "{app}"], USAGE, f"--census {n}: more than a year; give at most")
@@ -65,6 +70,8 @@ ROWS: list[tuple[list[str], int, str]] = [
     (["watch", "--interval", "0", "--", "true"], USAGE, "--interval 0: too short"),
     (["watch", "--interval", "-1", "--", "true"], USAGE, "--interval -1: must be positive"),
     (["watch", "-i", "-1s", "--", "true"], USAGE, "--interval -1s: must be positive"),
+    (["watch", "-i", "--", "true"], USAGE, "-i/--interval needs a value (e.g. -i 100ms)"),
+    (["watch", "-d", "--", "true"], USAGE, "-d/--duration needs a value (e.g. -d 30s)"),
     (["watch", "--duration", "-5m", "-p", "1"], USAGE, "--duration -5m: must be positive"),
     *[
         (["watch", opt, n, "--", "true"], USAGE, f"{opt} {n}: longer than a year; give at most 1y")
@@ -74,6 +81,12 @@ ROWS: list[tuple[list[str], int, str]] = [
     (["watch", "-o", "{tmp}/no/such/dir/x.msl", "--", "true"], FAILED, "No such file or directory"),
     (["watch", "-o", "{tmp}/dir", "--", "true"], FAILED, "cannot write capture {tmp}/dir"),
     (["watch", "-q", "-o", "/dev/full", "--", "sleep", "1"], FAILED, "No space left on device"),
+    # watch cannot read a device back for its verdict; the line names it once
+    (
+        ["watch", "-q", "-i", "20ms", "-o", "/dev/null", "--", "sleep", "0.3"],
+        FAILED,
+        "error: /dev/null is not a regular file (a character device)",
+    ),
     (["watch", "-o", "{out}", "--", "no-such-program-xyz"], FAILED, "command not found"),
     (["watch", "-o", "{out}", "--", "{tmp}/dir"], FAILED, "permission denied"),
     # ---- report
@@ -83,7 +96,7 @@ ROWS: list[tuple[list[str], int, str]] = [
     (["report", "leaks"], USAGE, "`memsleuth report leaks` needs <FILE>"),
     (["report", "diff", "{ran}"], USAGE, "`memsleuth report diff` needs <B>"),
     (["report", "summary", "/nonexistent/x.msl"], FAILED, "does not exist"),
-    (["report", "summary", "{tmp}/dir"], FAILED, "directory"),
+    (["report", "summary", "{tmp}/dir"], FAILED, "error: {tmp}/dir is not a regular file"),
     (["report", "leaks", "{tmp}/dir"], FAILED, "directory"),
     (["report", "gc", "{tmp}/dir"], FAILED, "directory"),
     (["report", "summary", "{tmp}/zip.msl"], FAILED, "not a memsleuth capture"),
@@ -92,6 +105,7 @@ ROWS: list[tuple[list[str], int, str]] = [
     (["report", "summary", "{tmp}/future.msl"], FAILED, "format 2.0"),
     (["report", "summary", "{tmp}/corrupt.msl"], FAILED, "corrupt at byte"),
     (["report", "leaks", "{watched}"], FAILED, "holds no allocation events"),
+    (["report", "peak", "{watched}"], FAILED, "record allocations with `memsleuth run app.py`"),
     (["report", "growth", "{watched}"], FAILED, "holds no object census"),
     (["report", "pymalloc", "{watched}"], FAILED, "holds no pymalloc snapshots"),
     (["report", "gc", "{watched}"], FAILED, "record them with `memsleuth run app.py`"),
@@ -105,7 +119,16 @@ ROWS: list[tuple[list[str], int, str]] = [
     (["report", "diff", "{ran}", "{ran}", "--fail-over", "lots"], USAGE, "`lots` is not a size"),
     (["report", "growth", "{objects}", "--from", "#0"], USAGE, "censuses are numbered from #1"),
     (["report", "timeline", "{watched}", "-o", "{tmp}/missing/t.svg"], FAILED, "cannot write"),
-    (["report", "timeline", "{watched}", "-o", "{tmp}/t.gif"], FAILED, ".svg, .png or .html"),
+    (
+        ["report", "timeline", "{watched}", "-o", "{tmp}/t.gif"],
+        USAGE,
+        ".gif is not a picture format memsleuth writes; name the output .svg, .png or .html",
+    ),
+    (
+        ["report", "timeline", "{watched}", "-o", "/dev/full"],
+        FAILED,
+        "cannot write /dev/full: No space left on device",
+    ),
     (
         ["report", "timeline", "{watched}", "-o", "{tmp}/t.svg", "--html"],
         USAGE,
@@ -115,6 +138,42 @@ ROWS: list[tuple[list[str], int, str]] = [
     (["report", "export", "{ran}", "--format", "xml"], USAGE, "give one of json, collapsed, pprof"),
     (["report", "export", "{ran}", "--format", "pprof"], FAILED, "pprof output is binary"),
     (["report", "export", "{ran}", "--format", "json", "-o", "/dev/full"], FAILED, "/dev/full"),
+    (["report", "leaks", "{ran}", "--at"], USAGE, "--at needs a value (e.g. --at 12.5)"),
+]
+
+# ---- report, on tests/fixtures/hostile/: a capture that cannot be read, or is damaged, fails
+# every report with 1 (the work failed), never 2 (what was asked is wrong), and the line says
+# where the damage is
+HOSTILE_READS: list[tuple[str, str]] = [
+    ("empty.msl", "empty file"),
+    ("foreign.msl", "not a memsleuth capture"),
+    ("future-major-version.msl", "capture format 2.2 is not readable"),
+    ("preamble-only.msl", "truncated at byte 16"),
+    ("bad-checksum.msl", "corrupt at byte 153"),
+    ("chunk-after-trailer.msl", "data after the end of the capture at byte 686"),
+    ("garbage-chunk-marker.msl", "corrupt at byte 153"),
+    ("record-length-huge.msl", "corrupt at byte 166"),
+    ("truncated-mid-chunk.msl", "truncated at byte 137995"),
+]
+HOSTILE_REPORTS: list[list[str]] = [
+    ["summary", "{f}"],
+    ["timeline", "{f}", "-o", "{tmp}/t.svg"],
+    ["leaks", "{f}"],
+    ["leaks", "{f}", "--at", "1000"],
+    ["peak", "{f}"],
+    ["table", "{f}"],
+    ["tree", "{f}"],
+    ["flamegraph", "{f}", "-o", "{tmp}/f.html"],
+    ["export", "{f}", "--format", "collapsed"],
+    ["growth", "{f}"],
+    ["pymalloc", "{f}"],
+    ["gc", "{f}"],
+    ["diff", "{ran}", "{f}"],
+]
+ROWS += [
+    (["report", *(a.replace("{f}", "{hostile}/" + name) for a in report)], FAILED, words)
+    for name, words in HOSTILE_READS
+    for report in HOSTILE_REPORTS
 ]
 
 
@@ -140,6 +199,7 @@ def paths(tmp_path: Path) -> dict[str, str]:
         "watched": str(tmp_path / "watched.msl"),
         "ran": str(tmp_path / "ran.msl"),
         "objects": str(tmp_path / "objects.msl"),
+        "hostile": str(FIXTURES / "hostile"),
     }
 
 

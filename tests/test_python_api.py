@@ -166,6 +166,49 @@ def test_watch_bad_arguments(tmp_path: Path) -> None:
         memsleuth.summary(tmp_path / "junk.msl")
 
 
+HOSTILE = Path(__file__).resolve().parent / "fixtures" / "hostile"
+
+
+@pytest.mark.parametrize(
+    ("name", "damage"),
+    [
+        ("bad-checksum.msl", "capture is corrupt at byte 153"),
+        ("garbage-chunk-marker.msl", "capture is corrupt at byte 153"),
+        ("record-length-huge.msl", "capture is corrupt at byte 166"),
+    ],
+)
+def test_summary_of_a_damaged_capture_without_samples_blames_the_damage(
+    name: str, damage: str
+) -> None:
+    """The samples came after the damage: the damage is the reason, at its byte, as
+    `memsleuth report summary` says it; not "no memory samples", which points at how the
+    capture was recorded."""
+    path = HOSTILE / name
+    with pytest.raises(memsleuth.CaptureError) as caught:
+        memsleuth.summary(path)
+    said = str(caught.value)
+    assert said.startswith(
+        f"{path}: the capture is damaged before any memory samples could be read: {damage}"
+    ), said
+    assert "no memory samples" not in said
+
+
+def test_summary_errors_name_the_path_once(tmp_path: Path) -> None:
+    directory = tmp_path / "d.msl"
+    directory.mkdir()
+    for path, words in (
+        (directory, "is not a regular file (a directory)"),
+        (tmp_path / "missing.msl", "No such file or directory"),
+    ):
+        with pytest.raises(memsleuth.CaptureError) as caught:
+            memsleuth.summary(path)
+        said = str(caught.value)
+        assert said.startswith(f"{path}"), said
+        assert said.count(str(path)) == 1, said
+        assert words in said, said
+        assert "os error" not in said, said
+
+
 def test_import_is_cheap_and_starts_nothing() -> None:
     proc = run_python("""
         import os, sys

@@ -45,6 +45,8 @@ pub enum Error {
     Format(memsleuth_format::FormatError),
     Analysis(memsleuth_analysis::AnalysisError),
     Io(std::io::Error),
+    /// A sentence already made about a capture (its path is added).
+    Said(String),
 }
 
 impl From<memsleuth_platform::PlatformError> for Error {
@@ -76,16 +78,24 @@ impl From<std::io::Error> for Error {
     }
 }
 
-/// Converts an error about `path` (a capture) or a process into the matching exception.
+/// Converts an error about `path` (a capture) or a process into the matching exception. The
+/// message names the path once: prefixed here, unless the error names it itself.
 pub fn to_py(e: Error, path: &Path) -> PyErr {
+    use memsleuth_analysis::AnalysisError;
+    use memsleuth_format::FormatError;
+
     let at = path.display();
-    match e {
-        Error::Platform(p) => ProcessError::new_err(p.to_string()),
-        Error::Recorder(r) => CaptureError::new_err(format!("{at}: {r}")),
-        Error::Format(memsleuth_format::FormatError::Io(io)) | Error::Io(io) => {
-            CaptureError::new_err(format!("{at}: {io}"))
-        }
-        Error::Format(f) => CaptureError::new_err(format!("{at}: {f}")),
-        Error::Analysis(a) => CaptureError::new_err(format!("{at}: {a}")),
-    }
+    let said = match e {
+        Error::Platform(p) => return ProcessError::new_err(p.to_string()),
+        // names the path itself
+        Error::Format(f @ FormatError::NotAFile { .. })
+        | Error::Analysis(AnalysisError::Format(f @ FormatError::NotAFile { .. })) => f.to_string(),
+        Error::Recorder(r) => format!("{at}: {r}"),
+        Error::Format(f) => format!("{at}: {f}"),
+        Error::Analysis(a) => format!("{at}: {a}"),
+        Error::Io(io) => format!("{at}: {io}"),
+        Error::Said(said) => format!("{at}: {said}"),
+    };
+    // "(os error 2)" is noise to a reader: the command line's messages leave it out too
+    CaptureError::new_err(memsleuth_cli::without_os_error(&said))
 }

@@ -53,13 +53,29 @@ fn run_in_python(req: &memsleuth_cli::RunRequest) -> Result<i32, String> {
 /// Analyses a capture and returns the summary as a JSON document.
 #[pyfunction]
 fn summary_json(py: Python<'_>, path: std::path::PathBuf) -> PyResult<String> {
+    use memsleuth_analysis::{AnalysisError, EndInfo, TimelineReport, VerdictOptions};
+    use memsleuth_render::ending::{nothing_read, Missing};
+
     let report = py.detach(|| {
         let capture = memsleuth_format::read_capture_series(&path)?;
-        memsleuth_analysis::TimelineReport::from_capture(
-            &capture,
-            &memsleuth_analysis::VerdictOptions::default(),
-        )
-        .map_err(errors::Error::from)
+        match TimelineReport::from_capture(&capture, &VerdictOptions::default()) {
+            Ok(report) => Ok(report),
+            // no samples in a damaged capture: the damage lost them, so it is the reason, in
+            // the words `memsleuth report summary` uses
+            Err(AnalysisError::NoSamples) => {
+                let end = EndInfo::new(
+                    capture.trailer,
+                    capture.damage.as_ref(),
+                    memsleuth_format::ExitStatus::Unknown,
+                    0,
+                );
+                let original = AnalysisError::NoSamples.to_string();
+                Err(errors::Error::Said(
+                    nothing_read(Missing::Samples, &end, &original).unwrap_or(original),
+                ))
+            }
+            Err(e) => Err(e.into()),
+        }
     });
     let report = report.map_err(|e| errors::to_py(e, &path))?;
     let shown = path.display().to_string();
