@@ -62,6 +62,19 @@ def test_bad_arguments_are_value_errors(tmp_path: Path) -> None:
     assert memsleuth.Tracker(tmp_path / "t.msl", sample="512KiB").sample_bytes == 512 * 1024
 
 
+@pytest.mark.parametrize("value", [1e99, 1e20, float("inf"), float("nan")])
+def test_absurd_intervals_are_value_errors_not_panics(tmp_path: Path, value: float) -> None:
+    # a Rust panic surfaces as PanicException, which `except Exception` does not catch
+    for start in (
+        lambda: memsleuth.Tracker(tmp_path / "t.msl", census=value).start(),
+        lambda: memsleuth.Tracker(tmp_path / "t.msl", rss_interval=value).start(),
+        lambda: memsleuth.watch(tmp_path / "w.msl", interval=value).start(),
+    ):
+        with pytest.raises(ValueError, match=r"a year|positive"):
+            start()
+    assert not _native.tracking()
+
+
 def test_tracker_releases_its_own_objects(tmp_path: Path) -> None:
     """The code objects the tracker holds while recording are released when it stops, and its
     threads are gone: a leak detector must not leak."""
