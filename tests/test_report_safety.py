@@ -38,7 +38,11 @@ def grow(store, n):
 namespace = {{"Evil": Evil}}
 exec(compile(SOURCE, {EVIL_FILE!r}, "exec"), namespace)
 grow = namespace["grow"]
-grow.__code__ = grow.__code__.replace(co_name={EVIL_FUNCTION!r}, co_qualname={EVIL_FUNCTION!r})
+# 3.11+ name a frame by its qualified name, older versions by co_name
+names = {{"co_name": {EVIL_FUNCTION!r}}}
+if sys.version_info >= (3, 11):
+    names["co_qualname"] = {EVIL_FUNCTION!r}
+grow.__code__ = grow.__code__.replace(**names)
 
 STORE = []
 end = time.monotonic() + float(sys.argv[1])
