@@ -66,16 +66,21 @@ def test_tracemalloc_start_snapshot_stop_under_run(tmp_path: Path) -> None:
     assert "tm.py:6" in report.stdout
 
 
-def test_tracemalloc_start_snapshot_stop_in_tracker_sessions(tmp_path: Path) -> None:
-    t = str(tmp_path / "t")
+def swap_in_tracker_sessions(how: str, captures: Path, env: dict[str, str]) -> None:
+    """allocator_swap.py's rounds in RUNS Tracker sessions of one process, which must finish."""
     proc = subprocess.run(
-        [sys.executable, program("allocator_swap.py"), "tracemalloc", "tracker", str(RUNS), t],
+        [sys.executable, program("allocator_swap.py"), how, "tracker", str(RUNS), str(captures)],
         capture_output=True,
         text=True,
         timeout=300,
+        env=env,
     )
     assert proc.returncode == 0, proc.stderr
     assert "rounds done" in proc.stdout
+
+
+def test_tracemalloc_start_snapshot_stop_in_tracker_sessions(tmp_path: Path) -> None:
+    swap_in_tracker_sessions("tracemalloc", tmp_path / "t", dict(os.environ))
     # every session finished its capture, and the last one names a line of each round
     report = memsleuth("report", "table", str(tmp_path / f"t-{RUNS - 1}.msl"), "--top", "200")
     assert report.returncode == 0, report.stderr
@@ -96,16 +101,7 @@ def test_an_extension_swapping_allocators_under_run(tmp_path: Path) -> None:
 
 def test_an_extension_swapping_allocators_in_tracker_sessions(tmp_path: Path) -> None:
     ext = cext.build("hookswap", tmp_path)
-    t = str(tmp_path / "t")
-    proc = subprocess.run(
-        [sys.executable, program("allocator_swap.py"), "hookswap", "tracker", str(RUNS), t],
-        capture_output=True,
-        text=True,
-        timeout=300,
-        env=cext.env_with(ext),
-    )
-    assert proc.returncode == 0, proc.stderr
-    assert "rounds done" in proc.stdout
+    swap_in_tracker_sessions("hookswap", tmp_path / "t", cext.env_with(ext))
 
 
 # Programs that exercise what a host may do; each prints what it computed, and must print the
