@@ -208,6 +208,9 @@ def test_relative_capture_path_survives_a_chdir(tmp_path: Path) -> None:
     assert (tmp_path / "here.msl").exists()
     assert (tmp_path / "here-leaks.html").exists()
     assert "wander.py:3" in result.stderr
+    # named as given, which the user's shell, still in tmp_path, understands
+    assert "capture:     here.msl\n" in result.stderr, result.stderr
+    assert "flame graph: here-leaks.html\n" in result.stderr, result.stderr
     result = memsleuth("run", str(script), cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     assert list(tmp_path.glob("memsleuth-wander-*.msl")), sorted(tmp_path.iterdir())

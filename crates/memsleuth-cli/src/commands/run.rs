@@ -257,12 +257,13 @@ pub fn run(
         }
     }
     // the program may change directory (os.chdir): a relative capture path means the directory
-    // `run` started in, so it is made absolute before the program starts
-    let output = args.output.unwrap_or_else(|| default_output(&target));
-    let output = std::path::absolute(&output).with_context(|| {
+    // `run` started in, so it is made absolute before the program starts; the user is shown the
+    // path as given, which their shell, still in that directory, understands
+    let given = args.output.unwrap_or_else(|| default_output(&target));
+    let output = std::path::absolute(&given).with_context(|| {
         format!(
             "cannot tell where {} is (the current directory is gone?); give an absolute path with -o",
-            output.display()
+            given.display()
         )
     })?;
     let request = RunRequest {
@@ -276,14 +277,15 @@ pub fn run(
     };
     let code = runner(&request).map_err(anyhow::Error::msg)?;
     if !args.no_report {
-        report(&output).with_context(|| format!("cannot report on {}", output.display()))?;
+        report(&output, &given).with_context(|| format!("cannot report on {}", given.display()))?;
     }
     Ok(code)
 }
 
 /// The leak summary at exit, on stderr so the program's own output stays as it was, and the
-/// flame graph of the leaks next to the capture.
-fn report(capture: &Path) -> anyhow::Result<()> {
+/// flame graph of the leaks next to the capture. `shown` is the capture's path as the user gave
+/// it.
+fn report(capture: &Path, shown: &Path) -> anyhow::Result<()> {
     use memsleuth_analysis::allocs::{LeakOptions, LeakReport};
 
     // a program that ran into its memory limit (`ulimit -v`) leaves no room for the analysis,
@@ -292,7 +294,7 @@ fn report(capture: &Path) -> anyhow::Result<()> {
         crate::err(&format!(
             "memsleuth: not enough memory left in this process to analyse the capture now; \
              run `memsleuth report leaks {}` later\n",
-            capture.display()
+            shown.display()
         ));
         return Ok(());
     }
@@ -301,7 +303,7 @@ fn report(capture: &Path) -> anyhow::Result<()> {
         Err(memsleuth_analysis::AnalysisError::NoAllocations) => {
             crate::err(&format!(
                 "memsleuth: no allocation was recorded; capture: {}\n",
-                capture.display()
+                shown.display()
             ));
             return Ok(());
         }
@@ -313,9 +315,9 @@ fn report(capture: &Path) -> anyhow::Result<()> {
     text.push_str(&memsleuth_render::allocs::leaks_brief(&leaks, 5));
     text.push_str(&format!(
         "\n  capture:     {}\n  flame graph: {}\n  more:        memsleuth report leaks {}\n",
-        capture.display(),
-        html.display(),
-        capture.display()
+        shown.display(),
+        super::report::sibling(shown, "-leaks.html").display(),
+        shown.display()
     ));
     crate::err(&text);
     Ok(())
