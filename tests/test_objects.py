@@ -326,6 +326,16 @@ def test_a_closure_names_its_free_variable(cleanup_modules: Any) -> None:
     assert _types(path) == ["module", "function", "list", f"{__name__}.Session"]
 
 
+def test_a_binary_payload_is_described_by_its_length_and_whole_escapes(
+    cleanup_modules: Any,
+) -> None:
+    blob = bytes(range(200, 256)) * 2
+    holder = _module("leakapp.blobs", BLOBS=[blob])
+    described = memsleuth.why(holder.BLOBS[0]).paths[0]["steps"][-1]["repr"]
+    # short enough for a report's line, and never an escape cut in two
+    assert described == "112 bytes b'\\xc8\\xc9\\xca\\xcb\\xcc\\xcd…'", described
+
+
 @pytest.mark.parametrize("retained", [False, True])
 def test_sizes_are_what_sys_getsizeof_says(retained: bool, cleanup_modules: Any) -> None:
     class Plain:

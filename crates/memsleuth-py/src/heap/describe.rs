@@ -61,9 +61,19 @@ pub(crate) unsafe fn short_repr(obj: *mut ffi::PyObject, type_name: &str) -> Str
             // the length first: a binary payload's first bytes say little
             let n = ffi::PyBytes_Size(obj).max(0) as usize;
             let p = ffi::PyBytes_AsString(obj) as *const u8;
-            let shown = std::slice::from_raw_parts(p, n.min(16));
-            let text: String = shown.escape_ascii().to_string();
-            let more = if n > shown.len() { "…" } else { "" };
+            let bytes = std::slice::from_raw_parts(p, n.min(16));
+            // whole escapes only, and few enough that a report's line never cuts one in two
+            let mut text = String::new();
+            let mut shown = 0;
+            for b in bytes {
+                let one = b.escape_ascii().to_string();
+                if text.len() + one.len() > 24 {
+                    break;
+                }
+                text.push_str(&one);
+                shown += 1;
+            }
+            let more = if n > shown { "…" } else { "" };
             return format!(
                 "{} bytes b'{text}{more}'",
                 memsleuth_render::units::count(n as u64)
