@@ -65,6 +65,10 @@ fn census(t: f64, rows: &[(&str, u64, Vec<u64>)]) -> Record {
             samples: samples.clone(),
         })
         .collect();
+    census_of(t, types)
+}
+
+fn census_of(t: f64, types: Vec<CensusType>) -> Record {
     Record::Census(Census {
         t_ns: s(t),
         duration_ns: 2_000_000,
@@ -411,19 +415,7 @@ fn many_types(cwd: &Path, rows: u64) -> Vec<u8> {
                 }
             })
             .collect();
-        w.push(&Record::Census(Census {
-            t_ns: s(1.0 + i as f64),
-            duration_ns: 2_000_000,
-            objects: types.iter().map(|r| r.count).sum(),
-            bytes: types.iter().map(|r| r.bytes).sum(),
-            gc_enabled: true,
-            gc_counts: vec![100, 2, 0],
-            unreachable: 0,
-            unreachable_bytes: 0,
-            garbage: 0,
-            types,
-            garbage_types: Vec::new(),
-        }));
+        w.push(&census_of(1.0 + i as f64, types));
         w.flush().expect("flush");
     }
     finish(w, 6.0)
