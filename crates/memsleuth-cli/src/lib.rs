@@ -79,9 +79,10 @@ pub(crate) fn io_reason(e: &std::io::Error) -> String {
     without_os_error(&e.to_string())
 }
 
-/// The longest time any option accepts: one year, as humantime counts it (`1y`, 365.25 days).
+/// The longest time any option or Python API interval accepts: one year, as humantime counts it
+/// (`1y`, 365.25 days).
 /// Longer values are typos, and past this `Instant + Duration` can overflow.
-pub(crate) const MAX_SECONDS: u64 = 31_557_600;
+pub const MAX_SECONDS: u64 = 31_557_600;
 
 /// A mistake in what the user asked that only the command itself can see (nothing to run, a
 /// contradiction between options). It exits with [`EXIT_USAGE`], like clap's own errors.

@@ -7,9 +7,9 @@ use std::time::Duration;
 use pyo3::exceptions::PyValueError;
 use pyo3::PyResult;
 
-/// The longest interval accepted anywhere: a year. Longer makes no sense for sampling and keeps
-/// every deadline computed from it far from overflow.
-pub const MAX_SECONDS: f64 = 365.0 * 24.0 * 3600.0;
+/// The longest interval accepted: a year, the same bound as the command line's. Longer makes no
+/// sense for sampling and keeps every deadline computed from it far from overflow.
+const MAX_SECONDS: f64 = memsleuth_cli::MAX_SECONDS as f64;
 
 /// `value` seconds as a duration when it is finite and within `[min, MAX_SECONDS]`.
 pub fn checked(name: &str, value: f64, min: f64) -> PyResult<Duration> {
@@ -17,7 +17,7 @@ pub fn checked(name: &str, value: f64, min: f64) -> PyResult<Duration> {
         return Ok(Duration::from_secs_f64(value));
     }
     Err(PyValueError::new_err(format!(
-        "{name} must be between {min} and {MAX_SECONDS:.0} seconds (a year), got {value}"
+        "{name} must be between {min} and {MAX_SECONDS:.0} seconds (a year), got {value:?}"
     )))
 }
 

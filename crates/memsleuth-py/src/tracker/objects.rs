@@ -83,10 +83,7 @@ impl CensusRun {
             // with the collector off, cycles pile up unseen: only the whole graph tells garbage
             // from live objects, so take the full census then
             let started = Instant::now();
-            let census = census_into(py, &sink, !gc_enabled(py));
-            if first.is_none() {
-                first = census;
-            }
+            census_into(py, &sink, !gc_enabled(py), &mut first);
             wait = interval.max(started.elapsed().saturating_mul(CENSUS_PAUSE_FACTOR));
         }
         let _ = done.send(first);
@@ -127,8 +124,9 @@ fn gc_enabled(py: Python<'_>) -> bool {
         .unwrap_or(true)
 }
 
-/// Takes a census (and a pymalloc snapshot) into the capture; returns the census.
-fn census_into(py: Python<'_>, sink: &RecordSink, retained: bool) -> Option<Census> {
+/// Takes a census (and a pymalloc snapshot) into the capture; keeps a copy in `first` when it
+/// is the first.
+fn census_into(py: Python<'_>, sink: &RecordSink, retained: bool, first: &mut Option<Census>) {
     let t_ns = sink.now_ns();
     let census = if retained {
         heap::snapshot(py, &[], &FxHashSet::default()).map(|mut snap| {
@@ -139,13 +137,14 @@ fn census_into(py: Python<'_>, sink: &RecordSink, retained: bool) -> Option<Cens
     } else {
         heap::quick_census(py, heap::CENSUS_ROWS).map(|(c, _)| c)
     };
-    let census = census.ok().map(|mut c| {
+    if let Ok(mut c) = census {
         c.t_ns = t_ns;
-        sink.push(Record::Census(c.clone()));
-        c
-    });
+        if first.is_none() {
+            *first = Some(c.clone());
+        }
+        sink.push(Record::Census(c));
+    }
     pymalloc_into(py, sink);
-    census
 }
 
 /// A snapshot of the small-object allocator, when pymalloc is in use.
