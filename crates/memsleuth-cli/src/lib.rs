@@ -242,22 +242,6 @@ fn context_text(e: &clap::Error, kind: clap::error::ContextKind) -> Option<Strin
     }
 }
 
-/// True when `option` (`--census`, `-i`) is an option of `cmd` that takes a value.
-fn takes_value(cmd: &clap::Command, option: &str) -> bool {
-    cmd.get_arguments().any(|a| {
-        let named = match option.strip_prefix("--") {
-            Some(long) => a.get_long() == Some(long),
-            None => {
-                let mut chars = option.chars();
-                chars.next() == Some('-')
-                    && chars.next().is_some_and(|c| a.get_short() == Some(c))
-                    && chars.next().is_none()
-            }
-        };
-        named && !a.is_positional() && a.get_action().takes_values()
-    })
-}
-
 /// The option of `cmd` that `arg` names when it takes a value and the value is not attached
 /// (`-i`, `--interval`, `-qi`; not `-i5s`, `--interval=5s`).
 fn option_without_value<'a>(cmd: &'a clap::Command, arg: &str) -> Option<&'a clap::Arg> {
@@ -431,7 +415,7 @@ fn usage_error(e: &clap::Error, args: &[OsString]) -> i32 {
                 .strip_prefix('-')
                 .is_some_and(|v| v.starts_with(|c: char| c.is_ascii_digit() || c == '.'));
             match option {
-                Some(option) if negative && takes_value(&cmd, option) => {
+                Some(option) if negative && option_without_value(&cmd, option).is_some() => {
                     format!("{option} {value}: must not be negative; {see}")
                 }
                 _ => first_line(e, &see),
