@@ -66,25 +66,33 @@ pub enum ProfileKind {
 }
 
 /// Builds the stack profile of one kind from a capture file, for the stack-shaped renderers
-/// (flamegraph, pprof, collapsed). `bins` time bins (100 is a good choice) split each stack's
-/// bytes by when they were allocated.
+/// (flamegraph, pprof, collapsed), with what was captured (how the capture ended, for the
+/// report to say). `bins` time bins (100 is a good choice) split each stack's bytes by when
+/// they were allocated.
 pub fn profile_from_path(
     path: &std::path::Path,
     kind: ProfileKind,
     bins: u32,
-) -> Result<Profile, crate::AnalysisError> {
+) -> Result<(Profile, CaptureInfo), crate::AnalysisError> {
     Ok(match kind {
-        ProfileKind::Leaks => LeakReport::from_path(
-            path,
-            &LeakOptions {
+        ProfileKind::Leaks => {
+            // no verdicts: a stack picture has no place for them
+            let opts = LeakOptions {
                 windows: 0,
                 bins,
                 ..LeakOptions::default()
-            },
-        )?
-        .to_profile(),
-        ProfileKind::Peak => PeakReport::from_path(path, &PeakOptions { bins })?.to_profile(),
-        ProfileKind::All => AllocTable::from_path(path, &TableOptions { bins })?.to_profile(),
+            };
+            let r = LeakReport::from_path(path, &opts)?;
+            (r.to_profile(), r.capture)
+        }
+        ProfileKind::Peak => {
+            let r = PeakReport::from_path(path, &PeakOptions { bins })?;
+            (r.to_profile(), r.capture)
+        }
+        ProfileKind::All => {
+            let r = AllocTable::from_path(path, &TableOptions { bins })?;
+            (r.to_profile(), r.capture)
+        }
     })
 }
 

@@ -801,9 +801,10 @@ fn leak_profile_carries_frames_bins_heap_and_rss() {
 #[test]
 fn profile_from_a_file_for_each_kind() {
     let path = temp_capture("profile-kinds", &leak_and_cache());
-    let leaks = profile_from_path(&path, ProfileKind::Leaks, 50).expect("leaks");
-    let peak = profile_from_path(&path, ProfileKind::Peak, 50).expect("peak");
-    let all = profile_from_path(&path, ProfileKind::All, 50).expect("all");
+    let (leaks, capture) = profile_from_path(&path, ProfileKind::Leaks, 50).expect("leaks");
+    let (peak, _) = profile_from_path(&path, ProfileKind::Peak, 50).expect("peak");
+    let (all, _) = profile_from_path(&path, ProfileKind::All, 50).expect("all");
+    assert!(!capture.end.cut_short && capture.end.damage.is_none());
     assert!(leaks.total_bytes() < peak.total_bytes());
     assert!(peak.total_bytes() < all.total_bytes());
     assert_eq!(leaks.bins, 50);

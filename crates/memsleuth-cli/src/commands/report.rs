@@ -6,7 +6,7 @@ use anyhow::{bail, Context};
 use clap::{Args, Subcommand};
 use memsleuth_analysis::allocs::{
     AllocTable, CaptureInfo, DiffOptions, DiffReport, LeakOptions, LeakReport, PeakOptions,
-    PeakReport, TableOptions,
+    PeakReport, ProfileKind, TableOptions,
 };
 use memsleuth_analysis::growth::{CensusPick, GrowthOptions, GrowthReport};
 use memsleuth_analysis::{AnalysisError, EndInfo, Profile, TimelineReport, VerdictOptions};
@@ -349,27 +349,13 @@ const FLAME_BINS: u32 = 200;
 /// The stack profile of `file` and what was captured: the profile for the picture or the export,
 /// the capture's description for how it ended.
 fn profile(file: &Path, of: Of, bins: u32) -> anyhow::Result<(Profile, CaptureInfo)> {
-    let failed = |e| analysis_error(file, e);
-    Ok(match of {
-        Of::Leaks => {
-            // no verdicts: a stack picture has no place for them
-            let opts = LeakOptions {
-                windows: 0,
-                bins,
-                ..LeakOptions::default()
-            };
-            let r = LeakReport::from_path(file, &opts).map_err(failed)?;
-            (r.to_profile(), r.capture)
-        }
-        Of::Peak => {
-            let r = PeakReport::from_path(file, &PeakOptions { bins }).map_err(failed)?;
-            (r.to_profile(), r.capture)
-        }
-        Of::All => {
-            let r = AllocTable::from_path(file, &TableOptions { bins }).map_err(failed)?;
-            (r.to_profile(), r.capture)
-        }
-    })
+    let kind = match of {
+        Of::Leaks => ProfileKind::Leaks,
+        Of::Peak => ProfileKind::Peak,
+        Of::All => ProfileKind::All,
+    };
+    memsleuth_analysis::allocs::profile_from_path(file, kind, bins)
+        .map_err(|e| analysis_error(file, e))
 }
 
 /// Writes the flame graph of `file` to `output`; shared with `memsleuth run`.
