@@ -2,20 +2,27 @@
 
 from __future__ import annotations
 
+import atexit
+import contextlib
 import importlib.util
 import os
 import runpy
+import signal
 import sys
 import threading
 import traceback
 from typing import Optional
 
+from memsleuth import _native
 from memsleuth._native import MemsleuthError
 from memsleuth._tracker import Tracker
 
 # True once the program has ended with an uncaught KeyboardInterrupt. python then dies of SIGINT
 # after it has finished; `memsleuth.__main__` does the same after the capture and the report.
 interrupted = False
+# Set by `memsleuth.__main__` when the program died of an uncaught KeyboardInterrupt and
+# memsleuth has finished with it (capture complete, report printed).
+die_of_sigint = False
 
 
 def _exit_code(e: SystemExit) -> int:
@@ -58,36 +65,81 @@ def run_target(
         stack_depth=stack_depth,
         census=census or None,
     )
-    code = 0
     # Under python the program's module globals live until the interpreter shuts down, after
     # the program ends; runpy drops them when it returns. What was alive "at exit" must include
     # them, so keep them (or the error whose frames hold them) until tracking stops.
     kept: object = None
+    code = 0
     tracker.start()
     try:
-        if module:
-            kept = runpy.run_module(target, run_name="__main__", alter_sys=True)
-        else:
-            kept = runpy.run_path(target, run_name="__main__")
-        _wait_for_threads()
-    except SystemExit as e:
-        kept = e
-        code = _exit_code(e)
-    except KeyboardInterrupt as e:
-        global interrupted
-        kept = e
-        _print_target_traceback()
-        interrupted = True
-        code = 130
-    except BaseException as e:  # the target's own error, reported as python would
-        kept = e
-        _print_target_traceback()
-        code = 1
+        kept, code = _run_main(target, module)
+        # the program's own time ends here; what follows is its shutdown, then memsleuth's
+        _native.track_phase("main-end")
+        if not interrupted:
+            code = _shut_down(tracker, code)
+        _native.track_phase("shutdown-end")
     finally:
         main_globals = kept if isinstance(kept, dict) else None
         tracker.stop(exit_code=code, main_globals=main_globals, main_name=target)
         del kept, main_globals
     return code
+
+
+def _run_main(target: str, module: bool) -> tuple[object, int]:
+    """Runs the program's main code as ``python`` would; returns what to keep alive until
+    tracking stops (its globals, or the error whose frames hold them) and its exit code."""
+    global interrupted
+    try:
+        if module:
+            return runpy.run_module(target, run_name="__main__", alter_sys=True), 0
+        return runpy.run_path(target, run_name="__main__"), 0
+    except SystemExit as e:
+        return e, _exit_code(e)
+    except KeyboardInterrupt as e:
+        _print_target_traceback()
+        interrupted = True
+        return e, 130
+    except BaseException as e:  # the target's own error, reported as python would
+        _print_target_traceback()
+        return e, 1
+
+
+def _shut_down(tracker: Tracker, code: int) -> int:
+    """What python does after the main code and before tearing modules down, while still
+    tracking: waits for non-daemon threads (and the executors' exit hooks), then runs the
+    program's ``atexit`` handlers. Memory a program frees only here still grew while it ran;
+    the capture's phase marks let the report say so. Returns the exit code."""
+    global interrupted
+    try:
+        _wait_for_threads()
+    except KeyboardInterrupt:
+        interrupted = True
+        return 130
+    # memsleuth's own handlers must outlive this: they act after the report
+    ours = (tracker.stop, exit_like_python)
+    for handler in ours:
+        atexit.unregister(handler)
+    try:
+        atexit._run_exitfuncs()
+    finally:
+        atexit.register(exit_like_python)
+    return code
+
+
+def exit_like_python() -> None:
+    """Dies of SIGINT when the program did, as CPython does after an uncaught KeyboardInterrupt
+    (``exit_sigint`` in Modules/main.c, run after finalization): SIGINT's default action back,
+    then SIGINT to itself, so the caller (a shell, a test runner) sees death by Ctrl-C and stops
+    too. If that does not kill the process (SIGINT blocked), it exits with 130, as CPython does.
+    ``memsleuth.__main__`` sets ``die_of_sigint`` once the capture and report are done."""
+    if not die_of_sigint:
+        return
+    # CPython flushes the standard streams during finalization, before the signal
+    for stream in (sys.stdout, sys.stderr):
+        with contextlib.suppress(OSError, ValueError, AttributeError):
+            stream.flush()
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+    os.kill(os.getpid(), signal.SIGINT)
 
 
 def _find_module(name: str) -> Optional[object]:

@@ -12,6 +12,7 @@ pub mod pymalloc;
 pub mod report;
 pub mod timeline;
 pub mod trend;
+pub mod verdict;
 
 pub use allocs::{
     AllocTable, DiffReport, LeakOptions, LeakReport, PeakReport, ProfileKind, TableOptions,
@@ -21,3 +22,4 @@ pub use profile::{Location, Profile, ProfileStack};
 pub use report::{ProcessVerdict, TimelineReport};
 pub use timeline::{describe_exit, EndInfo, Point, ProcessSeries, Timeline, TotalPoint};
 pub use trend::{classify, Verdict, VerdictKind, VerdictOptions};
+pub use verdict::{Finding, FindingKind, ProgramVerdict, State};

@@ -175,12 +175,19 @@ fn leaks_names_the_growing_site_first_with_its_stack() {
         lines[0],
         "memsleuth leaks · python server.py (pid 77) · 10.0 s · Python 3.12.0"
     );
+    // the one verdict first, then the totals
     assert_eq!(
         lines[1],
-        "Leaks: 3.9 MiB in 1,250 blocks still alive at exit, allocated at 2 sites (growing: 1)"
+        "Verdict: leaking — 1 finding over the run's 10.0 s"
     );
     assert!(
-        lines[2].starts_with("  leaking: server.py:27 handle() grows +200"),
+        lines[2].starts_with("  1. server.py:27 handle() keeps +200"),
+        "{out}"
+    );
+    assert!(
+        out.contains(
+            "  Leaks: 3.9 MiB in 1,250 blocks still alive at exit, allocated at 2 sites\n"
+        ),
         "{out}"
     );
     // paths relative to the current directory, the leak first, its caller below it

@@ -40,5 +40,11 @@ pub const CODEC_STORED: u8 = 0;
 /// Chunk codec 1 (format 1.1): LZ4 block with its decompressed size as a 4-byte little-endian
 /// prefix. The checksum covers the bytes on disk.
 pub const CODEC_LZ4: u8 = 1;
+/// Mark labels (1.3) of the phases of a program run under `memsleuth run`: its main code
+/// returned or raised, then its shutdown (threads joined, `atexit` handlers) ended. What
+/// follows the last is memsleuth's own exit work. Each mark precedes in the file every event
+/// stamped after it.
+pub const PHASE_MAIN_END: &str = "memsleuth:main-end";
+pub const PHASE_SHUTDOWN_END: &str = "memsleuth:shutdown-end";
 /// Conventional file extension.
 pub const EXTENSION: &str = "msl";

@@ -78,6 +78,8 @@ pub struct AllocStats {
 
 enum Command {
     Mark(u64, String),
+    /// A mark stamped when the recorder takes it, then answered (see [`AllocRecorder::phase`]).
+    Phase(String, Sender<u64>),
     /// A record made elsewhere (census, gc, pymalloc, holder): written as is.
     Record(Box<Record>),
     /// Write everything recorded so far, frames resolved, then answer.
@@ -101,6 +103,18 @@ impl RecordSink {
     /// Adds a record; dropped silently once the recorder has stopped.
     pub fn push(&self, record: Record) {
         let _ = self.commands.send(Command::Record(Box::new(record)));
+    }
+
+    /// Places a phase mark (end of the program's main code, end of its shutdown) and waits
+    /// until it is in the capture; returns its time. The recorder stamps it itself, after
+    /// emitting what it drained so far, so every event recorded after the mark's time comes
+    /// after the mark in the file: a reader learns of a phase before any event past it.
+    pub fn phase(&self, label: &str) -> Result<u64, RecorderError> {
+        let (tx, rx) = mpsc::channel();
+        self.commands
+            .send(Command::Phase(label.to_string(), tx))
+            .map_err(|_| RecorderError::ThreadLost)?;
+        rx.recv().map_err(|_| RecorderError::ThreadLost)
     }
 }
 
@@ -286,6 +300,18 @@ impl<W: Write> State<W> {
                 match cmd {
                     Command::Mark(t_ns, label) => {
                         self.writer.push(&Record::Mark(Mark { t_ns, label }));
+                    }
+                    Command::Phase(label, ack) => {
+                        // events drained so far may be held in per-thread batches: they must
+                        // reach the file before the mark, which they all precede in time
+                        let mut threads = std::mem::take(&mut self.threads);
+                        for st in threads.values_mut() {
+                            self.emit(st);
+                        }
+                        self.threads = threads;
+                        let t_ns = memsleuth_hook::now_ns().saturating_sub(self.cfg.start_mono_ns);
+                        self.writer.push(&Record::Mark(Mark { t_ns, label }));
+                        let _ = ack.send(t_ns);
                     }
                     Command::Record(r) => self.writer.push(&r),
                     Command::Sync(ack) => {

@@ -217,10 +217,12 @@ fn plural(n: usize, one: &str, many: &str) -> String {
 /// The headline of a leak report: one line with the totals, and one line per leaking site (or
 /// one saying none grew). Used by `report leaks`, `report summary` and `run`.
 pub fn leaks_headline(r: &LeakReport) -> String {
-    leaks_headline_in(r, cwd().as_deref())
+    leaks_headline_in(r, cwd().as_deref(), None)
 }
 
-fn leaks_headline_in(r: &LeakReport, base: Option<&Path>) -> String {
+/// The totals line, then the verdict's lines when given (they replace the per-site ones: one
+/// verdict, one wording).
+fn leaks_headline_in(r: &LeakReport, base: Option<&Path>, verdict: Option<&str>) -> String {
     let l = &r.leaks;
     if l.sites.is_empty() {
         return format!(
@@ -229,17 +231,22 @@ fn leaks_headline_in(r: &LeakReport, base: Option<&Path>) -> String {
         );
     }
     let judged = judged(r);
-    let mut out = format!(
-        "Leaks: {} in {} still alive {}, allocated at {}",
+    let mut out = verdict.unwrap_or_default().to_string();
+    out.push_str(&format!(
+        "{}Leaks: {} in {} still alive {}, allocated at {}",
+        if verdict.is_some() { "  " } else { "" },
         bytes(l.bytes as f64),
         blocks(l.blocks),
         when(r),
         plural(l.sites.len(), "site", "sites"),
-    );
-    if judged {
+    ));
+    if judged && verdict.is_none() {
         out.push_str(&format!(" (growing: {})", r.growing));
     }
     out.push('\n');
+    if verdict.is_some() {
+        return out;
+    }
     if !judged && l.sites.iter().any(|s| s.verdict.is_some()) {
         out.push_str(
             "  the sites were allocated over too short a time to tell leaks from caches; a longer \
@@ -526,13 +533,24 @@ fn holders_section(
 /// The short leak summary `memsleuth run` prints at exit: the headline and the top sites,
 /// each with two callers.
 pub fn leaks_brief(r: &LeakReport, top: usize) -> String {
+    leaks_brief_in(r, top, None)
+}
+
+/// [`leaks_brief`] under the one verdict's lines (see [`crate::verdict::verdict_lines`]).
+pub fn leaks_brief_with(r: &LeakReport, top: usize, verdict: &str) -> String {
+    leaks_brief_in(r, top, Some(verdict))
+}
+
+fn leaks_brief_in(r: &LeakReport, top: usize, verdict: Option<&str>) -> String {
     let base = cwd();
     let base = base.as_deref();
-    let mut out = leaks_headline_in(r, base);
+    let mut out = leaks_headline_in(r, base, verdict);
     if !r.leaks.sites.is_empty() {
         out.push('\n');
         site_table(&r.leaks, top.max(1), base, judged(r), 2, &mut out);
-        holders_section(r, top.max(1), base, true, &mut out);
+        if verdict.is_none() {
+            holders_section(r, top.max(1), base, true, &mut out);
+        }
     }
     for c in caveats(&r.capture) {
         out.push_str(&format!("  {c}\n"));
@@ -542,14 +560,19 @@ pub fn leaks_brief(r: &LeakReport, top: usize) -> String {
 
 /// The leak report for people. `top` sites are listed (0: all).
 pub fn leaks_text(r: &LeakReport, top: usize) -> String {
-    leaks_text_in(r, top, cwd().as_deref())
+    leaks_text_in(r, top, cwd().as_deref(), None)
 }
 
-fn leaks_text_in(r: &LeakReport, top: usize, base: Option<&Path>) -> String {
+/// [`leaks_text`] with the one verdict's lines at its head.
+pub fn leaks_text_with(r: &LeakReport, top: usize, verdict: &str) -> String {
+    leaks_text_in(r, top, cwd().as_deref(), Some(verdict))
+}
+
+fn leaks_text_in(r: &LeakReport, top: usize, base: Option<&Path>, verdict: Option<&str>) -> String {
     let top = if top == 0 { usize::MAX } else { top };
     let mut out = title("leaks", &r.capture);
     out.push('\n');
-    out.push_str(&leaks_headline_in(r, base));
+    out.push_str(&leaks_headline_in(r, base, verdict));
     if !r.leaks.sites.is_empty() {
         out.push('\n');
         site_table(&r.leaks, top, base, judged(r), CALLERS_SHOWN, &mut out);
@@ -709,7 +732,7 @@ fn leaks_model(r: &LeakReport, top: usize) -> LeaksJson<'_> {
         blocks: r.leaks.blocks,
         site_count: r.leaks.sites.len(),
         growing: r.growing,
-        headline: leaks_headline_in(r, None).trim_end().to_string(),
+        headline: leaks_headline_in(r, None, None).trim_end().to_string(),
         windows: r.windows,
         heap: HeapJson::from(&r.heap),
         sites: sites_json(&r.leaks, top),
@@ -746,7 +769,7 @@ pub fn leaks_summary_value(r: &LeakReport) -> serde_json::Value {
         sites: r.leaks.sites.len(),
         growing: r.growing,
         sampled: r.capture.sampled(),
-        headline: leaks_headline_in(r, None).trim_end().to_string(),
+        headline: leaks_headline_in(r, None, None).trim_end().to_string(),
         leaking: r
             .leaking_sites()
             .map(|s| LeakingJson {
@@ -1308,6 +1331,7 @@ mod tests {
                 stacks: vec![0],
                 verdict: Some(verdict(VerdictKind::Growing, 2.1 * MIB as f64)),
                 series: vec![(0, 0), (12_000_000_000, 11 * MIB)],
+                freed_at_shutdown: 0,
             },
             SiteRow {
                 location: locations[3].clone(),
@@ -1316,6 +1340,7 @@ mod tests {
                 stacks: vec![1],
                 verdict: Some(verdict(VerdictKind::Plateau, 0.0)),
                 series: vec![(0, 0), (12_000_000_000, MIB / 2)],
+                freed_at_shutdown: 0,
             },
             SiteRow {
                 location: locations[4].clone(),
@@ -1324,6 +1349,7 @@ mod tests {
                 stacks: vec![2],
                 verdict: Some(verdict(VerdictKind::Stable, 0.0)),
                 series: vec![],
+                freed_at_shutdown: 0,
             },
         ];
         LeakReport {
@@ -1361,7 +1387,7 @@ mod tests {
 
     #[test]
     fn leaks_table_reads_like_the_design() {
-        let text = leaks_text_in(&report(), 10, base());
+        let text = leaks_text_in(&report(), 10, base(), None);
         let expected = "\
 memsleuth leaks · python examples/leaky_server.py (pid 4242) · 12.0 s · Python 3.12.1
 Leaks: 11.5 MiB in 48,003 blocks still alive at exit, allocated at 3 sites (growing: 1)
@@ -1383,7 +1409,7 @@ Leaks: 11.5 MiB in 48,003 blocks still alive at exit, allocated at 3 sites (grow
 
     #[test]
     fn leaks_table_folds_the_sites_past_top() {
-        let text = leaks_text_in(&report(), 1, base());
+        let text = leaks_text_in(&report(), 1, base(), None);
         assert!(
             text.contains("  … 2 more sites hold 513 KiB in 8,003 blocks (--top 3 shows them all)"),
             "{text}"
@@ -1396,7 +1422,7 @@ Leaks: 11.5 MiB in 48,003 blocks still alive at exit, allocated at 3 sites (grow
         let mut r = report();
         r.leaks = Breakdown::default();
         r.growing = 0;
-        let text = leaks_text_in(&r, 10, base());
+        let text = leaks_text_in(&r, 10, base(), None);
         assert!(text.contains("Leaks: nothing allocated while tracking is still alive at exit"));
         assert!(!text.contains("bytes         blocks"), "{text}");
     }
@@ -1406,14 +1432,14 @@ Leaks: 11.5 MiB in 48,003 blocks still alive at exit, allocated at 3 sites (grow
         let mut r = report();
         r.leaks.sites[0].verdict = Some(verdict(VerdictKind::Plateau, 0.0));
         r.growing = 0;
-        let text = leaks_headline_in(&r, base());
+        let text = leaks_headline_in(&r, base(), None);
         assert!(text.contains("(growing: 0)"), "{text}");
         assert!(text.contains("no site grew steadily"), "{text}");
         // when every verdict is inconclusive the column goes away
         for s in &mut r.leaks.sites {
             s.verdict = Some(verdict(VerdictKind::Inconclusive, 0.0));
         }
-        let text = leaks_text_in(&r, 10, base());
+        let text = leaks_text_in(&r, 10, base(), None);
         assert!(text.contains("\n  bytes         blocks  site\n"), "{text}");
         assert!(!text.contains("stable"), "{text}");
         assert!(
@@ -1428,7 +1454,7 @@ Leaks: 11.5 MiB in 48,003 blocks still alive at exit, allocated at 3 sites (grow
         r.capture.sample_bytes = 512 * 1024;
         r.capture.end.cut_short = true;
         r.capture.end.dropped = 1234;
-        let text = leaks_text_in(&r, 10, base());
+        let text = leaks_text_in(&r, 10, base(), None);
         assert!(
             text.contains("allocations were sampled (one per 512 KiB"),
             "{text}"
@@ -1447,7 +1473,7 @@ Leaks: 11.5 MiB in 48,003 blocks still alive at exit, allocated at 3 sites (grow
         );
         r.capture.end.damage = Some("capture is truncated at byte 999: x".into());
         r.capture.last_event_ns = 3_500_000_000;
-        let text = leaks_text_in(&r, 10, base());
+        let text = leaks_text_in(&r, 10, base(), None);
         assert!(
             text.contains(
                 "warning: the capture is damaged: capture is truncated at byte 999: x; the report \
@@ -1457,7 +1483,7 @@ Leaks: 11.5 MiB in 48,003 blocks still alive at exit, allocated at 3 sites (grow
         );
         r.at_end = false;
         r.at_ns = 2_000_000_000;
-        assert!(leaks_headline_in(&r, base()).contains("still alive at 2.0 s"));
+        assert!(leaks_headline_in(&r, base(), None).contains("still alive at 2.0 s"));
     }
 
     #[test]

@@ -15,5 +15,6 @@ pub mod pymalloc;
 pub mod retention;
 pub mod summary;
 pub mod units;
+pub mod verdict;
 
 pub use plot::RenderError;

@@ -56,6 +56,11 @@ pub(crate) struct LiveHeap {
     pub series: Series,
     pub untracked_frees: u64,
     pub reused_live: u64,
+    /// End of the program's main code (its phase mark), once the replay has read it.
+    pub main_end: Option<u64>,
+    /// Blocks allocated by the end of the main code and freed after it (by the program's
+    /// shutdown): still alive when the program's own time ended.
+    pub freed_late: Vec<Block>,
     /// Keep the series and per-slot totals (off for a snapshot pass).
     full: bool,
 }
@@ -76,6 +81,8 @@ impl LiveHeap {
             series: Series::new(2000),
             untracked_frees: 0,
             reused_live: 0,
+            main_end: None,
+            freed_late: Vec::new(),
             full,
         }
     }
@@ -90,7 +97,12 @@ impl LiveHeap {
     }
 
     #[inline]
-    fn release(&mut self, old: Block) {
+    fn release(&mut self, old: Block, t: u64) {
+        if let Some(end) = self.main_end {
+            if t > end && old.t <= end {
+                self.freed_late.push(old);
+            }
+        }
         let (b, c) = self.weights.of(old.size);
         self.bytes -= b;
         self.blocks -= c;
@@ -131,7 +143,7 @@ impl Visitor for LiveHeap {
         };
         if let Some(old) = self.live.insert(ev.addr, block) {
             self.reused_live += 1;
-            self.release(old);
+            self.release(old, ev.t_ns);
         }
         let (b, c) = self.weights.of(ev.size);
         self.bytes += b;
@@ -156,13 +168,19 @@ impl Visitor for LiveHeap {
         self.index += 1;
         match self.live.remove(&ev.addr) {
             Some(old) => {
-                self.release(old);
+                self.release(old, ev.t_ns);
                 if self.full {
                     self.series.push(ev.t_ns, self.bytes);
                 }
             }
             // allocated before tracking began: not ours to count
             None => self.untracked_frees += 1,
+        }
+    }
+
+    fn mark(&mut self, t_ns: u64, label: &str) {
+        if label == memsleuth_format::PHASE_MAIN_END && self.main_end.is_none() {
+            self.main_end = Some(t_ns);
         }
     }
 }
@@ -207,5 +225,6 @@ pub(crate) fn capture_info(
         stacks: tables.stacks.len().saturating_sub(1) as u64,
         frames: tables.frames.len() as u64,
         unresolved_frames: frames_unresolved,
+        phases: super::Phases::from_marks(&tables.marks),
     }
 }

@@ -30,7 +30,7 @@ mod tests;
 use serde::Serialize;
 
 pub use diff::{DiffOptions, DiffReport, DiffRow};
-pub use leaks::{site_verdict_options, LeakOptions, LeakReport, SiteHolder};
+pub use leaks::{site_verdict_options, LeakOptions, LeakReport, SiteHolder, DEFAULT_WINDOWS};
 pub use peak::{PeakOptions, PeakReport};
 pub use table::{AllocTable, CallTree, TableOptions, TableRow, TableStack, TreeNode};
 
@@ -131,6 +131,26 @@ pub struct CaptureInfo {
     /// Frames named by a stack but never described (the capture was cut before they were
     /// written); shown as `<unresolved frame N>`.
     pub unresolved_frames: u64,
+    /// Phases of a program run under `memsleuth run` (format 1.3): ns since the start.
+    pub phases: Phases,
+}
+
+/// When the program's main code and its shutdown ended; `None` in captures without phase marks
+/// (older ones, the API's sessions).
+#[derive(Debug, Clone, Copy, Default, Serialize)]
+pub struct Phases {
+    pub main_end_ns: Option<u64>,
+    pub shutdown_end_ns: Option<u64>,
+}
+
+impl Phases {
+    pub(crate) fn from_marks(marks: &[(u64, String)]) -> Phases {
+        let find = |label: &str| marks.iter().find(|m| m.1 == label).map(|m| m.0);
+        Phases {
+            main_end_ns: find(memsleuth_format::PHASE_MAIN_END),
+            shutdown_end_ns: find(memsleuth_format::PHASE_SHUTDOWN_END),
+        }
+    }
 }
 
 impl CaptureInfo {
@@ -174,6 +194,14 @@ pub struct SiteRow {
     /// (0 bytes) to the end of each window its life was cut into; empty when not judged.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub series: Vec<(u64, u64)>,
+    /// Leak reports: of `bytes`, what the program's shutdown freed (threads joined, `atexit`
+    /// handlers): alive when its main code ended, gone by the end of the capture.
+    #[serde(skip_serializing_if = "is_zero")]
+    pub freed_at_shutdown: u64,
+}
+
+fn is_zero(v: &u64) -> bool {
+    *v == 0
 }
 
 impl SiteRow {

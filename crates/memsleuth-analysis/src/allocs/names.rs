@@ -326,6 +326,7 @@ pub(crate) fn breakdown(
                     stacks: Vec::new(),
                     verdict: None,
                     series: Vec::new(),
+                    freed_at_shutdown: 0,
                 },
             ));
             sites.len() - 1

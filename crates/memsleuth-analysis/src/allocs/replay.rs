@@ -403,6 +403,9 @@ pub(crate) trait Visitor {
     fn alloc(&mut self, ev: &AllocEvent, slot: u32);
     /// A free (maybe of an address never seen allocated).
     fn free(&mut self, ev: &AllocEvent);
+    /// A mark, on the first pass, before any event stamped after it (phase marks keep that
+    /// promise; see `memsleuth_format::PHASE_MAIN_END`).
+    fn mark(&mut self, _t_ns: u64, _label: &str) {}
 }
 
 /// Where a replay stops.
@@ -698,6 +701,7 @@ fn run<R: Read, V: Visitor>(
             }
             Record::Mark(m) if first => {
                 tables.last_t = tables.last_t.max(m.t_ns);
+                sink.visitor.mark(m.t_ns, &m.label);
                 tables.marks.push((m.t_ns, m.label));
             }
             Record::ProcessExit(x) if first => {

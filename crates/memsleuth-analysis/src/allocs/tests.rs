@@ -198,12 +198,12 @@ fn a_steady_leak_is_growing_and_a_filled_cache_is_not() {
             .collect::<Vec<_>>(),
         ["handle"]
     );
-    // ten windows of one second, the series of live bytes at each end after an empty start
-    assert_eq!(leak.series.len(), 11);
+    // a hundred windows of 100 ms, the series of live bytes at each end after an empty start
+    assert_eq!(leak.series.len(), 101);
     assert_eq!(leak.series[0], (0, 0));
-    assert_eq!(leak.series[1].0, ms(1000.0));
-    assert_eq!(leak.series[10], (ms(10_000.0), 1000 * 2 * KIB));
-    assert_eq!(cache.series[10].1, 250 * 8 * KIB);
+    assert_eq!(leak.series[1].0, ms(100.0));
+    assert_eq!(leak.series[100], (ms(10_000.0), 1000 * 2 * KIB));
+    assert_eq!(cache.series[100].1, 250 * 8 * KIB);
     // sizes: the cache holds 250 entries at the end
     assert_eq!(cache.bytes, 250 * 8 * KIB);
     assert_eq!(leak.bytes, 1000 * 2 * KIB);

@@ -9,7 +9,9 @@ use memsleuth_analysis::allocs::{
     PeakReport, ProfileKind, TableOptions,
 };
 use memsleuth_analysis::growth::{CensusPick, GrowthOptions, GrowthReport};
-use memsleuth_analysis::{AnalysisError, EndInfo, Profile, TimelineReport, VerdictOptions};
+use memsleuth_analysis::{
+    AnalysisError, EndInfo, Profile, ProgramVerdict, TimelineReport, VerdictOptions,
+};
 use memsleuth_format::{Capture, ExitStatus};
 
 use super::read_error;
@@ -53,6 +55,35 @@ enum ReportKind {
         #[arg(long, conflicts_with_all = ["output", "html"])]
         json: bool,
     },
+    /// The one verdict: is the program leaking, what grows, where, and who holds it
+    #[command(
+        long_about = "The one verdict on a capture: leaking, no leak or inconclusive, with \
+            every finding ranked by evidence.\n\n\
+            It weighs every signal the capture holds over the program's own time (up to the end \
+            of its main code; its shutdown and memsleuth's exit work are left out): allocation \
+            sites whose live bytes keep growing, what holds their objects (a reference from C \
+            turns the finding into `held-from-c`), the gc turned off while unreachable cycles \
+            pile up, types whose instances keep growing, RSS growing beyond the tracked heap \
+            (memory allocated in C), open file descriptors and threads. A growing site counts \
+            only when its growth matters: at least 64 KiB, and either 256 KiB/s or a quarter \
+            of the heap's growth; the others are listed as not counted, with the reason.\n\n\
+            `memsleuth run` prints the same verdict at exit. --json prints it for machines \
+            (schema in docs/verdict.md); --check exits 3 when the program leaks, for CI.",
+        after_help = "Examples:\n  \
+            memsleuth report verdict out.msl            the verdict and its evidence\n  \
+            memsleuth report verdict out.msl --json     for scripts (docs/verdict.md)\n  \
+            memsleuth report verdict out.msl --check    exit 3 when leaking"
+    )]
+    Verdict {
+        /// Capture file (.msl)
+        file: PathBuf,
+        /// Print JSON instead of text (schema: docs/verdict.md)
+        #[arg(long)]
+        json: bool,
+        /// Exit with status 3 when the verdict is "leaking"
+        #[arg(long)]
+        check: bool,
+    },
     /// Memory allocated while tracking and still alive at exit, by line, with a leak verdict
     #[command(
         long_about = "Memory allocated while tracking and still alive at exit, by line.\n\n\
@@ -84,7 +115,7 @@ enum ReportKind {
         #[arg(long)]
         json: bool,
         /// Windows each site's life is cut into to judge it (fewer for a brief one; 0: no verdicts)
-        #[arg(long, value_name = "N", default_value_t = 10)]
+        #[arg(long, value_name = "N", default_value_t = memsleuth_analysis::allocs::DEFAULT_WINDOWS)]
         windows: u32,
     },
     /// What was alive at the high-water mark of the tracked heap, by line
@@ -720,7 +751,11 @@ pub fn run(args: ReportArgs) -> anyhow::Result<i32> {
                 windows,
                 ..LeakOptions::default()
             };
-            let r = LeakReport::from_path(&file, &opts).map_err(|e| analysis_error(&file, e))?;
+            let verdict = ProgramVerdict::from_path_with(&file, &opts)
+                .map_err(|e| analysis_error(&file, e))?;
+            let Some(r) = verdict.leaks.as_ref() else {
+                return Err(analysis_error(&file, AnalysisError::NoAllocations));
+            };
             if let Some(at) = at.filter(|&at| at > r.capture.duration_ns) {
                 let secs = |ns: u64| memsleuth_render::units::seconds(ns as f64 / 1e9);
                 let (at, length) = (secs(at), secs(r.capture.duration_ns));
@@ -739,11 +774,36 @@ pub fn run(args: ReportArgs) -> anyhow::Result<i32> {
                 )));
             }
             if json {
-                crate::out(&format!("{}\n", text::leaks_json(&r, top)));
+                crate::out(&format!("{}\n", text::leaks_json(r, top)));
+            } else if windows == 0 {
+                // no site was followed over time: there is no verdict to give
+                crate::out(&text::leaks_text(r, top));
             } else {
-                crate::out(&text::leaks_text(&r, top));
+                let base = std::env::current_dir().ok();
+                let lines =
+                    memsleuth_render::verdict::verdict_lines(&verdict, &file, base.as_deref());
+                crate::out(&text::leaks_text_with(r, top, &lines));
             }
             Ok(finish(&file, &r.capture.end))
+        }
+        ReportKind::Verdict { file, json, check } => {
+            let v = ProgramVerdict::from_path(&file).map_err(|e| analysis_error(&file, e))?;
+            if json {
+                crate::out(&memsleuth_render::verdict::verdict_json(&v));
+            } else {
+                crate::out(&memsleuth_render::verdict::verdict_text(&v, &file));
+            }
+            let end = match (&v.leaks, &v.growth) {
+                (Some(l), _) => l.capture.end.clone(),
+                (None, Some(g)) => g.capture.end.clone(),
+                (None, None) => return Err(analysis_error(&file, AnalysisError::NoAllocations)),
+            };
+            let code = finish(&file, &end);
+            Ok(if code == 0 && check && v.leaking() {
+                crate::EXIT_GROWING
+            } else {
+                code
+            })
         }
         ReportKind::Peak { file, top, json } => {
             let r = PeakReport::from_path(&file, &PeakOptions::default())

@@ -51,6 +51,7 @@ pub type Runner<'a> = &'a dyn Fn(&RunRequest) -> Result<i32, String>;
         memsleuth run -m pytest -x tests/          options after the module are its own\n  \
         memsleuth run --sample 512KiB app.py       sampled, for long or production runs\n  \
         memsleuth run --census 10 app.py           fewer censuses of live objects\n  \
+        memsleuth run --check app.py               exit 3 when it leaks (for CI)\n  \
         memsleuth report leaks leak.msl            the leak report again, from the capture\n  \
         memsleuth report growth leak.msl           the types that grow, and what holds them"
 )]
@@ -70,6 +71,10 @@ pub struct RunArgs {
     /// Do not print the leak summary or write the HTML report at exit
     #[arg(long)]
     no_report: bool,
+    /// Exit with status 3 when the verdict is "leaking" (for CI; the program's own failure
+    /// exit status wins)
+    #[arg(long)]
+    check: bool,
     /// Run a library module as a script (like `python -m`)
     #[arg(short, long, value_name = "MODULE")]
     module: Option<String>,
@@ -276,51 +281,63 @@ pub fn run(
         census: args.census,
     };
     let code = runner(&request).map_err(anyhow::Error::msg)?;
-    if !args.no_report {
-        report(&output, &given).with_context(|| format!("cannot report on {}", given.display()))?;
+    if args.no_report && !args.check {
+        return Ok(code);
     }
-    Ok(code)
+    let leaking = report(&output, &given, !args.no_report)
+        .with_context(|| format!("cannot report on {}", given.display()))?;
+    Ok(if code == 0 && args.check && leaking {
+        crate::EXIT_GROWING
+    } else {
+        code
+    })
 }
 
-/// The leak summary at exit, on stderr so the program's own output stays as it was, and the
-/// flame graph of the leaks next to the capture. `shown` is the capture's path as the user gave
-/// it.
-fn report(capture: &Path, shown: &Path) -> anyhow::Result<()> {
-    use memsleuth_analysis::allocs::{LeakOptions, LeakReport};
+/// The verdict at exit, on stderr so the program's own output stays as it was, and the flame
+/// graph of the leaks next to the capture (when `show`). `shown` is the capture's path as the
+/// user gave it. Returns whether the program leaks.
+fn report(capture: &Path, shown: &Path, show: bool) -> anyhow::Result<bool> {
+    use memsleuth_analysis::ProgramVerdict;
 
     // a program that ran into its memory limit (`ulimit -v`) leaves no room for the analysis,
     // and a Rust allocation the OS refuses aborts the process: say so instead
     if !memsleuth_platform::can_map(memsleuth_analysis::allocs::memory_needed(capture)) {
         crate::err(&format!(
             "memsleuth: not enough memory left in this process to analyse the capture now; \
-             run `memsleuth report leaks {}` later\n",
+             run `memsleuth report verdict {}` later\n",
             shown.display()
         ));
-        return Ok(());
+        return Ok(false);
     }
-    let leaks = match LeakReport::from_path(capture, &LeakOptions::default()) {
-        Ok(r) => r,
-        Err(memsleuth_analysis::AnalysisError::NoAllocations) => {
+    let verdict = ProgramVerdict::from_path(capture)?;
+    let Some(leaks) = verdict.leaks.as_ref() else {
+        if show {
             crate::err(&format!(
                 "memsleuth: no allocation was recorded; capture: {}\n",
                 shown.display()
             ));
-            return Ok(());
         }
-        Err(e) => return Err(e.into()),
+        return Ok(false);
     };
+    if !show {
+        return Ok(verdict.leaking());
+    }
     let html = super::report::sibling(capture, "-leaks.html");
     super::report::write_flamegraph(capture, super::report::Of::Leaks, &html)?;
+    let base = std::env::current_dir().ok();
+    let lines = memsleuth_render::verdict::verdict_lines(&verdict, shown, base.as_deref());
     let mut text = String::from("\nmemsleuth: ");
-    text.push_str(&memsleuth_render::allocs::leaks_brief(&leaks, 5));
+    text.push_str(&memsleuth_render::allocs::leaks_brief_with(
+        leaks, 5, &lines,
+    ));
     text.push_str(&format!(
-        "\n  capture:     {}\n  flame graph: {}\n  more:        memsleuth report leaks {}\n",
+        "\n  capture:     {}\n  flame graph: {}\n  more:        memsleuth report verdict {}\n",
         shown.display(),
         super::report::sibling(shown, "-leaks.html").display(),
         shown.display()
     ));
     crate::err(&text);
-    Ok(())
+    Ok(verdict.leaking())
 }
 
 #[cfg(test)]

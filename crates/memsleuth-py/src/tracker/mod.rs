@@ -222,6 +222,34 @@ pub fn track_stop(
     Ok(Some(d.unbind()))
 }
 
+/// Marks a phase of the program (its main code ended, its shutdown ended) and waits until the
+/// mark is in the capture, so analyses can tell the program's own time from what follows.
+#[pyfunction]
+pub fn track_phase(py: Python<'_>, phase: &str) -> PyResult<()> {
+    let label = match phase {
+        "main-end" => memsleuth_format::PHASE_MAIN_END,
+        "shutdown-end" => memsleuth_format::PHASE_SHUTDOWN_END,
+        _ => {
+            return Err(pyo3::exceptions::PyValueError::new_err(format!(
+                "unknown phase {phase:?}; give \"main-end\" or \"shutdown-end\""
+            )))
+        }
+    };
+    let sink = {
+        let active = ACTIVE
+            .lock()
+            .map_err(|_| MemsleuthError::new_err("tracker state lost"))?;
+        match active.as_ref() {
+            Some(a) if a.owner == std::process::id() => a.recorder.sink(),
+            _ => return Err(MemsleuthError::new_err("no tracking session is running")),
+        }
+    };
+    // other threads' hooks may wait for the recorder while it takes the mark
+    py.detach(|| sink.phase(label))
+        .map(|_| ())
+        .map_err(|_| MemsleuthError::new_err("the recorder thread is gone"))
+}
+
 /// True while this process is tracking.
 #[pyfunction]
 pub fn tracking() -> bool {

@@ -1,0 +1,585 @@
+//! The one verdict: every signal a capture holds, weighed over the program's own time, as
+//! findings ranked by evidence. The exit summary of `run`, `report leaks`, `report verdict` and
+//! `run --check` all show this one result; no other module decides whether a program leaks.
+//!
+//! Signals, each judged with the robust trend of [`crate::trend`]:
+//! - allocation sites whose live bytes keep growing ([`LeakReport`]), kept only when the growth
+//!   is material: large enough in bytes, and either fast or a real share of the program's growth;
+//! - what keeps a growing site alive: a holder rooted in C (a missing `Py_DECREF`) or in an
+//!   unreachable cycle changes the finding's kind;
+//! - gc state from the censuses: the collector off while unreachable cycles pile up;
+//! - types whose instance counts keep growing, when no allocation site explains them;
+//! - RSS growing beyond the tracked heap: memory Python's allocator never saw (C `malloc`);
+//! - open file descriptors and threads, when the samples hold them.
+//!
+//! Trends use the program's own time: up to the end of its main code when the capture marks it
+//! (format 1.3), so neither its shutdown nor memsleuth's exit work flattens a leak's tail.
+
+use std::path::Path;
+
+use serde::Serialize;
+
+use crate::allocs::{LeakOptions, LeakReport, SiteRow};
+use crate::growth::{GrowthOptions, GrowthReport};
+use crate::heap::{RetentionPath, RootKind};
+use crate::profile::Location;
+use crate::trend::{classify, VerdictKind, VerdictOptions};
+use crate::AnalysisError;
+
+/// What a finding is about.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum FindingKind {
+    /// Python objects allocated at one line keep accumulating.
+    Python,
+    /// Instances of a type keep accumulating (no allocation site to name).
+    Types,
+    /// The gc is off and unreachable cycles pile up.
+    GcCycles,
+    /// Objects that nothing in Python refers to, kept alive by references from C.
+    HeldFromC,
+    /// RSS grows beyond what Python's allocator holds: memory allocated in C.
+    Native,
+    /// Open file descriptors keep growing.
+    Fds,
+    /// Threads keep growing.
+    Threads,
+}
+
+/// What a finding's rate and growth count.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Unit {
+    Bytes,
+    Objects,
+    Fds,
+    Threads,
+}
+
+/// The program as a whole.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum State {
+    Leaking,
+    NoLeak,
+    /// The run was too short, or its largest sites too young, to tell.
+    Inconclusive,
+}
+
+/// One thing that grows, with the evidence for it.
+#[derive(Debug, Clone, Serialize)]
+pub struct Finding {
+    pub kind: FindingKind,
+    pub unit: Unit,
+    /// Theil–Sen slope over the analysed window, per second, and its 95% interval.
+    pub rate: f64,
+    pub rate_low: f64,
+    pub rate_high: f64,
+    /// Mann–Kendall p-value of the trend.
+    pub p_value: f64,
+    /// Growth over the analysed window (rate × its length).
+    pub growth: f64,
+    /// Analysed window, seconds since the capture start.
+    pub window_start: f64,
+    pub window_end: f64,
+    /// Python site findings: the share of the tracked heap's growth over the same window this
+    /// site accounts for, when the heap grew.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub share: Option<f64>,
+    /// Index of the site in the leak report's sites.
+    #[serde(skip)]
+    pub site: Option<usize>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub location: Option<Location>,
+    /// Outermost caller first, the site last (a few frames).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub stack: Vec<Location>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub type_name: Option<String>,
+    /// What keeps a surviving instance alive.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub holder: Option<RetentionPath>,
+    /// Alive when the program's time ended, in `unit`.
+    pub alive: f64,
+    /// Of `alive`, what the program's shutdown freed (bytes): a leak while the program runs.
+    pub freed_at_shutdown: u64,
+}
+
+/// Why a growing series was not called a leak.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Dismissal {
+    /// Grew by less than the byte floor over the window.
+    TooSmall,
+    /// Slow, and a small share of the program's growth.
+    Immaterial,
+}
+
+/// A growing site that is not a finding, and why.
+#[derive(Debug, Clone, Serialize)]
+pub struct Dismissed {
+    pub location: Location,
+    pub rate: f64,
+    pub growth: f64,
+    pub reason: Dismissal,
+}
+
+/// Open descriptors and threads of the program's process at one sample.
+#[derive(Debug, Clone, Copy)]
+pub struct CountSample {
+    pub t_ns: u64,
+    pub fds: Option<u64>,
+    pub threads: Option<u64>,
+}
+
+/// Which signals the capture held.
+#[derive(Debug, Clone, Copy, Default, Serialize)]
+pub struct Signals {
+    pub sites: bool,
+    pub censuses: bool,
+    pub rss: bool,
+    pub fds: bool,
+    pub threads: bool,
+    /// The capture marks the end of the program's main code.
+    pub phases: bool,
+}
+
+/// The verdict on a capture.
+#[derive(Debug, Clone, Serialize)]
+pub struct ProgramVerdict {
+    pub state: State,
+    /// Most evident first.
+    pub findings: Vec<Finding>,
+    pub dismissed: Vec<Dismissed>,
+    pub signals: Signals,
+    /// The program's own time, seconds from the capture start to the end of its main code (or
+    /// of the capture).
+    pub program_seconds: f64,
+    /// Inconclusive runs: how long a run would decide, seconds.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub needs_seconds: Option<f64>,
+    /// The tracked heap's trend over the program's time, bytes per second.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub heap_rate: Option<f64>,
+    /// The leak report the site findings come from (absent without allocation tracking).
+    #[serde(skip)]
+    pub leaks: Option<LeakReport>,
+    /// The census report the type and gc findings come from (absent without censuses).
+    #[serde(skip)]
+    pub growth: Option<GrowthReport>,
+}
+
+// ---------------------------------------------------------------------------------------------
+// Materiality. Each threshold is a judgement call; the reasoning is next to it.
+// ---------------------------------------------------------------------------------------------
+
+/// A site must grow by at least this much over the program's time: below it, what grows is the
+/// size of a few dict resizes or a warm-up table, never worth a developer's afternoon.
+const SITE_MIN_GROWTH: f64 = 64.0 * 1024.0;
+/// ...and either grow at least this fast, a rate that costs a long-running service gigabytes a
+/// day...
+const SITE_RATE_FLOOR: f64 = 256.0 * 1024.0;
+/// ...or account for at least this share of the tracked heap's own growth: a slow leak is what
+/// the program's growth is made of, while a line that churns inside a structure at capacity is
+/// a sliver of a heap that does not grow.
+const SITE_MIN_SHARE: f64 = 0.25;
+/// RSS beyond the tracked heap must grow at least this fast and by this much: pymalloc arenas,
+/// fragmentation and memsleuth's own tables move RSS by a few MiB without any C leak.
+const NATIVE_RATE_FLOOR: f64 = 512.0 * 1024.0;
+const NATIVE_MIN_GROWTH: f64 = 4.0 * 1024.0 * 1024.0;
+/// Descriptors and threads are counted one by one: growth by this many over the run is a leak
+/// when the trend is significant (a pool grows to its size once and stays).
+const FD_MIN_GROWTH: f64 = 8.0;
+const THREAD_MIN_GROWTH: f64 = 4.0;
+/// Types: instance growth worth a finding when no site explains it.
+const TYPE_MIN_GROWTH: f64 = 1000.0;
+/// Below this much program time nothing can be told from a trend.
+const MIN_PROGRAM_SECONDS: f64 = 0.5;
+/// Sites judged (largest first) and findings of one kind kept.
+const MAX_SITE_FINDINGS: usize = 5;
+
+/// Trend tuning for whole-process series (RSS beyond the heap, descriptor and thread counts),
+/// sampled every 10 ms or so.
+fn process_options(min_growth: f64) -> VerdictOptions {
+    VerdictOptions {
+        warmup_fraction: 0.2,
+        alpha: 0.01,
+        min_growth_bytes: min_growth,
+        min_growth_fraction: 0.02,
+        min_points: 8,
+    }
+}
+
+impl ProgramVerdict {
+    /// The verdict on a capture file: one leak report, one census report when there are
+    /// censuses.
+    pub fn from_path(path: &Path) -> Result<ProgramVerdict, AnalysisError> {
+        Self::from_path_with(path, &LeakOptions::default())
+    }
+
+    /// [`ProgramVerdict::from_path`] with the leak report made as `report leaks` was asked to.
+    pub fn from_path_with(
+        path: &Path,
+        opts: &LeakOptions,
+    ) -> Result<ProgramVerdict, AnalysisError> {
+        let leaks = match LeakReport::from_path(path, opts) {
+            Ok(r) => Some(r),
+            Err(AnalysisError::NoAllocations) => None,
+            Err(e) => return Err(e),
+        };
+        let growth = match GrowthReport::from_path(path, &GrowthOptions::default()) {
+            Ok(r) => Some(r),
+            Err(AnalysisError::NoCensus) => None,
+            Err(e) => return Err(e),
+        };
+        Ok(Self::from_reports(leaks, growth, None))
+    }
+
+    /// Weighs the reports' signals. `counts`: descriptor and thread counts of the root process
+    /// over the program's time, when the capture holds them.
+    pub fn from_reports(
+        leaks: Option<LeakReport>,
+        growth: Option<GrowthReport>,
+        counts: Option<&[CountSample]>,
+    ) -> ProgramVerdict {
+        let mut findings = Vec::new();
+        let mut dismissed = Vec::new();
+        let mut signals = Signals::default();
+        let mut heap_rate = None;
+        let mut program_ns = 0;
+        if let Some(r) = &leaks {
+            signals.sites = true;
+            signals.rss = !r.rss.is_empty();
+            signals.phases = r.capture.phases.main_end_ns.is_some();
+            program_ns = r.at_ns;
+            let heap = heap_trend(r);
+            heap_rate = heap.map(|h| h.0);
+            site_findings(r, heap, &mut findings, &mut dismissed);
+            if let Some(f) = native_finding(r) {
+                findings.push(f);
+            }
+        }
+        if let Some(g) = &growth {
+            signals.censuses = true;
+            if program_ns == 0 {
+                program_ns = g.capture.duration_ns;
+            }
+            if let Some(f) = gc_finding(g) {
+                findings.push(f);
+            }
+            if !findings.iter().any(|f| f.kind == FindingKind::Python) {
+                findings.extend(type_findings(g));
+            }
+        }
+        if let Some(samples) = counts {
+            let fds: Vec<(u64, f64)> = samples
+                .iter()
+                .filter_map(|s| s.fds.map(|v| (s.t_ns, v as f64)))
+                .collect();
+            let threads: Vec<(u64, f64)> = samples
+                .iter()
+                .filter_map(|s| s.threads.map(|v| (s.t_ns, v as f64)))
+                .collect();
+            signals.fds = !fds.is_empty();
+            signals.threads = !threads.is_empty();
+            findings.extend(count_finding(
+                &fds,
+                FindingKind::Fds,
+                Unit::Fds,
+                FD_MIN_GROWTH,
+            ));
+            findings.extend(count_finding(
+                &threads,
+                FindingKind::Threads,
+                Unit::Threads,
+                THREAD_MIN_GROWTH,
+            ));
+        }
+        findings.sort_by_key(|f| rank(f.kind));
+        let program_seconds = program_ns as f64 / 1e9;
+        let (state, needs_seconds) = if !findings.is_empty() {
+            (State::Leaking, None)
+        } else if program_seconds < MIN_PROGRAM_SECONDS || top_site_undecided(leaks.as_ref()) {
+            let needed = (program_seconds * 3.0).max(2.0);
+            (State::Inconclusive, Some(needed))
+        } else {
+            (State::NoLeak, None)
+        };
+        ProgramVerdict {
+            state,
+            findings,
+            dismissed,
+            signals,
+            program_seconds,
+            needs_seconds,
+            heap_rate,
+            leaks,
+            growth,
+        }
+    }
+
+    /// True when the program leaks: what `run --check` fails on.
+    pub fn leaking(&self) -> bool {
+        self.state == State::Leaking
+    }
+}
+
+/// Kinds in the order they lead the summary: the ones that name their cause outright first,
+/// then the lines, then what the native instrument or a census must explain.
+fn rank(kind: FindingKind) -> u8 {
+    match kind {
+        FindingKind::GcCycles => 0,
+        FindingKind::HeldFromC => 1,
+        FindingKind::Python => 2,
+        FindingKind::Native => 3,
+        FindingKind::Fds => 4,
+        FindingKind::Threads => 5,
+        FindingKind::Types => 6,
+    }
+}
+
+/// The tracked heap's rate over the program's time, bytes per second, and its window.
+fn heap_trend(r: &LeakReport) -> Option<(f64, f64)> {
+    let (t, y): (Vec<f64>, Vec<f64>) = r
+        .heap
+        .series
+        .iter()
+        .map(|&(t, v)| (t as f64 / 1e9, v as f64))
+        .unzip();
+    if t.len() < 3 {
+        return None;
+    }
+    let v = classify(&t, &y, &crate::allocs::site_verdict_options());
+    Some((v.rate, v.window_end - v.window_start))
+}
+
+fn site_findings(
+    r: &LeakReport,
+    heap: Option<(f64, f64)>,
+    findings: &mut Vec<Finding>,
+    dismissed: &mut Vec<Dismissed>,
+) {
+    let heap_rate = heap.map_or(0.0, |h| h.0);
+    let mut kept = 0;
+    for (i, site) in r.leaks.sites.iter().enumerate() {
+        let Some(v) = site
+            .verdict
+            .as_ref()
+            .filter(|v| v.kind == VerdictKind::Growing)
+        else {
+            continue;
+        };
+        let window = (v.window_end - v.window_start).max(0.0);
+        let growth = v.rate * window;
+        let share = (heap_rate > 0.0).then(|| (v.rate / heap_rate).min(1.0));
+        let reason = if growth < SITE_MIN_GROWTH {
+            Some(Dismissal::TooSmall)
+        } else if v.rate < SITE_RATE_FLOOR && share.unwrap_or(0.0) < SITE_MIN_SHARE {
+            Some(Dismissal::Immaterial)
+        } else {
+            None
+        };
+        if let Some(reason) = reason {
+            dismissed.push(Dismissed {
+                location: site.location.clone(),
+                rate: v.rate,
+                growth,
+                reason,
+            });
+            continue;
+        }
+        if kept == MAX_SITE_FINDINGS {
+            continue;
+        }
+        kept += 1;
+        let holder = r
+            .holders
+            .iter()
+            .find(|h| h.site == i)
+            .map(|h| h.path.clone());
+        let kind = match holder.as_ref().map(|h| h.root_kind) {
+            Some(RootKind::HeldFromC) => FindingKind::HeldFromC,
+            _ => FindingKind::Python,
+        };
+        findings.push(Finding {
+            kind,
+            unit: Unit::Bytes,
+            rate: v.rate,
+            rate_low: v.rate_low,
+            rate_high: v.rate_high,
+            p_value: v.p_value,
+            growth,
+            window_start: v.window_start,
+            window_end: v.window_end,
+            share,
+            site: Some(i),
+            location: Some(site.location.clone()),
+            stack: top_stack(r, site),
+            type_name: None,
+            holder,
+            alive: site.bytes as f64,
+            freed_at_shutdown: site.freed_at_shutdown,
+        });
+    }
+}
+
+/// The site's largest stack, outermost first, at most a few frames.
+fn top_stack(r: &LeakReport, site: &SiteRow) -> Vec<Location> {
+    let Some(stack) = site.stacks.first().and_then(|&k| r.leaks.stacks.get(k)) else {
+        return Vec::new();
+    };
+    let frames = r.leaks.frames(stack);
+    let skip = frames.len().saturating_sub(4);
+    frames.into_iter().skip(skip).cloned().collect()
+}
+
+/// RSS beyond the tracked heap, over the program's time: what C allocated.
+fn native_finding(r: &LeakReport) -> Option<Finding> {
+    let heap = &r.heap.series;
+    if r.rss.len() < 8 || heap.is_empty() {
+        return None;
+    }
+    let mut t = Vec::with_capacity(r.rss.len());
+    let mut y = Vec::with_capacity(r.rss.len());
+    let mut h = 0;
+    for &(ts, rss) in r.rss.iter().filter(|p| p.0 <= r.at_ns) {
+        // the heap series keeps the largest value per interval: the heap as of each sample
+        while h + 1 < heap.len() && heap[h + 1].0 <= ts {
+            h += 1;
+        }
+        let tracked = if heap[h].0 <= ts { heap[h].1 } else { 0 };
+        t.push(ts as f64 / 1e9);
+        y.push(rss as f64 - tracked as f64);
+    }
+    let v = classify(&t, &y, &process_options(NATIVE_MIN_GROWTH));
+    let window = (v.window_end - v.window_start).max(0.0);
+    let growth = v.rate * window;
+    let material = v.kind == VerdictKind::Growing
+        && v.rate >= NATIVE_RATE_FLOOR
+        && growth >= NATIVE_MIN_GROWTH;
+    material.then(|| Finding {
+        kind: FindingKind::Native,
+        unit: Unit::Bytes,
+        rate: v.rate,
+        rate_low: v.rate_low,
+        rate_high: v.rate_high,
+        p_value: v.p_value,
+        growth,
+        window_start: v.window_start,
+        window_end: v.window_end,
+        share: None,
+        site: None,
+        location: None,
+        stack: Vec::new(),
+        type_name: None,
+        holder: None,
+        alive: y.last().copied().unwrap_or(0.0).max(0.0),
+        freed_at_shutdown: 0,
+    })
+}
+
+/// The gc off while unreachable cycles pile up, from the census report's own judgement.
+fn gc_finding(g: &GrowthReport) -> Option<Finding> {
+    let gc = &g.gc;
+    if gc.disabled == 0 || !gc.unreachable_growing {
+        return None;
+    }
+    let v = gc.unreachable_verdict.as_ref()?;
+    let window = (v.window_end - v.window_start).max(0.0);
+    Some(Finding {
+        kind: FindingKind::GcCycles,
+        unit: Unit::Objects,
+        rate: v.rate,
+        rate_low: v.rate_low,
+        rate_high: v.rate_high,
+        p_value: v.p_value,
+        growth: v.rate * window,
+        window_start: v.window_start,
+        window_end: v.window_end,
+        share: None,
+        site: None,
+        location: None,
+        stack: Vec::new(),
+        type_name: None,
+        holder: None,
+        alive: gc.unreachable_to as f64,
+        freed_at_shutdown: 0,
+    })
+}
+
+/// Growing types, when no allocation site explains the growth (no events, or sampled away).
+fn type_findings(g: &GrowthReport) -> Vec<Finding> {
+    g.growing_types()
+        .filter(|t| t.delta_count as f64 >= TYPE_MIN_GROWTH)
+        .filter_map(|t| {
+            let v = t.verdict.as_ref()?;
+            let holder = t.holders.first().cloned();
+            let kind = match holder.as_ref().map(|h| h.root_kind) {
+                Some(RootKind::HeldFromC) => FindingKind::HeldFromC,
+                _ => FindingKind::Types,
+            };
+            Some(Finding {
+                kind,
+                unit: Unit::Objects,
+                rate: v.rate,
+                rate_low: v.rate_low,
+                rate_high: v.rate_high,
+                p_value: v.p_value,
+                growth: t.delta_count as f64,
+                window_start: v.window_start,
+                window_end: v.window_end,
+                share: None,
+                site: None,
+                location: t.sites.first().map(|s| s.location.clone()),
+                stack: Vec::new(),
+                type_name: Some(t.name.clone()),
+                holder,
+                alive: t.to_count as f64,
+                freed_at_shutdown: 0,
+            })
+        })
+        .take(MAX_SITE_FINDINGS)
+        .collect()
+}
+
+/// A count (descriptors, threads) that keeps growing.
+fn count_finding(
+    series: &[(u64, f64)],
+    kind: FindingKind,
+    unit: Unit,
+    min_growth: f64,
+) -> Option<Finding> {
+    if series.len() < 8 {
+        return None;
+    }
+    let (t, y): (Vec<f64>, Vec<f64>) = series.iter().map(|&(t, v)| (t as f64 / 1e9, v)).unzip();
+    let v = classify(&t, &y, &process_options(min_growth));
+    let window = (v.window_end - v.window_start).max(0.0);
+    (v.kind == VerdictKind::Growing).then(|| Finding {
+        kind,
+        unit,
+        rate: v.rate,
+        rate_low: v.rate_low,
+        rate_high: v.rate_high,
+        p_value: v.p_value,
+        growth: v.rate * window,
+        window_start: v.window_start,
+        window_end: v.window_end,
+        share: None,
+        site: None,
+        location: None,
+        stack: Vec::new(),
+        type_name: None,
+        holder: None,
+        alive: y.last().copied().unwrap_or(0.0),
+        freed_at_shutdown: 0,
+    })
+}
+
+/// True when the largest surviving site could not be judged (allocated too briefly).
+fn top_site_undecided(leaks: Option<&LeakReport>) -> bool {
+    leaks
+        .and_then(|r| r.leaks.sites.first())
+        .and_then(|s| s.verdict.as_ref())
+        .is_some_and(|v| v.kind == VerdictKind::Inconclusive && v.net_change >= SITE_MIN_GROWTH)
+}
