@@ -90,7 +90,7 @@ ROWS: list[tuple[list[str], int, str]] = [
     (["watch", "-o", "{out}", "--", "no-such-program-xyz"], FAILED, "command not found"),
     (["watch", "-o", "{out}", "--", "{tmp}/dir"], FAILED, "permission denied"),
     # ---- report
-    (["report"], USAGE, "`memsleuth report` needs one of: summary, timeline, leaks"),
+    (["report"], USAGE, "`memsleuth report` needs one of: summary, timeline, verdict, leaks"),
     (["report", "frobnicate", "{watched}"], USAGE, "unrecognized subcommand 'frobnicate'"),
     (["report", "summary"], USAGE, "`memsleuth report summary` needs <FILE>"),
     (["report", "leaks"], USAGE, "`memsleuth report leaks` needs <FILE>"),

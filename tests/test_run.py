@@ -151,7 +151,7 @@ def test_script_that_raises_gives_a_finished_capture(tmp_path: Path) -> None:
     result = memsleuth("run", "-o", str(out), program("allocs.py"), "raise")
     assert result.returncode == 1
     assert "RuntimeError: the program failed" in result.stderr
-    traceback = result.stderr.split("memsleuth: Leaks")[0]
+    traceback = result.stderr.split("\nmemsleuth: ")[0]
     assert "RuntimeError" in traceback
     assert "runpy" not in traceback, traceback
     assert "_run.py" not in traceback, traceback

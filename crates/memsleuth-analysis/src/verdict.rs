@@ -113,6 +113,8 @@ pub enum Dismissal {
     TooSmall,
     /// Slow, and a small share of the program's growth.
     Immaterial,
+    /// Grew over too short a window for a trend to mean anything.
+    TooBrief,
 }
 
 /// A growing site that is not a finding, and why.
@@ -195,6 +197,9 @@ const THREAD_MIN_GROWTH: f64 = 4.0;
 const TYPE_MIN_GROWTH: f64 = 1000.0;
 /// Below this much program time nothing can be told from a trend.
 const MIN_PROGRAM_SECONDS: f64 = 0.5;
+/// A site's analysed window must be at least this long: a list built in 20 ms climbs as
+/// steadily as any leak.
+const MIN_WINDOW_SECONDS: f64 = 0.4;
 /// Sites judged (largest first) and findings of one kind kept.
 const MAX_SITE_FINDINGS: usize = 5;
 
@@ -299,7 +304,10 @@ impl ProgramVerdict {
         let program_seconds = program_ns as f64 / 1e9;
         let (state, needs_seconds) = if !findings.is_empty() {
             (State::Leaking, None)
-        } else if program_seconds < MIN_PROGRAM_SECONDS || top_site_undecided(leaks.as_ref()) {
+        } else if program_seconds < MIN_PROGRAM_SECONDS
+            || top_site_undecided(leaks.as_ref())
+            || dismissed.iter().any(|d| d.reason == Dismissal::TooBrief)
+        {
             let needed = (program_seconds * 3.0).max(2.0);
             (State::Inconclusive, Some(needed))
         } else {
@@ -372,7 +380,9 @@ fn site_findings(
         let window = (v.window_end - v.window_start).max(0.0);
         let growth = v.rate * window;
         let share = (heap_rate > 0.0).then(|| (v.rate / heap_rate).min(1.0));
-        let reason = if growth < SITE_MIN_GROWTH {
+        let reason = if window < MIN_WINDOW_SECONDS {
+            Some(Dismissal::TooBrief)
+        } else if growth < SITE_MIN_GROWTH {
             Some(Dismissal::TooSmall)
         } else if v.rate < SITE_RATE_FLOOR && share.unwrap_or(0.0) < SITE_MIN_SHARE {
             Some(Dismissal::Immaterial)
@@ -478,24 +488,41 @@ fn native_finding(r: &LeakReport) -> Option<Finding> {
     })
 }
 
-/// The gc off while unreachable cycles pile up, from the census report's own judgement.
+/// The gc off while unreachable cycles pile up, from the census report's own judgement (a
+/// trend over the censuses, or their difference when there are too few for one).
 fn gc_finding(g: &GrowthReport) -> Option<Finding> {
     let gc = &g.gc;
     if gc.disabled == 0 || !gc.unreachable_growing {
         return None;
     }
-    let v = gc.unreachable_verdict.as_ref()?;
-    let window = (v.window_end - v.window_start).max(0.0);
+    let t = |i: usize| g.censuses.get(i).map_or(0.0, |c| c.t_ns as f64 / 1e9);
+    let (from, to) = (t(g.from), t(g.to));
+    let grew = gc.unreachable_to as f64 - gc.unreachable_from as f64;
+    let (rate, low, high, p, start, end) = match gc.unreachable_verdict.as_ref() {
+        Some(v) => (
+            v.rate,
+            v.rate_low,
+            v.rate_high,
+            v.p_value,
+            v.window_start,
+            v.window_end,
+        ),
+        None if to > from => {
+            let r = grew / (to - from);
+            (r, r, r, f64::NAN, from, to)
+        }
+        None => return None,
+    };
     Some(Finding {
         kind: FindingKind::GcCycles,
         unit: Unit::Objects,
-        rate: v.rate,
-        rate_low: v.rate_low,
-        rate_high: v.rate_high,
-        p_value: v.p_value,
-        growth: v.rate * window,
-        window_start: v.window_start,
-        window_end: v.window_end,
+        rate,
+        rate_low: low,
+        rate_high: high,
+        p_value: p,
+        growth: rate * (end - start).max(0.0),
+        window_start: start,
+        window_end: end,
         share: None,
         site: None,
         location: None,

@@ -258,6 +258,7 @@ pub fn verdict_text(v: &ProgramVerdict, capture: &Path) -> String {
         for d in v.dismissed.iter().take(SHOWN) {
             let why = match d.reason {
                 Dismissal::TooSmall => "grew less than 64 KiB over the run".to_string(),
+                Dismissal::TooBrief => "allocated over less than 0.4 s: too brief to judge".into(),
                 Dismissal::Immaterial => match v.heap_rate.filter(|h| *h > 0.0) {
                     Some(h) => format!(
                         "slower than 256 KiB/s and {:.0}% of the heap's growth",
@@ -379,6 +380,7 @@ pub fn verdict_json(v: &ProgramVerdict) -> String {
                 growth: d.growth,
                 reason: match d.reason {
                     Dismissal::TooSmall => "too-small",
+                    Dismissal::TooBrief => "too-brief",
                     Dismissal::Immaterial => "immaterial",
                 },
             })

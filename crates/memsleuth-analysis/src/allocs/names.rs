@@ -135,10 +135,10 @@ impl<'t> Names<'t> {
             return;
         };
         let mut cut = runner + 1;
-        while frames
-            .get(cut)
-            .is_some_and(|&i| is_runpy(&self.locations[i as usize]))
-        {
+        while frames.get(cut).is_some_and(|&i| {
+            let l = &self.locations[i as usize];
+            is_runner(l) || is_runpy(l)
+        }) {
             cut += 1;
         }
         // allocations of the runner itself keep their frames

@@ -948,7 +948,8 @@ fn launcher_frames_of_memsleuth_run_are_trimmed() {
     let launched = c.stack(
         // (the test notation splits on '>', so `<frozen runpy>` is spelt as a runpy.py path)
         "_run_module_as_main@/py/runpy.py:198 > main@/v/memsleuth/__main__.py:14 > \
-         run_target@/v/memsleuth/_run.py:60 > run_path@/py/runpy.py:291 > \
+         run_target@/v/memsleuth/_run.py:60 > _run_main@/v/memsleuth/_run.py:95 > \
+         run_path@/py/runpy.py:291 > \
          _run_code@/py/runpy.py:88 > module@app.py:3 > handle@app.py:9",
     );
     // the runner's own allocations keep their frames

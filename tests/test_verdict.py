@@ -1,0 +1,270 @@
+"""The one verdict (`run --check`, `report verdict`) on real programs: each class of leak is found
+with its kind and line, and look-alike programs that do not leak stay quiet."""
+
+from __future__ import annotations
+
+import json
+import textwrap
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from conftest import memsleuth
+
+
+def write(tmp_path: Path, name: str, source: str) -> Path:
+    path = tmp_path / name
+    path.write_text(textwrap.dedent(source))
+    return path
+
+
+def line_of(path: Path, marker: str) -> int:
+    for number, text in enumerate(path.read_text().splitlines(), start=1):
+        if text.rstrip().endswith(f"# {marker}"):
+            return number
+    raise AssertionError(f"no line marked {marker} in {path}")
+
+
+def checked_run(tmp_path: Path, script: Path, *flags: str) -> tuple[int, dict[str, Any], str]:
+    """`run --check` then `report verdict --json`: the exit status, the verdict, run's stderr."""
+    capture = tmp_path / "out.msl"
+    result = memsleuth("run", "--check", *flags, "-o", str(capture), str(script), cwd=tmp_path)
+    assert "Traceback" not in result.stderr, result.stderr
+    verdict = memsleuth("report", "verdict", "--json", str(capture))
+    assert verdict.returncode == 0, verdict.stderr
+    model: dict[str, Any] = json.loads(verdict.stdout)
+    assert model["schema"] == 1
+    return result.returncode, model, result.stderr
+
+
+def first_line(model: dict[str, Any]) -> tuple[str, int]:
+    loc = model["findings"][0]["location"]
+    return Path(loc["file"]).name, loc["line"]
+
+
+def test_a_two_second_leak_is_leaking_with_its_line_first(tmp_path: Path) -> None:
+    script = write(
+        tmp_path,
+        "orders.py",
+        """
+        import time
+
+        SEEN = {}
+
+        def handle(i):
+            SEEN[i] = bytearray(20_000)  # KEPT
+
+        start = time.monotonic()
+        i = 0
+        while time.monotonic() - start < 2.0:
+            handle(i)
+            i += 1
+            time.sleep(0.002)
+        """,
+    )
+    code, model, stderr = checked_run(tmp_path, script)
+    assert code == 3, stderr
+    assert model["verdict"] == "leaking"
+    finding = model["findings"][0]
+    assert finding["kind"] == "python"
+    assert first_line(model) == ("orders.py", line_of(script, "KEPT"))
+    assert finding["rate"] > 1_000_000
+    assert "SEEN" in (finding["holder"] or ""), finding
+    # the exit summary says the same, in words
+    assert "Verdict: leaking" in stderr
+    assert f"orders.py:{line_of(script, 'KEPT')}" in stderr
+
+
+def test_memory_freed_only_at_shutdown_is_still_a_leak(tmp_path: Path) -> None:
+    # per-worker state of a thread pool, and a registry cleared by an atexit handler: both
+    # grow for the whole run and are gone by the time python would exit
+    script = write(
+        tmp_path,
+        "workers.py",
+        """
+        import atexit
+        import threading
+        import time
+        from concurrent.futures import ThreadPoolExecutor
+
+        local = threading.local()
+        REGISTRY = []
+        atexit.register(REGISTRY.clear)
+
+        def work(i):
+            if not hasattr(local, "seen"):
+                local.seen = []
+            local.seen.append(bytes(10_000) + str(i).encode())  # PER_WORKER
+            REGISTRY.append(bytearray(10_000))  # REGISTERED
+
+        pool = ThreadPoolExecutor(max_workers=4)
+        start = time.monotonic()
+        i = 0
+        while time.monotonic() - start < 2.0:
+            pool.submit(work, i).result()
+            i += 1
+            time.sleep(0.001)
+        """,
+    )
+    code, model, stderr = checked_run(tmp_path, script)
+    assert code == 3, stderr
+    lines = {
+        (Path(f["location"]["file"]).name, f["location"]["line"]): f
+        for f in model["findings"]
+        if f["kind"] == "python"
+    }
+    for marker in ("PER_WORKER", "REGISTERED"):
+        finding = lines.get(("workers.py", line_of(script, marker)))
+        assert finding is not None, (marker, model["findings"])
+        assert finding["freed_at_shutdown"], finding
+    assert "freed only at shutdown" in stderr
+
+
+def test_a_c_malloc_leak_is_growth_outside_pythons_allocator(tmp_path: Path) -> None:
+    script = write(
+        tmp_path,
+        "codec.py",
+        """
+        import ctypes
+        import time
+
+        libc = ctypes.CDLL(None)
+        libc.malloc.restype = ctypes.c_void_p
+        libc.malloc.argtypes = [ctypes.c_size_t]
+        start = time.monotonic()
+        while time.monotonic() - start < 2.0:
+            block = libc.malloc(256 * 1024)
+            ctypes.memset(block, 1, 256 * 1024)
+            time.sleep(0.01)
+        """,
+    )
+    code, model, stderr = checked_run(tmp_path, script)
+    assert code == 3, stderr
+    kinds = [f["kind"] for f in model["findings"]]
+    assert "native" in kinds, model
+    native = model["findings"][kinds.index("native")]
+    assert native["rate"] > 5 * 1024 * 1024
+    assert "beyond the tracked heap" in stderr
+
+
+def test_gc_disabled_cycles_lead_the_verdict(tmp_path: Path) -> None:
+    script = write(
+        tmp_path,
+        "graph.py",
+        """
+        import gc
+        import time
+
+        class Node:
+            def __init__(self):
+                self.peer = self
+                self.payload = [0] * 50
+
+        gc.disable()
+        start = time.monotonic()
+        while time.monotonic() - start < 3.0:
+            for _ in range(200):
+                Node()
+            time.sleep(0.005)
+        """,
+    )
+    code, model, stderr = checked_run(tmp_path, script, "--census", "0.3")
+    assert code == 3, stderr
+    assert model["findings"][0]["kind"] == "gc-cycles", model["findings"]
+
+
+@pytest.mark.parametrize(
+    ("name", "source"),
+    [
+        (
+            "lookup.py",
+            """
+            import functools
+            import time
+
+            @functools.lru_cache(maxsize=1024)
+            def price(n):
+                return [n] * 200
+
+            start = time.monotonic()
+            i = 0
+            while time.monotonic() - start < 2.0:
+                price(i % 5000)
+                i += 1
+            """,
+        ),
+        (
+            "batches.py",
+            """
+            import time
+
+            start = time.monotonic()
+            batch = []
+            while time.monotonic() - start < 2.0:
+                batch.append(bytes(2_000))
+                if len(batch) == 2_000:
+                    batch.clear()
+            """,
+        ),
+        (
+            "tables.py",
+            """
+            import time
+
+            TABLE = {i: str(i) * 20 for i in range(100_000)}
+            start = time.monotonic()
+            total = 0
+            while time.monotonic() - start < 2.0:
+                total += len(TABLE[total % 100_000])
+            """,
+        ),
+    ],
+)
+def test_look_alike_programs_are_quiet(tmp_path: Path, name: str, source: str) -> None:
+    script = write(tmp_path, name, source)
+    code, model, stderr = checked_run(tmp_path, script)
+    assert code == 0, (model["findings"], stderr)
+    assert model["verdict"] == "no leak", model
+    assert "Verdict: no leak" in stderr
+
+
+def test_a_run_too_short_to_tell_is_inconclusive(tmp_path: Path) -> None:
+    script = write(
+        tmp_path,
+        "brief.py",
+        """
+        KEEP = [bytearray(50_000) for _ in range(100)]
+        """,
+    )
+    code, model, stderr = checked_run(tmp_path, script)
+    assert code == 0, stderr
+    assert model["verdict"] == "inconclusive", model
+    assert model["needs_seconds"] >= 2.0
+    assert "would decide" in stderr
+
+
+def test_report_verdict_text_and_check(tmp_path: Path) -> None:
+    script = write(
+        tmp_path,
+        "orders.py",
+        """
+        import time
+
+        SEEN = []
+        start = time.monotonic()
+        while time.monotonic() - start < 1.5:
+            SEEN.append(bytearray(20_000))  # KEPT
+            time.sleep(0.002)
+        """,
+    )
+    capture = tmp_path / "out.msl"
+    ran = memsleuth("run", "--no-report", "-o", str(capture), str(script), cwd=tmp_path)
+    assert ran.returncode == 0, ran.stderr
+    assert ran.stderr == ""
+    text = memsleuth("report", "verdict", str(capture), cwd=tmp_path)
+    assert text.returncode == 0, text.stderr
+    assert text.stdout.startswith("Verdict: leaking — 1 finding"), text.stdout
+    assert f"orders.py:{line_of(script, 'KEPT')}" in text.stdout
+    check = memsleuth("report", "verdict", "--check", str(capture))
+    assert check.returncode == 3, check.stderr
