@@ -96,7 +96,8 @@ pub struct LeakReport {
     pub samples: Vec<Vec<u64>>,
 }
 
-/// A surviving block of a site that is a Python object, and the chain that keeps it alive.
+/// A surviving block of a site that is a Python object, or the storage of one (a list's item
+/// array, a dict's keys table...), and the chain that keeps it (or its owner) alive.
 #[derive(Debug, Clone, Serialize)]
 pub struct SiteHolder {
     /// Index into the report's sites.

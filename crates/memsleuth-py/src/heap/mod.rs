@@ -6,6 +6,7 @@ mod bfs;
 mod count;
 mod describe;
 mod roots;
+mod storage;
 mod types;
 mod walk;
 

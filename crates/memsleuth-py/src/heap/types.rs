@@ -1,11 +1,14 @@
 //! What the heap walk needs to know about each type, looked up once per type: its qualified
-//! name, how to measure an instance, and the bytes CPython keeps in front of an instance (so an
-//! object can be matched with the allocation block that holds it).
+//! name, how to measure an instance, the bytes CPython keeps in front of an instance (so an
+//! object can be matched with the allocation block that holds it), and the other blocks an
+//! instance owns (its item array, hash table...).
 
 use std::ffi::{c_int, CStr};
 
 use pyo3::ffi;
 use rustc_hash::FxHashMap;
+
+use super::storage::Storage;
 
 extern "C" {
     // exported by every CPython 3.9–3.13 (cpython/object.h); looks a name up along the MRO
@@ -43,6 +46,8 @@ pub(crate) struct TypeInfo {
     pub getsizeof_extra: u64,
     /// Bytes between the start of the allocation block and the object.
     pub preheader: u64,
+    /// The memory blocks an instance owns besides its own (see [`super::storage`]).
+    pub storage: Storage,
 }
 
 /// Slots of the direct-mapped cache in front of the type table: a walk meets the same few
@@ -137,6 +142,13 @@ impl Types {
         self.infos.get(type_id as usize).map_or(0, |i| i.preheader)
     }
 
+    /// The memory blocks an instance owns besides its own, by type id.
+    pub fn storage_of(&self, type_id: u32) -> Storage {
+        self.infos
+            .get(type_id as usize)
+            .map_or(Storage::NONE, |i| i.storage)
+    }
+
     /// What `sys.getsizeof` adds to `__sizeof__`, by type id.
     pub fn extra_of(&self, type_id: u32) -> u64 {
         self.infos
@@ -166,6 +178,7 @@ unsafe fn describe(
         // dict (and from 3.12 weakref) slots
         getsizeof_extra: gc + managed,
         preheader: gc + managed,
+        storage: unsafe { super::storage::kind_of(tp, minor) },
     }
 }
 

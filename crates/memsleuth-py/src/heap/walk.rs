@@ -16,6 +16,7 @@ use rustc_hash::{FxHashMap, FxHashSet};
 
 use super::count::IdMap;
 use super::roots::Roots;
+use super::storage;
 use super::types::{basic_size, PySizeof, Types};
 
 /// One snapshot of the heap.
@@ -39,6 +40,9 @@ pub(crate) struct Snapshot {
     pub type_bytes: Vec<u64>,
     /// Leaves absorbed into each node (their bytes are in the node's graph size).
     pub absorbed: Vec<u16>,
+    /// The owner (node) of each block of `keep` that is not an object but an object's storage:
+    /// a list's item array, a dict's keys table... (see [`super::storage`]).
+    pub storage: FxHashMap<u64, u32>,
     /// The nodes are held by strong references (see the module doc).
     held: bool,
     /// The collector was on before the walk: turn it back on at release.
@@ -60,8 +64,11 @@ struct Walker<'a> {
     count: Vec<u64>,
     bytes: Vec<u64>,
     ignore: &'a [usize],
-    /// Allocation blocks that must stay nodes of their own (objects asked about).
+    /// Allocation blocks that must stay nodes of their own (objects asked about), or whose
+    /// owner is wanted (storage asked about).
     keep: &'a FxHashSet<u64>,
+    /// The owner of each block of `keep` that is an object's storage.
+    storage: FxHashMap<u64, u32>,
     /// Leaves absorbed by the node being traversed, and their bytes.
     cur_objs: u32,
     cur_bytes: u64,
@@ -122,7 +129,7 @@ impl Walker<'_> {
         if unsafe { ffi::Py_REFCNT(obj) } == 1 && unsafe { ffi::PyObject_IS_GC(obj) } == 0 {
             let type_id = unsafe { self.types.id(ffi::Py_TYPE(obj)) };
             let block = (obj as u64).saturating_sub(self.types.preheader_of(type_id));
-            if !self.keep.contains(&block) {
+            if !self.keep.contains(&block) && !unsafe { self.owns_kept(obj, type_id) } {
                 if let Some(size) = unsafe { self.types.size(obj, type_id) } {
                     self.account(type_id, size);
                     self.cur_objs = self.cur_objs.saturating_add(1);
@@ -134,6 +141,47 @@ impl Walker<'_> {
         if let Some(id) = unsafe { self.intern(obj) } {
             self.builder.edge(id);
         }
+    }
+
+    /// Whether `obj` owns a block of `keep` (a bytearray's buffer...): it must stay a node
+    /// then, even as a leaf, to be the block's holder.
+    ///
+    /// # Safety
+    /// GIL held; `obj` alive and of the type `type_id` names.
+    unsafe fn owns_kept(&self, obj: *mut ffi::PyObject, type_id: u32) -> bool {
+        let s = self.types.storage_of(type_id);
+        if self.keep.is_empty() || s.is_none() {
+            return false;
+        }
+        let mut owns = false;
+        // SAFETY: the caller's guarantee
+        unsafe { storage::blocks(obj, s, |b| owns |= self.keep.contains(&b)) };
+        owns
+    }
+
+    /// Notes node `n` as the owner of its storage blocks that `keep` holds.
+    ///
+    /// # Safety
+    /// GIL held; `obj` alive and node `n`'s object.
+    unsafe fn note_storage(&mut self, obj: *mut ffi::PyObject, n: u32) {
+        if self.keep.is_empty() {
+            return;
+        }
+        // SAFETY: the caller's guarantee
+        let type_id = unsafe { self.types.id(ffi::Py_TYPE(obj)) };
+        let s = self.types.storage_of(type_id);
+        if s.is_none() {
+            return;
+        }
+        let (keep, owners) = (self.keep, &mut self.storage);
+        // SAFETY: the caller's guarantee
+        unsafe {
+            storage::blocks(obj, s, |b| {
+                if keep.contains(&b) {
+                    owners.entry(b).or_insert(n);
+                }
+            })
+        };
     }
 }
 
@@ -224,6 +272,7 @@ fn snapshot(
         bytes: Vec::new(),
         ignore: &ignore,
         keep,
+        storage: FxHashMap::default(),
         cur_objs: 0,
         cur_bytes: 0,
         py_sizeof: Vec::new(),
@@ -243,6 +292,7 @@ fn snapshot(
     while n < w.ptrs.len() {
         let obj = w.ptrs[n] as *mut ffi::PyObject;
         w.builder.begin(n as u32);
+        unsafe { w.note_storage(obj, n as u32) };
         if unsafe { ffi::PyObject_IS_GC(obj) } != 0 {
             let tp = unsafe { ffi::Py_TYPE(obj) };
             if let Some(traverse) = unsafe { (*tp).tp_traverse } {
@@ -280,6 +330,7 @@ fn snapshot(
         count,
         bytes,
         absorbed,
+        storage,
         ..
     } = w;
     let mut type_bytes = bytes;
@@ -327,6 +378,7 @@ fn snapshot(
         type_count: count,
         type_bytes,
         absorbed,
+        storage,
         held,
         gc_was_enabled,
         released: false,

@@ -24,6 +24,11 @@ const GROWING_TYPES: usize = 3;
 const PATHS_PER_TYPE: usize = 2;
 /// Largest sites whose surviving blocks get a holder.
 const HOLDER_SITES: usize = 5;
+/// The next largest sites (of those the leak report samples) get one too while the searches
+/// so far took less than this: a line that only grows a container's storage (an item array,
+/// a keys table) is often smaller than the lines that make its items, yet it is the leak's
+/// one line that names the container.
+const MORE_HOLDER_SITES_BUDGET: Duration = Duration::from_secs(1);
 
 /// The periodic census thread.
 ///
@@ -223,14 +228,14 @@ pub(crate) fn finish(
     if !py.detach(sync) {
         return;
     }
-    let mut wanted: Vec<(u64, u32)> = Vec::new(); // (block address, stack)
+    let mut wanted: Vec<(u64, u32, usize)> = Vec::new(); // (block address, stack, site rank)
     let opts = LeakOptions {
         windows: 0,
         ..LeakOptions::default()
     };
     if let Ok(report) = py.detach(|| LeakReport::from_path(path, &opts)) {
-        for site in report.samples.iter().take(HOLDER_SITES) {
-            wanted.extend(site.iter().map(|&a| (a, 0)));
+        for (rank, site) in report.samples.iter().enumerate() {
+            wanted.extend(site.iter().map(|&a| (a, 0, rank)));
         }
     }
     let wanted_set: FxHashSet<u64> = wanted.iter().map(|w| w.0).collect();
@@ -271,8 +276,14 @@ pub(crate) fn finish(
         }
     }
     let refs = referrers(&snap.graph);
-    for (addr, stack) in wanted {
-        if let Some(&n) = by_block.get(&addr) {
+    let searching = Instant::now();
+    for (addr, stack, rank) in wanted {
+        if rank >= HOLDER_SITES && searching.elapsed() > MORE_HOLDER_SITES_BUDGET {
+            break;
+        }
+        // a block that is no object may be one's storage (a list's item array, a dict's keys
+        // table...): the path to its owner is what keeps it
+        if let Some(&n) = by_block.get(&addr).or_else(|| snap.storage.get(&addr)) {
             for p in snap.paths(py, &refs, n, 1, 0) {
                 sink.push(Record::Holder(p.to_holder(stack, addr)));
             }
