@@ -12,7 +12,8 @@ mod unsupported;
 
 pub use error::PlatformError;
 
-/// Memory of one process, bytes. `None` where this platform or this reading could not tell.
+/// Memory of one process, bytes, with its open file descriptors and threads (counts), which leak
+/// alongside memory. `None` where this platform or this reading could not tell.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Memory {
     pub rss: Option<u64>,
@@ -24,10 +25,15 @@ pub struct Memory {
     pub swap: Option<u64>,
     /// Peak RSS over the process' life.
     pub peak: Option<u64>,
+    /// Open file descriptors. `None` when this user may not list them (another user's process).
+    /// A process reading itself counts the descriptors memsleuth holds for the reading too.
+    pub fds: Option<u64>,
+    /// Threads of the process, the main one included.
+    pub threads: Option<u64>,
 }
 
-/// How much to read. `Basic` is the cheap reading (RSS, VMS, peak, swap); `Full` adds USS and PSS,
-/// which cost the kernel a walk of the page tables.
+/// How much to read. `Basic` is the cheap reading (RSS, VMS, peak, swap, fds, threads); `Full`
+/// adds USS and PSS, which cost the kernel a walk of the page tables.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Detail {
     Basic,
