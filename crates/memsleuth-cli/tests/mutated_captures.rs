@@ -27,7 +27,7 @@ fn repo() -> PathBuf {
 fn seeds() -> Vec<(String, Vec<u8>)> {
     let fixtures = repo().join("tests/fixtures");
     let mut out = Vec::new();
-    for version in ["v1.0", "v1.1", "v1.2"] {
+    for version in ["v1.0", "v1.1", "v1.2", "v1.3"] {
         let dir = fixtures.join(version);
         let mut names: Vec<_> = std::fs::read_dir(&dir)
             .expect("fixtures")

@@ -83,7 +83,7 @@ pub struct ProcessInfo {
     pub argv: Vec<String>,
 }
 
-/// A memory field of a process reading. The discriminant is the bit in the field mask.
+/// A field of a process reading. The discriminant is the bit in the field mask.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Field {
     Rss = 0,
@@ -92,16 +92,23 @@ pub enum Field {
     Pss = 3,
     Swap = 4,
     Peak = 5,
+    /// 1.3: open file descriptors (a count, not bytes).
+    Fds = 6,
+    /// 1.3: threads (a count, not bytes).
+    Threads = 7,
 }
 
 impl Field {
-    pub const ALL: [Field; 6] = [
+    /// Every field this version knows, in bit order (the order values are written in).
+    pub const ALL: [Field; 8] = [
         Field::Rss,
         Field::Vms,
         Field::Uss,
         Field::Pss,
         Field::Swap,
         Field::Peak,
+        Field::Fds,
+        Field::Threads,
     ];
 
     pub fn name(self) -> &'static str {
@@ -112,12 +119,15 @@ impl Field {
             Field::Pss => "pss",
             Field::Swap => "swap",
             Field::Peak => "peak",
+            Field::Fds => "fds",
+            Field::Threads => "threads",
         }
     }
 }
 
-/// Memory of one process at one instant, in bytes. `None` where the platform could not tell
-/// (for instance USS without permission to read `smaps_rollup`).
+/// Memory of one process at one instant, in bytes, and its descriptor and thread counts. `None`
+/// where the platform could not tell (for instance USS without permission to read
+/// `smaps_rollup`), or the capture predates the field (fds and threads before 1.3).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct ProcessReading {
     pub pid: u32,
@@ -128,6 +138,10 @@ pub struct ProcessReading {
     pub swap: Option<u64>,
     /// High-water mark of RSS over the process' life (`VmHWM`).
     pub peak: Option<u64>,
+    /// 1.3: open file descriptors.
+    pub fds: Option<u64>,
+    /// 1.3: threads, the main one included.
+    pub threads: Option<u64>,
 }
 
 impl ProcessReading {
@@ -139,6 +153,8 @@ impl ProcessReading {
             Field::Pss => self.pss,
             Field::Swap => self.swap,
             Field::Peak => self.peak,
+            Field::Fds => self.fds,
+            Field::Threads => self.threads,
         }
     }
 
@@ -150,6 +166,8 @@ impl ProcessReading {
             Field::Pss => &mut self.pss,
             Field::Swap => &mut self.swap,
             Field::Peak => &mut self.peak,
+            Field::Fds => &mut self.fds,
+            Field::Threads => &mut self.threads,
         };
         *slot = value;
     }

@@ -29,6 +29,8 @@ fn sample(i: u64) -> Record {
             pss: Some(9 << 20),
             swap: Some(0),
             peak: Some(11 << 20),
+            fds: Some(12 + i),
+            threads: None,
         }],
     })
 }
@@ -356,6 +358,117 @@ fn edit_body(bytes: &[u8], chunk: usize, edit: impl FnOnce(&mut Vec<u8>)) -> Vec
     out
 }
 
+/// Two readings of one sample: the first with fds and threads (1.3), the second without.
+fn fds_threads_sample() -> Record {
+    Record::Sample(Sample {
+        t_ns: 2_500_000_000,
+        readings: vec![
+            ProcessReading {
+                pid: 700,
+                rss: Some(300 << 20),
+                peak: Some(310 << 20),
+                fds: Some(1_234),
+                threads: Some(0),
+                ..ProcessReading::default()
+            },
+            ProcessReading {
+                pid: 701,
+                rss: Some(5 << 20),
+                ..ProcessReading::default()
+            },
+        ],
+    })
+}
+
+#[test]
+fn fds_and_threads_round_trip_with_their_mask_bits() {
+    let record = fds_threads_sample();
+    let bytes = one_per_chunk(std::slice::from_ref(&record));
+    let cap = Capture::from_reader(&bytes[..]).unwrap();
+    assert_eq!(cap.records, [record]);
+    let mut body = Vec::new();
+    edit_body(&bytes, 1, |b| body = b.clone());
+    let mut pos = 0;
+    assert_eq!(read_varint(&body, &mut pos), 2_500_000_000);
+    assert_eq!(read_varint(&body, &mut pos), 2);
+    assert_eq!(read_varint(&body, &mut pos), 700);
+    // rss, peak, fds, threads: bits 0, 5, 6, 7
+    assert_eq!(read_varint(&body, &mut pos), 0b1110_0001);
+}
+
+#[test]
+fn a_1_2_reader_skips_fds_and_threads_as_unknown_bits() {
+    // 1.2's rule, spelled out: six known fields, then one value per higher bit to skip
+    let record = fds_threads_sample();
+    let bytes = one_per_chunk(std::slice::from_ref(&record));
+    let mut body = Vec::new();
+    edit_body(&bytes, 1, |b| body = b.clone());
+    let mut pos = 0;
+    let _t = read_varint(&body, &mut pos);
+    let mut seen = Vec::new();
+    for _ in 0..read_varint(&body, &mut pos) {
+        let pid = read_varint(&body, &mut pos);
+        let mask = read_varint(&body, &mut pos);
+        let mut known = Vec::new();
+        for bit in 0..6 {
+            if mask & 1 << bit != 0 {
+                known.push(read_varint(&body, &mut pos));
+            }
+        }
+        for _ in 0..(mask >> 6).count_ones() {
+            read_varint(&body, &mut pos);
+        }
+        seen.push((pid, known));
+    }
+    assert_eq!(pos, body.len());
+    assert_eq!(
+        seen,
+        [(700, vec![300 << 20, 310 << 20]), (701, vec![5 << 20])]
+    );
+}
+
+#[test]
+fn sample_bits_past_threads_are_skipped() {
+    // what a 1.2 reader did with bits 6 and 7, this reader does with bits a later minor adds
+    let bytes = one_per_chunk(&[fds_threads_sample()]);
+    let bad = edit_body(&bytes, 1, |b| {
+        let mut body = Vec::new();
+        varint(7, &mut body); // t_ns
+        varint(2, &mut body);
+        varint(42, &mut body);
+        varint(1 | 1 << 6 | 1 << 7 | 1 << 9 | 1 << 40, &mut body);
+        for v in [100, 6, 3, u64::MAX, 5] {
+            varint(v, &mut body);
+        }
+        varint(43, &mut body);
+        varint(1 << 7, &mut body);
+        varint(9, &mut body);
+        *b = body;
+    });
+    let cap = Capture::from_reader(&bad[..]).unwrap();
+    assert!(cap.damage.is_none(), "{:?}", cap.damage);
+    assert_eq!(
+        cap.records,
+        [Record::Sample(Sample {
+            t_ns: 7,
+            readings: vec![
+                ProcessReading {
+                    pid: 42,
+                    rss: Some(100),
+                    fds: Some(6),
+                    threads: Some(3),
+                    ..ProcessReading::default()
+                },
+                ProcessReading {
+                    pid: 43,
+                    threads: Some(9),
+                    ..ProcessReading::default()
+                },
+            ],
+        })]
+    );
+}
+
 #[test]
 fn objects_records_truncate_and_corrupt_like_the_others() {
     let records = objects_records();
@@ -448,7 +561,7 @@ fn unknown_tags_still_read_as_unknown_next_to_objects_records() {
     }));
     let mut bytes = one_per_chunk(&records);
     let cap = Capture::from_reader(&bytes[..]).unwrap();
-    assert_eq!(cap.minor_version, 2);
+    assert_eq!(cap.minor_version, VERSION_MINOR);
     assert_eq!(cap.records, records);
     assert!(
         matches!(&cap.records[1], Record::Unknown(u) if u.tag == 99 && u.body == [11, 12, 13, 14])
@@ -463,7 +576,7 @@ fn unknown_tags_still_read_as_unknown_next_to_objects_records() {
 fn reading() -> impl Strategy<Value = ProcessReading> {
     (
         any::<u32>(),
-        proptest::array::uniform6(proptest::option::of(any::<u64>())),
+        proptest::array::uniform8(proptest::option::of(any::<u64>())),
     )
         .prop_map(|(pid, v)| ProcessReading {
             pid,
@@ -473,6 +586,8 @@ fn reading() -> impl Strategy<Value = ProcessReading> {
             pss: v[3],
             swap: v[4],
             peak: v[5],
+            fds: v[6],
+            threads: v[7],
         })
 }
 

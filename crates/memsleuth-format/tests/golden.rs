@@ -4,7 +4,8 @@
 //! `tests/fixtures/v1.2/objects.msl` holds one of each 1.2 record with fixed values, written once
 //! by [`write_v1_2_objects_golden`] (ignored; run it by name only when a new golden is wanted).
 //! Its test reads the committed file and spells every expected field out literally, so a change
-//! to the encoder cannot pass by rewriting both sides.
+//! to the encoder cannot pass by rewriting both sides. `tests/fixtures/v1.3/fds-threads.msl` does
+//! the same for 1.3's sample fields (open descriptors and threads), by [`write_v1_3_golden`].
 
 #![allow(clippy::unwrap_used)] // test helpers: a failed unwrap is a failed test
 
@@ -52,6 +53,11 @@ fn v1_0_watch_capture_reads_exactly() {
     let first = samples[2].readings[0].rss.unwrap();
     let last = samples[30].readings[0].rss.unwrap();
     assert!(last > first + (20 << 20), "{first} -> {last}");
+    // 1.0 knew no descriptor or thread counts: they read as unknown, not as zero
+    assert!(samples
+        .iter()
+        .flat_map(|s| &s.readings)
+        .all(|r| r.fds.is_none() && r.threads.is_none()));
     assert!(cap.records.iter().any(
         |r| matches!(r, Record::ProcessExit(x) if x.pid == 30205 && x.status == ExitStatus::Code(0))
     ));
@@ -83,6 +89,12 @@ fn v1_1_run_capture_reads_exactly() {
     let (mut allocs, mut frees, mut last_t) = (0u64, 0u64, 0u64);
     for r in &cap.records {
         match r {
+            Record::Sample(s) => {
+                assert!(s
+                    .readings
+                    .iter()
+                    .all(|r| r.rss.is_some() && r.fds.is_none() && r.threads.is_none()));
+            }
             Record::Frame(f) => {
                 frames.insert(f.id, f.clone());
             }
@@ -558,4 +570,203 @@ fn v1_2_objects_capture_reads_exactly() {
         (h.stack, h.addr, h.root_kind, h.root.as_str(), h.steps.len()),
         (0, 0x10, 4, "unreachable cycle", 0)
     );
+}
+
+/// The fixed content of `v1.3/fds-threads.msl`: a `watch` of a server and one worker whose open
+/// descriptors and threads climb, the worker another user's (no descriptor count). Only the
+/// generator uses it; the reading test states its expectations independently.
+fn fds_threads_golden_records() -> (memsleuth_format::Header, Vec<Record>) {
+    use memsleuth_format::{Header, Mark, ProcessExit, ProcessInfo, ProcessReading, Sample};
+    let header = Header {
+        tool_version: "0.3.0".into(),
+        pid: 5000,
+        argv: vec!["python".into(), "pool.py".into()],
+        start_unix_ns: 1_710_000_000_987_654_321,
+        python_version: String::new(),
+        instruments: vec!["rss".into()],
+        sample_interval_ns: 100_000_000,
+        sample_bytes: 0,
+        hostname: "golden".into(),
+    };
+    let sample = |i: u64| {
+        let mut readings = vec![ProcessReading {
+            pid: 5000,
+            rss: Some((40 << 20) + (i << 20)),
+            vms: Some(400 << 20),
+            uss: Some(30 << 20),
+            pss: Some(32 << 20),
+            swap: Some(0),
+            peak: Some((41 << 20) + (i << 20)),
+            fds: Some(7 + 100 * i),
+            threads: Some(1 + 10 * i),
+        }];
+        if i < 3 {
+            readings.push(ProcessReading {
+                pid: 5001,
+                rss: Some(9 << 20),
+                vms: Some(90 << 20),
+                peak: Some(9 << 20),
+                swap: Some(0),
+                threads: Some(2),
+                ..ProcessReading::default()
+            });
+        }
+        Record::Sample(Sample {
+            t_ns: 100_000_000 * i,
+            readings,
+        })
+    };
+    let mut records = vec![
+        Record::Process(ProcessInfo {
+            pid: 5000,
+            ppid: 1,
+            seen_ns: 0,
+            argv: vec!["python".into(), "pool.py".into()],
+        }),
+        Record::Process(ProcessInfo {
+            pid: 5001,
+            ppid: 5000,
+            seen_ns: 1_000,
+            argv: vec!["helper".into()],
+        }),
+    ];
+    records.extend((0..3).map(sample));
+    records.push(Record::ProcessExit(ProcessExit {
+        pid: 5001,
+        t_ns: 250_000_000,
+        status: ExitStatus::Code(0),
+    }));
+    records.push(Record::Mark(Mark {
+        t_ns: 260_000_000,
+        label: "phase 2".into(),
+    }));
+    records.extend((3..5).map(sample));
+    (header, records)
+}
+
+/// Writes `tests/fixtures/v1.3/fds-threads.msl`. Run once, by name, when the golden is created:
+/// `cargo test -p memsleuth-format --test golden -- --ignored write_v1_3_golden`.
+#[test]
+#[ignore = "writes the committed golden capture; run by name only"]
+fn write_v1_3_golden() {
+    use memsleuth_format::{CaptureWriter, Trailer};
+    let (header, records) = fds_threads_golden_records();
+    let mut w = CaptureWriter::new(Vec::new(), &header).unwrap();
+    // the first samples stored, the rest LZ4, as a `watch` writes them
+    for r in &records[..4] {
+        w.push(r);
+    }
+    w.flush().unwrap();
+    w.set_compression(true);
+    for r in &records[4..] {
+        w.push(r);
+    }
+    w.flush().unwrap();
+    let bytes = w
+        .finish(Trailer {
+            end_ns: 480_000_000,
+            reason: EndReason::Interrupted,
+            target_status: ExitStatus::Unknown,
+            samples: 5,
+            dropped: 0,
+            flushes: 0,
+        })
+        .unwrap();
+    let path = fixture("v1.3/fds-threads.msl");
+    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+    std::fs::write(&path, bytes).unwrap();
+}
+
+#[test]
+fn v1_3_fds_threads_capture_reads_exactly() {
+    use memsleuth_format::ProcessReading;
+
+    let cap = read_capture(&fixture("v1.3/fds-threads.msl")).unwrap();
+    assert_eq!(cap.minor_version, 3);
+    assert!(cap.damage.is_none());
+    let h = &cap.header;
+    assert_eq!(h.tool_version, "0.3.0");
+    assert_eq!(h.pid, 5000);
+    assert_eq!(h.argv, ["python", "pool.py"]);
+    assert_eq!(h.start_unix_ns, 1_710_000_000_987_654_321);
+    assert_eq!(h.python_version, "");
+    assert_eq!(h.instruments, ["rss"]);
+    assert_eq!((h.sample_interval_ns, h.sample_bytes), (100_000_000, 0));
+    assert_eq!(h.hostname, "golden");
+    let t = cap.trailer.unwrap();
+    assert_eq!(t.end_ns, 480_000_000);
+    assert_eq!(t.reason, EndReason::Interrupted);
+    assert_eq!(t.target_status, ExitStatus::Unknown);
+    assert_eq!((t.samples, t.dropped, t.flushes), (5, 0, 4));
+    assert_eq!(cap.records.len(), 9);
+
+    let Record::Process(p) = &cap.records[0] else {
+        panic!("{:?}", cap.records[0])
+    };
+    assert_eq!((p.pid, p.ppid, p.seen_ns), (5000, 1, 0));
+    assert_eq!(p.argv, ["python", "pool.py"]);
+    let Record::Process(p) = &cap.records[1] else {
+        panic!("{:?}", cap.records[1])
+    };
+    assert_eq!((p.pid, p.ppid, p.seen_ns), (5001, 5000, 1_000));
+    assert_eq!(p.argv, ["helper"]);
+    let Record::ProcessExit(x) = &cap.records[5] else {
+        panic!("{:?}", cap.records[5])
+    };
+    assert_eq!(
+        (x.pid, x.t_ns, x.status),
+        (5001, 250_000_000, ExitStatus::Code(0))
+    );
+    let Record::Mark(m) = &cap.records[6] else {
+        panic!("{:?}", cap.records[6])
+    };
+    assert_eq!((m.t_ns, m.label.as_str()), (260_000_000, "phase 2"));
+
+    const MIB: u64 = 1 << 20;
+    let server = [
+        (0, 40 * MIB, 41 * MIB, 7, 1),
+        (100_000_000, 41 * MIB, 42 * MIB, 107, 11),
+        (200_000_000, 42 * MIB, 43 * MIB, 207, 21),
+        (300_000_000, 43 * MIB, 44 * MIB, 307, 31),
+        (400_000_000, 44 * MIB, 45 * MIB, 407, 41),
+    ];
+    let at = [2, 3, 4, 7, 8];
+    for (i, (&index, &(t_ns, rss, peak, fds, threads))) in at.iter().zip(&server).enumerate() {
+        let Record::Sample(s) = &cap.records[index] else {
+            panic!("{:?}", cap.records[index])
+        };
+        assert_eq!(s.t_ns, t_ns);
+        assert_eq!(s.readings.len(), if i < 3 { 2 } else { 1 });
+        assert_eq!(
+            s.readings[0],
+            ProcessReading {
+                pid: 5000,
+                rss: Some(rss),
+                vms: Some(400 * MIB),
+                uss: Some(30 * MIB),
+                pss: Some(32 * MIB),
+                swap: Some(0),
+                peak: Some(peak),
+                fds: Some(fds),
+                threads: Some(threads),
+            }
+        );
+        if i < 3 {
+            // another user's worker: threads from its status, no descriptor count
+            assert_eq!(
+                s.readings[1],
+                ProcessReading {
+                    pid: 5001,
+                    rss: Some(9 * MIB),
+                    vms: Some(90 * MIB),
+                    uss: None,
+                    pss: None,
+                    swap: Some(0),
+                    peak: Some(9 * MIB),
+                    fds: None,
+                    threads: Some(2),
+                }
+            );
+        }
+    }
 }

@@ -83,6 +83,8 @@ pub(crate) fn to_reading(pid: u32, m: Memory) -> ProcessReading {
         pss: m.pss,
         swap: m.swap,
         peak: m.peak,
+        fds: m.fds,
+        threads: m.threads,
     }
 }
 

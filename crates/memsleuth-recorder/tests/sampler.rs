@@ -96,3 +96,34 @@ fn missing_root_is_a_clear_error() {
     let err = RssSampler::new(Vec::new(), Header::default(), cfg).unwrap_err();
     assert!(err.to_string().contains("no process with PID"), "{err}");
 }
+
+#[test]
+fn samples_carry_descriptor_and_thread_counts() {
+    let cfg = RssConfig::new(std::process::id(), Duration::from_millis(10));
+    let mut s = RssSampler::new(Vec::new(), Header::default(), cfg).unwrap();
+    s.tick().unwrap();
+    let files: Vec<std::fs::File> = (0..128)
+        .map(|_| std::fs::File::open("/dev/null").unwrap())
+        .collect();
+    s.tick().unwrap();
+    drop(files);
+    let bytes = s.finish(EndReason::Stopped, ExitStatus::Unknown).unwrap();
+    let cap = Capture::from_reader(&bytes[..]).unwrap();
+    let readings: Vec<_> = cap
+        .records
+        .iter()
+        .filter_map(|r| match r {
+            Record::Sample(s) => Some(s.readings[0]),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(readings.len(), 2);
+    let (before, after) = (readings[0], readings[1]);
+    assert!(
+        before.threads.is_some_and(|n| n >= 1),
+        "{before:?} has no threads"
+    );
+    // other tests of this binary open files too, on other threads: leave them room
+    let (fds0, fds1) = (before.fds.unwrap(), after.fds.unwrap());
+    assert!(fds1 >= fds0 + 100, "{fds0} -> {fds1} fds");
+}
