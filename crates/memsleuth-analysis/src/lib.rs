@@ -20,6 +20,6 @@ pub use allocs::{
 pub use error::AnalysisError;
 pub use profile::{Location, Profile, ProfileStack};
 pub use report::{ProcessVerdict, TimelineReport};
-pub use timeline::{describe_exit, EndInfo, Point, ProcessSeries, Timeline, TotalPoint};
+pub use timeline::{describe_exit, EndInfo, Point, ProcessSeries, Timeline, TotalPoint, METRICS};
 pub use trend::{classify, Verdict, VerdictKind, VerdictOptions};
 pub use verdict::{Finding, FindingKind, ProgramVerdict, State};

@@ -3,16 +3,46 @@
 use memsleuth_format::{Capture, EndReason, ExitStatus, FormatError, Record, Trailer};
 use serde::Serialize;
 
-/// One reading of one process, times in seconds since capture start, sizes in bytes.
+/// One reading of one process, times in seconds since capture start, sizes in bytes, descriptors
+/// and threads as counts. `None` where the reading could not tell or the capture predates the
+/// field (fds and threads before format 1.3).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Serialize)]
 pub struct Point {
     pub t: f64,
+    /// The same time in the capture's nanoseconds, for analyses that need its exact clock (JSON
+    /// readers have `t`).
+    #[serde(skip)]
+    pub t_ns: u64,
     pub rss: Option<u64>,
     pub vms: Option<u64>,
     pub uss: Option<u64>,
     pub pss: Option<u64>,
     pub swap: Option<u64>,
     pub peak: Option<u64>,
+    /// Open file descriptors.
+    pub fds: Option<u64>,
+    /// Threads, the main one included.
+    pub threads: Option<u64>,
+}
+
+/// Every metric a [`Point`] holds, by the name [`Point::get`] and [`ProcessSeries::series`] take.
+pub const METRICS: [&str; 8] = ["rss", "vms", "uss", "pss", "swap", "peak", "fds", "threads"];
+
+impl Point {
+    /// A metric by name (see [`METRICS`]); `None` when it was not read, or for a name not listed.
+    pub fn get(&self, metric: &str) -> Option<u64> {
+        match metric {
+            "rss" => self.rss,
+            "vms" => self.vms,
+            "uss" => self.uss,
+            "pss" => self.pss,
+            "swap" => self.swap,
+            "peak" => self.peak,
+            "fds" => self.fds,
+            "threads" => self.threads,
+            _ => None,
+        }
+    }
 }
 
 /// The series of one process of the observed tree.
@@ -30,6 +60,17 @@ pub struct ProcessSeries {
     pub exit: Option<String>,
 }
 
+impl ProcessSeries {
+    /// `(t_ns, value)` of a metric (see [`METRICS`]) at every point where it was read, in time
+    /// order: `series("fds")`, `series("threads")`, `series("rss")`.
+    pub fn series(&self, metric: &str) -> Vec<(u64, u64)> {
+        self.points
+            .iter()
+            .filter_map(|p| Some((p.t_ns, p.get(metric)?)))
+            .collect()
+    }
+}
+
 /// The whole tree at one sampler tick: sums over the live processes.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Serialize)]
 pub struct TotalPoint {
@@ -39,15 +80,23 @@ pub struct TotalPoint {
     pub uss: u64,
     pub pss: u64,
     pub swap: u64,
+    /// Sum of open descriptors where readable (0 when no process' count could be read).
+    pub fds: u64,
+    /// Sum of threads where readable.
+    pub threads: u64,
     pub processes: u32,
 }
 
 impl TotalPoint {
-    /// The total of a metric by name ("rss", "uss", "pss"); RSS for any other name.
+    /// The total of a metric by name ("rss", "uss", "pss", "swap", "fds", "threads"); RSS for
+    /// any other name.
     pub fn get(&self, metric: &str) -> u64 {
         match metric {
             "uss" => self.uss,
             "pss" => self.pss,
+            "swap" => self.swap,
+            "fds" => self.fds,
+            "threads" => self.threads,
             _ => self.rss,
         }
     }
@@ -189,15 +238,21 @@ impl Timeline {
                         total.uss += r.uss.unwrap_or(0);
                         total.pss += r.pss.unwrap_or(0);
                         total.swap += r.swap.unwrap_or(0);
+                        // counts come from the file, which may be hostile: saturate, never wrap
+                        total.fds = total.fds.saturating_add(r.fds.unwrap_or(0));
+                        total.threads = total.threads.saturating_add(r.threads.unwrap_or(0));
                         total.processes += 1;
                         let point = Point {
                             t,
+                            t_ns: s.t_ns,
                             rss: r.rss,
                             vms: r.vms,
                             uss: r.uss,
                             pss: r.pss,
                             swap: r.swap,
                             peak: r.peak,
+                            fds: r.fds,
+                            threads: r.threads,
                         };
                         match tl.series_mut(r.pid) {
                             Some(series) => series.points.push(point),
@@ -252,5 +307,11 @@ impl Timeline {
 
     fn series_mut(&mut self, pid: u32) -> Option<&mut ProcessSeries> {
         self.processes.iter_mut().find(|p| p.pid == pid)
+    }
+
+    /// The root process' series (the observed program), when the capture has readings of it:
+    /// `timeline.root().map(|s| s.series("fds"))`.
+    pub fn root(&self) -> Option<&ProcessSeries> {
+        self.processes.iter().find(|p| p.root)
     }
 }

@@ -1081,6 +1081,7 @@ pub(crate) mod test_models {
             pss: Some(pss as u64),
             swap: Some(0),
             peak: Some(rss as u64),
+            ..Point::default()
         }
     }
 
@@ -1096,6 +1097,7 @@ pub(crate) mod test_models {
                     pss: live.iter().map(|p| p.pss.unwrap_or(0)).sum(),
                     swap: 0,
                     processes: live.len() as u32,
+                    ..TotalPoint::default()
                 }
             })
             .collect()

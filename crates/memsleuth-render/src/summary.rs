@@ -15,6 +15,39 @@ pub fn command(argv: &[String], max: usize) -> String {
     format!("{cut}…")
 }
 
+/// Open descriptors and threads at start and at end, when the capture counted them (format
+/// 1.3), so a leak of either shows beside memory: "open fds 7 at start → 407 at end; threads 1 at
+/// start → 41 at end".
+fn counts_line(report: &TimelineReport) -> Option<String> {
+    let tl = &report.timeline;
+    let (first, last) = (tl.total.first()?, tl.total.last()?);
+    let counted = |metric: &str| {
+        tl.processes
+            .iter()
+            .any(|s| s.points.iter().any(|p| p.get(metric).is_some()))
+    };
+    let parts: Vec<String> = [("fds", "open fds"), ("threads", "threads")]
+        .into_iter()
+        .filter(|(metric, _)| counted(metric))
+        .map(|(metric, label)| {
+            format!(
+                "{label} {} at start → {} at end",
+                first.get(metric),
+                last.get(metric)
+            )
+        })
+        .collect();
+    if parts.is_empty() {
+        return None;
+    }
+    let tree = if tl.processes.len() > 1 {
+        " (whole tree)"
+    } else {
+        ""
+    };
+    Some(format!("  {}{tree}", parts.join("; ")))
+}
+
 fn verdict_line(v: &Verdict) -> String {
     match v.kind {
         VerdictKind::Growing => format!("GROWING {}", rate(v.rate)),
@@ -74,6 +107,9 @@ pub fn summary_text(report: &TimelineReport, capture_path: Option<&str>) -> Stri
         bytes(report.peak as f64),
         seconds(report.peak_at),
     ));
+    if let Some(counts) = counts_line(report) {
+        line(counts);
+    }
     let v = &report.verdict;
     line(format!(
         "  verdict: {} in {}",
@@ -235,4 +271,64 @@ pub fn summary_json_with_leaks(
         leaks,
     };
     serde_json::to_string_pretty(&model).unwrap_or_else(|e| format!("{{\"error\": \"{e}\"}}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::plot::test_models::{growing, tree};
+
+    #[test]
+    fn descriptors_and_threads_show_beside_memory_when_counted() {
+        let mut r = growing();
+        let text = summary_text(&r, None);
+        assert!(!text.contains("open fds"), "{text}");
+        assert!(!text.contains("threads"), "{text}");
+
+        let n = r.timeline.processes[0].points.len() as u64;
+        for (i, p) in r.timeline.processes[0].points.iter_mut().enumerate() {
+            p.fds = Some(7 + 2 * i as u64);
+            p.threads = Some(3);
+        }
+        for (i, t) in r.timeline.total.iter_mut().enumerate() {
+            t.fds = 7 + 2 * i as u64;
+            t.threads = 3;
+        }
+        let text = summary_text(&r, None);
+        let expected = format!(
+            "\n  open fds 7 at start → {} at end; threads 3 at start → 3 at end\n",
+            7 + 2 * (n - 1)
+        );
+        assert!(text.contains(&expected), "{text}");
+        // right under the memory line
+        let memory = text.find("  memory (").expect("memory line");
+        assert!(text[memory..]
+            .lines()
+            .nth(1)
+            .unwrap_or("")
+            .starts_with("  open fds"));
+    }
+
+    #[test]
+    fn a_tree_says_its_counts_are_the_whole_trees() {
+        // threads counted, descriptors not (another user's processes)
+        let mut r = tree();
+        for p in r
+            .timeline
+            .processes
+            .iter_mut()
+            .flat_map(|s| s.points.iter_mut())
+        {
+            p.threads = Some(2);
+        }
+        for t in &mut r.timeline.total {
+            t.threads = 6;
+        }
+        let text = summary_text(&r, None);
+        assert!(
+            text.contains("\n  threads 6 at start → 6 at end (whole tree)\n"),
+            "{text}"
+        );
+        assert!(!text.contains("open fds"), "{text}");
+    }
 }
