@@ -601,12 +601,29 @@ mod tests {
 
     #[test]
     fn fds_count_from_size_matches_the_listing() {
-        let me = std::process::id();
-        let dir = open_proc_dir(me, "fd").unwrap();
-        // the same count both ways, on kernels that report it as the size (6.2+); a listing
-        // elsewhere. Nothing here opens files between the two, other test threads might: retry
-        let same = (0..20).any(|_| count_fds(&dir) == count_entries(&dir));
-        assert!(same, "{:?} vs {:?}", count_fds(&dir), count_entries(&dir));
+        // a quiet process: in this one, other test threads open files, and an fd reserved by a
+        // call still under way counts in the size but is not listed yet
+        let mut child = std::process::Command::new("sleep")
+            .arg("10")
+            .spawn()
+            .unwrap();
+        let dir = open_proc_dir(child.id(), "fd").unwrap();
+        // the same count both ways (from the size on 6.2+, a listing before), once the exec and
+        // the loader's files are done with
+        let mut seen = Vec::new();
+        for _ in 0..200 {
+            let both = (count_fds(&dir), count_entries(&dir));
+            if both.0 == both.1 && both.0.is_some_and(|n| n > 0) {
+                break;
+            }
+            seen.push(both);
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
+        let last = (count_fds(&dir), count_entries(&dir));
+        child.kill().unwrap();
+        child.wait().unwrap();
+        assert_eq!(last.0, last.1, "{seen:?}");
+        assert!(last.0.is_some_and(|n| n > 0), "{last:?}");
     }
 
     /// Set by [`another_users_fds_are_none`] for the copy of this test binary it runs as `nobody`.
