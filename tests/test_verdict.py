@@ -268,3 +268,42 @@ def test_report_verdict_text_and_check(tmp_path: Path) -> None:
     assert f"orders.py:{line_of(script, 'KEPT')}" in text.stdout
     check = memsleuth("report", "verdict", "--check", str(capture))
     assert check.returncode == 3, check.stderr
+
+
+@pytest.mark.parametrize(
+    ("kind", "source"),
+    [
+        (
+            "fds",
+            """
+            import os
+            import time
+
+            OPEN = []
+            start = time.monotonic()
+            while time.monotonic() - start < 2.0:
+                OPEN.append(os.open(os.devnull, os.O_RDONLY))
+                time.sleep(0.01)
+            """,
+        ),
+        (
+            "threads",
+            """
+            import threading
+            import time
+
+            gate = threading.Event()
+            start = time.monotonic()
+            while time.monotonic() - start < 2.0:
+                threading.Thread(target=gate.wait, daemon=True).start()
+                time.sleep(0.02)
+            """,
+        ),
+    ],
+)
+def test_descriptor_and_thread_leaks_are_found(tmp_path: Path, kind: str, source: str) -> None:
+    script = write(tmp_path, "service.py", source)
+    code, model, stderr = checked_run(tmp_path, script)
+    assert code == 3, stderr
+    assert model["signals"][kind], model["signals"]
+    assert kind in [f["kind"] for f in model["findings"]], model["findings"]

@@ -237,7 +237,8 @@ impl ProgramVerdict {
             Err(AnalysisError::NoCensus) => None,
             Err(e) => return Err(e),
         };
-        Ok(Self::from_reports(leaks, growth, None))
+        let counts = leaks.as_ref().map(|l| l.counts.clone()).unwrap_or_default();
+        Ok(Self::from_reports(leaks, growth, Some(&counts)))
     }
 
     /// Weighs the reports' signals. `counts`: descriptor and thread counts of the root process

@@ -1376,6 +1376,7 @@ mod tests {
                 series: vec![],
             },
             rss: vec![],
+            counts: Vec::new(),
             holders: vec![],
             samples: vec![],
         }

@@ -87,6 +87,9 @@ pub struct LeakReport {
     pub heap: HeapInfo,
     /// RSS of the root process, `(t_ns, bytes)`, when the capture has it.
     pub rss: Vec<(u64, u64)>,
+    /// Open descriptors and threads of the root process up to `at_ns` (format 1.3).
+    #[serde(skip)]
+    pub counts: Vec<crate::verdict::CountSample>,
     /// What keeps the top sites' blocks alive, when the capture recorded it (format 1.2,
     /// `objects` instrument on when tracking stopped).
     pub holders: Vec<SiteHolder>,
@@ -230,6 +233,12 @@ impl LeakReport {
         Ok(LeakReport {
             heap: heap_info,
             rss: rss_until(&tables, at_ns),
+            counts: tables
+                .counts
+                .iter()
+                .filter(|c| c.t_ns <= at_ns)
+                .copied()
+                .collect(),
             capture,
             at_ns,
             at_end,
