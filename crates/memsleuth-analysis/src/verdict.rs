@@ -105,6 +105,31 @@ pub struct Finding {
     pub freed_at_shutdown: u64,
 }
 
+impl Finding {
+    /// A finding from a series' trend; the caller fills in what names its cause.
+    fn of_trend(kind: FindingKind, unit: Unit, v: &crate::trend::Verdict, alive: f64) -> Finding {
+        Finding {
+            kind,
+            unit,
+            rate: v.rate,
+            rate_low: v.rate_low,
+            rate_high: v.rate_high,
+            p_value: v.p_value,
+            growth: v.rate * (v.window_end - v.window_start).max(0.0),
+            window_start: v.window_start,
+            window_end: v.window_end,
+            share: None,
+            site: None,
+            location: None,
+            stack: Vec::new(),
+            type_name: None,
+            holder: None,
+            alive,
+            freed_at_shutdown: 0,
+        }
+    }
+}
+
 /// Why a growing series was not called a leak.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "kebab-case")]
@@ -412,25 +437,14 @@ fn site_findings(
             Some(RootKind::HeldFromC) => FindingKind::HeldFromC,
             _ => FindingKind::Python,
         };
-        findings.push(Finding {
-            kind,
-            unit: Unit::Bytes,
-            rate: v.rate,
-            rate_low: v.rate_low,
-            rate_high: v.rate_high,
-            p_value: v.p_value,
-            growth,
-            window_start: v.window_start,
-            window_end: v.window_end,
-            share,
-            site: Some(i),
-            location: Some(site.location.clone()),
-            stack: top_stack(r, site),
-            type_name: None,
-            holder,
-            alive: site.bytes as f64,
-            freed_at_shutdown: site.freed_at_shutdown,
-        });
+        let mut f = Finding::of_trend(kind, Unit::Bytes, v, site.bytes as f64);
+        f.share = share;
+        f.site = Some(i);
+        f.location = Some(site.location.clone());
+        f.stack = top_stack(r, site);
+        f.holder = holder;
+        f.freed_at_shutdown = site.freed_at_shutdown;
+        findings.push(f);
     }
 }
 
@@ -468,25 +482,8 @@ fn native_finding(r: &LeakReport) -> Option<Finding> {
     let material = v.kind == VerdictKind::Growing
         && v.rate >= NATIVE_RATE_FLOOR
         && growth >= NATIVE_MIN_GROWTH;
-    material.then(|| Finding {
-        kind: FindingKind::Native,
-        unit: Unit::Bytes,
-        rate: v.rate,
-        rate_low: v.rate_low,
-        rate_high: v.rate_high,
-        p_value: v.p_value,
-        growth,
-        window_start: v.window_start,
-        window_end: v.window_end,
-        share: None,
-        site: None,
-        location: None,
-        stack: Vec::new(),
-        type_name: None,
-        holder: None,
-        alive: y.last().copied().unwrap_or(0.0).max(0.0),
-        freed_at_shutdown: 0,
-    })
+    let alive = y.last().copied().unwrap_or(0.0).max(0.0);
+    material.then(|| Finding::of_trend(FindingKind::Native, Unit::Bytes, &v, alive))
 }
 
 /// The gc off while unreachable cycles pile up, from the census report's own judgement (a
@@ -546,25 +543,12 @@ fn type_findings(g: &GrowthReport) -> Vec<Finding> {
                 Some(RootKind::HeldFromC) => FindingKind::HeldFromC,
                 _ => FindingKind::Types,
             };
-            Some(Finding {
-                kind,
-                unit: Unit::Objects,
-                rate: v.rate,
-                rate_low: v.rate_low,
-                rate_high: v.rate_high,
-                p_value: v.p_value,
-                growth: t.delta_count as f64,
-                window_start: v.window_start,
-                window_end: v.window_end,
-                share: None,
-                site: None,
-                location: t.sites.first().map(|s| s.location.clone()),
-                stack: Vec::new(),
-                type_name: Some(t.name.clone()),
-                holder,
-                alive: t.to_count as f64,
-                freed_at_shutdown: 0,
-            })
+            let mut f = Finding::of_trend(kind, Unit::Objects, v, t.to_count as f64);
+            f.growth = t.delta_count as f64;
+            f.location = t.sites.first().map(|s| s.location.clone());
+            f.type_name = Some(t.name.clone());
+            f.holder = holder;
+            Some(f)
         })
         .take(MAX_SITE_FINDINGS)
         .collect()
@@ -582,26 +566,8 @@ fn count_finding(
     }
     let (t, y): (Vec<f64>, Vec<f64>) = series.iter().map(|&(t, v)| (t as f64 / 1e9, v)).unzip();
     let v = classify(&t, &y, &process_options(min_growth));
-    let window = (v.window_end - v.window_start).max(0.0);
-    (v.kind == VerdictKind::Growing).then(|| Finding {
-        kind,
-        unit,
-        rate: v.rate,
-        rate_low: v.rate_low,
-        rate_high: v.rate_high,
-        p_value: v.p_value,
-        growth: v.rate * window,
-        window_start: v.window_start,
-        window_end: v.window_end,
-        share: None,
-        site: None,
-        location: None,
-        stack: Vec::new(),
-        type_name: None,
-        holder: None,
-        alive: y.last().copied().unwrap_or(0.0),
-        freed_at_shutdown: 0,
-    })
+    let alive = y.last().copied().unwrap_or(0.0);
+    (v.kind == VerdictKind::Growing).then(|| Finding::of_trend(kind, unit, &v, alive))
 }
 
 /// True when the largest surviving site could not be judged (allocated too briefly).
