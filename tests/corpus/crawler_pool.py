@@ -11,7 +11,7 @@ import threading
 from html.parser import HTMLParser
 
 WORKERS = 6
-PAGES = 3500
+PAGES = 3000
 VOCABULARY = [f"word{i}" for i in range(20000)]
 
 WORD_COUNTS = {}
@@ -22,13 +22,21 @@ class TextAndLinks(HTMLParser):
         super().__init__()
         self.words = []
         self.links = []
+        self.in_text = False
 
     def handle_starttag(self, tag, attrs):
-        if tag == "a":
+        if tag == "p":
+            self.in_text = True
+        elif tag == "a":
             self.links.extend(value for name, value in attrs if name == "href")
 
+    def handle_endtag(self, tag):
+        if tag == "p":
+            self.in_text = False
+
     def handle_data(self, data):
-        self.words.extend(data.split())
+        if self.in_text:
+            self.words.extend(data.split())
 
 
 def fetch(page_no):
