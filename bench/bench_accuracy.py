@@ -41,7 +41,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Optional
 
-from results_md import write_section
+from results_md import cpu_model, tree_revision, write_section
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
@@ -326,17 +326,8 @@ def summary_rows(
 
 
 def machine_facts() -> list[str]:
-    cpuinfo = Path("/proc/cpuinfo").read_text().splitlines()
-    cpu = next((ln.split(":", 1)[1].strip() for ln in cpuinfo if ln.startswith("model name")), "?")
-    try:
-        rev = subprocess.run(
-            ["git", "-C", str(ROOT), "describe", "--always", "--dirty"],
-            capture_output=True,
-            text=True,
-            check=True,
-        ).stdout.strip()
-    except (OSError, subprocess.CalledProcessError):
-        rev = "?"
+    cpu = cpu_model()
+    rev = tree_revision(ROOT)
     try:
         import memsleuth
 

@@ -40,7 +40,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Optional
 
-from results_md import write_section
+from results_md import cpu_model, tree_revision, write_section
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
@@ -298,19 +298,10 @@ def yes(ok: Optional[bool]) -> str:
 
 
 def machine_facts() -> list[str]:
-    cpuinfo = Path("/proc/cpuinfo").read_text().splitlines()
-    cpu = next((ln.split(":", 1)[1].strip() for ln in cpuinfo if ln.startswith("model name")), "?")
+    cpu = cpu_model()
     import memsleuth
 
-    try:
-        rev = subprocess.run(
-            ["git", "-C", str(ROOT), "describe", "--always", "--dirty"],
-            capture_output=True,
-            text=True,
-            check=True,
-        ).stdout.strip()
-    except (OSError, subprocess.CalledProcessError):
-        rev = "?"
+    rev = tree_revision(ROOT)
     return [
         f"- machine: {os.cpu_count()} cores ({cpu}), Linux {platform.release()}",
         f"- Python {platform.python_version()} (tracemalloc is its own), "

@@ -296,8 +296,9 @@ def main() -> None:
     import platform
     import subprocess
     import textwrap
+    from pathlib import Path
 
-    from results_md import write_section
+    from results_md import cpu_model, tree_revision, write_section
 
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--out", help="RESULTS.md to update")
@@ -417,17 +418,8 @@ def main() -> None:
         except importlib.metadata.PackageNotFoundError:
             return "?"
 
-    try:
-        rev = subprocess.run(
-            ["git", "-C", os.path.dirname(HERE), "describe", "--always", "--dirty"],
-            capture_output=True,
-            text=True,
-            check=True,
-        ).stdout.strip()
-    except (OSError, subprocess.CalledProcessError):
-        rev = "?"
-    with open("/proc/cpuinfo") as f:
-        cpu = next((ln.split(":", 1)[1].strip() for ln in f if ln.startswith("model name")), "?")
+    rev = tree_revision(Path(os.path.dirname(HERE)))
+    cpu = cpu_model()
     cmd = os.environ.get("BENCH_COMMAND") or "bench/bench_objects.py " + " ".join(sys.argv[1:])
     ms_any = next((ok[c].runs[-1] for c in ("ms-census", "ms-census-retained") if c in ok), None)
     any_run = next((cell.runs[-1] for cell in ok.values()), None)

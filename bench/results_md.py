@@ -5,6 +5,7 @@
 from __future__ import annotations
 
 import re
+import subprocess
 from pathlib import Path
 
 PREAMBLE = """\
@@ -42,3 +43,25 @@ def write_section(path: Path, name: str, body: str) -> None:
         else:
             text = text.rstrip("\n") + "\n\n" + block + "\n"
     path.write_text(text)
+
+
+def tree_revision(root: Path) -> str:
+    """`git describe` of the tree the benchmark was built from, or "?" outside a checkout."""
+    try:
+        return subprocess.run(
+            ["git", "-C", str(root), "describe", "--always", "--dirty"],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return "?"
+
+
+def cpu_model() -> str:
+    """The CPU's model name from /proc/cpuinfo, or "?"."""
+    try:
+        lines = Path("/proc/cpuinfo").read_text().splitlines()
+    except OSError:
+        return "?"
+    return next((ln.split(":", 1)[1].strip() for ln in lines if ln.startswith("model name")), "?")
