@@ -262,17 +262,11 @@ impl ProgramVerdict {
             Err(AnalysisError::NoCensus) => None,
             Err(e) => return Err(e),
         };
-        let counts = leaks.as_ref().map(|l| l.counts.clone()).unwrap_or_default();
-        Ok(Self::from_reports(leaks, growth, Some(&counts)))
+        Ok(Self::from_reports(leaks, growth))
     }
 
-    /// Weighs the reports' signals. `counts`: descriptor and thread counts of the root process
-    /// over the program's time, when the capture holds them.
-    pub fn from_reports(
-        leaks: Option<LeakReport>,
-        growth: Option<GrowthReport>,
-        counts: Option<&[CountSample]>,
-    ) -> ProgramVerdict {
+    /// Weighs the reports' signals (descriptor and thread counts come with the leak report).
+    pub fn from_reports(leaks: Option<LeakReport>, growth: Option<GrowthReport>) -> ProgramVerdict {
         let mut findings = Vec::new();
         let mut dismissed = Vec::new();
         let mut signals = Signals::default();
@@ -283,9 +277,8 @@ impl ProgramVerdict {
             signals.rss = !r.rss.is_empty();
             signals.phases = r.capture.phases.main_end_ns.is_some();
             program_ns = r.at_ns;
-            let heap = heap_trend(r);
-            heap_rate = heap.map(|h| h.0);
-            site_findings(r, heap, &mut findings, &mut dismissed);
+            heap_rate = heap_trend(r);
+            site_findings(r, heap_rate, &mut findings, &mut dismissed);
             if let Some(f) = native_finding(r) {
                 findings.push(f);
             }
@@ -302,7 +295,7 @@ impl ProgramVerdict {
                 findings.extend(type_findings(g));
             }
         }
-        if let Some(samples) = counts {
+        if let Some(samples) = leaks.as_ref().map(|r| r.counts.as_slice()) {
             let fds: Vec<(u64, f64)> = samples
                 .iter()
                 .filter_map(|s| s.fds.map(|v| (s.t_ns, v as f64)))
@@ -372,8 +365,8 @@ fn rank(kind: FindingKind) -> u8 {
     }
 }
 
-/// The tracked heap's rate over the program's time, bytes per second, and its window.
-fn heap_trend(r: &LeakReport) -> Option<(f64, f64)> {
+/// The tracked heap's rate over the program's time, bytes per second.
+fn heap_trend(r: &LeakReport) -> Option<f64> {
     let (t, y): (Vec<f64>, Vec<f64>) = r
         .heap
         .series
@@ -384,16 +377,16 @@ fn heap_trend(r: &LeakReport) -> Option<(f64, f64)> {
         return None;
     }
     let v = classify(&t, &y, &crate::allocs::site_verdict_options());
-    Some((v.rate, v.window_end - v.window_start))
+    Some(v.rate)
 }
 
 fn site_findings(
     r: &LeakReport,
-    heap: Option<(f64, f64)>,
+    heap_rate: Option<f64>,
     findings: &mut Vec<Finding>,
     dismissed: &mut Vec<Dismissed>,
 ) {
-    let heap_rate = heap.map_or(0.0, |h| h.0);
+    let heap_rate = heap_rate.unwrap_or(0.0);
     let mut kept = 0;
     for (i, site) in r.leaks.sites.iter().enumerate() {
         let Some(v) = site

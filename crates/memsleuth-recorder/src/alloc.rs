@@ -304,11 +304,7 @@ impl<W: Write> State<W> {
                     Command::Phase(label, ack) => {
                         // events drained so far may be held in per-thread batches: they must
                         // reach the file before the mark, which they all precede in time
-                        let mut threads = std::mem::take(&mut self.threads);
-                        for st in threads.values_mut() {
-                            self.emit(st);
-                        }
-                        self.threads = threads;
+                        self.emit_all();
                         let t_ns = memsleuth_hook::now_ns().saturating_sub(self.cfg.start_mono_ns);
                         self.writer.push(&Record::Mark(Mark { t_ns, label }));
                         let _ = ack.send(t_ns);
@@ -521,14 +517,19 @@ impl<W: Write> State<W> {
         }
     }
 
-    /// Writes everything pending in dependency order and hands the chunk to the OS.
-    fn flush(&mut self) -> Result<(), RecorderError> {
-        self.push_names();
+    /// Encodes every thread's pending batch into the current chunk.
+    fn emit_all(&mut self) {
         let mut threads = std::mem::take(&mut self.threads);
         for st in threads.values_mut() {
             self.emit(st);
         }
         self.threads = threads;
+    }
+
+    /// Writes everything pending in dependency order and hands the chunk to the OS.
+    fn flush(&mut self) -> Result<(), RecorderError> {
+        self.push_names();
+        self.emit_all();
         self.writer.flush()?;
         self.last_flush = Instant::now();
         Ok(())
