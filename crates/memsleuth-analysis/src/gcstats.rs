@@ -159,7 +159,7 @@ pub enum GcNote {
         from: u64,
         to: u64,
         to_bytes: u64,
-        /// Objects per second, from the trend.
+        /// Objects per second (see [`Unreachable::rate`]).
         rate: f64,
     },
     /// Objects the collector could not free: `gc.garbage` holds them (or a collection reported
@@ -203,9 +203,9 @@ pub struct GcReport {
     pub generations: Vec<Generation>,
     /// The gc state of every census, in time order.
     pub censuses: Vec<GcState>,
-    /// The shape of the unreachable count over the censuses, worded in objects; `None` with
-    /// fewer than three censuses.
-    pub unreachable_trend: Option<Verdict>,
+    /// Unreachable objects over the censuses and whether they pile up; `None` with fewer than
+    /// two censuses.
+    pub unreachable: Option<Unreachable>,
     /// Findings, most serious first.
     pub notes: Vec<GcNote>,
 }
@@ -250,13 +250,7 @@ impl GcReport {
             .collect();
         let states: Vec<GcState> = censuses.iter().map(|&c| GcState::from(c)).collect();
 
-        let unreachable_trend = (states.len() >= 3).then(|| {
-            let t: Vec<f64> = states.iter().map(|s| s.t_ns as f64 / 1e9).collect();
-            let y: Vec<f64> = states.iter().map(|s| s.unreachable as f64).collect();
-            let mut v = classify(&t, &y, &opts.unreachable_trend);
-            v.explanation = crate::trend::explain_count(&v, "objects", "censuses");
-            v
-        });
+        let unreachable = unreachable(&states, &opts.unreachable_trend);
 
         let mut report = GcReport {
             pid: capture.header.pid,
@@ -273,7 +267,7 @@ impl GcReport {
             pauses: Pauses::of(&runs, duration_ns),
             generations,
             censuses: states,
-            unreachable_trend,
+            unreachable,
             notes: Vec::new(),
             end,
         };
@@ -287,6 +281,83 @@ impl GcReport {
             .iter()
             .any(|n| matches!(n, GcNote::GcDisabled { .. }))
     }
+}
+
+/// Unreachable objects (cycles awaiting the collector) from the first census to the last, and
+/// whether they pile up. The one judgement of that question: `report gc`, `report growth` and
+/// the verdict all read it.
+#[derive(Debug, Clone, Serialize)]
+pub struct Unreachable {
+    pub from: u64,
+    pub to: u64,
+    pub to_bytes: u64,
+    /// When the first and the last census were taken, ns since the capture start.
+    pub from_ns: u64,
+    pub to_ns: u64,
+    /// The shape of the count over the censuses; `None` with fewer than three.
+    pub trend: Option<Verdict>,
+    /// Objects per second: the trend's when it is growing, otherwise the change between the
+    /// first and the last census over the time between them.
+    pub rate: f64,
+    pub growing: bool,
+}
+
+/// Judges the unreachable count of `states` (censuses in time order); `None` with fewer than
+/// two. Growing means a growing trend; when the censuses are too few for a trend, it also means
+/// a material rise over the last censuses, all taken with automatic collection off: the
+/// collector off, unreachable cycles leave only through an explicit `gc.collect()`, so a rise
+/// between two such censuses is not the ebb and flow between collections.
+pub fn unreachable(states: &[GcState], opts: &VerdictOptions) -> Option<Unreachable> {
+    let (first, last) = (states.first()?, states.last()?);
+    if states.len() < 2 {
+        return None;
+    }
+    let trend = (states.len() >= 3).then(|| {
+        let t: Vec<f64> = states.iter().map(|s| s.t_ns as f64 / 1e9).collect();
+        let y: Vec<f64> = states.iter().map(|s| s.unreachable as f64).collect();
+        let mut v = classify(&t, &y, opts);
+        v.explanation = crate::trend::explain_count(&v, "objects", "censuses");
+        v
+    });
+    let undecided = trend
+        .as_ref()
+        .is_none_or(|v| v.kind == VerdictKind::Inconclusive);
+    // the censuses since automatic collection was last seen switched off
+    let off = states.len() - states.iter().rev().take_while(|s| !s.gc_enabled).count();
+    let rose_while_off = undecided && states.len() - off >= 2 && {
+        let span = &states[off..];
+        let rise = last.unreachable as f64 - span[0].unreachable as f64;
+        let mut levels: Vec<u64> = span.iter().map(|s| s.unreachable).collect();
+        levels.sort_unstable();
+        let median = levels[levels.len() / 2] as f64;
+        last.t_ns > span[0].t_ns
+            && rise > opts.min_growth_bytes
+            && rise > opts.min_growth_fraction * median
+    };
+    let rate_between = |a: &GcState| {
+        let seconds = last.t_ns.saturating_sub(a.t_ns) as f64 / 1e9;
+        let rise = last.unreachable as f64 - a.unreachable as f64;
+        if seconds > 0.0 {
+            rise / seconds
+        } else {
+            0.0
+        }
+    };
+    let (rate, growing) = match &trend {
+        Some(v) if v.kind == VerdictKind::Growing => (v.rate, true),
+        _ if rose_while_off => (rate_between(&states[off]), true),
+        _ => (rate_between(first), false),
+    };
+    Some(Unreachable {
+        from: first.unreachable,
+        to: last.unreachable,
+        to_bytes: last.unreachable_bytes,
+        from_ns: first.t_ns,
+        to_ns: last.t_ns,
+        trend,
+        rate,
+        growing,
+    })
 }
 
 /// `gc.get_threshold()[0]` of the target's Python: 700 until 3.12, 2000 from 3.13.
@@ -339,16 +410,13 @@ fn notes(r: &GcReport, runs: &[&GcCollection], threshold: u64, opts: &GcOptions)
         });
     }
 
-    if let Some(v) = &r.unreachable_trend {
-        if v.kind == VerdictKind::Growing {
-            let last = r.censuses.last();
-            notes.push(GcNote::UnreachablePilingUp {
-                from: r.censuses.first().map_or(0, |s| s.unreachable),
-                to: last.map_or(0, |s| s.unreachable),
-                to_bytes: last.map_or(0, |s| s.unreachable_bytes),
-                rate: v.rate,
-            });
-        }
+    if let Some(u) = r.unreachable.as_ref().filter(|u| u.growing) {
+        notes.push(GcNote::UnreachablePilingUp {
+            from: u.from,
+            to: u.to,
+            to_bytes: u.to_bytes,
+            rate: u.rate,
+        });
     }
 
     let garbage = r.censuses.iter().map(|s| s.garbage).max().unwrap_or(0);
@@ -485,7 +553,11 @@ mod tests {
                 max_count: 18_100,
             }
         );
-        let v = r.unreachable_trend.as_ref().expect("trend");
+        let v = r
+            .unreachable
+            .as_ref()
+            .and_then(|u| u.trend.as_ref())
+            .expect("trend");
         assert_eq!(v.kind, VerdictKind::Growing, "{}", v.explanation);
         assert!(
             v.explanation.starts_with("grows 1000.0 objects/s"),
@@ -618,6 +690,31 @@ mod tests {
     }
 
     #[test]
+    fn two_censuses_with_collection_off_are_enough_to_see_cycles_pile_up() {
+        // a short run with a slow census: too few censuses for a trend
+        let off = [
+            census(S / 2, false, 9_000, 30_000, 0),
+            census(S, false, 18_000, 60_000, 0),
+        ];
+        let r = report("3.13.0", S, &off);
+        let u = r.unreachable.as_ref().expect("two censuses");
+        assert!(u.growing && u.trend.is_none(), "{u:?}");
+        assert!((u.rate - 60_000.0).abs() < 1e-6, "{}", u.rate);
+        assert!(r
+            .notes
+            .iter()
+            .any(|n| matches!(n, GcNote::UnreachablePilingUp { to: 60_000, .. })));
+
+        // with the collector on, the same rise may be the ebb and flow between collections
+        let on = [
+            census(S / 2, true, 100, 30_000, 0),
+            census(S, true, 100, 60_000, 0),
+        ];
+        let u = report("3.13.0", S, &on).unreachable.expect("two censuses");
+        assert!(!u.growing, "{u:?}");
+    }
+
+    #[test]
     fn a_healthy_capture_has_no_notes() {
         let mut records = Vec::new();
         for i in 0..200u64 {
@@ -630,7 +727,10 @@ mod tests {
         assert!(r.notes.is_empty(), "{:?}", r.notes);
         assert!(!r.gc_disabled());
         assert_eq!(
-            r.unreachable_trend.as_ref().map(|v| v.kind),
+            r.unreachable
+                .as_ref()
+                .and_then(|u| u.trend.as_ref())
+                .map(|v| v.kind),
             Some(VerdictKind::Stable)
         );
         assert!((r.pauses.share - 0.004).abs() < 1e-9, "{}", r.pauses.share);

@@ -479,31 +479,19 @@ fn native_finding(r: &LeakReport) -> Option<Finding> {
     material.then(|| Finding::of_trend(FindingKind::Native, Unit::Bytes, &v, alive))
 }
 
-/// The gc off while unreachable cycles pile up, from the census report's own judgement (a
+/// The gc off while unreachable cycles pile up, as [`crate::gcstats::unreachable`] judges them (a
 /// trend over the censuses, or their difference when there are too few for one).
 fn gc_finding(g: &GrowthReport) -> Option<Finding> {
-    let gc = &g.gc;
-    if gc.disabled == 0 || !gc.unreachable_growing {
+    let u = g.gc.unreachable.as_ref().filter(|u| u.growing)?;
+    if g.gc.disabled == 0 {
         return None;
     }
-    let t = |i: usize| g.censuses.get(i).map_or(0.0, |c| c.t_ns as f64 / 1e9);
-    let (from, to) = (t(g.from), t(g.to));
-    let grew = gc.unreachable_to as f64 - gc.unreachable_from as f64;
-    let (rate, low, high, p, start, end) = match gc.unreachable_verdict.as_ref() {
-        Some(v) => (
-            v.rate,
-            v.rate_low,
-            v.rate_high,
-            v.p_value,
-            v.window_start,
-            v.window_end,
-        ),
-        None if to > from => {
-            let r = grew / (to - from);
-            (r, r, r, f64::NAN, from, to)
-        }
-        None => return None,
+    let (start, end) = (u.from_ns as f64 / 1e9, u.to_ns as f64 / 1e9);
+    let (low, high, p) = match u.trend.as_ref().filter(|v| v.kind == VerdictKind::Growing) {
+        Some(v) => (v.rate_low, v.rate_high, v.p_value),
+        None => (u.rate, u.rate, f64::NAN),
     };
+    let rate = u.rate;
     Some(Finding {
         kind: FindingKind::GcCycles,
         unit: Unit::Objects,
@@ -520,7 +508,7 @@ fn gc_finding(g: &GrowthReport) -> Option<Finding> {
         stack: Vec::new(),
         type_name: None,
         holder: None,
-        alive: gc.unreachable_to as f64,
+        alive: u.to as f64,
         freed_at_shutdown: 0,
     })
 }

@@ -2,6 +2,7 @@
 //! seen by censuses, and findings in plain words.
 
 use memsleuth_analysis::gcstats::{GcNote, GcReport, GcState, Generation, Pauses};
+use memsleuth_analysis::VerdictKind;
 use serde::Serialize;
 
 use crate::escape::printable;
@@ -243,12 +244,22 @@ pub fn gc_text(r: &GcReport) -> String {
             at(last.t_ns)
         ));
         wrap_paragraph(&census_line(last), "  ", &mut out);
-        if let Some(v) = &r.unreachable_trend {
-            wrap_paragraph(
-                &format!("unreachable objects: {}", trend_phrase(v, "objects")),
-                "  ",
-                &mut out,
-            );
+        if let Some(u) = &r.unreachable {
+            let trend_says = u
+                .trend
+                .as_ref()
+                .filter(|v| v.kind != VerdictKind::Inconclusive || !u.growing);
+            let line = match trend_says {
+                Some(v) => trend_phrase(v, "objects"),
+                None if u.growing => format!(
+                    "rose from {} to {} with automatic collection off in every census; too few \
+                     censuses for a trend, but nothing else frees them",
+                    count(u.from),
+                    count(u.to)
+                ),
+                None => "too few censuses to judge".to_string(),
+            };
+            wrap_paragraph(&format!("unreachable objects: {line}"), "  ", &mut out);
         }
     }
     if r.notes.is_empty() {
@@ -304,8 +315,8 @@ pub fn gc_json(r: &GcReport) -> String {
 
 #[cfg(test)]
 mod tests {
-    use memsleuth_analysis::gcstats::DisabledSpan;
-    use memsleuth_analysis::{EndInfo, Verdict, VerdictKind};
+    use memsleuth_analysis::gcstats::{DisabledSpan, Unreachable};
+    use memsleuth_analysis::{EndInfo, Verdict};
 
     use super::*;
 
@@ -362,20 +373,29 @@ mod tests {
                 garbage: 0,
                 garbage_types: Vec::new(),
             }],
-            unreachable_trend: Some(Verdict {
-                kind: VerdictKind::Growing,
+            unreachable: Some(Unreachable {
+                from: 50,
+                to: 16_000,
+                to_bytes: 3_200_000,
+                from_ns: 4 * S,
+                to_ns: 19 * S,
                 rate: 1000.0,
-                rate_low: 990.0,
-                rate_high: 1010.0,
-                p_value: 1e-6,
-                warmup: 4.0,
-                window_start: 4.0,
-                window_end: 20.0,
-                intercept: 0.0,
-                net_change: 15_950.0,
-                releases: 0,
-                points: 16,
-                explanation: "grows 1000.0 objects/s (95% CI 990.0–1010.0), p < 0.001".into(),
+                growing: true,
+                trend: Some(Verdict {
+                    kind: VerdictKind::Growing,
+                    rate: 1000.0,
+                    rate_low: 990.0,
+                    rate_high: 1010.0,
+                    p_value: 1e-6,
+                    warmup: 4.0,
+                    window_start: 4.0,
+                    window_end: 20.0,
+                    intercept: 0.0,
+                    net_change: 15_950.0,
+                    releases: 0,
+                    points: 16,
+                    explanation: "grows 1000.0 objects/s (95% CI 990.0–1010.0), p < 0.001".into(),
+                }),
             }),
             notes,
         }
@@ -515,6 +535,6 @@ mod tests {
         assert!(json["findings"][1]["message"]
             .as_str()
             .is_some_and(|m| m.starts_with("unreachable cycles are piling up")));
-        assert_eq!(json["unreachable_trend"]["kind"], "growing");
+        assert_eq!(json["unreachable"]["trend"]["kind"], "growing");
     }
 }

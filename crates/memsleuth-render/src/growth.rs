@@ -8,7 +8,6 @@
 use std::path::Path;
 
 use memsleuth_analysis::growth::{Basis, GrowthReport, TypeGrowth, TypeSite};
-use memsleuth_analysis::VerdictKind;
 use serde::Serialize;
 
 use crate::allocs::{display_path, site_label};
@@ -262,20 +261,14 @@ fn gc_notes(r: &GrowthReport) -> Vec<String> {
              are only freed by an explicit gc.collect()"
         ));
     }
-    if g.unreachable_growing {
-        let rate = g
-            .unreachable_verdict
-            .as_ref()
-            .filter(|v| v.kind == VerdictKind::Growing)
-            .map(|v| format!(", {}", count_rate(v.rate)))
-            .unwrap_or_default();
-        let to_bytes = r.censuses.get(r.to).map_or(0, |c| c.unreachable_bytes);
+    if let Some(u) = g.unreachable.as_ref().filter(|u| u.growing) {
         out.push(format!(
-            "unreachable cycles piling up: {} → {} objects{rate} ({} at the last census), waiting \
+            "unreachable cycles piling up: {} → {} objects, {} ({} at the last census), waiting \
              for a collection that does not come often enough",
-            count(g.unreachable_from),
-            count(g.unreachable_to),
-            bytes(to_bytes as f64)
+            count(u.from),
+            count(u.to),
+            count_rate(u.rate),
+            bytes(u.to_bytes as f64)
         ));
     }
     if g.garbage_to > 0 {
@@ -493,8 +486,9 @@ pub fn growth_json(r: &GrowthReport, top: usize) -> String {
 #[cfg(test)]
 mod tests {
     use memsleuth_analysis::allocs::CaptureInfo;
+    use memsleuth_analysis::gcstats::Unreachable;
     use memsleuth_analysis::growth::{CensusPoint, GcSummary};
-    use memsleuth_analysis::{Location, Verdict};
+    use memsleuth_analysis::{Location, Verdict, VerdictKind};
 
     use super::*;
 
@@ -609,10 +603,16 @@ mod tests {
             gc: GcSummary {
                 disabled: 4,
                 disabled_at_end: true,
-                unreachable_from: 0,
-                unreachable_to: 450,
-                unreachable_verdict: Some(verdict(VerdictKind::Growing, 25.0)),
-                unreachable_growing: true,
+                unreachable: Some(Unreachable {
+                    from: 0,
+                    to: 450,
+                    to_bytes: 450 * 64,
+                    from_ns: 0,
+                    to_ns: 18_000_000_000,
+                    trend: Some(verdict(VerdictKind::Growing, 25.0)),
+                    rate: 25.0,
+                    growing: true,
+                }),
                 ..GcSummary::default()
             },
             has_events: true,
@@ -753,7 +753,7 @@ mod tests {
         assert_eq!(v["to"]["t"], 18.0);
         assert_eq!(v["censuses"].as_array().unwrap().len(), 10);
         assert_eq!(v["censuses"][9]["gc_enabled"], false);
-        assert_eq!(v["gc"]["unreachable_growing"], true);
+        assert_eq!(v["gc"]["unreachable"]["growing"], true);
         assert_eq!(v["headline"].as_str().unwrap().lines().count(), 2);
     }
 

@@ -154,11 +154,16 @@ fn signals_words(v: &ProgramVerdict) -> String {
 
 fn finding_block(f: &Finding, n: usize, capture: &Path, base: Option<&Path>, out: &mut String) {
     let shown = capture.display();
-    let ci = format!(
-        "95% CI {}–{}/s",
-        finding_rate_value(f, f.rate_low),
-        finding_rate_value(f, f.rate_high)
-    );
+    // a rate from two points (no trend: p is NaN) has no interval to show
+    let ci = if f.p_value.is_nan() {
+        "first to last point, too few for an interval".to_string()
+    } else {
+        format!(
+            "95% CI {}–{}/s",
+            finding_rate_value(f, f.rate_low),
+            finding_rate_value(f, f.rate_high)
+        )
+    };
     let (head, more) = match f.kind {
         FindingKind::Python | FindingKind::HeldFromC => {
             let at = f

@@ -137,6 +137,8 @@ fn census_into(py: Python<'_>, sink: &RecordSink, retained: bool, first: &mut Op
         heap::snapshot(py, &[], &FxHashSet::default()).map(|mut snap| {
             let c = heap::census_of(py, &snap, heap::CENSUS_ROWS);
             snap.release(py);
+            drop(snap);
+            memsleuth_platform::release_free_memory();
             c
         })
     } else {
