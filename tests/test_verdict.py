@@ -76,6 +76,48 @@ def test_a_two_second_leak_is_leaking_with_its_line_first(tmp_path: Path) -> Non
     assert f"orders.py:{line_of(script, 'KEPT')}" in stderr
 
 
+def test_the_exit_verdict_is_the_one_report_verdict_reads(tmp_path: Path) -> None:
+    # `run` makes its verdict inside the program's process at exit (one read of the capture);
+    # `report verdict` makes it from the file later: the two must be the same verdict
+    script = write(
+        tmp_path,
+        "cache.py",
+        """
+        import time
+
+        class Registry:
+            def __init__(self):
+                self.items = []
+
+        REGISTRY = Registry()
+        start = time.monotonic()
+        while time.monotonic() - start < 2.0:
+            REGISTRY.items.append({"payload": "x" * 10_000})  # KEPT
+            time.sleep(0.001)
+        """,
+    )
+    capture = tmp_path / "out.msl"
+    run = memsleuth("run", "-o", str(capture), str(script), cwd=tmp_path)
+    assert run.returncode == 0, run.stderr
+    later = memsleuth("report", "verdict", str(capture), cwd=tmp_path)
+    assert later.returncode == 0, later.stderr
+
+    def findings(text: str) -> list[str]:
+        # the numbered findings and the lines under them, up to the leak table
+        block = text.split("Verdict:", 1)[1].split("\n\n", 1)[0]
+        lines = [line.strip() for line in block.splitlines()[1:]]
+        return [line for line in lines if line and not line.startswith("Leaks:")]
+
+    at_exit, from_file = findings(run.stderr), findings(later.stdout)
+    assert at_exit and at_exit[0].startswith("1. cache.py:"), run.stderr
+    assert "REGISTRY" in "\n".join(at_exit), run.stderr
+    # `report verdict` adds what it weighed; everything else is the same
+    assert at_exit == [line for line in from_file if not line.startswith("weighed:")], (
+        run.stderr,
+        later.stdout,
+    )
+
+
 def test_memory_freed_only_at_shutdown_is_still_a_leak(tmp_path: Path) -> None:
     # per-worker state of a thread pool, and a registry cleared by an atexit handler: both
     # grow for the whole run and are gone by the time python would exit

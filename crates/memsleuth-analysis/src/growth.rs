@@ -19,7 +19,9 @@ use memsleuth_format::{AllocEvent, Capture, Census, CensusType, ExitStatus, Form
 use rustc_hash::FxHashMap;
 use serde::Serialize;
 
-use crate::allocs::{first_pass, open_path, reopen, CaptureInfo, Limits, Names, Open, Visitor};
+use crate::allocs::{
+    first_pass, open_path, reopen, CaptureInfo, Limits, Names, Open, Tables, Visitor,
+};
 use crate::profile::Location;
 use crate::timeline::EndInfo;
 use crate::trend::{classify, Verdict, VerdictKind, VerdictOptions};
@@ -229,6 +231,17 @@ impl GrowthReport {
         opts: &GrowthOptions,
     ) -> Result<GrowthReport, AnalysisError> {
         let read = read_censuses(reopen(open)?)?;
+        Self::from_read(read, opts, Some(open))
+    }
+
+    /// The report from censuses already read (by the leak report's first pass, for the
+    /// verdict); `open`, when given, lets the growing types be mapped to allocation sites with
+    /// a replay of the events.
+    pub(crate) fn from_read<R: Read>(
+        read: CensusRead,
+        opts: &GrowthOptions,
+        open: Option<Open<'_, R>>,
+    ) -> Result<GrowthReport, AnalysisError> {
         if read.censuses.is_empty() {
             return Err(AnalysisError::NoCensus);
         }
@@ -251,7 +264,7 @@ impl GrowthReport {
         let gc = gc_summary(&read, from, to);
         let mut capture = read.info;
         let mut sites_at = None;
-        if read.has_events && types.iter().any(|t| t.growing) {
+        if let Some(open) = open.filter(|_| read.has_events && types.iter().any(|t| t.growing)) {
             let census = &read.censuses[to];
             let replay = map_sites(open, census, &mut types)?;
             capture.allocs = replay.allocs;
@@ -355,21 +368,61 @@ fn point(c: &Census) -> CensusPoint {
 }
 
 /// One collection of the cyclic collector, as far as the report needs it.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, Default)]
 struct Collection {
     t_ns: u64,
     collected: u64,
     uncollectable: u64,
 }
 
-/// What the first pass keeps: censuses and collections, and how the capture ended.
-struct CensusRead {
+/// What the first pass keeps: censuses and collections, and how the capture ended. Opaque
+/// outside this crate: a leak report carries one for the verdict.
+#[derive(Debug, Clone, Default)]
+pub struct CensusRead {
     censuses: Vec<Census>,
     /// Holders of instances (not of allocation sites: stack 0).
     holders: Vec<memsleuth_format::Holder>,
     collections: Vec<Collection>,
     has_events: bool,
     info: CaptureInfo,
+}
+
+impl CensusRead {
+    /// What the leak report's first pass read of the censuses (its tables keep them).
+    pub(crate) fn from_tables(tables: &mut Tables, info: &CaptureInfo) -> CensusRead {
+        let mut censuses = std::mem::take(&mut tables.censuses);
+        censuses.sort_by_key(|c| c.t_ns);
+        CensusRead {
+            censuses,
+            holders: tables
+                .holders
+                .iter()
+                .filter(|h| h.stack == 0)
+                .cloned()
+                .collect(),
+            collections: std::mem::take(&mut tables.collections)
+                .into_iter()
+                .map(|g| Collection {
+                    t_ns: g.t_ns,
+                    collected: g.collected,
+                    uncollectable: g.uncollectable,
+                })
+                .collect(),
+            has_events: tables.event_records > 0,
+            info: info.clone(),
+        }
+    }
+
+    /// Adds what the tracker found at exit, before it was written: the last census and the
+    /// holders of instances of the types that grew.
+    pub(crate) fn add(&mut self, census: Option<Census>, holders: &[memsleuth_format::Holder]) {
+        if let Some(c) = census {
+            let at = self.censuses.partition_point(|x| x.t_ns <= c.t_ns);
+            self.censuses.insert(at, c);
+        }
+        self.holders
+            .extend(holders.iter().filter(|h| h.stack == 0).cloned());
+    }
 }
 
 /// Reads the censuses (small, kept whole) and collections; events are decoded, checked and

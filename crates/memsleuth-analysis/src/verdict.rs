@@ -252,17 +252,33 @@ impl ProgramVerdict {
         path: &Path,
         opts: &LeakOptions,
     ) -> Result<ProgramVerdict, AnalysisError> {
-        let leaks = match LeakReport::from_path(path, opts) {
-            Ok(r) => Some(r),
-            Err(AnalysisError::NoAllocations) => None,
-            Err(e) => return Err(e),
-        };
-        let growth = match GrowthReport::from_path(path, &GrowthOptions::default()) {
-            Ok(r) => Some(r),
-            Err(AnalysisError::NoCensus) => None,
-            Err(e) => return Err(e),
-        };
-        Ok(Self::from_reports(leaks, growth))
+        match LeakReport::from_path(path, opts) {
+            Ok(r) => Ok(Self::from_leaks(r)),
+            // no allocation tracking: the censuses are all there is to weigh
+            Err(AnalysisError::NoAllocations) => {
+                let growth = match GrowthReport::from_path(path, &GrowthOptions::default()) {
+                    Ok(r) => Some(r),
+                    Err(AnalysisError::NoCensus) => None,
+                    Err(e) => return Err(e),
+                };
+                Ok(Self::from_reports(None, growth))
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    /// The verdict on a leak report and the censuses its pass read with it: the capture is
+    /// read once. Growing types are not mapped to their allocation sites here (that takes
+    /// another replay); the verdict reports types only when no site explains the growth.
+    pub fn from_leaks(mut leaks: LeakReport) -> ProgramVerdict {
+        let read = std::mem::take(&mut leaks.censuses);
+        let growth = GrowthReport::from_read(
+            read,
+            &GrowthOptions::default(),
+            None::<crate::allocs::Open<'_, std::io::Empty>>,
+        )
+        .ok();
+        Self::from_reports(Some(leaks), growth)
     }
 
     /// Weighs the reports' signals (descriptor and thread counts come with the leak report).

@@ -102,7 +102,7 @@ pub(crate) fn usage(message: impl Into<String>) -> anyhow::Error {
     anyhow::Error::new(UsageError(message.into()))
 }
 
-pub use commands::run::{RunRequest, Runner};
+pub use commands::run::{RunOutcome, RunRequest, Runner};
 
 /// Runs the command line `args` (program name first) and returns the process exit code.
 /// `memsleuth run` is not available this way (it needs a Python interpreter to run in); see

@@ -23,8 +23,9 @@ fn cli_main(py: Python<'_>, argv: Vec<String>) -> i32 {
 /// `memsleuth._run.run_target`. A Python error before the target starts (module not found,
 /// unwritable capture) becomes one line; the target's own exceptions are its business and were
 /// already printed as python prints them.
-fn run_in_python(req: &memsleuth_cli::RunRequest) -> Result<i32, String> {
-    Python::attach(|py| {
+fn run_in_python(req: &memsleuth_cli::RunRequest) -> Result<memsleuth_cli::RunOutcome, String> {
+    tracker::want_exit_verdict(req.exit_report.clone());
+    let code = Python::attach(|py| {
         let run = py
             .import("memsleuth._run")
             .and_then(|m| m.getattr("run_target"))
@@ -47,6 +48,12 @@ fn run_in_python(req: &memsleuth_cli::RunRequest) -> Result<i32, String> {
                 text
             }
         })
+    });
+    let verdict = tracker::take_exit_verdict().map(Box::new);
+    tracker::want_exit_verdict(None);
+    Ok(memsleuth_cli::RunOutcome {
+        code: code?,
+        verdict,
     })
 }
 

@@ -97,6 +97,10 @@ pub struct LeakReport {
     /// holders up.
     #[serde(skip)]
     pub samples: Vec<Vec<u64>>,
+    /// The censuses and collections the first pass read, for the verdict to weigh without a
+    /// pass of its own.
+    #[serde(skip)]
+    pub censuses: crate::growth::CensusRead,
 }
 
 /// A surviving block of a site that is a Python object, or the storage of one (a list's item
@@ -223,6 +227,7 @@ impl LeakReport {
         }
         let growing = leaks.sites.iter().filter(|s| s.growing()).count();
         let capture = capture_info(&tables, &heap, unresolved);
+        let censuses = crate::growth::CensusRead::from_tables(&mut tables, &capture);
         let mut heap_info = heap.info(at_ns);
         if main_end.is_some() {
             // the heap when the program's time ended, not after its shutdown
@@ -247,7 +252,37 @@ impl LeakReport {
             growing,
             holders,
             samples,
+            censuses,
         })
+    }
+
+    /// Adds a holder the tracker found at exit for a surviving block of `site` (an index into
+    /// the sites, as in [`LeakReport::samples`]), before it reached the capture.
+    pub fn add_site_holder(&mut self, site: usize, holder: &memsleuth_format::Holder) {
+        if site < self.leaks.sites.len() {
+            self.holders.push(SiteHolder {
+                site,
+                addr: holder.addr,
+                path: crate::heap::RetentionPath::from_holder(holder),
+            });
+        }
+    }
+
+    /// Adds the last census the tracker took at exit and the holders of instances of the types
+    /// that grew, before they reached the capture: the verdict weighs them with the censuses
+    /// read from it.
+    pub fn add_exit_census(
+        &mut self,
+        census: Option<memsleuth_format::Census>,
+        holders: &[memsleuth_format::Holder],
+    ) {
+        self.censuses.add(census, holders);
+    }
+
+    /// The capture ended after this report was made (the tracker makes it before writing the
+    /// trailer): how it ended, now known.
+    pub fn set_end(&mut self, end: crate::timeline::EndInfo) {
+        self.capture.end = end;
     }
 
     /// Sites whose live bytes kept growing: the leaks.

@@ -37,7 +37,7 @@ pub use table::{AllocTable, CallTree, TableOptions, TableRow, TableStack, TreeNo
 // the growth report maps census samples to allocation sites with this replay and resolver
 pub(crate) use leaks::{open_path, reopen, Open};
 pub(crate) use names::Names;
-pub(crate) use replay::{first_pass, Limits, Visitor};
+pub(crate) use replay::{first_pass, Limits, Tables, Visitor};
 
 use crate::profile::{Location, Profile, ProfileStack};
 use crate::timeline::EndInfo;

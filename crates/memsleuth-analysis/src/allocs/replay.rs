@@ -346,6 +346,10 @@ pub(crate) struct Tables {
     pub threads: u32,
     /// 1.2: who held surviving blocks when tracking stopped.
     pub holders: Vec<memsleuth_format::Holder>,
+    /// Object censuses and gc collections (the `objects` instrument), kept whole: they are
+    /// small, and the verdict weighs them with the leaks without a pass of its own.
+    pub censuses: Vec<memsleuth_format::Census>,
+    pub collections: Vec<memsleuth_format::GcCollection>,
     /// Most events the merger held back at once (the replay's memory, beyond its tables).
     pub peak_held: usize,
     /// Memory samples read: the count when no trailer gives it.
@@ -374,6 +378,8 @@ impl Tables {
             frees: 0,
             threads: 0,
             holders: Vec::new(),
+            censuses: Vec::new(),
+            collections: Vec::new(),
             peak_held: 0,
             samples: 0,
             chunks: 0,
@@ -722,6 +728,8 @@ fn run<R: Read, V: Visitor>(
             }
             Record::Trailer(t) if first => tables.trailer = Some(t),
             Record::Holder(h) if first => tables.holders.push(h),
+            Record::Census(c) if first => tables.censuses.push(c),
+            Record::Gc(g) if first => tables.collections.push(g),
             _ => {}
         }
     }

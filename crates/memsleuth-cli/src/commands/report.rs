@@ -375,7 +375,7 @@ pub enum ExportFormat {
 }
 
 /// Time bins of a flame graph's timeline.
-const FLAME_BINS: u32 = 200;
+pub(crate) const FLAME_BINS: u32 = 200;
 
 /// The stack profile of `file` and what was captured: the profile for the picture or the export,
 /// the capture's description for how it ended.
@@ -389,23 +389,29 @@ fn profile(file: &Path, of: Of, bins: u32) -> anyhow::Result<(Profile, CaptureIn
         .map_err(|e| analysis_error(file, e))
 }
 
-/// Writes the flame graph of `file` to `output`; shared with `memsleuth run`.
-pub fn write_flamegraph(file: &Path, of: Of, output: &Path) -> anyhow::Result<()> {
-    flamegraph_file(file, of, output).map(drop)
-}
-
 /// Writes the flame graph, saying at its top how the capture ended; returns what was captured.
 fn flamegraph_file(file: &Path, of: Of, output: &Path) -> anyhow::Result<CaptureInfo> {
-    check_output(output, &[file])?;
     let (profile, capture) = profile(file, of, FLAME_BINS)?;
+    write_flamegraph_of(&profile, &capture, file, output)?;
+    Ok(capture)
+}
+
+/// Writes the flame graph of a profile already made from `file` (`memsleuth run` has the
+/// leaks from its verdict), saying at its top how the capture ended.
+pub fn write_flamegraph_of(
+    profile: &memsleuth_analysis::Profile,
+    capture: &CaptureInfo,
+    file: &Path,
+    output: &Path,
+) -> anyhow::Result<()> {
+    check_output(output, &[file])?;
     let mut out = std::io::BufWriter::new(
         std::fs::File::create(output)
             .with_context(|| format!("cannot write {}", output.display()))?,
     );
-    memsleuth_render::flamegraph::flamegraph_html(&profile, &capture.end, &mut out)
+    memsleuth_render::flamegraph::flamegraph_html(profile, &capture.end, &mut out)
         .and_then(|()| std::io::Write::flush(&mut out))
-        .with_context(|| format!("cannot write {}", output.display()))?;
-    Ok(capture)
+        .with_context(|| format!("cannot write {}", output.display()))
 }
 
 fn flamegraph(file: &Path, of: Of, output: Option<PathBuf>) -> anyhow::Result<i32> {

@@ -10,7 +10,7 @@ use anyhow::{bail, Context};
 use clap::Args;
 
 /// What the runner must execute.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone)]
 pub struct RunRequest {
     pub output: PathBuf,
     /// Script path, or module name when `module`.
@@ -22,11 +22,23 @@ pub struct RunRequest {
     pub stack_depth: usize,
     /// Seconds between censuses of live objects; 0 = none.
     pub census: f64,
+    /// How the verdict's leak report is to be made at exit, when `run` reports: the tracker
+    /// makes it in the target's process, from the pass that also picks the blocks whose
+    /// holders it looks up, so the capture is read once at exit.
+    pub exit_report: Option<memsleuth_analysis::LeakOptions>,
 }
 
-/// Runs a [`RunRequest`] in a Python interpreter and returns its exit code, or one line saying
+/// What a run left: the program's exit code and, when the tracker could make it, the verdict
+/// asked for with [`RunRequest::exit_report`].
+#[derive(Debug)]
+pub struct RunOutcome {
+    pub code: i32,
+    pub verdict: Option<Box<memsleuth_analysis::ProgramVerdict>>,
+}
+
+/// Runs a [`RunRequest`] in a Python interpreter and returns what it left, or one line saying
 /// why it could not start.
-pub type Runner<'a> = &'a dyn Fn(&RunRequest) -> Result<i32, String>;
+pub type Runner<'a> = &'a dyn Fn(&RunRequest) -> Result<RunOutcome, String>;
 
 #[derive(Debug, Args)]
 #[command(
@@ -279,12 +291,16 @@ pub fn run(
         sample_bytes: args.sample.unwrap_or(0),
         stack_depth: usize::from(args.stack_depth),
         census: args.census,
+        exit_report: (!args.no_report || args.check).then(|| memsleuth_analysis::LeakOptions {
+            bins: super::report::FLAME_BINS,
+            ..memsleuth_analysis::LeakOptions::default()
+        }),
     };
-    let code = runner(&request).map_err(anyhow::Error::msg)?;
+    let RunOutcome { code, verdict } = runner(&request).map_err(anyhow::Error::msg)?;
     if args.no_report && !args.check {
         return Ok(code);
     }
-    let leaking = report(&output, &given, !args.no_report)
+    let leaking = report(&output, &given, !args.no_report, verdict)
         .with_context(|| format!("cannot report on {}", given.display()))?;
     Ok(if code == 0 && args.check && leaking {
         crate::EXIT_GROWING
@@ -295,21 +311,21 @@ pub fn run(
 
 /// The verdict at exit, on stderr so the program's own output stays as it was, and the flame
 /// graph of the leaks next to the capture (when `show`). `shown` is the capture's path as the
-/// user gave it. Returns whether the program leaks.
-fn report(capture: &Path, shown: &Path, show: bool) -> anyhow::Result<bool> {
-    use memsleuth_analysis::ProgramVerdict;
-
-    // a program that ran into its memory limit (`ulimit -v`) leaves no room for the analysis,
-    // and a Rust allocation the OS refuses aborts the process: say so instead
-    if !memsleuth_platform::can_map(memsleuth_analysis::allocs::memory_needed(capture)) {
-        crate::err(&format!(
-            "memsleuth: not enough memory left in this process to analyse the capture now; \
-             run `memsleuth report verdict {}` later\n",
-            shown.display()
-        ));
-        return Ok(false);
-    }
-    let verdict = ProgramVerdict::from_path(capture)?;
+/// user gave it; `made` the verdict the tracker made at exit, when it could (otherwise it is
+/// made here, from the capture). Returns whether the program leaks.
+fn report(
+    capture: &Path,
+    shown: &Path,
+    show: bool,
+    made: Option<Box<memsleuth_analysis::ProgramVerdict>>,
+) -> anyhow::Result<bool> {
+    let verdict = match made {
+        Some(v) => *v,
+        None => match verdict_from_capture(capture, shown)? {
+            Some(v) => v,
+            None => return Ok(false),
+        },
+    };
     let Some(leaks) = verdict.leaks.as_ref() else {
         if show {
             crate::err(&format!(
@@ -323,7 +339,7 @@ fn report(capture: &Path, shown: &Path, show: bool) -> anyhow::Result<bool> {
         return Ok(verdict.leaking());
     }
     let html = super::report::sibling(capture, "-leaks.html");
-    super::report::write_flamegraph(capture, super::report::Of::Leaks, &html)?;
+    super::report::write_flamegraph_of(&leaks.to_profile(), &leaks.capture, capture, &html)?;
     let base = std::env::current_dir().ok();
     let lines = memsleuth_render::verdict::verdict_lines(&verdict, shown, base.as_deref());
     let mut text = String::from("\nmemsleuth: ");
@@ -338,6 +354,32 @@ fn report(capture: &Path, shown: &Path, show: bool) -> anyhow::Result<bool> {
     ));
     crate::err(&text);
     Ok(verdict.leaking())
+}
+
+/// The verdict read from the capture, when the tracker did not make it (no censuses, or no
+/// room); `None` when there is no room for it either, said to the user.
+fn verdict_from_capture(
+    capture: &Path,
+    shown: &Path,
+) -> anyhow::Result<Option<memsleuth_analysis::ProgramVerdict>> {
+    use memsleuth_analysis::ProgramVerdict;
+
+    let opts = memsleuth_analysis::LeakOptions {
+        bins: super::report::FLAME_BINS,
+        ..memsleuth_analysis::LeakOptions::default()
+    };
+
+    // a program that ran into its memory limit (`ulimit -v`) leaves no room for the analysis,
+    // and a Rust allocation the OS refuses aborts the process: say so instead
+    if !memsleuth_platform::can_map(memsleuth_analysis::allocs::memory_needed(capture)) {
+        crate::err(&format!(
+            "memsleuth: not enough memory left in this process to analyse the capture now; \
+             run `memsleuth report verdict {}` later\n",
+            shown.display()
+        ));
+        return Ok(None);
+    }
+    Ok(Some(ProgramVerdict::from_path_with(capture, &opts)?))
 }
 
 #[cfg(test)]

@@ -37,6 +37,26 @@ struct Active {
 
 static ACTIVE: Mutex<Option<Active>> = Mutex::new(None);
 
+/// `memsleuth run` sets how it wants its exit verdict's leak report made, and the session's end
+/// makes it in this process, from the same pass over the capture that picks the blocks to hold
+/// (see `objects::finish`), then leaves the verdict here for `run` to take: one read of the
+/// capture at exit instead of one per report. The API's `Tracker.stop()` leaves this unset.
+static EXIT_REPORT: Mutex<Option<memsleuth_analysis::LeakOptions>> = Mutex::new(None);
+static EXIT_VERDICT: Mutex<Option<memsleuth_analysis::ProgramVerdict>> = Mutex::new(None);
+
+/// Asks the next session's end for the verdict (`None`: do not), and drops any left over.
+pub(crate) fn want_exit_verdict(opts: Option<memsleuth_analysis::LeakOptions>) {
+    if let Ok(mut w) = EXIT_REPORT.lock() {
+        *w = opts;
+    }
+    take_exit_verdict();
+}
+
+/// The verdict the last session's end made, if it was asked for one and could make it.
+pub(crate) fn take_exit_verdict() -> Option<memsleuth_analysis::ProgramVerdict> {
+    EXIT_VERDICT.lock().ok().and_then(|mut v| v.take())
+}
+
 fn python_minor(py: Python<'_>) -> u8 {
     py.version_info().minor
 }
@@ -188,6 +208,8 @@ pub fn track_stop(
     }
     objects::set_gc_sink(None);
     let first_census = a.census.take().and_then(|c| py.detach(|| c.stop()));
+    let exit_report = EXIT_REPORT.lock().ok().and_then(|mut w| w.take());
+    let mut leaks = None;
     if a.objects {
         let extra: Vec<(Bound<'_, PyAny>, String)> = main_globals
             .into_iter()
@@ -195,20 +217,45 @@ pub fn track_stop(
             .collect();
         let sink = a.recorder.sink();
         let recorder = &a.recorder;
-        objects::finish(
+        leaks = objects::finish(
             py,
             &sink,
             &a.path,
             || recorder.sync().is_ok(),
             &extra,
             first_census.as_ref(),
+            exit_report,
         );
     }
     let (reason, status) = match exit_code {
         Some(c) => (EndReason::TargetExited, ExitStatus::Code(c)),
         None => (EndReason::Stopped, ExitStatus::Unknown),
     };
+    let end_ns = a.recorder.sink().now_ns();
     let stopped = py.detach(|| a.recorder.stop(reason, status));
+    if let (Some(mut r), Ok(stats)) = (leaks, stopped.as_ref()) {
+        // the report was made before the trailer was written: how the capture ended is
+        // known only now, as the trailer says it
+        let trailer = memsleuth_format::Trailer {
+            end_ns,
+            reason,
+            target_status: status,
+            samples: stats.samples,
+            dropped: stats.dropped,
+            flushes: stats.flushes,
+        };
+        let duration = end_ns.max(r.capture.duration_ns);
+        r.set_end(memsleuth_analysis::EndInfo::new(
+            Some(trailer),
+            None,
+            status,
+            duration,
+        ));
+        let verdict = py.detach(|| memsleuth_analysis::ProgramVerdict::from_leaks(r));
+        if let Ok(mut v) = EXIT_VERDICT.lock() {
+            *v = Some(verdict);
+        }
+    }
     let held = codes::release_all(py);
     let stats: AllocStats = stopped.map_err(|e| to_py(Error::from(e), &a.path))?;
     let d = PyDict::new(py);

@@ -210,6 +210,11 @@ pub fn gc_callback(phase: &str, info: &Bound<'_, PyDict>) {
 /// The end of a session: a last census with retained sizes, then retention paths for the
 /// surviving blocks of the largest sites and for instances of the types that grew. Runs with
 /// the hooks off and the recorder still open; `sync` makes the capture readable so far.
+///
+/// The leak report that picks the blocks to hold is made as `report` asks: with `Some`, the
+/// whole report (verdicts per site), returned with the census and holders found here added,
+/// so `run` can give its verdict without reading the capture again; with `None`, only what
+/// picking the blocks needs.
 pub(crate) fn finish(
     py: Python<'_>,
     sink: &RecordSink,
@@ -217,32 +222,38 @@ pub(crate) fn finish(
     sync: impl FnOnce() -> bool + Send,
     extra_roots: &[(Bound<'_, PyAny>, String)],
     first_census: Option<&Census>,
-) {
+    report: Option<LeakOptions>,
+) -> Option<LeakReport> {
     let t_ns = sink.now_ns();
     // a program that ran into its memory limit leaves no room for this work, and a refused
     // Rust allocation would abort it: the last census and the holders are skipped then
     if !memsleuth_platform::can_map(memsleuth_analysis::allocs::memory_needed(path)) {
-        return;
+        return None;
     }
     // first the capture's own answer to "what survives at the largest sites", with the GIL
     // released (other threads' hooks may be waiting for the recorder); no pointer into the
     // heap is held across that
     if !py.detach(sync) {
-        return;
+        return None;
     }
     let mut wanted: Vec<(u64, u32, usize)> = Vec::new(); // (block address, stack, site rank)
-    let opts = LeakOptions {
+    let whole = report.is_some();
+    let opts = report.unwrap_or(LeakOptions {
         windows: 0,
         ..LeakOptions::default()
-    };
-    if let Ok(report) = py.detach(|| LeakReport::from_path(path, &opts)) {
-        for (rank, site) in report.samples.iter().enumerate() {
+    });
+    let mut leaks = py.detach(|| LeakReport::from_path(path, &opts)).ok();
+    if let Some(r) = &leaks {
+        for (rank, site) in r.samples.iter().enumerate() {
             wanted.extend(site.iter().map(|&a| (a, 0, rank)));
         }
     }
+    if !whole {
+        leaks = None;
+    }
     let wanted_set: FxHashSet<u64> = wanted.iter().map(|w| w.0).collect();
     let Ok(mut snap) = heap::snapshot(py, extra_roots, &wanted_set) else {
-        return;
+        return leaks;
     };
     let mut census = heap::census_of(py, &snap, heap::CENSUS_ROWS);
     census.t_ns = t_ns;
@@ -287,19 +298,32 @@ pub(crate) fn finish(
         // table...): the path to its owner is what keeps it
         if let Some(&n) = by_block.get(&addr).or_else(|| snap.storage.get(&addr)) {
             for p in snap.paths(py, &refs, n, 1, 0) {
-                sink.push(Record::Holder(p.to_holder(stack, addr)));
+                let holder = p.to_holder(stack, addr);
+                if let Some(r) = leaks.as_mut() {
+                    r.add_site_holder(rank, &holder);
+                }
+                sink.push(Record::Holder(holder));
             }
         }
     }
+    let mut type_holders = Vec::new();
     for nodes in type_samples.values() {
         for &n in nodes {
             let addr = snap.block_of(n);
             for p in snap.paths(py, &refs, n, 1, 0) {
-                sink.push(Record::Holder(p.to_holder(0, addr)));
+                let holder = p.to_holder(0, addr);
+                if leaks.is_some() {
+                    type_holders.push(holder.clone());
+                }
+                sink.push(Record::Holder(holder));
             }
         }
     }
     snap.release(py);
+    if let Some(r) = leaks.as_mut() {
+        r.add_exit_census(Some(last_census), &type_holders);
+    }
+    leaks
 }
 
 /// Types whose instance count grew from the first census of the session to `last`, largest
