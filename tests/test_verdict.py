@@ -109,7 +109,8 @@ def test_the_exit_verdict_is_the_one_report_verdict_reads(tmp_path: Path) -> Non
         return [line for line in lines if line and not line.startswith("Leaks:")]
 
     at_exit, from_file = findings(run.stderr), findings(later.stdout)
-    assert at_exit and at_exit[0].startswith("1. cache.py:"), run.stderr
+    assert at_exit, run.stderr
+    assert at_exit[0].startswith("1. cache.py:"), run.stderr
     assert "REGISTRY" in "\n".join(at_exit), run.stderr
     # `report verdict` adds what it weighed; everything else is the same
     assert at_exit == [line for line in from_file if not line.startswith("weighed:")], (
