@@ -5,6 +5,7 @@ use memsleuth_format::{AllocEvent, FormatError};
 use rustc_hash::FxHashMap;
 
 use super::replay::{to_u64, Series, Tables, Visitor, Weights};
+use super::slot_series::SlotSeries;
 use super::{CaptureInfo, HeapInfo};
 use crate::timeline::EndInfo;
 
@@ -63,6 +64,11 @@ pub(crate) struct LiveHeap {
     pub freed_late: Vec<Block>,
     /// Keep the series and per-slot totals (off for a snapshot pass).
     full: bool,
+    /// Every slot's live bytes over time (the leak report's site series), when asked for.
+    pub by_slot: Option<SlotSeries>,
+    /// Changes after this time (the leaks' time, when chosen) stay out of `by_slot`, as do
+    /// those after the main code's end.
+    pub until: u64,
 }
 
 impl LiveHeap {
@@ -84,6 +90,26 @@ impl LiveHeap {
             main_end: None,
             freed_late: Vec::new(),
             full,
+            by_slot: None,
+            until: u64::MAX,
+        }
+    }
+
+    /// Also follows every slot's live bytes, in at most `windows` windows over the run, up to
+    /// `until` (see [`SlotSeries`]).
+    pub fn with_slot_series(mut self, windows: u32, until: u64) -> Self {
+        self.by_slot = Some(SlotSeries::new(windows));
+        self.until = until;
+        self
+    }
+
+    /// Adds to a slot's series, unless the change comes after the leaks' time.
+    #[inline]
+    fn follow(&mut self, slot: u32, t: u64, delta: f64) {
+        if let Some(series) = self.by_slot.as_mut() {
+            if t <= self.until && self.main_end.is_none_or(|end| t <= end) {
+                series.add(slot, t, delta);
+            }
         }
     }
 
@@ -106,6 +132,7 @@ impl LiveHeap {
         let (b, c) = self.weights.of(old.size);
         self.bytes -= b;
         self.blocks -= c;
+        self.follow(old.slot, t, -b);
         if self.full {
             let s = self.slot_mut(old.slot);
             s.freed_bytes += b;
@@ -148,6 +175,7 @@ impl Visitor for LiveHeap {
         let (b, c) = self.weights.of(ev.size);
         self.bytes += b;
         self.blocks += c;
+        self.follow(slot, ev.t_ns, b);
         if self.bytes > self.peak_bytes {
             self.peak_bytes = self.bytes;
             self.peak_blocks = self.blocks;

@@ -5,26 +5,24 @@ use std::fs::File;
 use std::io::{BufReader, Cursor, Read};
 use std::path::Path;
 
-use memsleuth_format::{open_capture, AllocEvent, FormatError};
+use memsleuth_format::{open_capture, FormatError};
 use rustc_hash::FxHashMap;
 use serde::Serialize;
 
 use super::heap::{capture_info, Block, LiveHeap};
 use super::names::{breakdown, live_by_slot, Binning, Names};
-use super::replay::{first_pass, next_pass, to_u64, Limits, Tables, Visitor, Weights};
+use super::replay::{first_pass, to_u64, Limits, Tables, Weights};
+use super::slot_series::SlotSeries;
 use super::{program_name, Breakdown, CaptureInfo, HeapInfo, SiteRow};
 use crate::profile::Profile;
 use crate::trend::{classify, VerdictKind, VerdictOptions};
 use crate::AnalysisError;
 
-/// Shortest window worth a point of a site's series: a site whose life is shorter than
-/// `windows` of these gets fewer windows.
-const MIN_WINDOW_NS: u64 = 1_000_000;
-
-/// Windows a judged site's life is cut into by default: a 2-second run still gives a series of
-/// 100 points (20 ms apart), enough for a confident trend; 10 windows, as before, left a clear
-/// rise over 2 s "stable" (Mann–Kendall cannot reach p < 0.01 on 9 points after the warm-up
-/// unless every step rises). Window ends cost a comparison each in the second pass.
+/// Windows the run is cut into at least for the sites' series by default (up to twice as many,
+/// as its length allows): a 2-second run still gives a site that lives through it 100 points
+/// or more, enough for a confident trend; 10 windows, as before, left a clear rise over 2 s
+/// "stable" (Mann–Kendall cannot reach p < 0.01 on 9 points after the warm-up unless every
+/// step rises). The series of every slot is followed in the replay's one pass.
 pub const DEFAULT_WINDOWS: u32 = 100;
 
 /// How the leak report is made.
@@ -33,8 +31,9 @@ pub struct LeakOptions {
     /// Take the leaks at this time (ns since the capture start) instead of at the end: blocks
     /// allocated up to then and not freed by then.
     pub at_ns: Option<u64>,
-    /// Windows each judged site's life (from its first allocation to the end) is split into
-    /// for its verdict; 0 skips the verdicts (and the second pass over the capture they need).
+    /// Windows the run (up to the leaks' time) is cut into for the judged sites' series, at
+    /// least this many and up to twice as many; a site gets those of its own life, from its
+    /// first allocation. 0 skips the verdicts (and the following of every slot they need).
     pub windows: u32,
     /// How many of the largest sites get a verdict.
     pub judge: usize,
@@ -151,13 +150,19 @@ impl LeakReport {
             ..Limits::default()
         };
         let (mut tables, heap) = first_pass(reopen(open)?, limits, |h| {
-            LiveHeap::new(Weights::new(h.sample_bytes), true)
+            let heap = LiveHeap::new(Weights::new(h.sample_bytes), true);
+            if opts.windows > 0 {
+                // between `windows` and twice as many over the run, as its length allows
+                let until = opts.at_ns.unwrap_or(u64::MAX);
+                heap.with_slot_series(opts.windows.saturating_mul(2), until)
+            } else {
+                heap
+            }
         })?;
         let weights = heap.weights;
         if !tables.has_allocations() {
             return Err(AnalysisError::NoAllocations);
         }
-        let handed = heap.index;
         let end = tables.end_ns();
         // the program's own time ends with its main code when the capture marks it: what
         // follows is its shutdown and memsleuth's exit work, and what the shutdown freed was
@@ -217,13 +222,9 @@ impl LeakReport {
                 })
             })
             .collect();
-        if judged > 0 {
-            let span = Span {
-                at_ns,
-                events: handed,
-            };
+        if let Some(by_slot) = heap.by_slot.as_ref().filter(|_| judged > 0) {
             let sites = &mut leaks.sites[..judged];
-            judge_sites(open, &mut tables, &heap, site_of_slot, sites, span, opts)?;
+            judge(sites, &site_of_slot, &heap, by_slot, at_ns, &opts.verdict);
         }
         let growing = leaks.sites.iter().filter(|s| s.growing()).count();
         let capture = capture_info(&tables, &heap, unresolved);
@@ -332,61 +333,6 @@ fn site_of_each_slot(names: &mut Names<'_>, judged: &[SiteRow]) -> Vec<u32> {
         .collect()
 }
 
-/// Where the leaks are taken: the time, and the events replayed by then.
-#[derive(Debug, Clone, Copy)]
-struct Span {
-    at_ns: u64,
-    events: u64,
-}
-
-/// Second pass: follows each judged site's live bytes from its first allocation to the end of
-/// the span, in `opts.windows` windows, and gives it a verdict.
-fn judge_sites<R: Read>(
-    open: Open<'_, R>,
-    tables: &mut Tables,
-    heap: &LiveHeap,
-    site_of_slot: Vec<u32>,
-    sites: &mut [SiteRow],
-    span: Span,
-    opts: &LeakOptions,
-) -> Result<(), AnalysisError> {
-    let judged = sites.len();
-    let mut first = vec![u64::MAX; judged];
-    for (slot, &site) in site_of_slot.iter().enumerate() {
-        if let (Some(f), Some(stats)) = (first.get_mut(site as usize), heap.slots.get(slot)) {
-            *f = (*f).min(stats.first_t);
-        }
-    }
-    let mut schedule: Vec<(u64, u32)> = Vec::new();
-    let starts: Vec<u64> = first.iter().map(|&f| f.min(span.at_ns)).collect();
-    for (site, &start) in starts.iter().enumerate() {
-        let life = span.at_ns - start;
-        let windows = u64::from(opts.windows).min(life / MIN_WINDOW_NS).max(1);
-        for k in 1..=windows {
-            let offset = u128::from(life) * u128::from(k) / u128::from(windows);
-            schedule.push((start + u64::try_from(offset).unwrap_or(life), site as u32));
-        }
-    }
-    schedule.sort_unstable();
-    let mut series = WindowSeries {
-        weights: heap.weights,
-        site_of_slot,
-        live: FxHashMap::default(),
-        current: vec![0.0; judged],
-        schedule,
-        next: 0,
-        points: vec![Vec::new(); judged],
-    };
-    let limits = Limits {
-        at_ns: Some(span.at_ns),
-        max_events: span.events,
-    };
-    next_pass(reopen(open)?, tables, limits, &mut series)?;
-    series.finish();
-    judge(sites, &starts, &series, &opts.verdict);
-    Ok(())
-}
-
 /// RSS of the root process up to a time.
 pub(crate) fn rss_until(tables: &Tables, until_ns: u64) -> Vec<(u64, u64)> {
     let mut v = tables.rss.points(false);
@@ -394,87 +340,33 @@ pub(crate) fn rss_until(tables: &Tables, until_ns: u64) -> Vec<(u64, u64)> {
     v
 }
 
-/// Live bytes of the judged sites at each of their window ends (second pass).
-struct WindowSeries {
-    weights: Weights,
-    /// Judged site of each slot, `u32::MAX` for the others.
-    site_of_slot: Vec<u32>,
-    live: FxHashMap<u64, (u32, f64)>,
-    current: Vec<f64>,
-    /// Every judged site's window ends, `(time, site)`, in time order.
-    schedule: Vec<(u64, u32)>,
-    next: usize,
-    /// Per judged site, `(window end, live bytes)`.
-    points: Vec<Vec<(u64, f64)>>,
-}
-
-impl WindowSeries {
-    #[inline]
-    fn advance(&mut self, t: u64) {
-        while let Some(&(end, site)) = self.schedule.get(self.next) {
-            if t <= end {
-                break;
-            }
-            self.snapshot(end, site);
-        }
-    }
-
-    fn snapshot(&mut self, end: u64, site: u32) {
-        let value = self.current.get(site as usize).copied().unwrap_or(0.0);
-        if let Some(p) = self.points.get_mut(site as usize) {
-            p.push((end, value));
-        }
-        self.next += 1;
-    }
-
-    fn finish(&mut self) {
-        while let Some(&(end, site)) = self.schedule.get(self.next) {
-            self.snapshot(end, site);
-        }
-    }
-
-    #[inline]
-    fn drop_block(&mut self, addr: u64) {
-        if let Some((site, w)) = self.live.remove(&addr) {
-            if let Some(c) = self.current.get_mut(site as usize) {
-                *c -= w;
+/// Gives each judged site its series of live bytes, from just before its first allocation to
+/// the leaks' time, and the verdict on it. `site_of_slot`: the judged site of each slot.
+fn judge(
+    sites: &mut [SiteRow],
+    site_of_slot: &[u32],
+    heap: &LiveHeap,
+    by_slot: &SlotSeries,
+    at_ns: u64,
+    opts: &VerdictOptions,
+) {
+    let mut slots: Vec<Vec<u32>> = vec![Vec::new(); sites.len()];
+    let mut starts = vec![u64::MAX; sites.len()];
+    for (slot, &site) in site_of_slot.iter().enumerate() {
+        if let Some(of_site) = slots.get_mut(site as usize) {
+            of_site.push(slot as u32);
+            if let Some(stats) = heap.slots.get(slot) {
+                starts[site as usize] = starts[site as usize].min(stats.first_t);
             }
         }
     }
-}
-
-impl Visitor for WindowSeries {
-    #[inline]
-    fn alloc(&mut self, ev: &AllocEvent, slot: u32) {
-        self.advance(ev.t_ns);
-        self.drop_block(ev.addr);
-        let site = self
-            .site_of_slot
-            .get(slot as usize)
-            .copied()
-            .unwrap_or(u32::MAX);
-        if let Some(c) = self.current.get_mut(site as usize) {
-            let (w, _) = self.weights.of(ev.size);
-            *c += w;
-            self.live.insert(ev.addr, (site, w));
-        }
-    }
-
-    #[inline]
-    fn free(&mut self, ev: &AllocEvent) {
-        self.advance(ev.t_ns);
-        self.drop_block(ev.addr);
-    }
-}
-
-fn judge(sites: &mut [SiteRow], starts: &[u64], series: &WindowSeries, opts: &VerdictOptions) {
     for (i, site) in sites.iter_mut().enumerate() {
-        let start = starts.get(i).copied().unwrap_or(0);
-        let points = series.points.get(i).map(Vec::as_slice).unwrap_or_default();
+        let start = starts[i].min(at_ns);
+        let points = by_slot.sum_of(&slots[i], start, at_ns);
         // the site's life starts empty, just before its first allocation
         let mut t = vec![start as f64 / 1e9];
         let mut y = vec![0.0];
-        for &(end, v) in points {
+        for &(end, v) in &points {
             t.push(end as f64 / 1e9);
             y.push(v.max(0.0));
         }
@@ -485,12 +377,12 @@ fn judge(sites: &mut [SiteRow], starts: &[u64], series: &WindowSeries, opts: &Ve
         if verdict.kind == VerdictKind::Inconclusive && points.len() < 7 {
             let life = points.last().map_or(0, |p| p.0).saturating_sub(start);
             verdict.explanation = format!(
-                "too short to judge: allocated over the last {:.1} ms only ({} window{} of at \
-                 least {} ms)",
+                "too short to judge: allocated over the last {:.1} ms only ({} window{} of {} \
+                 ms)",
                 life as f64 / 1e6,
                 points.len(),
                 if points.len() == 1 { "" } else { "s" },
-                MIN_WINDOW_NS / 1_000_000
+                by_slot.width() / 1_000_000
             );
         }
         site.verdict = Some(verdict);

@@ -21,6 +21,7 @@ mod leaks;
 mod names;
 mod peak;
 mod replay;
+mod slot_series;
 mod table;
 #[cfg(test)]
 pub(crate) mod testkit;

@@ -114,7 +114,8 @@ enum ReportKind {
         /// Print JSON instead of text
         #[arg(long)]
         json: bool,
-        /// Windows each site's life is cut into to judge it (fewer for a brief one; 0: no verdicts)
+        /// Windows the run is cut into to judge the sites, at least N and up to 2N as its length
+        /// allows; a site is judged on those of its own life (0: no verdicts)
         #[arg(long, value_name = "N", default_value_t = memsleuth_analysis::allocs::DEFAULT_WINDOWS)]
         windows: u32,
     },
