@@ -164,6 +164,48 @@ def test_memory_freed_only_at_shutdown_is_still_a_leak(tmp_path: Path) -> None:
     assert "freed only at shutdown" in stderr
 
 
+def test_memory_the_main_code_releases_as_it_ends_is_still_a_leak(tmp_path: Path) -> None:
+    # a `with ThreadPoolExecutor()` block that closes at the end of main(): the workers are
+    # joined and their thread-local state freed before the main code ends, so nothing of it is
+    # alive then; it grew for the whole run all the same
+    script = write(
+        tmp_path,
+        "shards.py",
+        """
+        import threading
+        import time
+        from concurrent.futures import ThreadPoolExecutor
+
+        local = threading.local()
+
+        def parse(i):
+            if not hasattr(local, "seen"):
+                local.seen = {}
+            local.seen[i] = f"{i:>12}|" + "x" * 4_000  # REMEMBERED
+
+        def main():
+            with ThreadPoolExecutor(max_workers=4) as pool:
+                start = time.monotonic()
+                i = 0
+                while time.monotonic() - start < 2.5:
+                    pool.submit(parse, i).result()
+                    i += 1
+                    time.sleep(0.0005)
+
+        main()
+        """,
+    )
+    code, model, stderr = checked_run(tmp_path, script)
+    assert code == 3, stderr
+    finding = model["findings"][0]
+    assert finding["kind"] == "python", model["findings"]
+    assert first_line(model) == ("shards.py", line_of(script, "REMEMBERED"))
+    assert finding["released_at_end_bytes"] > 1_000_000, finding
+    assert "released only as the program's main code ended" in stderr
+    # the heap it left behind in RSS is not a second, native leak
+    assert all(f["kind"] != "native" for f in model["findings"]), model["findings"]
+
+
 def test_a_c_malloc_leak_is_growth_outside_pythons_allocator(tmp_path: Path) -> None:
     script = write(
         tmp_path,

@@ -103,6 +103,9 @@ pub struct Finding {
     pub alive: f64,
     /// Of `alive`, what the program's shutdown freed (bytes): a leak while the program runs.
     pub freed_at_shutdown: u64,
+    /// Python site findings: what the program released only as its main code ended (bytes),
+    /// after growing through its time; `alive` is then what it held before the release.
+    pub released_at_end: u64,
 }
 
 impl Finding {
@@ -126,6 +129,7 @@ impl Finding {
             holder: None,
             alive,
             freed_at_shutdown: 0,
+            released_at_end: 0,
         }
     }
 }
@@ -214,6 +218,11 @@ const SITE_MIN_SHARE: f64 = 0.25;
 /// fragmentation and memsleuth's own tables move RSS by a few MiB without any C leak.
 const NATIVE_RATE_FLOOR: f64 = 512.0 * 1024.0;
 const NATIVE_MIN_GROWTH: f64 = 4.0 * 1024.0 * 1024.0;
+/// RSS grows with the tracked heap by more than the bytes asked for (pymalloc's partly used
+/// pools, malloc's headers and rounding, arenas kept after a release): up to a few tenths of the
+/// heap's own growth on the corpus. Growth beyond the heap counts as native only when it is at
+/// least half the heap's rate, so a Python leak does not bring a native one with it.
+const NATIVE_SHARE_OF_HEAP: f64 = 0.5;
 /// Descriptors and threads are counted one by one: growth by this many over the run is a leak
 /// when the trend is significant (a pool grows to its size once and stays).
 const FD_MIN_GROWTH: f64 = 8.0;
@@ -295,7 +304,7 @@ impl ProgramVerdict {
             program_ns = r.at_ns;
             heap_rate = heap_trend(r);
             site_findings(r, heap_rate, &mut findings, &mut dismissed);
-            if let Some(f) = native_finding(r) {
+            if let Some(f) = native_finding(r, heap_rate) {
                 findings.push(f);
             }
         }
@@ -367,16 +376,19 @@ impl ProgramVerdict {
     }
 }
 
-/// Kinds in the order they lead the summary: the ones that name their cause outright first,
-/// then the lines, then what the native instrument or a census must explain.
+/// Kinds in the order they lead the summary: the ones that name their cause outright first;
+/// then threads and descriptors, whose leaks bring Python and native growth with them (each
+/// leaked thread keeps its frame's objects, a lock, a condition, and a stack outside Python's
+/// allocator), so the lines they hold are consequences, not the cause; then the lines; then
+/// what the native instrument or a census must explain.
 fn rank(kind: FindingKind) -> u8 {
     match kind {
         FindingKind::GcCycles => 0,
         FindingKind::HeldFromC => 1,
-        FindingKind::Python => 2,
-        FindingKind::Native => 3,
-        FindingKind::Fds => 4,
-        FindingKind::Threads => 5,
+        FindingKind::Threads => 2,
+        FindingKind::Fds => 3,
+        FindingKind::Python => 4,
+        FindingKind::Native => 5,
         FindingKind::Types => 6,
     }
 }
@@ -412,27 +424,9 @@ fn site_findings(
         else {
             continue;
         };
-        let window = (v.window_end - v.window_start).max(0.0);
-        let growth = v.rate * window;
-        let share = (heap_rate > 0.0).then(|| (v.rate / heap_rate).min(1.0));
-        let reason = if window < MIN_WINDOW_SECONDS {
-            Some(Dismissal::TooBrief)
-        } else if growth < SITE_MIN_GROWTH {
-            Some(Dismissal::TooSmall)
-        } else if v.rate < SITE_RATE_FLOOR && share.unwrap_or(0.0) < SITE_MIN_SHARE {
-            Some(Dismissal::Immaterial)
-        } else {
-            None
-        };
-        if let Some(reason) = reason {
-            dismissed.push(Dismissed {
-                location: site.location.clone(),
-                rate: v.rate,
-                growth,
-                reason,
-            });
+        let Some(share) = material(v, heap_rate, &site.location, dismissed) else {
             continue;
-        }
+        };
         if kept == MAX_SITE_FINDINGS {
             continue;
         }
@@ -455,6 +449,62 @@ fn site_findings(
         f.freed_at_shutdown = site.freed_at_shutdown;
         findings.push(f);
     }
+    // grew through the program's time, released only as it ended: no holder is left to find
+    for site in &r.released {
+        let Some(share) = material(&site.verdict, heap_rate, &site.location, dismissed) else {
+            continue;
+        };
+        if kept == MAX_SITE_FINDINGS {
+            break;
+        }
+        kept += 1;
+        let mut f = Finding::of_trend(
+            FindingKind::Python,
+            Unit::Bytes,
+            &site.verdict,
+            site.bytes_late as f64,
+        );
+        f.share = share;
+        f.location = Some(site.location.clone());
+        let skip = site.stack.len().saturating_sub(4);
+        f.stack = site.stack[skip..].to_vec();
+        f.released_at_end = site.bytes_late.saturating_sub(site.bytes_end);
+        findings.push(f);
+    }
+}
+
+/// Whether a growing site's growth matters: `Some(share of the heap's growth)` when it does;
+/// otherwise it is listed in `dismissed` with the reason.
+fn material(
+    v: &crate::trend::Verdict,
+    heap_rate: f64,
+    location: &Location,
+    dismissed: &mut Vec<Dismissed>,
+) -> Option<Option<f64>> {
+    let window = (v.window_end - v.window_start).max(0.0);
+    let growth = v.rate * window;
+    let share = (heap_rate > 0.0).then(|| (v.rate / heap_rate).min(1.0));
+    let reason = if window < MIN_WINDOW_SECONDS {
+        Some(Dismissal::TooBrief)
+    } else if growth < SITE_MIN_GROWTH {
+        Some(Dismissal::TooSmall)
+    } else if v.rate < SITE_RATE_FLOOR && share.unwrap_or(0.0) < SITE_MIN_SHARE {
+        Some(Dismissal::Immaterial)
+    } else {
+        None
+    };
+    match reason {
+        Some(reason) => {
+            dismissed.push(Dismissed {
+                location: location.clone(),
+                rate: v.rate,
+                growth,
+                reason,
+            });
+            None
+        }
+        None => Some(share),
+    }
 }
 
 /// The site's largest stack, outermost first, at most a few frames.
@@ -468,7 +518,7 @@ fn top_stack(r: &LeakReport, site: &SiteRow) -> Vec<Location> {
 }
 
 /// RSS beyond the tracked heap, over the program's time: what C allocated.
-fn native_finding(r: &LeakReport) -> Option<Finding> {
+fn native_finding(r: &LeakReport, heap_rate: Option<f64>) -> Option<Finding> {
     let heap = &r.heap.series;
     if r.rss.len() < 8 || heap.is_empty() {
         return None;
@@ -490,7 +540,8 @@ fn native_finding(r: &LeakReport) -> Option<Finding> {
     let growth = v.rate * window;
     let material = v.kind == VerdictKind::Growing
         && v.rate >= NATIVE_RATE_FLOOR
-        && growth >= NATIVE_MIN_GROWTH;
+        && growth >= NATIVE_MIN_GROWTH
+        && v.rate >= NATIVE_SHARE_OF_HEAP * heap_rate.unwrap_or(0.0).max(0.0);
     let alive = y.last().copied().unwrap_or(0.0).max(0.0);
     material.then(|| Finding::of_trend(FindingKind::Native, Unit::Bytes, &v, alive))
 }
@@ -526,6 +577,7 @@ fn gc_finding(g: &GrowthReport) -> Option<Finding> {
         holder: None,
         alive: u.to as f64,
         freed_at_shutdown: 0,
+        released_at_end: 0,
     })
 }
 

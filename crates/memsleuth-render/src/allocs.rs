@@ -1379,6 +1379,7 @@ mod tests {
             counts: Vec::new(),
             holders: vec![],
             samples: vec![],
+            released: vec![],
             censuses: Default::default(),
         }
     }

@@ -175,9 +175,14 @@ fn finding_block(f: &Finding, n: usize, capture: &Path, base: Option<&Path>, out
             } else {
                 "Python memory"
             };
+            let held = if f.released_at_end > 0 {
+                "held before its release"
+            } else {
+                "alive when the program ended"
+            };
             (
                 format!(
-                    "{at} keeps {} of {what} ({ci}), {} alive when the program ended",
+                    "{at} keeps {} of {what} ({ci}), {} {held}",
                     finding_rate(f),
                     amount(f, f.alive)
                 ),
@@ -232,6 +237,13 @@ fn finding_block(f: &Finding, n: usize, capture: &Path, base: Option<&Path>, out
             "     {} of it freed only at shutdown (threads joined, atexit): a leak while the \
              program runs\n",
             bytes(f.freed_at_shutdown as f64)
+        ));
+    }
+    if f.released_at_end > 0 {
+        out.push_str(&format!(
+            "     {} of it released only as the program's main code ended (a pool shut down, \
+             its threads' state with it?): a leak while the program runs\n",
+            bytes(f.released_at_end as f64)
         ));
     }
     if let Some(share) = f.share.filter(|s| *s >= 0.01) {
@@ -327,6 +339,7 @@ struct FindingJson<'a> {
     holder_root: Option<&'static str>,
     freed_at_shutdown: bool,
     freed_at_shutdown_bytes: u64,
+    released_at_end_bytes: u64,
     #[serde(skip_serializing_if = "Option::is_none")]
     share: Option<f64>,
 }
@@ -373,6 +386,7 @@ pub fn verdict_json(v: &ProgramVerdict) -> String {
                 holder_root: f.holder.as_ref().map(|h| h.root_kind.as_str()),
                 freed_at_shutdown: f.freed_at_shutdown > 0,
                 freed_at_shutdown_bytes: f.freed_at_shutdown,
+                released_at_end_bytes: f.released_at_end,
                 share: f.share,
             })
             .collect(),

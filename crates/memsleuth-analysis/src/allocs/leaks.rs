@@ -96,10 +96,112 @@ pub struct LeakReport {
     /// holders up.
     #[serde(skip)]
     pub samples: Vec<Vec<u64>>,
+    /// Sites that grew through the program's time and were released only at its end.
+    pub released: Vec<ReleasedSite>,
     /// The censuses and collections the first pass read, for the verdict to weigh without a
     /// pass of its own.
     #[serde(skip)]
     pub censuses: crate::growth::CensusRead,
+}
+
+/// A site that grew through the program's time and was released only at its very end (a pool's
+/// threads joined as `main()` returns, and their thread-locals with them; a registry cleared on
+/// the way out): a leak while the program runs, no longer alive when its main code ends.
+#[derive(Debug, Clone, Serialize)]
+pub struct ReleasedSite {
+    pub location: crate::Location,
+    /// Its largest stack when last seen growing, outermost first.
+    pub stack: Vec<crate::Location>,
+    /// When it was last seen growing (ns since the capture start), its live bytes then, and at
+    /// the leaks' time.
+    pub late_ns: u64,
+    pub bytes_late: u64,
+    pub bytes_end: u64,
+    /// The trend of its live bytes up to `late_ns`, and the series it was judged on.
+    pub verdict: crate::Verdict,
+    pub series: Vec<(u64, u64)>,
+}
+
+/// Where a site is last looked at for growth before its release: the last tenth of the
+/// program's time is where a pool shuts down and `main()` returns.
+const LATE_FRACTION: f64 = 0.9;
+/// Live bytes a released site must have held then, and the sites looked at.
+const RELEASED_MIN_BYTES: f64 = 256.0 * 1024.0;
+const RELEASED_SITES: usize = 5;
+
+/// Sites that held at least [`RELEASED_MIN_BYTES`] late in the program's time, less than half
+/// of that at `at_ns`, and grew steadily up to then.
+fn released_sites(
+    names: &mut Names<'_>,
+    heap: &LiveHeap,
+    by_slot: &SlotSeries,
+    at_ns: u64,
+    opts: &VerdictOptions,
+) -> Vec<ReleasedSite> {
+    let late = (at_ns as f64 * LATE_FRACTION) as u64;
+    let mut by_site: FxHashMap<u32, (Vec<u32>, f64, f64)> = FxHashMap::default();
+    for slot in 0..by_slot.slots() as u32 {
+        let then = by_slot.value_at(slot, late);
+        let now = by_slot.value_at(slot, at_ns);
+        let entry = by_site.entry(names.site_of_slot(slot)).or_default();
+        entry.0.push(slot);
+        entry.1 += then;
+        entry.2 += now;
+    }
+    let mut candidates: Vec<(u32, Vec<u32>, f64, f64)> = by_site
+        .into_iter()
+        .filter(|(_, (_, then, now))| *then >= RELEASED_MIN_BYTES && *now * 2.0 < *then)
+        .map(|(loc, (slots, then, now))| (loc, slots, then, now))
+        .collect();
+    candidates.sort_by(|a, b| b.2.total_cmp(&a.2).then(a.0.cmp(&b.0)));
+    candidates.truncate(RELEASED_SITES);
+    let mut out = Vec::new();
+    for (loc, slots, then, now) in candidates {
+        let start = slots
+            .iter()
+            .filter_map(|&s| heap.slots.get(s as usize))
+            .map(|s| s.first_t)
+            .min()
+            .unwrap_or(late)
+            .min(late);
+        let points = by_slot.sum_of(&slots, start, late);
+        let mut t = vec![start as f64 / 1e9];
+        let mut y = vec![0.0];
+        for &(end, v) in &points {
+            t.push(end as f64 / 1e9);
+            y.push(v.max(0.0));
+        }
+        let verdict = classify(&t, &y, opts);
+        if verdict.kind != VerdictKind::Growing {
+            continue;
+        }
+        let biggest = slots
+            .iter()
+            .copied()
+            .max_by(|&a, &b| {
+                by_slot
+                    .value_at(a, late)
+                    .total_cmp(&by_slot.value_at(b, late))
+            })
+            .unwrap_or(0);
+        let stack = names
+            .stack(biggest)
+            .into_iter()
+            .map(|i| names.locations[i as usize].clone())
+            .collect();
+        out.push(ReleasedSite {
+            location: names.locations[loc as usize].clone(),
+            stack,
+            late_ns: late,
+            bytes_late: to_u64(then),
+            bytes_end: to_u64(now),
+            verdict,
+            series: std::iter::once((start, 0))
+                .chain(points.iter().map(|&(end, v)| (end, to_u64(v))))
+                .collect(),
+        });
+    }
+    out
 }
 
 /// A surviving block of a site that is a Python object, or the storage of one (a list's item
@@ -190,7 +292,6 @@ impl LeakReport {
         };
         let site_of_slot = site_of_each_slot(&mut names, &leaks.sites[..judged]);
         let all_sites = site_of_each_slot(&mut names, &leaks.sites);
-        let unresolved = names.unresolved;
         for block in late {
             let site = all_sites.get(block.slot as usize).copied();
             if let Some(row) = site.and_then(|s| leaks.sites.get_mut(s as usize)) {
@@ -222,10 +323,13 @@ impl LeakReport {
                 })
             })
             .collect();
+        let mut released = Vec::new();
         if let Some(by_slot) = heap.by_slot.as_ref().filter(|_| judged > 0) {
             let sites = &mut leaks.sites[..judged];
             judge(sites, &site_of_slot, &heap, by_slot, at_ns, &opts.verdict);
+            released = released_sites(&mut names, &heap, by_slot, at_ns, &opts.verdict);
         }
+        let unresolved = names.unresolved;
         let growing = leaks.sites.iter().filter(|s| s.growing()).count();
         let capture = capture_info(&tables, &heap, unresolved);
         let censuses = crate::growth::CensusRead::from_tables(&mut tables, &capture);
@@ -253,6 +357,7 @@ impl LeakReport {
             growing,
             holders,
             samples,
+            released,
             censuses,
         })
     }

@@ -31,7 +31,9 @@ mod tests;
 use serde::Serialize;
 
 pub use diff::{DiffOptions, DiffReport, DiffRow};
-pub use leaks::{site_verdict_options, LeakOptions, LeakReport, SiteHolder, DEFAULT_WINDOWS};
+pub use leaks::{
+    site_verdict_options, LeakOptions, LeakReport, ReleasedSite, SiteHolder, DEFAULT_WINDOWS,
+};
 pub use peak::{PeakOptions, PeakReport};
 pub use table::{AllocTable, CallTree, TableOptions, TableRow, TableStack, TreeNode};
 

@@ -41,6 +41,27 @@ impl SlotSeries {
         }
     }
 
+    /// Slots seen so far.
+    pub fn slots(&self) -> usize {
+        self.now.len()
+    }
+
+    /// `slot`'s live bytes at the end of the window holding `t_ns`.
+    pub fn value_at(&self, slot: u32, t_ns: u64) -> f64 {
+        let window = t_ns / self.width;
+        let Some(&(now, latest)) = self.now.get(slot as usize) else {
+            return 0.0;
+        };
+        if latest != u32::MAX && u64::from(latest) <= window {
+            return now;
+        }
+        let changes = &self.changes[slot as usize];
+        let after = changes.partition_point(|c| u64::from(c.0) <= window);
+        after
+            .checked_sub(1)
+            .map_or(0.0, |j| f64::from(changes[j].1))
+    }
+
     /// The windows' width now, ns.
     pub fn width(&self) -> u64 {
         self.width
@@ -196,6 +217,20 @@ mod tests {
         // one slot alone, from a later start
         let odd = s.sum_of(&[1], 8 * MS, 15 * MS);
         assert_eq!(odd, vec![(12 * MS, 60.0), (15 * MS, 80.0)]);
+    }
+
+    #[test]
+    fn a_value_is_read_at_any_time() {
+        let mut s = SlotSeries::new(200);
+        s.add(3, MS, 100.0);
+        s.add(3, 5 * MS, 100.0);
+        s.add(3, 9 * MS, -150.0);
+        assert_eq!(s.value_at(3, 0), 0.0);
+        assert_eq!(s.value_at(3, 2 * MS), 100.0);
+        assert_eq!(s.value_at(3, 6 * MS), 200.0);
+        assert_eq!(s.value_at(3, 20 * MS), 50.0);
+        assert_eq!(s.value_at(4, 20 * MS), 0.0);
+        assert_eq!(s.slots(), 4);
     }
 
     #[test]
