@@ -526,14 +526,18 @@ fn native_finding(r: &LeakReport, heap_rate: Option<f64>) -> Option<Finding> {
     let mut t = Vec::with_capacity(r.rss.len());
     let mut y = Vec::with_capacity(r.rss.len());
     let mut h = 0;
+    // the allocators keep what they once needed (pymalloc's arenas, malloc's heap): RSS follows
+    // the tracked heap's high-water mark, not its level, so a structure replaced wholesale
+    // leaves RSS up without any leak. What grows beyond that mark is what C allocated.
+    let mut high_water = 0;
     for &(ts, rss) in r.rss.iter().filter(|p| p.0 <= r.at_ns) {
-        // the heap series keeps the largest value per interval: the heap as of each sample
-        while h + 1 < heap.len() && heap[h + 1].0 <= ts {
+        // the heap series keeps the largest value per interval
+        while h < heap.len() && heap[h].0 <= ts {
+            high_water = high_water.max(heap[h].1);
             h += 1;
         }
-        let tracked = if heap[h].0 <= ts { heap[h].1 } else { 0 };
         t.push(ts as f64 / 1e9);
-        y.push(rss as f64 - tracked as f64);
+        y.push(rss as f64 - high_water as f64);
     }
     let v = classify(&t, &y, &process_options(NATIVE_MIN_GROWTH));
     let window = (v.window_end - v.window_start).max(0.0);
