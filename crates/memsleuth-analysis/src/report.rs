@@ -57,17 +57,20 @@ impl TimelineReport {
         let tree = timeline.total.iter().any(|p| p.processes > 1);
         let has_pss = timeline.total.iter().all(|p| p.pss > 0);
         let metric = if tree && has_pss { "pss" } else { "rss" };
-        let t: Vec<f64> = timeline.total.iter().map(|p| p.t).collect();
-        let y: Vec<f64> = timeline
-            .total
+        // a `memsleuth run` capture marks where the program's main code ended: what follows is
+        // its shutdown and memsleuth's own exit work (an analysis that may take seconds and
+        // memory of its own), which must not shape the program's trend or peak
+        let program_end = timeline
+            .marks
             .iter()
-            .map(|p| p.get(metric) as f64)
-            .collect();
+            .find(|m| m.1 == memsleuth_format::PHASE_MAIN_END)
+            .map_or(f64::INFINITY, |m| m.0);
+        let program = || timeline.total.iter().filter(|p| p.t <= program_end);
+        let t: Vec<f64> = program().map(|p| p.t).collect();
+        let y: Vec<f64> = program().map(|p| p.get(metric) as f64).collect();
         let verdict = classify(&t, &y, opts);
         let (peak_at, peak) =
-            timeline
-                .total
-                .iter()
+            program()
                 .map(|p| (p.t, p.get(metric)))
                 .fold(
                     (0.0, 0),
@@ -85,8 +88,9 @@ impl TimelineReport {
             .iter()
             .filter(|s| !s.points.is_empty())
             .map(|s| {
-                let t: Vec<f64> = s.points.iter().map(|p| p.t).collect();
-                let y: Vec<f64> = s.points.iter().map(|p| p.rss.unwrap_or(0) as f64).collect();
+                let points = || s.points.iter().filter(|p| p.t <= program_end);
+                let t: Vec<f64> = points().map(|p| p.t).collect();
+                let y: Vec<f64> = points().map(|p| p.rss.unwrap_or(0) as f64).collect();
                 ProcessVerdict {
                     pid: s.pid,
                     metric: "rss",
@@ -98,8 +102,14 @@ impl TimelineReport {
             .collect();
 
         // bytes per iteration: the rate times the typical time between marks
-        let per_mark = (timeline.marks.len() >= 3).then(|| {
-            let mut gaps: Vec<f64> = timeline.marks.windows(2).map(|w| w[1].0 - w[0].0).collect();
+        let user_marks: Vec<f64> = timeline
+            .marks
+            .iter()
+            .filter(|m| !m.1.starts_with("memsleuth:"))
+            .map(|m| m.0)
+            .collect();
+        let per_mark = (user_marks.len() >= 3).then(|| {
+            let mut gaps: Vec<f64> = user_marks.windows(2).map(|w| w[1] - w[0]).collect();
             gaps.sort_by(f64::total_cmp);
             verdict.rate * gaps[gaps.len() / 2]
         });

@@ -435,16 +435,21 @@ fn summary_adds_the_leak_headline_when_there_are_allocations() {
         "{out}"
     );
     assert!(out.contains("  verdict: "), "{out}");
+    // the one verdict, worded as `run` and `report leaks` word it
     assert!(
-        out.contains("  Leaks: 3.9 MiB in 1,250 blocks still alive at exit, allocated at 2 sites (growing: 1)"),
+        out.contains("  Verdict: leaking — 1 finding over the run's 10.0 s"),
         "{out}"
     );
     assert!(
-        out.contains("    leaking: server.py:27 handle() grows"),
+        out.contains("    1. server.py:27 handle() keeps +200 KiB/s of Python memory"),
         "{out}"
     );
     assert!(
-        out.contains("  details: memsleuth report leaks run.msl"),
+        out.contains("    Leaks: 3.9 MiB in 1,250 blocks still alive at exit, allocated at 2 sites\n"),
+        "{out}"
+    );
+    assert!(
+        out.contains("  details: memsleuth report verdict run.msl"),
         "{out}"
     );
     let o = memsleuth(&d, &["report", "summary", "run.msl", "--json"]);

@@ -220,6 +220,11 @@ pub fn leaks_headline(r: &LeakReport) -> String {
     leaks_headline_in(r, cwd().as_deref(), None)
 }
 
+/// The totals line under the verdict's lines (`report summary`).
+pub fn leaks_headline_with(r: &LeakReport, verdict: &str) -> String {
+    leaks_headline_in(r, cwd().as_deref(), Some(verdict))
+}
+
 /// The totals line, then the verdict's lines when given (they replace the per-site ones: one
 /// verdict, one wording).
 fn leaks_headline_in(r: &LeakReport, base: Option<&Path>, verdict: Option<&str>) -> String {

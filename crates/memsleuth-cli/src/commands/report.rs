@@ -723,12 +723,18 @@ fn summary(file: &Path, json: bool) -> anyhow::Result<i32> {
         ));
     } else {
         let mut out = memsleuth_render::summary::summary_text(&timeline, Some(&shown));
-        if let Some(leaks) = &leaks {
+        if let Some(leaks) = leaks {
+            // the one verdict, as `run` and `report leaks` word it
+            let verdict = memsleuth_analysis::ProgramVerdict::from_leaks(leaks);
+            let base = std::env::current_dir().ok();
+            let lines = memsleuth_render::verdict::verdict_lines(&verdict, file, base.as_deref());
             out.push('\n');
-            for line in text::leaks_headline(leaks).lines() {
-                out.push_str(&format!("  {line}\n"));
+            if let Some(leaks) = &verdict.leaks {
+                for line in memsleuth_render::allocs::leaks_headline_with(leaks, &lines).lines() {
+                    out.push_str(&format!("  {line}\n"));
+                }
             }
-            out.push_str(&format!("  details: memsleuth report leaks {shown}\n"));
+            out.push_str(&format!("  details: memsleuth report verdict {shown}\n"));
         }
         crate::out(&out);
     }
