@@ -392,3 +392,33 @@ def test_descriptor_and_thread_leaks_are_found(tmp_path: Path, kind: str, source
     assert code == 3, stderr
     assert model["signals"][kind], model["signals"]
     assert kind in [f["kind"] for f in model["findings"]], model["findings"]
+
+
+FIXTURES = Path(__file__).resolve().parent / "fixtures"
+
+
+@pytest.mark.parametrize(
+    ("capture", "has"),
+    [
+        # a `watch` capture of format 1.0: memory samples only
+        ("v1.0/leak.msl", {"rss"}),
+        # 1.1: allocation events, no censuses, no phase marks
+        ("v1.1/leak-run.msl", {"sites", "rss"}),
+        # 1.2: censuses and holders
+        ("v1.2/objects-run.msl", {"sites", "rss", "censuses"}),
+        # 1.3: descriptor and thread counts
+        ("v1.3/fds-threads.msl", {"rss", "fds", "threads"}),
+    ],
+)
+def test_a_capture_from_an_older_memsleuth_gets_the_verdict_its_signals_allow(
+    capture: str, has: set[str]
+) -> None:
+    result = memsleuth("report", "verdict", "--json", str(FIXTURES / capture))
+    assert result.returncode in (0, 3), result.stderr
+    model = json.loads(result.stdout)
+    assert model["schema"] == 1
+    assert model["verdict"] in ("leaking", "no leak", "inconclusive")
+    weighed = {name for name, present in model["signals"].items() if present}
+    assert has <= weighed, model["signals"]
+    # what a capture of that version cannot hold is not claimed
+    assert not ({"sites", "censuses", "fds", "threads"} - has) & weighed, model["signals"]

@@ -149,6 +149,9 @@ pub enum Dismissal {
 /// A growing site that is not a finding, and why.
 #[derive(Debug, Clone, Serialize)]
 pub struct Dismissed {
+    /// Index of the site in the leak report's sites (none for a site released at the end).
+    #[serde(skip)]
+    pub site: Option<usize>,
     pub location: Location,
     pub rate: f64,
     pub growth: f64,
@@ -291,7 +294,10 @@ impl ProgramVerdict {
     }
 
     /// Weighs the reports' signals (descriptor and thread counts come with the leak report).
-    pub fn from_reports(leaks: Option<LeakReport>, growth: Option<GrowthReport>) -> ProgramVerdict {
+    pub fn from_reports(
+        mut leaks: Option<LeakReport>,
+        growth: Option<GrowthReport>,
+    ) -> ProgramVerdict {
         let mut findings = Vec::new();
         let mut dismissed = Vec::new();
         let mut signals = Signals::default();
@@ -345,6 +351,14 @@ impl ProgramVerdict {
             ));
         }
         findings.sort_by_key(|f| rank(f.kind));
+        // the leak table's rows say what the verdict says of their growth
+        if let Some(r) = leaks.as_mut() {
+            for d in &dismissed {
+                if let Some(row) = d.site.and_then(|i| r.leaks.sites.get_mut(i)) {
+                    row.dismissed = Some(d.reason);
+                }
+            }
+        }
         let program_seconds = program_ns as f64 / 1e9;
         let (state, needs_seconds) = if !findings.is_empty() {
             (State::Leaking, None)
@@ -424,7 +438,7 @@ fn site_findings(
         else {
             continue;
         };
-        let Some(share) = material(v, heap_rate, &site.location, dismissed) else {
+        let Some(share) = material(v, heap_rate, &site.location, Some(i), dismissed) else {
             continue;
         };
         if kept == MAX_SITE_FINDINGS {
@@ -451,7 +465,8 @@ fn site_findings(
     }
     // grew through the program's time, released only as it ended: no holder is left to find
     for site in &r.released {
-        let Some(share) = material(&site.verdict, heap_rate, &site.location, dismissed) else {
+        let Some(share) = material(&site.verdict, heap_rate, &site.location, None, dismissed)
+        else {
             continue;
         };
         if kept == MAX_SITE_FINDINGS {
@@ -479,6 +494,7 @@ fn material(
     v: &crate::trend::Verdict,
     heap_rate: f64,
     location: &Location,
+    site: Option<usize>,
     dismissed: &mut Vec<Dismissed>,
 ) -> Option<Option<f64>> {
     let window = (v.window_end - v.window_start).max(0.0);
@@ -496,6 +512,7 @@ fn material(
     match reason {
         Some(reason) => {
             dismissed.push(Dismissed {
+                site,
                 location: location.clone(),
                 rate: v.rate,
                 growth,

@@ -11,6 +11,7 @@ use memsleuth_analysis::allocs::{
     StackRow,
 };
 use memsleuth_analysis::heap::RetentionPath;
+use memsleuth_analysis::verdict::Dismissal;
 use memsleuth_analysis::{Location, Verdict, VerdictKind};
 use serde::Serialize;
 
@@ -121,12 +122,19 @@ fn pad(s: &str, width: usize) -> String {
     }
 }
 
-fn verdict_cell(v: Option<&Verdict>) -> String {
+/// A site's verdict in the table; a growth the program's verdict dismissed says why, so the
+/// table never calls "growing" what the verdict does not call a leak.
+fn verdict_cell(v: Option<&Verdict>, dismissed: Option<Dismissal>) -> String {
     match v {
         None => String::new(),
-        Some(v) => match v.kind {
-            VerdictKind::Growing => format!("growing {}", rate(v.rate)),
-            other => other.as_str().to_string(),
+        Some(v) => match (v.kind, dismissed) {
+            (VerdictKind::Growing, Some(why)) => format!(
+                "grows {} ({})",
+                rate(v.rate),
+                crate::verdict::dismissal_word(why)
+            ),
+            (VerdictKind::Growing, None) => format!("growing {}", rate(v.rate)),
+            (other, _) => other.as_str().to_string(),
         },
     }
 }
@@ -376,7 +384,7 @@ fn site_table(
                 format!(
                     "{}  {}",
                     pad(label, width),
-                    verdict_cell(s.verdict.as_ref())
+                    verdict_cell(s.verdict.as_ref(), s.dismissed)
                 )
             } else {
                 label.clone()
@@ -1337,6 +1345,7 @@ mod tests {
                 verdict: Some(verdict(VerdictKind::Growing, 2.1 * MIB as f64)),
                 series: vec![(0, 0), (12_000_000_000, 11 * MIB)],
                 freed_at_shutdown: 0,
+                dismissed: None,
             },
             SiteRow {
                 location: locations[3].clone(),
@@ -1346,6 +1355,7 @@ mod tests {
                 verdict: Some(verdict(VerdictKind::Plateau, 0.0)),
                 series: vec![(0, 0), (12_000_000_000, MIB / 2)],
                 freed_at_shutdown: 0,
+                dismissed: None,
             },
             SiteRow {
                 location: locations[4].clone(),
@@ -1355,6 +1365,7 @@ mod tests {
                 verdict: Some(verdict(VerdictKind::Stable, 0.0)),
                 series: vec![],
                 freed_at_shutdown: 0,
+                dismissed: None,
             },
         ];
         LeakReport {

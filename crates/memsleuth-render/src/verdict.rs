@@ -360,6 +360,15 @@ fn loc_json(l: &memsleuth_analysis::Location) -> LocationJson<'_> {
     }
 }
 
+/// The word for why a growth was dismissed: in the JSON, and in the leak table's rows.
+pub(crate) fn dismissal_word(d: Dismissal) -> &'static str {
+    match d {
+        Dismissal::TooSmall => "too-small",
+        Dismissal::TooBrief => "too-brief",
+        Dismissal::Immaterial => "immaterial",
+    }
+}
+
 /// `report verdict --json`: schema 1 (docs/verdict.md).
 pub fn verdict_json(v: &ProgramVerdict) -> String {
     let model = VerdictJson {
@@ -397,11 +406,7 @@ pub fn verdict_json(v: &ProgramVerdict) -> String {
                 location: loc_json(&d.location),
                 rate: d.rate,
                 growth: d.growth,
-                reason: match d.reason {
-                    Dismissal::TooSmall => "too-small",
-                    Dismissal::TooBrief => "too-brief",
-                    Dismissal::Immaterial => "immaterial",
-                },
+                reason: dismissal_word(d.reason),
             })
             .collect(),
         signals: &v.signals,

@@ -201,6 +201,10 @@ pub struct SiteRow {
     /// handlers): alive when its main code ended, gone by the end of the capture.
     #[serde(skip_serializing_if = "is_zero")]
     pub freed_at_shutdown: u64,
+    /// Leak reports the verdict weighed: why this site's growth is not called a leak (too
+    /// small, immaterial, too brief), so its row says what the verdict says.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub dismissed: Option<crate::verdict::Dismissal>,
 }
 
 fn is_zero(v: &u64) -> bool {

@@ -327,6 +327,7 @@ pub(crate) fn breakdown(
                     verdict: None,
                     series: Vec::new(),
                     freed_at_shutdown: 0,
+                    dismissed: None,
                 },
             ));
             sites.len() - 1
