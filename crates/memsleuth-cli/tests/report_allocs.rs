@@ -445,7 +445,9 @@ fn summary_adds_the_leak_headline_when_there_are_allocations() {
         "{out}"
     );
     assert!(
-        out.contains("    Leaks: 3.9 MiB in 1,250 blocks still alive at exit, allocated at 2 sites\n"),
+        out.contains(
+            "    Leaks: 3.9 MiB in 1,250 blocks still alive at exit, allocated at 2 sites\n"
+        ),
         "{out}"
     );
     assert!(

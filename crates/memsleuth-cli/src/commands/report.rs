@@ -801,16 +801,23 @@ pub fn run(args: ReportArgs) -> anyhow::Result<i32> {
         }
         ReportKind::Verdict { file, json, check } => {
             let v = ProgramVerdict::from_path(&file).map_err(|e| analysis_error(&file, e))?;
+            let end = match (&v.leaks, &v.growth) {
+                (Some(l), _) => l.capture.end.clone(),
+                (None, Some(g)) => g.capture.end.clone(),
+                // a `watch` capture: memory samples only, which `report summary` judges
+                (None, None) => bail!(
+                    "{} holds no allocation events or censuses to weigh (a `memsleuth watch` \
+                     capture?); `memsleuth report summary {}` gives its memory verdict, and \
+                     `memsleuth run app.py` records what the verdict needs",
+                    file.display(),
+                    file.display()
+                ),
+            };
             if json {
                 crate::out(&memsleuth_render::verdict::verdict_json(&v));
             } else {
                 crate::out(&memsleuth_render::verdict::verdict_text(&v, &file));
             }
-            let end = match (&v.leaks, &v.growth) {
-                (Some(l), _) => l.capture.end.clone(),
-                (None, Some(g)) => g.capture.end.clone(),
-                (None, None) => return Err(analysis_error(&file, AnalysisError::NoAllocations)),
-            };
             let code = finish(&file, &end);
             Ok(if code == 0 && check && v.leaking() {
                 crate::EXIT_GROWING
