@@ -465,6 +465,11 @@ fn site_findings(
     }
     // grew through the program's time, released only as it ended: no holder is left to find
     for site in &r.released {
+        // a brief rise before a release is no evidence either way: it must not make the
+        // verdict inconclusive as a brief surviving site does
+        if site.verdict.window_end - site.verdict.window_start < MIN_WINDOW_SECONDS {
+            continue;
+        }
         let Some(share) = material(&site.verdict, heap_rate, &site.location, None, dismissed)
         else {
             continue;
