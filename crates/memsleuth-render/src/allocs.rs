@@ -468,6 +468,16 @@ pub fn path_line(p: &RetentionPath, base: Option<&Path>) -> String {
     out
 }
 
+/// "held by …" and the chain; a chain rooted in C already says "held from C".
+pub fn holder_line(p: &RetentionPath, base: Option<&Path>) -> String {
+    let chain = path_line(p, base);
+    if p.root_kind == memsleuth_analysis::heap::RootKind::HeldFromC {
+        chain
+    } else {
+        format!("held by {chain}")
+    }
+}
+
 fn shorten_words(words: &str, base: Option<&Path>) -> String {
     match base {
         Some(b) => {
@@ -519,7 +529,7 @@ fn holders_section(
             location_label(&site.location, base),
             what
         ));
-        out.push_str(&format!("      held by {}\n", path_line(&first.path, base)));
+        out.push_str(&format!("      {}\n", holder_line(&first.path, base)));
         // blocks held by the same route differ only in their index or key
         let route = |h: &SiteHolder| shape(&path_line(&h.path, base));
         let first_route = route(first);

@@ -214,7 +214,7 @@ fn site_lines(r: &GrowthReport, t: &TypeGrowth, base: Option<&Path>, indent: &st
 fn holder_lines(t: &TypeGrowth, base: Option<&Path>, indent: &str) -> Vec<String> {
     t.holders
         .iter()
-        .map(|p| format!("{indent}held by {}", crate::allocs::path_line(p, base)))
+        .map(|p| format!("{indent}{}", crate::allocs::holder_line(p, base)))
         .collect()
 }
 

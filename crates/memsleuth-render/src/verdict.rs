@@ -6,7 +6,7 @@ use std::path::Path;
 use memsleuth_analysis::verdict::{Dismissal, Finding, FindingKind, ProgramVerdict, State, Unit};
 use serde::Serialize;
 
-use crate::allocs::{location_label, path_line};
+use crate::allocs::{holder_line, location_label, path_line};
 use crate::escape::printable;
 use crate::units::{bytes, count, rate, seconds};
 
@@ -253,7 +253,7 @@ fn finding_block(f: &Finding, n: usize, capture: &Path, base: Option<&Path>, out
         ));
     }
     if let Some(h) = &f.holder {
-        out.push_str(&format!("     held by {}\n", path_line(h, base)));
+        out.push_str(&format!("     {}\n", holder_line(h, base)));
     }
     out.push_str(&format!("     more: {more}\n"));
 }
