@@ -164,14 +164,7 @@ fn released_sites(
             .min()
             .unwrap_or(late)
             .min(late);
-        let points = by_slot.sum_of(&slots, start, late);
-        let mut t = vec![start as f64 / 1e9];
-        let mut y = vec![0.0];
-        for &(end, v) in &points {
-            t.push(end as f64 / 1e9);
-            y.push(v.max(0.0));
-        }
-        let verdict = classify(&t, &y, opts);
+        let (series, verdict, _) = site_trend(by_slot, &slots, start, late, opts);
         if verdict.kind != VerdictKind::Growing {
             continue;
         }
@@ -196,9 +189,7 @@ fn released_sites(
             bytes_late: to_u64(then),
             bytes_end: to_u64(now),
             verdict,
-            series: std::iter::once((start, 0))
-                .chain(points.iter().map(|&(end, v)| (end, to_u64(v))))
-                .collect(),
+            series,
         });
     }
     out
@@ -445,6 +436,28 @@ pub(crate) fn rss_until(tables: &Tables, until_ns: u64) -> Vec<(u64, u64)> {
     v
 }
 
+/// The summed live bytes of `slots` from just before `start` (empty) to `end`, as a site's
+/// series, the trend of it, and the number of window ends in it.
+fn site_trend(
+    by_slot: &SlotSeries,
+    slots: &[u32],
+    start: u64,
+    end: u64,
+    opts: &VerdictOptions,
+) -> (Vec<(u64, u64)>, crate::Verdict, usize) {
+    let points = by_slot.sum_of(slots, start, end);
+    let mut t = vec![start as f64 / 1e9];
+    let mut y = vec![0.0];
+    for &(at, v) in &points {
+        t.push(at as f64 / 1e9);
+        y.push(v.max(0.0));
+    }
+    let series = std::iter::once((start, 0))
+        .chain(points.iter().map(|&(at, v)| (at, to_u64(v))))
+        .collect();
+    (series, classify(&t, &y, opts), points.len())
+}
+
 /// Gives each judged site its series of live bytes, from just before its first allocation to
 /// the leaks' time, and the verdict on it. `site_of_slot`: the judged site of each slot.
 fn judge(
@@ -467,26 +480,16 @@ fn judge(
     }
     for (i, site) in sites.iter_mut().enumerate() {
         let start = starts[i].min(at_ns);
-        let points = by_slot.sum_of(&slots[i], start, at_ns);
-        // the site's life starts empty, just before its first allocation
-        let mut t = vec![start as f64 / 1e9];
-        let mut y = vec![0.0];
-        for &(end, v) in &points {
-            t.push(end as f64 / 1e9);
-            y.push(v.max(0.0));
-        }
-        site.series = std::iter::once((start, 0))
-            .chain(points.iter().map(|&(end, v)| (end, to_u64(v))))
-            .collect();
-        let mut verdict = classify(&t, &y, opts);
-        if verdict.kind == VerdictKind::Inconclusive && points.len() < 7 {
-            let life = points.last().map_or(0, |p| p.0).saturating_sub(start);
+        let (series, mut verdict, points) = site_trend(by_slot, &slots[i], start, at_ns, opts);
+        site.series = series;
+        if verdict.kind == VerdictKind::Inconclusive && points < 7 {
+            let life = site.series.last().map_or(0, |p| p.0).saturating_sub(start);
             verdict.explanation = format!(
                 "too short to judge: allocated over the last {:.1} ms only ({} window{} of {} \
                  ms)",
                 life as f64 / 1e6,
-                points.len(),
-                if points.len() == 1 { "" } else { "s" },
+                points,
+                if points == 1 { "" } else { "s" },
                 by_slot.width() / 1_000_000
             );
         }
