@@ -1080,8 +1080,11 @@ mod tests {
 
     #[test]
     fn a_warm_up_jump_then_flat_is_not_growing() {
-        let shapes: [&[u64]; 6] = [
+        let shapes: [&[u64]; 7] = [
             &[0, 5_000, 5_000, 5_000, 5_000, 5_000],
+            // 3.13's tuples while a service imports its formats' modules on first use: the
+            // later half too short for a test of its own, but flat
+            &[3_017, 6_569, 8_970, 8_971, 8_970, 8_972],
             &[100, 100, 100, 5_000, 5_000, 5_000],
             &[0, 2_000, 4_000, 5_000, 5_000, 5_000],
             &[

@@ -292,9 +292,14 @@ pub fn classify(t: &[f64], y: &[f64], opts: &VerdictOptions) -> Verdict {
         let late_blocks = blocks.as_deref().map(|b| &b[half..]);
         trend_fit(&rt[half..], &ry[half..], late_blocks)
     });
-    let persists = late
-        .as_ref()
-        .is_none_or(|l| l.p_value < opts.alpha && l.rate > LATE_RATE_FRACTION * fit.rate);
+    // Too few points for a test of the later half (a handful of censuses): its net rise must
+    // still be material, or the growth stopped inside the window (imports done, a table full).
+    let late_rise = ry.last().zip(ry.get(half)).map_or(0.0, |(b, a)| b - a);
+    let late_still = late.is_some() || material(late_rise);
+    let persists = late_still
+        && late
+            .as_ref()
+            .is_none_or(|l| l.p_value < opts.alpha && l.rate > LATE_RATE_FRACTION * fit.rate);
     let growing = rising && persists;
     let sawtooth = !growing && releases >= 2 && range > opts.min_growth_bytes;
     let start_level = {
@@ -308,10 +313,13 @@ pub fn classify(t: &[f64], y: &[f64], opts: &VerdictOptions) -> Verdict {
     // a noisy series still climbing (but not significantly) is not a plateau
     // ... or its later half is flat (a fill that ends inside the window leaves the window's
     // slope small but not nothing; the late half shows the level it settled at)
-    let late_flat = late.as_ref().is_some_and(|l| {
-        let span = rt.last().zip(rt.get(half)).map_or(0.0, |(b, a)| b - a);
-        !material((l.rate * span).abs())
-    });
+    let late_flat = match &late {
+        Some(l) => {
+            let span = rt.last().zip(rt.get(half)).map_or(0.0, |(b, a)| b - a);
+            !material((l.rate * span).abs())
+        }
+        None => !material(late_rise.abs()),
+    };
     let levelled = !material(growth.abs()) || (rising && !persists) || late_flat;
     // and the start level must lie below the band the window moves in (its 5th–95th
     // percentile half-width), or the "fill" is just the noise of a short median at the start

@@ -291,7 +291,10 @@ pub fn verdict_text(v: &ProgramVerdict, capture: &Path) -> String {
             ));
         }
     }
-    out.push_str(&format!("\n  {}\n", signals_words(v)));
+    // a "no leak" headline already names what it weighed
+    if v.state != State::NoLeak {
+        out.push_str(&format!("\n  {}\n", signals_words(v)));
+    }
     if !v.signals.phases && v.signals.sites {
         out.push_str(
             "  note: this capture does not mark where the program's main code ended (an older \
