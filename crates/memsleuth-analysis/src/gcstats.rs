@@ -315,9 +315,7 @@ pub fn unreachable(states: &[GcState], opts: &VerdictOptions) -> Option<Unreacha
     let trend = (states.len() >= 3).then(|| {
         let t: Vec<f64> = states.iter().map(|s| s.t_ns as f64 / 1e9).collect();
         let y: Vec<f64> = states.iter().map(|s| s.unreachable as f64).collect();
-        let mut v = classify(&t, &y, opts);
-        v.explanation = crate::trend::explain_count(&v, "objects", "censuses");
-        v
+        classify(&t, &y, opts)
     });
     let undecided = trend
         .as_ref()
@@ -558,12 +556,9 @@ mod tests {
             .as_ref()
             .and_then(|u| u.trend.as_ref())
             .expect("trend");
-        assert_eq!(v.kind, VerdictKind::Growing, "{}", v.explanation);
-        assert!(
-            v.explanation.starts_with("grows 1000.0 objects/s"),
-            "{}",
-            v.explanation
-        );
+        assert_eq!(v.kind, VerdictKind::Growing, "{v:?}");
+        assert_eq!(v.reason, crate::VerdictReason::Growing);
+        assert!((v.rate - 1000.0).abs() < 1e-6, "{v:?}");
         match &r.notes[1] {
             GcNote::UnreachablePilingUp {
                 from,

@@ -593,8 +593,7 @@ fn type_rows(
             let (verdict, bytes_rate) = match basis {
                 Basis::Trend => {
                     let y: Vec<f64> = range.iter().map(|&c| c as f64).collect();
-                    let mut v = classify(&t, &y, opts);
-                    v.explanation = explain(&v);
+                    let v = classify(&t, &y, opts);
                     let yb: Vec<f64> = bytes[from..=to].iter().map(|&b| b as f64).collect();
                     let rate = classify(&t, &yb, opts).rate;
                     (Some(v), Some(rate))
@@ -641,35 +640,6 @@ fn type_rows(
             .then_with(|| a.name.cmp(&b.name))
     });
     rows
-}
-
-/// The verdict on a count in words about objects (the trend code words its explanations in
-/// bytes).
-fn explain(v: &Verdict) -> String {
-    let p = if v.p_value < 0.001 {
-        "p < 0.001".to_string()
-    } else {
-        format!("p = {:.3}", v.p_value)
-    };
-    match v.kind {
-        VerdictKind::Growing => format!(
-            "grows {:.1} objects/s (95% CI {:.1}–{:.1}), census after census ({p})",
-            v.rate, v.rate_low, v.rate_high
-        ),
-        VerdictKind::Plateau => format!(
-            "grew by {:.0} objects, then levelled off: warm-up or a cache that filled",
-            v.net_change.max(0.0)
-        ),
-        VerdictKind::Sawtooth => {
-            "rises and is released again, with no growth from one cycle to the next".to_string()
-        }
-        VerdictKind::Stable if v.net_change > 0.0 && v.rate <= 0.0 => format!(
-            "up {:.0} objects, but not steadily: a jump, not a trend",
-            v.net_change
-        ),
-        VerdictKind::Stable => format!("no steady growth (slope {:.1} objects/s, {p})", v.rate),
-        VerdictKind::Inconclusive => "too few censuses to judge".to_string(),
-    }
 }
 
 fn gc_summary(read: &CensusRead, from: usize, to: usize) -> GcSummary {
@@ -1030,11 +1000,7 @@ mod tests {
         let v = session.verdict.as_ref().unwrap();
         assert_eq!(v.kind, VerdictKind::Growing);
         assert!((v.rate - 120.0).abs() < 1e-6, "{v:?}");
-        assert!(
-            v.explanation.starts_with("grows 120.0 objects/s"),
-            "{}",
-            v.explanation
-        );
+        assert_eq!(v.reason, crate::VerdictReason::Growing);
         assert!((session.bytes_rate.unwrap() - 56.0 * 120.0).abs() < 1e-6);
         assert_eq!((session.from_count, session.to_count), (1_000, 3_160));
         assert_eq!(session.delta_count, 2_160);

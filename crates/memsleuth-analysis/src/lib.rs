@@ -21,5 +21,5 @@ pub use error::AnalysisError;
 pub use profile::{Location, Profile, ProfileStack};
 pub use report::{ProcessVerdict, TimelineReport};
 pub use timeline::{describe_exit, EndInfo, Point, ProcessSeries, Timeline, TotalPoint, METRICS};
-pub use trend::{classify, Verdict, VerdictKind, VerdictOptions};
+pub use trend::{classify, Verdict, VerdictKind, VerdictOptions, VerdictReason};
 pub use verdict::{Finding, FindingKind, ProgramVerdict, State};

@@ -672,8 +672,8 @@ pub struct PymallocReport {
     pub diff: Option<PymallocDiff>,
     /// Of the latest snapshot.
     pub fragmentation: Fragmentation,
-    /// The shape of `allocated_blocks` over the snapshots, with its explanation in blocks;
-    /// `None` with fewer than three snapshots.
+    /// The shape of `allocated_blocks` over the snapshots; `None` with fewer than three
+    /// snapshots.
     pub blocks_trend: Option<Verdict>,
     /// `(t_ns, allocated_blocks, bytes_in_use, arena_bytes)` of every snapshot.
     pub series: Vec<(u64, u64, u64, u64)>,
@@ -716,9 +716,7 @@ impl PymallocReport {
         let blocks_trend = (snaps.len() >= 3).then(|| {
             let t: Vec<f64> = snaps.iter().map(|s| s.t_ns as f64 / 1e9).collect();
             let y: Vec<f64> = snaps.iter().map(|s| s.allocated_blocks as f64).collect();
-            let mut v = classify(&t, &y, &opts.blocks_trend);
-            v.explanation = crate::trend::explain_count(&v, "blocks", "snapshots");
-            v
+            classify(&t, &y, &opts.blocks_trend)
         });
         Some(PymallocReport {
             pid: 0,
@@ -899,12 +897,9 @@ mod tests {
         assert!(r.fragmentation.usage > 0.8, "{}", r.fragmentation.usage);
         assert_eq!(r.snapshots, 30);
         let v = r.blocks_trend.as_ref().expect("trend");
-        assert_eq!(v.kind, VerdictKind::Growing, "{}", v.explanation);
-        assert!(
-            v.explanation.starts_with("grows 50000.0 blocks/s"),
-            "{}",
-            v.explanation
-        );
+        assert_eq!(v.kind, VerdictKind::Growing, "{v:?}");
+        assert_eq!(v.reason, crate::VerdictReason::Growing);
+        assert!((v.rate - 50_000.0).abs() < 1e-6, "{v:?}");
         assert!(r.blocks_growing());
         let d = r.diff.as_ref().expect("diff");
         assert_eq!(d.classes.len(), 1);

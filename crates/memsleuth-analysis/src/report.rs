@@ -122,9 +122,7 @@ impl TimelineReport {
         let total_metric = metric;
         let (metric, verdict, verdict_pid) = match worst {
             Some(p) if tree && verdict.kind != VerdictKind::Growing => {
-                let mut v = p.verdict.clone();
-                v.explanation = format!("pid {}: {}", p.pid, v.explanation);
-                (p.metric, v, Some(p.pid))
+                (p.metric, p.verdict.clone(), Some(p.pid))
             }
             _ => (metric, verdict, None),
         };

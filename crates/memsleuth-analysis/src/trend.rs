@@ -87,8 +87,45 @@ pub struct Verdict {
     pub releases: u32,
     /// Points in the analysed window.
     pub points: usize,
-    /// One plain-words sentence, e.g. "grows 1.2 MiB/s after a 2.0 s warm-up (p < 0.001)".
-    pub explanation: String,
+    /// Why the verdict is what it is, for the words `memsleuth-render` puts on it.
+    pub reason: VerdictReason,
+}
+
+/// Which case of the verdict applies, with the figures its words need beyond the verdict's own
+/// (rate, interval, p-value, warm-up, points and releases are on the [`Verdict`]). Amounts are
+/// in the series' unit: bytes for memory, a count for objects or blocks.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+#[serde(tag = "case", rename_all = "snake_case")]
+pub enum VerdictReason {
+    /// Not one point had a finite time and value.
+    NoSamples,
+    /// Fewer usable points (the verdict's `points`) than any trend needs.
+    TooFewSamples { need: usize },
+    /// Every usable point has the same time.
+    AllAtOnce,
+    /// Too few points after the warm-up (the verdict's `points`), or none spread over time.
+    TooFewAfterWarmup { need: usize },
+    /// An allocation site whose memory was all allocated in the last few of the leak
+    /// analysis' windows: over `allocated_for_ns`, in `windows` windows of `window_ns`.
+    TooBrief {
+        allocated_for_ns: u64,
+        windows: usize,
+        window_ns: u64,
+    },
+    /// Keeps growing after the warm-up, released or not (the verdict's `releases`).
+    Growing,
+    /// Released again and again with no growth between cycles; swings span `range`.
+    Sawtooth { range: f64 },
+    /// Grew by `filled`, then stayed at `level`.
+    Plateau { filled: f64, level: f64 },
+    /// Declines materially and significantly.
+    Shrinking,
+    /// A slope that would be material, without the evidence to hold it.
+    NoSignificantTrend,
+    /// Released now and then, too seldom or too little for a sawtooth, and not growing.
+    ReleasedNoTrend,
+    /// Moves no more than `spread` either way.
+    NoMaterialChange { spread: f64 },
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -137,8 +174,8 @@ const RELEASE_RUN_FRACTION: f64 = 0.02;
 const RELEASE_NOISE_STEPS: f64 = 6.0;
 const RELEASE_RUN_MIN: usize = 3;
 
-/// p-values below this are printed as "p < 0.001".
-const P_PRINT_FLOOR: f64 = 0.001;
+/// Fewest usable points for any verdict but inconclusive, whatever `min_points` asks.
+const MIN_SAMPLES: usize = 3;
 
 // ---------------------------------------------------------------------------------------------
 // The verdict.
@@ -153,60 +190,21 @@ const P_PRINT_FLOOR: f64 = 0.001;
 /// window is long). When the series is released (large, quick drops) the pairwise statistics
 /// only compare points from different release cycles: the climb inside one cycle is given back
 /// and is no evidence of a leak, while a rise from cycle to cycle is.
-/// A verdict's sentence for a series of counts (`unit`: "objects", "blocks"), taken at points
-/// named `points` ("censuses", "snapshots"): [`classify`] words its own in bytes and samples.
-pub fn explain_count(v: &Verdict, unit: &str, points: &str) -> String {
-    let p = if v.p_value < 0.001 {
-        "p < 0.001".to_string()
-    } else {
-        format!("p = {:.3}", v.p_value)
-    };
-    let warmup = if v.warmup > 0.0 {
-        format!(" after a {:.1} s warm-up", v.warmup)
-    } else {
-        String::new()
-    };
-    match v.kind {
-        VerdictKind::Growing => format!(
-            "grows {:.1} {unit}/s (95% CI {:.1}–{:.1}){warmup}, {p}",
-            v.rate, v.rate_low, v.rate_high
-        ),
-        VerdictKind::Plateau => format!(
-            "grew by {:.0} {unit}, then levelled off",
-            v.net_change.max(0.0)
-        ),
-        VerdictKind::Sawtooth => format!(
-            "rises and is released {} times, no growth trend",
-            v.releases
-        ),
-        VerdictKind::Stable => format!("no growth trend (net change {:+.0} {unit})", v.net_change),
-        VerdictKind::Inconclusive => v.explanation.replace("samples", points),
-    }
-}
-
 pub fn classify(t: &[f64], y: &[f64], opts: &VerdictOptions) -> Verdict {
     let (ts, ys) = clean(t, y);
     let n = ts.len();
     let net_change = net_change_of(&ys);
 
     let (Some(&t_first), Some(&t_last)) = (ts.first(), ts.last()) else {
-        return inconclusive(
-            0.0,
-            0.0,
-            0.0,
-            0,
-            net_change,
-            0.0,
-            "too few samples to judge (none usable)".to_string(),
-        );
+        return inconclusive(0.0, 0.0, 0.0, 0, net_change, 0.0, VerdictReason::NoSamples);
     };
     let duration = t_last - t_first;
     let spread_in_time = duration > 0.0 && duration.is_finite();
-    if n < 3 || !spread_in_time {
-        let why = if n < 3 {
-            format!("too few samples to judge ({n} usable, need at least 3)")
+    if n < MIN_SAMPLES || !spread_in_time {
+        let why = if n < MIN_SAMPLES {
+            VerdictReason::TooFewSamples { need: MIN_SAMPLES }
         } else {
-            format!("too few samples to judge ({n} samples, all at the same time)")
+            VerdictReason::AllAtOnce
         };
         let level = median_of(&ys).unwrap_or(0.0);
         return inconclusive(0.0, t_first, t_last, n, net_change, level, why);
@@ -224,18 +222,11 @@ pub fn classify(t: &[f64], y: &[f64], opts: &VerdictOptions) -> Verdict {
     let wy = ys.get(first..).unwrap_or_default();
     let points = wt.len();
     let window_span = wt.last().zip(wt.first()).map_or(0.0, |(b, a)| b - a);
-    let need = opts.min_points.max(3);
+    let need = opts.min_points.max(MIN_SAMPLES);
     let window_spread = window_span > 0.0;
     if points < need || !window_spread {
         let level = median_of(wy).unwrap_or(0.0);
-        let after = if warmup > 0.0 {
-            format!(" after the {} warm-up", seconds(warmup))
-        } else {
-            String::new()
-        };
-        let why = format!(
-            "too few samples to judge ({points}{after}, need at least {need} spread over time)"
-        );
+        let why = VerdictReason::TooFewAfterWarmup { need };
         return inconclusive(warmup, window_start, t_last, points, net_change, level, why);
     }
     let window_len = t_last - window_start;
@@ -326,51 +317,27 @@ pub fn classify(t: &[f64], y: &[f64], opts: &VerdictOptions) -> Verdict {
     let spread = spread_of(wy);
     let plateau = !growing && !sawtooth && levelled && material(filled) && filled > spread;
 
-    let (kind, explanation) = if growing {
-        let mut s = format!(
-            "grows {} {}, {}",
-            rate_with_interval(fit.rate, fit.rate_low, fit.rate_high),
-            warmup_phrase(warmup),
-            p_phrase(fit.p_value)
-        );
-        if releases > 0 {
-            s.push_str(&format!(", even though it is released {}", times(releases)));
-        }
-        (VerdictKind::Growing, s)
+    let (kind, reason) = if growing {
+        (VerdictKind::Growing, VerdictReason::Growing)
     } else if sawtooth {
-        let s = format!(
-            "rises and is released {} (swings of up to {}), no growth trend",
-            times(releases),
-            format_bytes(range)
-        );
-        (VerdictKind::Sawtooth, s)
+        (VerdictKind::Sawtooth, VerdictReason::Sawtooth { range })
     } else if plateau {
-        let s = format!(
-            "grew {}, then levelled off at {}",
-            format_bytes(filled),
-            format_bytes(window_level)
-        );
-        (VerdictKind::Plateau, s)
-    } else {
-        let s = if significant && fit.rate < 0.0 && fit.rate_high < 0.0 && material(-growth) {
-            format!(
-                "shrinks {}, no growth {}",
-                rate_with_interval(-fit.rate, -fit.rate_high, -fit.rate_low),
-                warmup_phrase(warmup)
-            )
-        } else if !levelled {
-            // a slope that would matter, but the evidence for it does not hold up
-            format!(
-                "no significant trend: slope {}, {}",
-                rate_with_interval(fit.rate, fit.rate_low, fit.rate_high),
-                p_phrase(fit.p_value)
-            )
-        } else if releases > 0 && range > opts.min_growth_bytes {
-            format!("rises and is released {}, no growth trend", times(releases))
-        } else {
-            format!("no material change (±{})", format_bytes(spread))
+        let reason = VerdictReason::Plateau {
+            filled,
+            level: window_level,
         };
-        (VerdictKind::Stable, s)
+        (VerdictKind::Plateau, reason)
+    } else {
+        let reason = if significant && fit.rate < 0.0 && fit.rate_high < 0.0 && material(-growth) {
+            VerdictReason::Shrinking
+        } else if !levelled {
+            VerdictReason::NoSignificantTrend
+        } else if releases > 0 && range > opts.min_growth_bytes {
+            VerdictReason::ReleasedNoTrend
+        } else {
+            VerdictReason::NoMaterialChange { spread }
+        };
+        (VerdictKind::Stable, reason)
     };
 
     Verdict {
@@ -386,7 +353,7 @@ pub fn classify(t: &[f64], y: &[f64], opts: &VerdictOptions) -> Verdict {
         net_change,
         releases,
         points,
-        explanation,
+        reason,
     }
 }
 
@@ -398,7 +365,7 @@ fn inconclusive(
     points: usize,
     net_change: f64,
     intercept: f64,
-    explanation: String,
+    reason: VerdictReason,
 ) -> Verdict {
     Verdict {
         kind: VerdictKind::Inconclusive,
@@ -413,7 +380,7 @@ fn inconclusive(
         net_change,
         releases: 0,
         points,
-        explanation,
+        reason,
     }
 }
 
@@ -826,97 +793,6 @@ pub fn normal_cdf(x: f64) -> f64 {
     (0.5 * erfc(-x / std::f64::consts::SQRT_2)).clamp(0.0, 1.0)
 }
 
-// ---------------------------------------------------------------------------------------------
-// Words.
-// ---------------------------------------------------------------------------------------------
-
-const UNITS: [&str; 7] = ["B", "KiB", "MiB", "GiB", "TiB", "PiB", "EiB"];
-
-/// Binary unit (index into `UNITS`) in which `x` bytes reads best.
-fn unit_of(x: f64) -> usize {
-    let mut a = x.abs();
-    let mut u = 0;
-    // switch up when the value would round to 1024 in the current unit
-    while u + 1 < UNITS.len() && a >= if u == 0 { 1023.5 } else { 1023.95 } {
-        a /= 1024.0;
-        u += 1;
-    }
-    u
-}
-
-/// `x` bytes as a number in unit `u`: whole bytes, one decimal otherwise.
-fn number_in(x: f64, u: usize) -> String {
-    if !x.is_finite() {
-        return "n/a".to_string();
-    }
-    let v = x / 1024f64.powi(u as i32);
-    if u == 0 {
-        let v = v.round();
-        format!("{:.0}", if v == 0.0 { 0.0 } else { v })
-    } else {
-        let v = (v * 10.0).round() / 10.0;
-        format!("{:.1}", if v == 0.0 { 0.0 } else { v })
-    }
-}
-
-/// Bytes in binary units with one decimal: "512 B", "1.5 KiB", "30.0 MiB", "-2.0 GiB".
-fn format_bytes(x: f64) -> String {
-    if !x.is_finite() {
-        return "n/a".to_string();
-    }
-    let u = unit_of(x);
-    format!("{} {}", number_in(x, u), UNITS[u])
-}
-
-/// "1.2 MiB/s (95% CI 1.1–1.3 MiB/s)", all three in the unit of the largest.
-fn rate_with_interval(rate: f64, low: f64, high: f64) -> String {
-    let biggest = [rate, low, high]
-        .iter()
-        .filter(|v| v.is_finite())
-        .fold(0.0f64, |a, v| a.max(v.abs()));
-    let u = unit_of(biggest);
-    format!(
-        "{r} {unit}/s (95% CI {l}–{h} {unit}/s)",
-        r = number_in(rate, u),
-        l = number_in(low, u),
-        h = number_in(high, u),
-        unit = UNITS[u]
-    )
-}
-
-fn warmup_phrase(warmup: f64) -> String {
-    if warmup > 0.0 {
-        format!("after a {} warm-up", seconds(warmup))
-    } else {
-        "with no warm-up".to_string()
-    }
-}
-
-/// "2.0 s", or "3.5 min" from two minutes on.
-fn seconds(s: f64) -> String {
-    if s < 120.0 {
-        format!("{s:.1} s")
-    } else {
-        format!("{:.1} min", s / 60.0)
-    }
-}
-
-fn p_phrase(p: f64) -> String {
-    if p < P_PRINT_FLOOR {
-        "p < 0.001".to_string()
-    } else {
-        format!("p = {p:.3}")
-    }
-}
-
-fn times(n: u32) -> String {
-    match n {
-        1 => "once".to_string(),
-        2 => "twice".to_string(),
-        n => format!("{n} times"),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -955,6 +831,25 @@ mod tests {
         classify(t, y, &VerdictOptions::default())
     }
 
+    /// Whether the reason is one the verdict's kind can have: the words render puts on a
+    /// reason must never contradict the kind shown next to them.
+    fn reason_fits_kind(v: &Verdict) -> bool {
+        use VerdictReason as R;
+        match v.reason {
+            R::NoSamples | R::TooFewSamples { .. } | R::AllAtOnce | R::TooFewAfterWarmup { .. } => {
+                v.kind == VerdictKind::Inconclusive
+            }
+            R::TooBrief { .. } => false,
+            R::Growing => v.kind == VerdictKind::Growing,
+            R::Sawtooth { .. } => v.kind == VerdictKind::Sawtooth,
+            R::Plateau { .. } => v.kind == VerdictKind::Plateau,
+            R::Shrinking
+            | R::NoSignificantTrend
+            | R::ReleasedNoTrend
+            | R::NoMaterialChange { .. } => v.kind == VerdictKind::Stable,
+        }
+    }
+
     #[test]
     fn linear_leak_is_growing_with_rate_and_interval() {
         let mut rng = Rng::new(1);
@@ -976,13 +871,7 @@ mod tests {
         // the line passes through the middle of the data: value at 2 s is about 34 MiB
         assert!((v.intercept - 34.0 * MIB).abs() < 200.0 * KIB, "{v:?}");
         assert!((v.net_change - 20.0 * MIB).abs() < 1.5 * MIB, "{v:?}");
-        assert!(
-            v.explanation.starts_with("grows 2.0 MiB/s (95% CI ")
-                && v.explanation
-                    .contains("MiB/s) after a 2.0 s warm-up, p < 0.001"),
-            "{}",
-            v.explanation
-        );
+        assert_eq!(v.reason, VerdictReason::Growing);
     }
 
     #[test]
@@ -996,11 +885,7 @@ mod tests {
         let v = run(&t, &y);
         assert_eq!(v.kind, VerdictKind::Growing, "{v:?}");
         assert!((v.rate / (100.0 * KIB) - 1.0).abs() < 0.05, "{v:?}");
-        assert!(
-            v.explanation.starts_with("grows 10") && v.explanation.contains("KiB/s (95% CI"),
-            "{}",
-            v.explanation
-        );
+        assert_eq!(v.reason, VerdictReason::Growing);
     }
 
     #[test]
@@ -1013,7 +898,7 @@ mod tests {
             .collect();
         let v = run(&t, &y);
         assert_eq!(v.kind, VerdictKind::Plateau, "{v:?}");
-        assert!(v.explanation.contains("levelled off"), "{}", v.explanation);
+        assert!(matches!(v.reason, VerdictReason::Plateau { .. }), "{v:?}");
     }
 
     #[test]
@@ -1049,11 +934,12 @@ mod tests {
             .collect();
         let v = run(&t, &y);
         assert_eq!(v.kind, VerdictKind::Plateau, "{v:?}");
-        assert!(
-            v.explanation.starts_with("grew ") && v.explanation.contains("then levelled off"),
-            "{}",
-            v.explanation
-        );
+        // filled from the level of the first 5% of the run (still climbing) to the top
+        let VerdictReason::Plateau { filled, level } = v.reason else {
+            panic!("{v:?}");
+        };
+        assert!((level / MIB - 50.0).abs() < 0.5, "{v:?}");
+        assert!(filled > 35.0 * MIB && filled < level, "{v:?}");
     }
 
     /// Climbs `swing` over each `period`, then drops back to the trough, which rises at
@@ -1087,12 +973,10 @@ mod tests {
             let v = run(&t, &y);
             assert_eq!(v.kind, VerdictKind::Sawtooth, "phase {phase}: {v:?}");
             assert!(v.releases >= 3, "phase {phase}: {v:?}");
-            assert!(
-                v.explanation.starts_with("rises and is released")
-                    && v.explanation.ends_with("no growth trend"),
-                "{}",
-                v.explanation
-            );
+            let VerdictReason::Sawtooth { range } = v.reason else {
+                panic!("phase {phase}: {v:?}");
+            };
+            assert!((range / MIB - 20.0).abs() < 1.0, "phase {phase}: {v:?}");
         }
     }
 
@@ -1104,11 +988,7 @@ mod tests {
         assert_eq!(v.kind, VerdictKind::Growing, "{v:?}");
         assert!(v.releases >= 7, "{v:?}");
         assert!((v.rate / MIB - 1.0).abs() < 0.3, "{v:?}");
-        assert!(
-            v.explanation.contains("even though it is released"),
-            "{}",
-            v.explanation
-        );
+        assert_eq!(v.reason, VerdictReason::Growing);
     }
 
     #[test]
@@ -1122,12 +1002,11 @@ mod tests {
         let v = run(&t, &y);
         assert_eq!(v.kind, VerdictKind::Stable, "{v:?}");
         assert_eq!(v.releases, 0);
-        assert!(
-            v.explanation.starts_with("no material change (±"),
-            "{}",
-            v.explanation
-        );
-        assert!(v.explanation.contains("KiB"), "{}", v.explanation);
+        // the 5th–95th percentile half-width of ±200 KiB uniform noise
+        let VerdictReason::NoMaterialChange { spread } = v.reason else {
+            panic!("{v:?}");
+        };
+        assert!((spread / KIB - 180.0).abs() < 15.0, "{v:?}");
     }
 
     #[test]
@@ -1178,11 +1057,7 @@ mod tests {
             .collect();
         let v = run(&t, &y);
         assert_eq!(v.kind, VerdictKind::Stable, "{v:?}");
-        assert!(
-            v.explanation.starts_with("no significant trend: slope "),
-            "{}",
-            v.explanation
-        );
+        assert_eq!(v.reason, VerdictReason::NoSignificantTrend);
     }
 
     #[test]
@@ -1196,11 +1071,8 @@ mod tests {
         let v = run(&t, &y);
         assert_eq!(v.kind, VerdictKind::Stable, "{v:?}");
         assert!(v.rate < 0.0);
-        assert!(
-            v.explanation.starts_with("shrinks 3.0 MiB/s"),
-            "{}",
-            v.explanation
-        );
+        assert_eq!(v.reason, VerdictReason::Shrinking);
+        assert!((v.rate / MIB + 3.0).abs() < 0.05, "{v:?}");
     }
 
     #[test]
@@ -1211,20 +1083,12 @@ mod tests {
         assert_eq!(v.kind, VerdictKind::Inconclusive);
         assert_eq!((v.rate, v.p_value), (0.0, 1.0));
         assert_eq!(v.points, 4);
-        assert!(
-            v.explanation.contains("too few samples"),
-            "{}",
-            v.explanation
-        );
-        assert!(
-            v.explanation
-                .contains("(4 after the 0.8 s warm-up, need at least 8"),
-            "{}",
-            v.explanation
-        );
+        assert_eq!(v.reason, VerdictReason::TooFewAfterWarmup { need: 8 });
+        assert!((v.warmup - 0.8).abs() < 1e-9, "{v:?}");
         let v = run(&t[..2], &y[..2]);
         assert_eq!(v.kind, VerdictKind::Inconclusive);
-        assert!(v.explanation.contains("2 usable"), "{}", v.explanation);
+        assert_eq!(v.reason, VerdictReason::TooFewSamples { need: 3 });
+        assert_eq!(v.points, 2);
     }
 
     #[test]
@@ -1281,7 +1145,7 @@ mod tests {
         ];
         for (t, y) in &cases {
             let v = classify(t, y, &opts);
-            assert!(!v.explanation.is_empty());
+            assert!(reason_fits_kind(&v), "{v:?}");
             assert!(
                 v.p_value.is_nan() || (0.0..=1.0).contains(&v.p_value),
                 "{v:?}"
@@ -1291,10 +1155,14 @@ mod tests {
         let v = classify(&ramp, &vec![7.0 * MIB; 50], &opts);
         assert_eq!(v.kind, VerdictKind::Stable);
         assert_eq!((v.rate, v.p_value, v.net_change), (0.0, 1.0, 0.0));
-        assert_eq!(v.explanation, "no material change (±0 B)");
+        assert_eq!(v.reason, VerdictReason::NoMaterialChange { spread: 0.0 });
         // zero duration
         let v = classify(&[5.0; 50], &ramp, &opts);
         assert_eq!(v.kind, VerdictKind::Inconclusive);
+        assert_eq!((v.reason, v.points), (VerdictReason::AllAtOnce, 50));
+        // nothing usable
+        let v = classify(&[nan; 5], &ramp, &opts);
+        assert_eq!((v.reason, v.points), (VerdictReason::NoSamples, 0));
         // odd options
         let odd = [
             VerdictOptions {
@@ -1351,7 +1219,7 @@ mod tests {
             let t: Vec<f64> = (0..n).map(|_| pick(20.0)).collect();
             let y: Vec<f64> = (0..m).map(|_| pick(4.0 * MIB)).collect();
             let v = classify(&t, &y, &VerdictOptions::default());
-            assert!(!v.explanation.is_empty());
+            assert!(reason_fits_kind(&v), "{v:?}");
         }
     }
 
@@ -1461,32 +1329,5 @@ mod tests {
         assert_eq!(median_of(&[]), None);
         assert_eq!(net_change_of(&[1.0, 1.0, 1.0, 9.0, 5.0, 5.0, 5.0]), 4.0);
         assert_eq!(net_change_of(&[]), 0.0);
-    }
-
-    #[test]
-    fn bytes_in_human_units() {
-        assert_eq!(format_bytes(0.0), "0 B");
-        assert_eq!(format_bytes(-0.2), "0 B");
-        assert_eq!(format_bytes(512.0), "512 B");
-        assert_eq!(format_bytes(1023.7), "1.0 KiB");
-        assert_eq!(format_bytes(1536.0), "1.5 KiB");
-        assert_eq!(format_bytes(300.0 * KIB), "300.0 KiB");
-        assert_eq!(format_bytes(1.2 * MIB), "1.2 MiB");
-        assert_eq!(format_bytes(-40.0 * MIB), "-40.0 MiB");
-        assert_eq!(format_bytes(3.0 * 1024.0 * MIB), "3.0 GiB");
-        assert_eq!(format_bytes(f64::NAN), "n/a");
-        assert_eq!(
-            rate_with_interval(1.2 * MIB, 1.1 * MIB, 1.3 * MIB),
-            "1.2 MiB/s (95% CI 1.1–1.3 MiB/s)"
-        );
-        assert_eq!(
-            rate_with_interval(900.0 * KIB, 800.0 * KIB, 1.1 * MIB),
-            "0.9 MiB/s (95% CI 0.8–1.1 MiB/s)"
-        );
-        assert_eq!(p_phrase(0.0004), "p < 0.001");
-        assert_eq!(p_phrase(0.0123), "p = 0.012");
-        assert_eq!(warmup_phrase(0.0), "with no warm-up");
-        assert_eq!(warmup_phrase(2.0), "after a 2.0 s warm-up");
-        assert_eq!(warmup_phrase(300.0), "after a 5.0 min warm-up");
     }
 }

@@ -1295,7 +1295,7 @@ mod tests {
             net_change: rate * 10.0,
             releases: 0,
             points: 9,
-            explanation: format!("{} for the test", kind.as_str()),
+            reason: crate::plot::test_models::reason_of(kind),
         }
     }
 

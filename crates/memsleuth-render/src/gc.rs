@@ -6,7 +6,8 @@ use memsleuth_analysis::VerdictKind;
 use serde::Serialize;
 
 use crate::escape::printable;
-use crate::pymalloc::{end_caveat, trend_phrase, wrap_paragraph};
+use crate::pymalloc::{end_caveat, wrap_paragraph};
+use crate::trend_words::count_sentence;
 use crate::units::{bytes, count, fine_seconds, seconds};
 
 fn at(ns: u64) -> String {
@@ -250,7 +251,7 @@ pub fn gc_text(r: &GcReport) -> String {
                 .as_ref()
                 .filter(|v| v.kind != VerdictKind::Inconclusive || !u.growing);
             let line = match trend_says {
-                Some(v) => trend_phrase(v, "objects"),
+                Some(v) => count_sentence(v, "objects", "censuses"),
                 None if u.growing => format!(
                     "rose from {} to {} with automatic collection off in every census; too few \
                      censuses for a trend, but nothing else frees them",
@@ -316,7 +317,7 @@ pub fn gc_json(r: &GcReport) -> String {
 #[cfg(test)]
 mod tests {
     use memsleuth_analysis::gcstats::{DisabledSpan, Unreachable};
-    use memsleuth_analysis::{EndInfo, Verdict};
+    use memsleuth_analysis::{EndInfo, Verdict, VerdictReason};
 
     use super::*;
 
@@ -394,7 +395,7 @@ mod tests {
                     net_change: 15_950.0,
                     releases: 0,
                     points: 16,
-                    explanation: "grows 1000.0 objects/s (95% CI 990.0–1010.0), p < 0.001".into(),
+                    reason: VerdictReason::Growing,
                 }),
             }),
             notes,

@@ -506,7 +506,7 @@ mod tests {
             net_change: 0.0,
             releases: 0,
             points: 10,
-            explanation: String::new(),
+            reason: crate::plot::test_models::reason_of(kind),
         }
     }
 

@@ -35,7 +35,7 @@ pub fn timeline_html(report: &TimelineReport) -> Result<String, RenderError> {
         esc(&command)
     );
 
-    // The verdict, in words, then its explanation.
+    // The verdict, in words, then the sentence behind it.
     let v = &report.verdict;
     let _ = writeln!(
         page,
@@ -44,13 +44,13 @@ pub fn timeline_html(report: &TimelineReport) -> Result<String, RenderError> {
         esc(&plot::verdict_headline(v)),
         esc(&metric)
     );
-    if !v.explanation.is_empty() {
-        let _ = writeln!(
-            page,
-            "<p class=\"explanation\">{}</p>",
-            esc(&plot::clean_text(&v.explanation))
-        );
-    }
+    let _ = writeln!(
+        page,
+        "<p class=\"explanation\">{}</p>",
+        esc(&plot::clean_text(&crate::trend_words::report_sentence(
+            report
+        )))
+    );
     let _ = writeln!(page, "</section>");
     page.push_str(&crate::ending::html_banner(&tl.end));
 
@@ -300,7 +300,13 @@ mod tests {
         let html = timeline_html(&tree()).unwrap();
         assert!(html.contains("GROWING +635 KiB/s (95% CI 584–686)"));
         assert!(html.contains("in total PSS"));
-        assert!(html.contains("growing 0.62"), "explanation is shown");
+        assert!(
+            html.contains(
+                "<p class=\"explanation\">grows 634.9 KiB/s (95% CI 584.1–685.7 KiB/s) after a \
+                 12.0 s warm-up, p &lt; 0.001</p>"
+            ),
+            "the verdict's sentence is shown"
+        );
         // One row per process, with human units and the verdict of each.
         assert_eq!(html.matches("<tr><td class=\"num\">").count(), 3);
         assert!(html.contains("<span class=\"badge plateau\">plateau</span>"));

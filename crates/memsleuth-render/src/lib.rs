@@ -14,6 +14,7 @@ pub mod pprof;
 pub mod pymalloc;
 pub mod retention;
 pub mod summary;
+pub mod trend_words;
 pub mod units;
 pub mod verdict;
 

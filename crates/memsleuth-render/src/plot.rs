@@ -1044,7 +1044,7 @@ pub(crate) mod test_models {
 
     use memsleuth_analysis::{
         EndInfo, Point, ProcessSeries, ProcessVerdict, Timeline, TimelineReport, TotalPoint,
-        Verdict, VerdictKind,
+        Verdict, VerdictKind, VerdictReason,
     };
 
     const MIB: f64 = 1024.0 * 1024.0;
@@ -1063,12 +1063,21 @@ pub(crate) mod test_models {
             net_change: rate * (window.1 - window.0),
             releases: 0,
             points: 100,
-            explanation: format!(
-                "{} {}/s after a {:.1} s warm-up (p < 0.001)",
-                kind.as_str(),
-                rate / MIB,
-                window.0
-            ),
+            reason: reason_of(kind),
+        }
+    }
+
+    /// A reason that goes with `kind`, for models whose words are not under test.
+    pub fn reason_of(kind: VerdictKind) -> VerdictReason {
+        match kind {
+            VerdictKind::Growing => VerdictReason::Growing,
+            VerdictKind::Plateau => VerdictReason::Plateau {
+                filled: 20.0 * MIB,
+                level: 50.0 * MIB,
+            },
+            VerdictKind::Sawtooth => VerdictReason::Sawtooth { range: 10.0 * MIB },
+            VerdictKind::Stable => VerdictReason::NoMaterialChange { spread: 0.2 * MIB },
+            VerdictKind::Inconclusive => VerdictReason::TooFewAfterWarmup { need: 8 },
         }
     }
 
@@ -1315,7 +1324,7 @@ pub(crate) mod test_models {
             net_change: 0.0,
             releases: 0,
             points: 0,
-            explanation: "no samples were recorded".into(),
+            reason: VerdictReason::NoSamples,
         };
         report(&["python", "quick.py"], vec![], "rss", v, vec![])
     }

@@ -4,9 +4,10 @@
 use memsleuth_analysis::pymalloc::{
     ClassRow, Fragmentation, PymallocDiff, PymallocReport, PymallocSnapshot,
 };
-use memsleuth_analysis::{EndInfo, Verdict, VerdictKind};
+use memsleuth_analysis::{EndInfo, VerdictKind};
 use serde::Serialize;
 
+use crate::trend_words::count_sentence;
 use crate::units::{bytes, count, seconds, signed_bytes};
 
 /// Size classes shown hold at least this share of the bytes in use...
@@ -54,39 +55,6 @@ fn signed_count(n: i64) -> String {
         1 => format!("+{magnitude}"),
         -1 => format!("-{magnitude}"),
         _ => magnitude,
-    }
-}
-
-/// A count series' verdict in words, with grouped digits: the analysis' own sentence writes bare
-/// numbers. `unit` is the plural noun counted ("blocks", "objects").
-pub(crate) fn trend_phrase(v: &Verdict, unit: &str) -> String {
-    let n = |x: f64| count(x.abs().round() as u64);
-    let p = if v.p_value < 0.001 {
-        "p < 0.001".to_string()
-    } else {
-        format!("p = {:.3}", v.p_value)
-    };
-    match v.kind {
-        VerdictKind::Growing => format!(
-            "growing: {} more {unit} per second (95% CI {}–{}), {p}",
-            n(v.rate),
-            n(v.rate_low),
-            n(v.rate_high)
-        ),
-        VerdictKind::Plateau => format!(
-            "plateau: grew by {} {unit}, then levelled off",
-            n(v.net_change)
-        ),
-        VerdictKind::Sawtooth => format!(
-            "sawtooth: rises and falls back {} times, no growth trend",
-            v.releases
-        ),
-        VerdictKind::Stable => format!(
-            "stable: no growth trend (net change {}{} {unit})",
-            if v.net_change < 0.0 { "-" } else { "+" },
-            n(v.net_change)
-        ),
-        VerdictKind::Inconclusive => format!("inconclusive: {}", v.explanation),
     }
 }
 
@@ -346,7 +314,7 @@ pub fn pymalloc_text(r: &PymallocReport) -> String {
             "\nallocated blocks over {} snapshots\n",
             r.snapshots
         ));
-        wrap_paragraph(&trend_phrase(v, "blocks"), "  ", &mut out);
+        wrap_paragraph(&count_sentence(v, "blocks", "snapshots"), "  ", &mut out);
         if v.kind == VerdictKind::Growing {
             wrap_paragraph(
                 "Blocks handed out by the interpreter keep growing: live Python objects \

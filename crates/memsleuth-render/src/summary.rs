@@ -116,7 +116,10 @@ pub fn summary_text(report: &TimelineReport, capture_path: Option<&str>) -> Stri
         verdict_line(v),
         report.verdict_scope()
     ));
-    line(format!("           {}", v.explanation));
+    line(format!(
+        "           {}",
+        crate::trend_words::report_sentence(report)
+    ));
     if let Some(per) = report.per_mark {
         line(format!(
             "           {} per iteration ({} marks)",

@@ -15,7 +15,7 @@ use super::replay::{first_pass, to_u64, Limits, Tables, Weights};
 use super::slot_series::SlotSeries;
 use super::{program_name, Breakdown, CaptureInfo, HeapInfo, SiteRow};
 use crate::profile::Profile;
-use crate::trend::{classify, VerdictKind, VerdictOptions};
+use crate::trend::{classify, VerdictKind, VerdictOptions, VerdictReason};
 use crate::AnalysisError;
 
 /// Windows the run is cut into at least for the sites' series by default (up to twice as many,
@@ -483,15 +483,11 @@ fn judge(
         let (series, mut verdict, points) = site_trend(by_slot, &slots[i], start, at_ns, opts);
         site.series = series;
         if verdict.kind == VerdictKind::Inconclusive && points < 7 {
-            let life = site.series.last().map_or(0, |p| p.0).saturating_sub(start);
-            verdict.explanation = format!(
-                "too short to judge: allocated over the last {:.1} ms only ({} window{} of {} \
-                 ms)",
-                life as f64 / 1e6,
-                points,
-                if points == 1 { "" } else { "s" },
-                by_slot.width() / 1_000_000
-            );
+            verdict.reason = VerdictReason::TooBrief {
+                allocated_for_ns: site.series.last().map_or(0, |p| p.0).saturating_sub(start),
+                windows: points,
+                window_ns: by_slot.width(),
+            };
         }
         site.verdict = Some(verdict);
     }

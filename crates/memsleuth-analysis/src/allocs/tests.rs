@@ -4,7 +4,7 @@ use std::collections::VecDeque;
 
 use super::testkit::{ms, temp_capture, Cap, Rng};
 use super::*;
-use crate::{AnalysisError, VerdictKind};
+use crate::{AnalysisError, VerdictKind, VerdictReason};
 
 const KIB: u64 = 1024;
 const MIB: u64 = 1024 * 1024;
@@ -237,7 +237,16 @@ fn a_site_allocated_in_its_last_moments_is_inconclusive() {
     // a 1 s run is cut into 8 ms windows: its last 3 ms are one point
     assert_eq!(site.series.len(), 2);
     assert_eq!(site.series[0], (ms(997.0), 0));
-    assert!(v.explanation.contains("too short"), "{}", v.explanation);
+    // from its first allocation to the end of the run: 3 ms, in one 8 ms window
+    assert_eq!(
+        v.reason,
+        VerdictReason::TooBrief {
+            allocated_for_ns: ms(1000.0) - ms(997.0),
+            windows: 1,
+            window_ns: 8_000_000,
+        },
+        "{v:?}"
+    );
 }
 
 #[test]
