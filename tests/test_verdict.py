@@ -162,6 +162,13 @@ def test_memory_freed_only_at_shutdown_is_still_a_leak(tmp_path: Path) -> None:
         assert finding is not None, (marker, model["findings"])
         assert finding["freed_at_shutdown"], finding
     assert "freed only at shutdown" in stderr
+    # the holders are searched when the main code ends, before the shutdown frees what they
+    # hold: the atexit handler has not yet emptied the registry
+    # and the pool's workers still run, so their thread-locals are reached through the local
+    registered = lines[("workers.py", line_of(script, "REGISTERED"))]
+    assert ".REGISTRY" in (registered["holder"] or ""), registered
+    per_worker = lines[("workers.py", line_of(script, "PER_WORKER"))]
+    assert ".local" in (per_worker["holder"] or ""), per_worker
 
 
 def test_memory_the_main_code_releases_as_it_ends_is_still_a_leak(tmp_path: Path) -> None:

@@ -73,8 +73,9 @@ def run_target(
     tracker.start()
     try:
         kept, code = _run_main(target, module)
-        # the program's own time ends here; what follows is its shutdown, then memsleuth's
-        _native.track_phase("main-end")
+        # the program's own time ends here; what follows is its shutdown, then memsleuth's.
+        # The holders of what grew are searched now: the shutdown may free it (atexit)
+        _native.track_main_end(kept if isinstance(kept, dict) else None, target)
         if not interrupted:
             code = _shut_down(tracker, code)
         _native.track_phase("shutdown-end")

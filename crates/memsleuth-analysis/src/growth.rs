@@ -389,8 +389,8 @@ pub struct CensusRead {
 
 impl CensusRead {
     /// What the leak report's first pass read of the censuses (its tables keep them).
-    pub(crate) fn from_tables(tables: &mut Tables, info: &CaptureInfo) -> CensusRead {
-        let mut censuses = std::mem::take(&mut tables.censuses);
+    pub(crate) fn from_tables(tables: &Tables, info: &CaptureInfo) -> CensusRead {
+        let mut censuses = tables.censuses.clone();
         censuses.sort_by_key(|c| c.t_ns);
         CensusRead {
             censuses,
@@ -400,8 +400,9 @@ impl CensusRead {
                 .filter(|h| h.stack == 0)
                 .cloned()
                 .collect(),
-            collections: std::mem::take(&mut tables.collections)
-                .into_iter()
+            collections: tables
+                .collections
+                .iter()
                 .map(|g| Collection {
                     t_ns: g.t_ns,
                     collected: g.collected,

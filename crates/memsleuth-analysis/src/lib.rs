@@ -15,7 +15,8 @@ pub mod trend;
 pub mod verdict;
 
 pub use allocs::{
-    AllocTable, DiffReport, LeakOptions, LeakReport, PeakReport, ProfileKind, TableOptions,
+    AllocTable, DiffReport, LeakOptions, LeakPass, LeakReport, PeakReport, ProfileKind,
+    TableOptions,
 };
 pub use error::AnalysisError;
 pub use profile::{Location, Profile, ProfileStack};

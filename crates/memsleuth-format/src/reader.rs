@@ -98,6 +98,12 @@ impl<R: Read> Reader<R> {
         self.offset
     }
 
+    /// The input, to let it grow: a capture still being written is read as far as it is
+    /// complete, and again later from where the last read stopped.
+    pub fn get_mut(&mut self) -> &mut R {
+        &mut self.input
+    }
+
     /// Chunks read so far (each is one flush of the writer).
     pub fn chunks(&self) -> u64 {
         self.chunks

@@ -14,6 +14,8 @@ pub struct CaptureWriter<W: Write> {
     body: Vec<u8>,
     flushes: u64,
     compress: bool,
+    /// Bytes handed to `out`: the capture's length on disk once `out` is flushed.
+    written: u64,
 }
 
 impl<W: Write> CaptureWriter<W> {
@@ -32,6 +34,7 @@ impl<W: Write> CaptureWriter<W> {
             body: Vec::with_capacity(1 << 10),
             flushes: 0,
             compress: false,
+            written: crate::PREAMBLE_LEN as u64,
         };
         w.push(&Record::Header(header.clone()));
         w.flush()?;
@@ -65,6 +68,12 @@ impl<W: Write> CaptureWriter<W> {
         self.flushes
     }
 
+    /// The capture's length so far, up to its last complete chunk: a reader that stops there
+    /// never meets a chunk still being written.
+    pub fn written(&self) -> u64 {
+        self.written
+    }
+
     /// Frames the pending records as one chunk and hands it to the OS. A no-op when nothing is
     /// pending.
     pub fn flush(&mut self) -> Result<(), FormatError> {
@@ -91,6 +100,7 @@ impl<W: Write> CaptureWriter<W> {
         self.out.write_all(&head)?;
         self.out.write_all(payload)?;
         self.out.flush()?;
+        self.written += (crate::CHUNK_HEADER_LEN + payload.len()) as u64;
         self.chunk.clear();
         self.flushes += 1;
         Ok(())

@@ -272,3 +272,42 @@ fn the_spec_says_what_the_reader_says() {
         );
     }
 }
+
+/// A capture still being written is read up to the length the writer reports after a flush,
+/// and again later from where that read stopped: the reader meets whole chunks only, and its
+/// records come out once each, in order.
+#[test]
+fn a_growing_capture_reads_in_steps_at_the_lengths_the_writer_reports() {
+    let mut w = CaptureWriter::new(Vec::new(), &header()).unwrap();
+    let mut lengths = Vec::new();
+    for i in 0..6 {
+        w.push(&sample(i));
+        w.flush().unwrap();
+        lengths.push(w.written());
+    }
+    w.push(&sample(6)); // not flushed: beyond the last length reported
+    let bytes = w.abandon();
+    assert_eq!(
+        *lengths.last().unwrap() as usize,
+        bytes.len(),
+        "what is pending is not counted"
+    );
+    let mut reader = Reader::new(std::io::Read::take(&bytes[..], lengths[0])).unwrap();
+    let mut seen = Vec::new();
+    for &upto in &lengths {
+        let read = reader.offset();
+        reader.get_mut().set_limit(upto - read);
+        while let Some(r) = reader.next_record().unwrap() {
+            seen.push(r);
+        }
+        assert_eq!(reader.offset(), upto);
+    }
+    let times: Vec<u64> = seen
+        .iter()
+        .filter_map(|r| match r {
+            Record::Sample(s) => Some(s.t_ns),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(times, (0..6).map(|i| i * 100_000_000).collect::<Vec<_>>());
+}

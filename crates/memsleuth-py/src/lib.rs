@@ -104,6 +104,7 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(tracker::track_stop, m)?)?;
     m.add_function(wrap_pyfunction!(tracker::track_mark, m)?)?;
     m.add_function(wrap_pyfunction!(tracker::track_phase, m)?)?;
+    m.add_function(wrap_pyfunction!(tracker::track_main_end, m)?)?;
     m.add_function(wrap_pyfunction!(tracker::tracking, m)?)?;
     m.add_function(wrap_pyfunction!(heap::census, m)?)?;
     m.add_function(wrap_pyfunction!(heap::why, m)?)?;

@@ -83,7 +83,7 @@ enum Command {
     /// A record made elsewhere (census, gc, pymalloc, holder): written as is.
     Record(Box<Record>),
     /// Write everything recorded so far, frames resolved, then answer.
-    Sync(Sender<Result<(), String>>),
+    Sync(Sender<Result<u64, String>>),
     Stop(EndReason, ExitStatus),
 }
 
@@ -185,15 +185,17 @@ impl AllocRecorder {
     }
 
     /// Blocks until everything the hooks produced so far is in the file, with every frame
-    /// resolved, so the capture can be analysed while recording continues. A caller holding the
-    /// GIL should release it while waiting (hooks of other threads may wait for the recorder).
-    pub fn sync(&self) -> Result<(), RecorderError> {
+    /// resolved, so the capture can be analysed while recording continues; returns the file's
+    /// length at that point, the end of a complete chunk (the recorder goes on appending, and a
+    /// reader must stop there). A caller holding the GIL should release it while waiting
+    /// (hooks of other threads may wait for the recorder).
+    pub fn sync(&self) -> Result<u64, RecorderError> {
         let (tx, rx) = mpsc::channel();
         self.commands
             .send(Command::Sync(tx))
             .map_err(|_| RecorderError::ThreadLost)?;
         match rx.recv() {
-            Ok(Ok(())) => Ok(()),
+            Ok(Ok(written)) => Ok(written),
             Ok(Err(e)) => Err(RecorderError::Format(std::io::Error::other(e).into())),
             Err(_) => Err(RecorderError::ThreadLost),
         }
@@ -464,12 +466,13 @@ impl<W: Write> State<W> {
     }
 
     /// Everything so far into the file, every frame resolved.
-    fn sync(&mut self) -> Result<(), RecorderError> {
+    fn sync(&mut self) -> Result<u64, RecorderError> {
         self.clock.calibrate();
         memsleuth_hook::tick_coarse();
         while self.drain() > 0 {}
         self.collect_resolved();
-        self.flush()
+        self.flush()?;
+        Ok(self.writer.written())
     }
 
     fn read_memory(&mut self) {

@@ -60,8 +60,9 @@ pub(crate) struct LiveHeap {
     /// End of the program's main code (its phase mark), once the replay has read it.
     pub main_end: Option<u64>,
     /// Blocks allocated by the end of the main code and freed after it (by the program's
-    /// shutdown): still alive when the program's own time ended.
-    pub freed_late: Vec<Block>,
+    /// shutdown): still alive when the program's own time ended. With their addresses: the
+    /// holders found for them at the main code's end name them by address.
+    pub freed_late: Vec<(u64, Block)>,
     /// Keep the series and per-slot totals (off for a snapshot pass).
     full: bool,
     /// Every slot's live bytes over time (the leak report's site series), when asked for.
@@ -123,10 +124,10 @@ impl LiveHeap {
     }
 
     #[inline]
-    fn release(&mut self, old: Block, t: u64) {
+    fn release(&mut self, addr: u64, old: Block, t: u64) {
         if let Some(end) = self.main_end {
             if t > end && old.t <= end {
-                self.freed_late.push(old);
+                self.freed_late.push((addr, old));
             }
         }
         let (b, c) = self.weights.of(old.size);
@@ -170,7 +171,7 @@ impl Visitor for LiveHeap {
         };
         if let Some(old) = self.live.insert(ev.addr, block) {
             self.reused_live += 1;
-            self.release(old, ev.t_ns);
+            self.release(ev.addr, old, ev.t_ns);
         }
         let (b, c) = self.weights.of(ev.size);
         self.bytes += b;
@@ -196,7 +197,7 @@ impl Visitor for LiveHeap {
         self.index += 1;
         match self.live.remove(&ev.addr) {
             Some(old) => {
-                self.release(old, ev.t_ns);
+                self.release(ev.addr, old, ev.t_ns);
                 if self.full {
                     self.series.push(ev.t_ns, self.bytes);
                 }

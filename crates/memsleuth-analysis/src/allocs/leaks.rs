@@ -2,16 +2,16 @@
 //! and by stack, with a verdict per site from how its live bytes evolved over the run.
 
 use std::fs::File;
-use std::io::{BufReader, Cursor, Read};
+use std::io::{BufReader, Cursor, Read, Take};
 use std::path::Path;
 
 use memsleuth_format::{open_capture, FormatError};
-use rustc_hash::FxHashMap;
+use rustc_hash::{FxHashMap, FxHashSet};
 use serde::Serialize;
 
 use super::heap::{capture_info, Block, LiveHeap};
 use super::names::{breakdown, live_by_slot, Binning, Names};
-use super::replay::{first_pass, to_u64, Limits, Tables, Weights};
+use super::replay::{to_u64, Limits, Replay, Tables, Weights};
 use super::slot_series::SlotSeries;
 use super::{program_name, Breakdown, CaptureInfo, HeapInfo, SiteRow};
 use crate::profile::Profile;
@@ -223,35 +223,87 @@ pub(crate) fn reopen<R: Read>(open: Open<'_, R>) -> Result<R, AnalysisError> {
     open().map_err(AnalysisError::Format)
 }
 
-impl LeakReport {
-    /// Analyses a capture file.
-    pub fn from_path(path: &Path, opts: &LeakOptions) -> Result<LeakReport, AnalysisError> {
-        Self::from_source(&open_path(path), opts)
-    }
+/// The leak report's one pass over a capture, which can wait at the end of what the capture
+/// holds so far and go on once it holds more (see [`LeakPass::read_to`]): `run` makes a
+/// report at the end of the program's main code, to find the holders of what grew before the
+/// program's shutdown frees it, and the final one after the shutdown from the rest alone.
+pub struct LeakPass<R: Read> {
+    replay: Replay<R>,
+    tables: Tables,
+    heap: LiveHeap,
+    opts: LeakOptions,
+}
 
-    /// Analyses a capture held in memory.
-    pub fn from_bytes(bytes: &[u8], opts: &LeakOptions) -> Result<LeakReport, AnalysisError> {
-        Self::from_source(&|| Ok(Cursor::new(bytes)), opts)
+impl<R: Read> std::fmt::Debug for LeakPass<R> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LeakPass")
+            .field("read", &self.replay.offset())
+            .field("live_blocks", &self.heap.live.len())
+            .finish_non_exhaustive()
     }
+}
 
-    pub(crate) fn from_source<R: Read>(
-        open: Open<'_, R>,
+impl LeakPass<Take<BufReader<File>>> {
+    /// Reads a capture still being written up to `upto` bytes, the end of its last complete
+    /// chunk (what the recorder's sync returns).
+    pub fn open_upto(
+        path: &Path,
         opts: &LeakOptions,
-    ) -> Result<LeakReport, AnalysisError> {
+        upto: u64,
+    ) -> Result<LeakPass<Take<BufReader<File>>>, AnalysisError> {
+        let input = open_path(path)()?.take(upto);
+        LeakPass::start(input, opts)
+    }
+
+    /// Reads on up to `upto` bytes of the capture (a later sync's length, or `u64::MAX` for
+    /// all of it once it is finished).
+    pub fn read_to(&mut self, upto: u64) {
+        let read = self.replay.offset();
+        self.replay.input_mut().set_limit(upto.saturating_sub(read));
+        let limits = self.limits();
+        self.replay
+            .advance(&mut self.tables, true, limits, &mut self.heap);
+    }
+}
+
+impl<R: Read> LeakPass<R> {
+    fn start(input: R, opts: &LeakOptions) -> Result<LeakPass<R>, AnalysisError> {
         let limits = Limits {
             at_ns: opts.at_ns,
             ..Limits::default()
         };
-        let (mut tables, heap) = first_pass(reopen(open)?, limits, |h| {
-            let heap = LiveHeap::new(Weights::new(h.sample_bytes), true);
-            if opts.windows > 0 {
-                // between `windows` and twice as many over the run, as its length allows
-                let until = opts.at_ns.unwrap_or(u64::MAX);
-                heap.with_slot_series(opts.windows.saturating_mul(2), until)
-            } else {
-                heap
-            }
-        })?;
+        let (mut replay, header) = Replay::open(input)?;
+        let mut heap = LiveHeap::new(Weights::new(header.sample_bytes), true);
+        if opts.windows > 0 {
+            // between `windows` and twice as many over the run, as its length allows
+            let until = opts.at_ns.unwrap_or(u64::MAX);
+            heap = heap.with_slot_series(opts.windows.saturating_mul(2), until);
+        }
+        let mut tables = Tables::new(header);
+        replay.advance(&mut tables, true, limits, &mut heap);
+        Ok(LeakPass {
+            replay,
+            tables,
+            heap,
+            opts: opts.clone(),
+        })
+    }
+
+    fn limits(&self) -> Limits {
+        Limits {
+            at_ns: self.opts.at_ns,
+            ..Limits::default()
+        }
+    }
+
+    /// The report on what the pass has read so far.
+    pub fn report(&mut self) -> Result<LeakReport, AnalysisError> {
+        let LeakPass {
+            tables, heap, opts, ..
+        } = self;
+        let tables = &*tables;
+        let heap = &*heap;
+        let opts = &*opts;
         let weights = heap.weights;
         if !tables.has_allocations() {
             return Err(AnalysisError::NoAllocations);
@@ -266,15 +318,19 @@ impl LeakReport {
             (None, Some(m)) => (m, true),
             _ => (end, true),
         };
-        let late: &[Block] = if main_end.is_some() {
+        let late: &[(u64, Block)] = if main_end.is_some() {
             &heap.freed_late
         } else {
             &[]
         };
         let binning = Binning::new(at_ns, opts.bins);
-        let alive = heap.live.values().filter(|b| b.t <= at_ns).chain(late);
+        let alive = heap
+            .live
+            .values()
+            .filter(|b| b.t <= at_ns)
+            .chain(late.iter().map(|(_, b)| b));
         let per_slot = live_by_slot(alive, weights, binning);
-        let mut names = Names::new(&tables);
+        let mut names = Names::new(tables);
         let mut leaks = breakdown(&mut names, per_slot, binning);
         let judged = if opts.windows > 0 {
             opts.judge.min(leaks.sites.len())
@@ -283,14 +339,14 @@ impl LeakReport {
         };
         let site_of_slot = site_of_each_slot(&mut names, &leaks.sites[..judged]);
         let all_sites = site_of_each_slot(&mut names, &leaks.sites);
-        for block in late {
+        for (_, block) in late {
             let site = all_sites.get(block.slot as usize).copied();
             if let Some(row) = site.and_then(|s| leaks.sites.get_mut(s as usize)) {
                 row.freed_at_shutdown += to_u64(weights.of(block.size).0);
             }
         }
         let mut samples = vec![Vec::new(); leaks.sites.len().min(SAMPLED_SITES)];
-        for (&addr, block) in &heap.live {
+        for (&addr, block) in heap.live.iter().filter(|(_, b)| b.t <= at_ns) {
             let site = all_sites
                 .get(block.slot as usize)
                 .copied()
@@ -301,11 +357,21 @@ impl LeakReport {
                 }
             }
         }
+        // a holder found at the main code's end may be of a block its shutdown freed
+        let held: FxHashSet<u64> = tables.holders.iter().map(|h| h.addr).collect();
+        let late_held: FxHashMap<u64, &Block> = late
+            .iter()
+            .filter(|(a, _)| held.contains(a))
+            .map(|(a, b)| (*a, b))
+            .collect();
         let holders = tables
             .holders
             .iter()
             .filter_map(|h| {
-                let block = heap.live.get(&h.addr)?;
+                let block = match heap.live.get(&h.addr).filter(|b| b.t <= at_ns) {
+                    Some(b) => b,
+                    None => late_held.get(&h.addr).copied()?,
+                };
                 let site = *all_sites.get(block.slot as usize)?;
                 (site != u32::MAX).then(|| SiteHolder {
                     site: site as usize,
@@ -317,13 +383,13 @@ impl LeakReport {
         let mut released = Vec::new();
         if let Some(by_slot) = heap.by_slot.as_ref().filter(|_| judged > 0) {
             let sites = &mut leaks.sites[..judged];
-            judge(sites, &site_of_slot, &heap, by_slot, at_ns, &opts.verdict);
-            released = released_sites(&mut names, &heap, by_slot, at_ns, &opts.verdict);
+            judge(sites, &site_of_slot, heap, by_slot, at_ns, &opts.verdict);
+            released = released_sites(&mut names, heap, by_slot, at_ns, &opts.verdict);
         }
         let unresolved = names.unresolved;
         let growing = leaks.sites.iter().filter(|s| s.growing()).count();
-        let capture = capture_info(&tables, &heap, unresolved);
-        let censuses = crate::growth::CensusRead::from_tables(&mut tables, &capture);
+        let capture = capture_info(tables, heap, unresolved);
+        let censuses = crate::growth::CensusRead::from_tables(tables, &capture);
         let mut heap_info = heap.info(at_ns);
         if main_end.is_some() {
             // the heap when the program's time ended, not after its shutdown
@@ -333,7 +399,7 @@ impl LeakReport {
         }
         Ok(LeakReport {
             heap: heap_info,
-            rss: rss_until(&tables, at_ns),
+            rss: rss_until(tables, at_ns),
             counts: tables
                 .counts
                 .iter()
@@ -351,6 +417,25 @@ impl LeakReport {
             released,
             censuses,
         })
+    }
+}
+
+impl LeakReport {
+    /// Analyses a capture file.
+    pub fn from_path(path: &Path, opts: &LeakOptions) -> Result<LeakReport, AnalysisError> {
+        Self::from_source(&open_path(path), opts)
+    }
+
+    /// Analyses a capture held in memory.
+    pub fn from_bytes(bytes: &[u8], opts: &LeakOptions) -> Result<LeakReport, AnalysisError> {
+        Self::from_source(&|| Ok(Cursor::new(bytes)), opts)
+    }
+
+    pub(crate) fn from_source<R: Read>(
+        open: Open<'_, R>,
+        opts: &LeakOptions,
+    ) -> Result<LeakReport, AnalysisError> {
+        LeakPass::start(reopen(open)?, opts)?.report()
     }
 
     /// Adds a holder the tracker found at exit for a surviving block of `site` (an index into

@@ -32,7 +32,8 @@ use serde::Serialize;
 
 pub use diff::{DiffOptions, DiffReport, DiffRow};
 pub use leaks::{
-    site_verdict_options, LeakOptions, LeakReport, ReleasedSite, SiteHolder, DEFAULT_WINDOWS,
+    site_verdict_options, LeakOptions, LeakPass, LeakReport, ReleasedSite, SiteHolder,
+    DEFAULT_WINDOWS,
 };
 pub use peak::{PeakOptions, PeakReport};
 pub use table::{AllocTable, CallTree, TableOptions, TableRow, TableStack, TreeNode};

@@ -360,7 +360,7 @@ pub(crate) struct Tables {
 }
 
 impl Tables {
-    fn new(header: Header) -> Self {
+    pub(crate) fn new(header: Header) -> Self {
         Tables {
             header,
             trailer: None,
@@ -585,10 +585,10 @@ pub(crate) fn first_pass<R: Read, V: Visitor>(
     limits: Limits,
     make: impl FnOnce(&Header) -> V,
 ) -> Result<(Tables, V), AnalysisError> {
-    let (reader, header) = open(input)?;
+    let (mut replay, header) = Replay::open(input)?;
     let mut visitor = make(&header);
     let mut tables = Tables::new(header);
-    run(reader, &mut tables, true, limits, &mut visitor);
+    replay.advance(&mut tables, true, limits, &mut visitor);
     Ok((tables, visitor))
 }
 
@@ -600,8 +600,8 @@ pub(crate) fn next_pass<R: Read, V: Visitor>(
     limits: Limits,
     visitor: &mut V,
 ) -> Result<u64, AnalysisError> {
-    let (reader, _) = open(input)?;
-    Ok(run(reader, tables, false, limits, visitor))
+    let (mut replay, _) = Replay::open(input)?;
+    Ok(replay.advance(tables, false, limits, visitor))
 }
 
 /// Hands events to a visitor, resolving stack slots and counting.
@@ -630,14 +630,64 @@ impl<V: Visitor> Sink<'_, V> {
     }
 }
 
+/// A replay that can stop at the end of what a capture holds so far and go on from there once
+/// it holds more: `run` analyses its capture at the end of the program's main code, while the
+/// program still has its shutdown to run, and reads only what came after at the very end.
+pub(crate) struct Replay<R: Read> {
+    reader: Reader<R>,
+    merger: Merger,
+    chunk_end: u64,
+}
+
+impl<R: Read> Replay<R> {
+    /// Opens a capture and reads its header.
+    pub(crate) fn open(input: R) -> Result<(Replay<R>, Header), AnalysisError> {
+        let (reader, header) = open(input)?;
+        let chunk_end = reader.offset();
+        let replay = Replay {
+            reader,
+            merger: Merger::default(),
+            chunk_end,
+        };
+        Ok((replay, header))
+    }
+
+    /// The capture's input, to let it grow between two calls of [`Replay::advance`].
+    pub(crate) fn input_mut(&mut self) -> &mut R {
+        self.reader.get_mut()
+    }
+
+    /// Bytes of the capture read so far.
+    pub(crate) fn offset(&self) -> u64 {
+        self.reader.offset()
+    }
+
+    /// Reads on to the end of the input (or to damage, or to `limits.max_events`), handing
+    /// events to `visitor` in time order; every event read is handed on by the time it
+    /// returns. Returns the number of events handed on.
+    pub(crate) fn advance<V: Visitor>(
+        &mut self,
+        tables: &mut Tables,
+        first: bool,
+        limits: Limits,
+        visitor: &mut V,
+    ) -> u64 {
+        run(self, tables, first, limits, visitor)
+    }
+}
+
 fn run<R: Read, V: Visitor>(
-    mut reader: Reader<R>,
+    replay: &mut Replay<R>,
     tables: &mut Tables,
     first: bool,
     limits: Limits,
     visitor: &mut V,
 ) -> u64 {
-    let mut merger = Merger::default();
+    let Replay {
+        reader,
+        merger,
+        chunk_end,
+    } = replay;
     let at = limits.at_ns.unwrap_or(u64::MAX);
     let root = tables.header.pid;
     let mut sink = Sink {
@@ -647,7 +697,6 @@ fn run<R: Read, V: Visitor>(
         max: limits.max_events,
     };
     let mut going = true;
-    let mut chunk_end = reader.offset();
     while going {
         let record = match reader.next_record() {
             Ok(Some(r)) => r,
@@ -659,9 +708,9 @@ fn run<R: Read, V: Visitor>(
                 break;
             }
         };
-        if reader.offset() != chunk_end {
+        if reader.offset() != *chunk_end {
             // the record opened a new chunk (the offset moves only when one is loaded)
-            chunk_end = reader.offset();
+            *chunk_end = reader.offset();
             merger.chunk_ended();
             going = merger.release(merger.watermark(), &mut sink);
         }

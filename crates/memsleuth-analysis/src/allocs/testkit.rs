@@ -222,6 +222,20 @@ impl Cap {
         }
     }
 
+    /// Writes the pending events, then `record` (a mark, a holder), as the recorder places
+    /// a record after what it drained before it.
+    pub fn record(&mut self, record: Record) -> &mut Self {
+        self.write_batches();
+        self.w.push(&record);
+        self
+    }
+
+    /// The capture's length once flushed: where a reader of a capture still being written
+    /// stops.
+    pub fn written(&self) -> u64 {
+        self.w.written()
+    }
+
     /// Writes one event batch for `thread` without the others (to build hostile orders).
     pub fn flush_thread(&mut self, thread: u32) -> &mut Self {
         if let Some(events) = self.pending.remove(&thread) {

@@ -979,3 +979,77 @@ fn launcher_frames_of_memsleuth_run_are_trimmed() {
     let second = &r.leaks.stacks[1];
     assert_eq!(r.leaks.frames(second).len(), 2);
 }
+
+/// `run` reads its capture once at exit in two steps: up to the end of the program's main code,
+/// while the program still holds what grew (its holders are searched then), and the rest after
+/// the shutdown freed it. The two steps make the report one pass over the whole file makes.
+#[test]
+fn a_pass_stopped_at_the_main_code_end_goes_on_to_the_report_of_the_whole_capture() {
+    let mut c = Cap::new();
+    let grow = c.stack("main@app.py:1 > remember@app.py:40");
+    let addrs: Vec<u64> = (0..200u64).map(|i| 0x10_0000 + i * 0x1_0000).collect();
+    for (i, &a) in addrs.iter().enumerate() {
+        c.alloc(i as f64 * 10.0, a, 64 * KIB, grow);
+    }
+    c.record(memsleuth_format::Record::Mark(memsleuth_format::Mark {
+        t_ns: ms(2000.0),
+        label: memsleuth_format::PHASE_MAIN_END.into(),
+    }));
+    c.write_frames();
+    c.flush();
+    let main_end = c.written();
+    // what the tracker finds at the main code's end, then the shutdown (an atexit handler)
+    // frees it all
+    c.record(memsleuth_format::Record::Holder(memsleuth_format::Holder {
+        stack: 0,
+        addr: addrs[150],
+        root_kind: 0,
+        root: "module app".into(),
+        steps: vec![memsleuth_format::HolderStep {
+            edge: "._registry".into(),
+            type_name: "dict".into(),
+            ..memsleuth_format::HolderStep::default()
+        }],
+    }));
+    for (i, &a) in addrs.iter().enumerate() {
+        c.free(2100.0 + i as f64 * 0.1, a);
+    }
+    let path = temp_capture("resumed", &c.finish(2200.0));
+    let opts = LeakOptions::default();
+
+    let mut pass = LeakPass::open_upto(&path, &opts, main_end).expect("pass");
+    let at_main_end = pass.report().expect("report at the main code's end");
+    let row = site(&at_main_end, "remember").expect("the growing site");
+    assert_eq!(row.bytes, 200 * 64 * KIB);
+    assert_eq!(
+        row.freed_at_shutdown, 0,
+        "the shutdown has not been read yet"
+    );
+    assert!(row.growing(), "{row:#?}");
+    let offered = &at_main_end.samples[0];
+    assert!(
+        !offered.is_empty() && offered.iter().all(|a| addrs.contains(a)),
+        "its blocks are offered for a holder search: {offered:?}"
+    );
+    assert!(at_main_end.holders.is_empty());
+
+    pass.read_to(u64::MAX);
+    let resumed = pass.report().expect("report at the end");
+    let whole = LeakReport::from_path(&path, &opts).expect("one pass");
+    std::fs::remove_file(&path).ok();
+    for r in [&resumed, &whole] {
+        let row = site(r, "remember").expect("the growing site");
+        assert_eq!(row.bytes, 200 * 64 * KIB, "alive when the main code ended");
+        assert_eq!(row.freed_at_shutdown, 200 * 64 * KIB);
+        assert!(row.growing(), "{row:#?}");
+        // the holder names a block the shutdown freed: it still belongs to the site
+        assert_eq!(r.holders.len(), 1, "{:#?}", r.holders);
+        assert_eq!(r.holders[0].addr, addrs[150]);
+        assert_eq!(
+            r.leaks.sites[r.holders[0].site].location.function,
+            "remember"
+        );
+    }
+    assert_eq!(resumed.at_ns, whole.at_ns);
+    assert_eq!(resumed.capture.end.reason, whole.capture.end.reason);
+}

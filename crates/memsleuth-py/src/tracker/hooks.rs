@@ -107,6 +107,15 @@ pub fn ignore_this_thread() {
     let _ = TLS.try_with(|t| t.inside.set(true));
 }
 
+/// Runs `f` with this thread's allocations left out of the capture (memsleuth's own work on a
+/// thread of the program), then puts the thread back as it was.
+pub fn ignoring_this_thread<R>(f: impl FnOnce() -> R) -> R {
+    let was = TLS.try_with(|t| t.inside.replace(true)).unwrap_or(true);
+    let r = f();
+    let _ = TLS.try_with(|t| t.inside.set(was));
+    r
+}
+
 /// Runs `f` inside the hook on this thread (with a token unique to the thread), or returns
 /// `None` without running it when the thread is already inside one.
 #[inline]

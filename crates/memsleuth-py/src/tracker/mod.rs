@@ -33,6 +33,8 @@ struct Active {
     /// The process that started the session: a forked child has no recorder thread.
     owner: u32,
     path: PathBuf,
+    /// What the end of the program's main code found, once it has come (`run` marks it).
+    main_end: Option<objects::MainEnd>,
 }
 
 static ACTIVE: Mutex<Option<Active>> = Mutex::new(None);
@@ -178,6 +180,7 @@ pub fn track_start(
         objects,
         owner: std::process::id(),
         path,
+        main_end: None,
     });
     Ok(())
 }
@@ -207,26 +210,17 @@ pub fn track_stop(
         return Ok(None);
     }
     objects::set_gc_sink(None);
-    let first_census = a.census.take().and_then(|c| py.detach(|| c.stop()));
-    let exit_report = EXIT_REPORT.lock().ok().and_then(|mut w| w.take());
-    let mut leaks = None;
-    if a.objects {
-        let extra: Vec<(Bound<'_, PyAny>, String)> = main_globals
-            .into_iter()
-            .map(|g| (g, format!("module __main__ ({main_name})")))
-            .collect();
-        let sink = a.recorder.sink();
-        let recorder = &a.recorder;
-        leaks = objects::finish(
-            py,
-            &sink,
-            &a.path,
-            || recorder.sync().is_ok(),
-            &extra,
-            first_census.as_ref(),
-            exit_report,
-        );
-    }
+    let main_end = match a.main_end.take() {
+        Some(m) => Some(m),
+        // no main code's end was marked (the API's `Tracker.stop()`): now is the end
+        None if a.objects => {
+            let extra = extra_roots(main_globals, &main_name);
+            main_end_work(py, &mut a, &extra)
+        }
+        None => None,
+    };
+    let recorder = &a.recorder;
+    let leaks = main_end.and_then(|m| objects::after_main_end(py, m, || recorder.sync().ok()));
     let (reason, status) = match exit_code {
         Some(c) => (EndReason::TargetExited, ExitStatus::Code(c)),
         None => (EndReason::Stopped, ExitStatus::Unknown),
@@ -267,6 +261,81 @@ pub fn track_stop(
     d.set_item("stacks", stats.stacks)?;
     d.set_item("code_objects_held", held)?;
     Ok(Some(d.unbind()))
+}
+
+/// The program's module globals as a root for the holder searches, named as `run` ran it.
+fn extra_roots<'py>(
+    main_globals: Option<Bound<'py, PyAny>>,
+    main_name: &str,
+) -> Vec<(Bound<'py, PyAny>, String)> {
+    main_globals
+        .into_iter()
+        .map(|g| (g, format!("module __main__ ({main_name})")))
+        .collect()
+}
+
+/// Stops the periodic censuses, then takes the last census and searches the holders (see
+/// `objects::at_main_end`), with this thread's own allocations left out of the capture.
+fn main_end_work(
+    py: Python<'_>,
+    a: &mut Active,
+    extra: &[(Bound<'_, PyAny>, String)],
+) -> Option<objects::MainEnd> {
+    let first_census = a.census.take().and_then(|c| py.detach(|| c.stop()));
+    let exit_report = EXIT_REPORT.lock().ok().and_then(|mut w| w.take());
+    let sink = a.recorder.sink();
+    let recorder = &a.recorder;
+    hooks::ignoring_this_thread(|| {
+        objects::at_main_end(
+            py,
+            &sink,
+            &a.path,
+            || recorder.sync().ok(),
+            extra,
+            first_census.as_ref(),
+            exit_report,
+        )
+    })
+}
+
+/// Marks the end of the program's main code (`run` calls it when the script returns or raises,
+/// before the shutdown: threads joined, `atexit` handlers) and, with the `objects` instrument,
+/// takes the last census and searches the holders of what grew now, while the program still
+/// holds it: an `atexit` handler that clears a registry would leave no holder to find at the
+/// end. Tracking goes on through the shutdown.
+#[pyfunction]
+#[pyo3(signature = (main_globals=None, main_name=String::new()))]
+pub fn track_main_end(
+    py: Python<'_>,
+    main_globals: Option<Bound<'_, PyAny>>,
+    main_name: String,
+) -> PyResult<()> {
+    track_phase(py, "main-end")?;
+    // the session is taken out for the work, as `track_stop` does: the lock is not held while
+    // the GIL is released, so no other thread can wait for it holding the GIL
+    let taken = {
+        let mut active = ACTIVE
+            .lock()
+            .map_err(|_| MemsleuthError::new_err("tracker state lost"))?;
+        let ours = active
+            .as_ref()
+            .is_some_and(|a| a.owner == std::process::id() && a.objects && a.main_end.is_none());
+        if ours {
+            active.take()
+        } else {
+            None
+        }
+    };
+    let Some(mut a) = taken else {
+        return Ok(());
+    };
+    let extra = extra_roots(main_globals, &main_name);
+    a.main_end = main_end_work(py, &mut a, &extra);
+    let mut active = ACTIVE
+        .lock()
+        .map_err(|_| MemsleuthError::new_err("tracker state lost"))?;
+    *active = Some(a);
+    Ok(())
 }
 
 /// Marks a phase of the program (its main code ended, its shutdown ended) and waits until the

@@ -1,13 +1,16 @@
 //! The `objects` and `gc` instruments inside a tracking session: a census every few seconds on
-//! a thread of its own, gc collections from `gc.callbacks`, and, when tracking stops, a last
-//! census plus the holders of the largest surviving allocations and of the growing types.
+//! a thread of its own, gc collections from `gc.callbacks`, and, when the program's main code
+//! ends (or tracking stops, whichever comes first), a last census plus the holders of the
+//! largest surviving allocations and of the growing types.
 
+use std::fs::File;
+use std::io::{BufReader, Take};
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use memsleuth_analysis::heap::referrers;
-use memsleuth_analysis::{LeakOptions, LeakReport};
+use memsleuth_analysis::{LeakOptions, LeakPass, LeakReport};
 use memsleuth_format::{Census, GcCollection, Record};
 use memsleuth_recorder::RecordSink;
 use pyo3::prelude::*;
@@ -207,62 +210,100 @@ pub fn gc_callback(phase: &str, info: &Bound<'_, PyDict>) {
     *started = 0;
 }
 
-/// The end of a session: a last census with retained sizes, then retention paths for the
-/// surviving blocks of the largest sites and for instances of the types that grew. Runs with
-/// the hooks off and the recorder still open; `sync` makes the capture readable so far.
+/// The leak report's pass stopped at the end of the program's main code, to be read on after
+/// its shutdown (`None` when the report was only made to pick the blocks to hold).
+#[derive(Debug)]
+pub(crate) struct MainEnd {
+    pass: Option<LeakPass<Take<BufReader<File>>>>,
+}
+
+/// At the end of the program's main code, before its shutdown (threads joined, `atexit`
+/// handlers) frees what it kept: a last census with retained sizes, then retention paths for
+/// the surviving blocks of the largest sites and for instances of the types that grew, all into
+/// the capture. Runs with the recorder open; `sync` makes the capture readable so far and
+/// returns its length. Tracking may go on after it (the program's shutdown is tracked too).
 ///
 /// The leak report that picks the blocks to hold is made as `report` asks: with `Some`, the
-/// whole report (verdicts per site), returned with the census and holders found here added,
-/// so `run` can give its verdict without reading the capture again; with `None`, only what
-/// picking the blocks needs.
-pub(crate) fn finish(
+/// whole report (verdicts per site), whose pass [`after_main_end`] reads on to the end; with
+/// `None`, only what picking the blocks needs.
+pub(crate) fn at_main_end(
     py: Python<'_>,
     sink: &RecordSink,
     path: &std::path::Path,
-    sync: impl FnOnce() -> bool + Send,
+    sync: impl Fn() -> Option<u64> + Send + Sync,
     extra_roots: &[(Bound<'_, PyAny>, String)],
     first_census: Option<&Census>,
     report: Option<LeakOptions>,
-) -> Option<LeakReport> {
+) -> Option<MainEnd> {
     let t_ns = sink.now_ns();
     // a program that ran into its memory limit leaves no room for this work, and a refused
     // Rust allocation would abort it: the last census and the holders are skipped then
     if !memsleuth_platform::can_map(memsleuth_analysis::allocs::memory_needed(path)) {
         return None;
     }
-    // first the capture's own answer to "what survives at the largest sites", with the GIL
-    // released (other threads' hooks may be waiting for the recorder); no pointer into the
-    // heap is held across that
-    if !py.detach(sync) {
-        return None;
-    }
-    let mut wanted: Vec<(u64, u32, usize)> = Vec::new(); // (block address, stack, site rank)
     let whole = report.is_some();
     let opts = report.unwrap_or(LeakOptions {
         windows: 0,
         ..LeakOptions::default()
     });
-    let mut leaks = py.detach(|| LeakReport::from_path(path, &opts)).ok();
-    if let Some(r) = &leaks {
-        for (rank, site) in r.samples.iter().enumerate() {
-            wanted.extend(site.iter().map(|&a| (a, 0, rank)));
-        }
-    }
-    if !whole {
-        leaks = None;
-    }
+    // first the capture's own answer to "what survives at the largest sites", with the GIL
+    // released (other threads' hooks may be waiting for the recorder); no pointer into the
+    // heap is held across that
+    let (pass, leaks) = py.detach(|| {
+        let upto = sync()?;
+        let mut pass = LeakPass::open_upto(path, &opts, upto).ok()?;
+        let leaks = pass.report().ok()?;
+        Some((pass, leaks))
+    })?;
+    let wanted: Vec<(u64, usize)> = leaks
+        .samples
+        .iter()
+        .enumerate()
+        .flat_map(|(rank, site)| site.iter().map(move |&a| (a, rank)))
+        .collect();
+    drop(leaks);
+    hold(py, sink, t_ns, &wanted, extra_roots, first_census);
+    Some(MainEnd {
+        pass: whole.then_some(pass),
+    })
+}
+
+/// The leak report on the whole capture: the pass stopped at the main code's end reads what
+/// came after (the shutdown, and the census and holders [`at_main_end`] recorded).
+pub(crate) fn after_main_end(
+    py: Python<'_>,
+    main_end: MainEnd,
+    sync: impl FnOnce() -> Option<u64> + Send,
+) -> Option<LeakReport> {
+    let mut pass = main_end.pass?;
+    py.detach(move || {
+        let upto = sync()?;
+        pass.read_to(upto);
+        pass.report().ok()
+    })
+}
+
+/// The census and the holder searches of [`at_main_end`]: `wanted` are the blocks to hold,
+/// with the rank of their site (the largest first).
+fn hold(
+    py: Python<'_>,
+    sink: &RecordSink,
+    t_ns: u64,
+    wanted: &[(u64, usize)],
+    extra_roots: &[(Bound<'_, PyAny>, String)],
+    first_census: Option<&Census>,
+) {
     let wanted_set: FxHashSet<u64> = wanted.iter().map(|w| w.0).collect();
     let Ok(mut snap) = heap::snapshot(py, extra_roots, &wanted_set) else {
-        return leaks;
+        return;
     };
     let mut census = heap::census_of(py, &snap, heap::CENSUS_ROWS);
     census.t_ns = t_ns;
-    let last_census = census.clone();
+    let growing = first_census
+        .map(|first| growing_types(first, &census))
+        .unwrap_or_default();
     sink.push(Record::Census(census));
     pymalloc_into(py, sink);
-    let growing = first_census
-        .map(|first| growing_types(first, &last_census))
-        .unwrap_or_default();
     let growing: FxHashSet<u32> = snap
         .graph
         .type_names
@@ -290,7 +331,7 @@ pub(crate) fn finish(
     }
     let refs = referrers(&snap.graph);
     let searching = Instant::now();
-    for (addr, stack, rank) in wanted {
+    for &(addr, rank) in wanted {
         if rank >= HOLDER_SITES && searching.elapsed() > MORE_HOLDER_SITES_BUDGET {
             break;
         }
@@ -298,32 +339,19 @@ pub(crate) fn finish(
         // table...): the path to its owner is what keeps it
         if let Some(&n) = by_block.get(&addr).or_else(|| snap.storage.get(&addr)) {
             for p in snap.paths(py, &refs, n, 1, 0) {
-                let holder = p.to_holder(stack, addr);
-                if let Some(r) = leaks.as_mut() {
-                    r.add_site_holder(rank, &holder);
-                }
-                sink.push(Record::Holder(holder));
+                sink.push(Record::Holder(p.to_holder(0, addr)));
             }
         }
     }
-    let mut type_holders = Vec::new();
     for nodes in type_samples.values() {
         for &n in nodes {
             let addr = snap.block_of(n);
             for p in snap.paths(py, &refs, n, 1, 0) {
-                let holder = p.to_holder(0, addr);
-                if leaks.is_some() {
-                    type_holders.push(holder.clone());
-                }
-                sink.push(Record::Holder(holder));
+                sink.push(Record::Holder(p.to_holder(0, addr)));
             }
         }
     }
     snap.release(py);
-    if let Some(r) = leaks.as_mut() {
-        r.add_exit_census(Some(last_census), &type_holders);
-    }
-    leaks
 }
 
 /// Types whose instance count grew from the first census of the session to `last`, largest
