@@ -19,7 +19,13 @@ produced it.
 """
 
 # parts appear in this order when a file is created or a missing part is added
-ORDER = ["bench_watch.py", "bench_alloc.py"]
+ORDER = [
+    "bench_watch.py",
+    "bench_alloc.py",
+    "bench_exit.py",
+    "bench_objects.py",
+    "bench_accuracy.py",
+]
 
 
 def _markers(name: str) -> tuple[str, str]:
