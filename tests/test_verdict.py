@@ -360,6 +360,11 @@ def test_report_verdict_text_and_check(tmp_path: Path) -> None:
     assert f"orders.py:{line_of(script, 'KEPT')}" in text.stdout
     check = memsleuth("report", "verdict", "--check", str(capture))
     assert check.returncode == 3, check.stderr
+    # the summary's JSON carries the same verdict, beside the memory trend's
+    verdict = json.loads(memsleuth("report", "verdict", "--json", str(capture)).stdout)
+    summary = memsleuth("report", "summary", "--json", str(capture))
+    assert summary.returncode == 0, summary.stderr
+    assert json.loads(summary.stdout)["program_verdict"] == verdict
 
 
 @pytest.mark.parametrize(

@@ -215,19 +215,24 @@ struct SummaryJson<'a> {
     /// Allocation leaks, when the capture has allocation events.
     #[serde(skip_serializing_if = "Option::is_none")]
     leaks: Option<serde_json::Value>,
+    /// The one verdict on the program (`report verdict --json`'s model), when the capture has
+    /// allocation events; `verdict` above is the memory trend's.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    program_verdict: Option<serde_json::Value>,
 }
 
 /// The summary as JSON (no raw series: `memsleuth report timeline --json` has those).
 pub fn summary_json(report: &TimelineReport, capture_path: Option<&str>) -> String {
-    summary_json_with_leaks(report, capture_path, None)
+    summary_json_with_leaks(report, capture_path, None, None)
 }
 
-/// The summary as JSON with a `leaks` key (see `allocs::leaks_summary_value`) when the capture
-/// has allocation events.
+/// The summary as JSON with a `leaks` key (see `allocs::leaks_summary_value`) and a
+/// `program_verdict` key (see `verdict::verdict_value`) when the capture has allocation events.
 pub fn summary_json_with_leaks(
     report: &TimelineReport,
     capture_path: Option<&str>,
     leaks: Option<serde_json::Value>,
+    program_verdict: Option<serde_json::Value>,
 ) -> String {
     let tl = &report.timeline;
     let pick =
@@ -272,6 +277,7 @@ pub fn summary_json_with_leaks(
         verdict: &report.verdict,
         processes,
         leaks,
+        program_verdict,
     };
     serde_json::to_string_pretty(&model).unwrap_or_else(|e| format!("{{\"error\": \"{e}\"}}"))
 }

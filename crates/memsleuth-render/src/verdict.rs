@@ -374,6 +374,13 @@ pub(crate) fn dismissal_word(d: Dismissal) -> &'static str {
 
 /// `report verdict --json`: schema 1 (docs/verdict.md).
 pub fn verdict_json(v: &ProgramVerdict) -> String {
+    let mut s = serde_json::to_string_pretty(&verdict_value(v)).unwrap_or_else(|_| "{}".into());
+    s.push('\n');
+    s
+}
+
+/// The verdict's JSON model as a value, for documents that carry it (`report summary --json`).
+pub fn verdict_value(v: &ProgramVerdict) -> serde_json::Value {
     let model = VerdictJson {
         schema: 1,
         verdict: state_word(v.state),
@@ -414,7 +421,5 @@ pub fn verdict_json(v: &ProgramVerdict) -> String {
             .collect(),
         signals: &v.signals,
     };
-    let mut s = serde_json::to_string_pretty(&model).unwrap_or_else(|_| "{}".into());
-    s.push('\n');
-    s
+    serde_json::to_value(&model).unwrap_or_default()
 }

@@ -297,13 +297,10 @@ impl<R: Read> LeakPass<R> {
     }
 
     /// The report on what the pass has read so far.
-    pub fn report(&mut self) -> Result<LeakReport, AnalysisError> {
+    pub fn report(&self) -> Result<LeakReport, AnalysisError> {
         let LeakPass {
             tables, heap, opts, ..
         } = self;
-        let tables = &*tables;
-        let heap = &*heap;
-        let opts = &*opts;
         let weights = heap.weights;
         if !tables.has_allocations() {
             return Err(AnalysisError::NoAllocations);

@@ -716,10 +716,22 @@ fn summary(file: &Path, json: bool) -> anyhow::Result<i32> {
         (Err(e), None) => return Err(e),
     };
     if json {
-        let value = leaks.as_ref().map(text::leaks_summary_value);
+        let verdict = leaks.map(memsleuth_analysis::ProgramVerdict::from_leaks);
+        let leaks = verdict
+            .as_ref()
+            .and_then(|v| v.leaks.as_ref())
+            .map(text::leaks_summary_value);
+        let program = verdict
+            .as_ref()
+            .map(memsleuth_render::verdict::verdict_value);
         crate::out(&format!(
             "{}\n",
-            memsleuth_render::summary::summary_json_with_leaks(&timeline, Some(&shown), value)
+            memsleuth_render::summary::summary_json_with_leaks(
+                &timeline,
+                Some(&shown),
+                leaks,
+                program
+            )
         ));
     } else {
         let mut out = memsleuth_render::summary::summary_text(&timeline, Some(&shown));

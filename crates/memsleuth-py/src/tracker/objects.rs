@@ -251,7 +251,7 @@ pub(crate) fn at_main_end(
     // heap is held across that
     let (pass, leaks) = py.detach(|| {
         let upto = sync()?;
-        let mut pass = LeakPass::open_upto(path, &opts, upto).ok()?;
+        let pass = LeakPass::open_upto(path, &opts, upto).ok()?;
         let leaks = pass.report().ok()?;
         Some((pass, leaks))
     })?;
