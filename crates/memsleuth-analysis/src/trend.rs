@@ -283,10 +283,12 @@ pub fn classify(t: &[f64], y: &[f64], opts: &VerdictOptions) -> Verdict {
         let late_blocks = blocks.as_deref().map(|b| &b[half..]);
         trend_fit(&rt[half..], &ry[half..], late_blocks)
     });
-    // Too few points for a test of the later half (a handful of censuses): its net rise must
-    // still be material, or the growth stopped inside the window (imports done, a table full).
+    // Too few points for a test of the later half (a handful of censuses): it must still rise
+    // at a fair fraction of the window's rate, or the growth stopped inside the window
+    // (imports done, a table full).
+    let late_span = rt.last().zip(rt.get(half)).map_or(0.0, |(b, a)| b - a);
     let late_rise = ry.last().zip(ry.get(half)).map_or(0.0, |(b, a)| b - a);
-    let late_still = late.is_some() || material(late_rise);
+    let late_still = late.is_some() || late_rise > LATE_RATE_FRACTION * fit.rate * late_span;
     let persists = late_still
         && late
             .as_ref()
@@ -305,10 +307,7 @@ pub fn classify(t: &[f64], y: &[f64], opts: &VerdictOptions) -> Verdict {
     // ... or its later half is flat (a fill that ends inside the window leaves the window's
     // slope small but not nothing; the late half shows the level it settled at)
     let late_flat = match &late {
-        Some(l) => {
-            let span = rt.last().zip(rt.get(half)).map_or(0.0, |(b, a)| b - a);
-            !material((l.rate * span).abs())
-        }
+        Some(l) => !material((l.rate * late_span).abs()),
         None => !material(late_rise.abs()),
     };
     let levelled = !material(growth.abs()) || (rising && !persists) || late_flat;
