@@ -13,23 +13,6 @@ pub struct Location {
     pub line: u32,
 }
 
-impl Location {
-    /// The frame as renderers label it: `function (file:line)`; `function (file)` when the line
-    /// is unknown, `function` alone when the file is, and `[unknown]` for a nameless function.
-    pub fn label(&self) -> String {
-        let function = if self.function.is_empty() {
-            "[unknown]"
-        } else {
-            self.function.as_str()
-        };
-        match (self.file.is_empty(), self.line) {
-            (true, _) => function.to_string(),
-            (false, 0) => format!("{function} ({})", self.file),
-            (false, line) => format!("{function} ({}:{line})", self.file),
-        }
-    }
-}
-
 /// One distinct stack and what it holds.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct ProfileStack {
@@ -77,23 +60,5 @@ impl Profile {
     /// Sum of all stacks' blocks.
     pub fn total_count(&self) -> u64 {
         self.stacks.iter().fold(0, |t, s| t.saturating_add(s.count))
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn labels_name_function_file_and_line() {
-        let loc = |function: &str, file: &str, line| Location {
-            function: function.into(),
-            file: file.into(),
-            line,
-        };
-        assert_eq!(loc("f", "a.py", 3).label(), "f (a.py:3)");
-        assert_eq!(loc("f", "a.py", 0).label(), "f (a.py)");
-        assert_eq!(loc("f", "", 7).label(), "f");
-        assert_eq!(loc("", "a.py", 1).label(), "[unknown] (a.py:1)");
     }
 }

@@ -141,16 +141,6 @@ impl TimelineReport {
         })
     }
 
-    /// What the headline verdict was computed on, in words: "RSS", "total PSS", "RSS of pid 42".
-    pub fn verdict_scope(&self) -> String {
-        let metric = self.metric.to_uppercase();
-        match self.verdict_pid {
-            Some(pid) => format!("{metric} of pid {pid}"),
-            None if self.timeline.processes.len() > 1 => format!("total {metric}"),
-            None => metric,
-        }
-    }
-
     /// Processes whose own series grows, with the tree's verdict aside: who to blame.
     pub fn growing_processes(&self) -> impl Iterator<Item = &ProcessVerdict> {
         self.processes

@@ -19,7 +19,7 @@ pub fn collapsed(profile: &Profile, out: &mut impl Write) -> io::Result<()> {
     let labels: Vec<String> = profile
         .locations
         .iter()
-        .map(|l| folded_frame(&l.label()))
+        .map(|l| folded_frame(&crate::labels::frame(l)))
         .collect();
     let mut line = String::new();
     for stack in &profile.stacks {

@@ -292,7 +292,8 @@ impl Sites {
         }
         let id = self.labels.len() as u32;
         // drawn and searched as shown: control characters spelled out, as in every report
-        self.labels.push(printable(&loc.label()).into_owned());
+        self.labels
+            .push(printable(&crate::labels::frame(loc)).into_owned());
         let next_file = self.files.len() as u32;
         let file = *self.file_ids.entry(loc.file.clone()).or_insert(next_file);
         if file == next_file {
@@ -400,7 +401,7 @@ fn top_sites(profile: &Profile, n: usize) -> Vec<(String, u64, u64)> {
             Some(&f) => profile
                 .locations
                 .get(f as usize)
-                .map_or_else(|| "[unknown frame]".to_string(), Location::label),
+                .map_or_else(|| "[unknown frame]".to_string(), crate::labels::frame),
         };
         let e = by_site.entry(label).or_default();
         e.0 = e.0.saturating_add(stack.bytes);

@@ -18,7 +18,7 @@ pub fn timeline_html(report: &TimelineReport) -> Result<String, RenderError> {
     } else {
         command
     };
-    let metric = report.verdict_scope();
+    let metric = crate::labels::verdict_scope(report);
 
     let mut page = String::with_capacity(svg.len() + 8192);
     // Writing to a String cannot fail; the results are ignored on purpose.

@@ -347,7 +347,7 @@ fn build_scene(report: &TimelineReport) -> Scene {
     let metric = report.total_metric.to_uppercase();
     let tree = tl.processes.len() > 1;
     let mut subtitle = verdict_headline(&report.verdict);
-    subtitle.push_str(&format!(" in {}", report.verdict_scope()));
+    subtitle.push_str(&format!(" in {}", crate::labels::verdict_scope(report)));
     if let Some(ending) = crate::ending::short(&tl.end) {
         subtitle.push_str(&format!(" · {ending}"));
     }
@@ -476,7 +476,7 @@ fn build_scene(report: &TimelineReport) -> Scene {
             to: (t1, at(t1)),
             label: format!(
                 "trend ({}): {}",
-                report.verdict_scope(),
+                crate::labels::verdict_scope(report),
                 units::rate(v.rate)
             ),
         })

@@ -416,12 +416,11 @@ mod tests {
             let line = fields(lines[0]);
             let (name, file) = &functions[&uint(&line, 1)];
             let n = uint(&line, 2);
-            let label = Location {
+            let label = crate::labels::frame(&Location {
                 function: name.clone(),
                 file: file.clone(),
                 line: n as u32,
-            }
-            .label();
+            });
             assert!(locations.insert(uint(&f, 1), label).is_none());
         }
         let samples = bytes(&top, 2)
@@ -500,7 +499,7 @@ mod tests {
             let mut want: Vec<String> = stack
                 .frames
                 .iter()
-                .map(|&f| p.locations[f as usize].label())
+                .map(|&f| crate::labels::frame(&p.locations[f as usize]))
                 .collect();
             want.reverse();
             if want.is_empty() {

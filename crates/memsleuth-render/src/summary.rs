@@ -114,7 +114,7 @@ pub fn summary_text(report: &TimelineReport, capture_path: Option<&str>) -> Stri
     line(format!(
         "  verdict: {} in {}",
         verdict_line(v),
-        report.verdict_scope()
+        crate::labels::verdict_scope(report)
     ));
     line(format!(
         "           {}",
@@ -266,7 +266,7 @@ pub fn summary_json_with_leaks(
         metric: report.metric,
         total_metric: report.total_metric,
         verdict_pid: report.verdict_pid,
-        verdict_scope: report.verdict_scope(),
+        verdict_scope: crate::labels::verdict_scope(report),
         first: pick(tl.total.first()),
         last: pick(tl.total.last()),
         peak: report.peak,
