@@ -413,17 +413,6 @@ impl CensusRead {
             info: info.clone(),
         }
     }
-
-    /// Adds what the tracker found at exit, before it was written: the last census and the
-    /// holders of instances of the types that grew.
-    pub(crate) fn add(&mut self, census: Option<Census>, holders: &[memsleuth_format::Holder]) {
-        if let Some(c) = census {
-            let at = self.censuses.partition_point(|x| x.t_ns <= c.t_ns);
-            self.censuses.insert(at, c);
-        }
-        self.holders
-            .extend(holders.iter().filter(|h| h.stack == 0).cloned());
-    }
 }
 
 /// Reads the censuses (small, kept whole) and collections; events are decoded, checked and

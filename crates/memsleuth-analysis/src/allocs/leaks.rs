@@ -260,40 +260,37 @@ impl LeakPass<Take<BufReader<File>>> {
     pub fn read_to(&mut self, upto: u64) {
         let read = self.replay.offset();
         self.replay.input_mut().set_limit(upto.saturating_sub(read));
-        let limits = self.limits();
-        self.replay
-            .advance(&mut self.tables, true, limits, &mut self.heap);
+        self.read_on();
     }
 }
 
 impl<R: Read> LeakPass<R> {
     fn start(input: R, opts: &LeakOptions) -> Result<LeakPass<R>, AnalysisError> {
-        let limits = Limits {
-            at_ns: opts.at_ns,
-            ..Limits::default()
-        };
-        let (mut replay, header) = Replay::open(input)?;
+        let (replay, header) = Replay::open(input)?;
         let mut heap = LiveHeap::new(Weights::new(header.sample_bytes), true);
         if opts.windows > 0 {
             // between `windows` and twice as many over the run, as its length allows
             let until = opts.at_ns.unwrap_or(u64::MAX);
             heap = heap.with_slot_series(opts.windows.saturating_mul(2), until);
         }
-        let mut tables = Tables::new(header);
-        replay.advance(&mut tables, true, limits, &mut heap);
-        Ok(LeakPass {
+        let mut pass = LeakPass {
             replay,
-            tables,
+            tables: Tables::new(header),
             heap,
             opts: opts.clone(),
-        })
+        };
+        pass.read_on();
+        Ok(pass)
     }
 
-    fn limits(&self) -> Limits {
-        Limits {
+    /// Reads as far as the input goes now.
+    fn read_on(&mut self) {
+        let limits = Limits {
             at_ns: self.opts.at_ns,
             ..Limits::default()
-        }
+        };
+        self.replay
+            .advance(&mut self.tables, true, limits, &mut self.heap);
     }
 
     /// The report on what the pass has read so far.
@@ -433,29 +430,6 @@ impl LeakReport {
         opts: &LeakOptions,
     ) -> Result<LeakReport, AnalysisError> {
         LeakPass::start(reopen(open)?, opts)?.report()
-    }
-
-    /// Adds a holder the tracker found at exit for a surviving block of `site` (an index into
-    /// the sites, as in [`LeakReport::samples`]), before it reached the capture.
-    pub fn add_site_holder(&mut self, site: usize, holder: &memsleuth_format::Holder) {
-        if site < self.leaks.sites.len() {
-            self.holders.push(SiteHolder {
-                site,
-                addr: holder.addr,
-                path: crate::heap::RetentionPath::from_holder(holder),
-            });
-        }
-    }
-
-    /// Adds the last census the tracker took at exit and the holders of instances of the types
-    /// that grew, before they reached the capture: the verdict weighs them with the censuses
-    /// read from it.
-    pub fn add_exit_census(
-        &mut self,
-        census: Option<memsleuth_format::Census>,
-        holders: &[memsleuth_format::Holder],
-    ) {
-        self.censuses.add(census, holders);
     }
 
     /// The capture ended after this report was made (the tracker makes it before writing the

@@ -230,7 +230,7 @@ pub(crate) fn at_main_end(
     py: Python<'_>,
     sink: &RecordSink,
     path: &std::path::Path,
-    sync: impl Fn() -> Option<u64> + Send + Sync,
+    sync: impl FnOnce() -> Option<u64> + Send,
     extra_roots: &[(Bound<'_, PyAny>, String)],
     first_census: Option<&Census>,
     report: Option<LeakOptions>,
@@ -249,7 +249,7 @@ pub(crate) fn at_main_end(
     // first the capture's own answer to "what survives at the largest sites", with the GIL
     // released (other threads' hooks may be waiting for the recorder); no pointer into the
     // heap is held across that
-    let (pass, leaks) = py.detach(|| {
+    let (pass, leaks) = py.detach(move || {
         let upto = sync()?;
         let pass = LeakPass::open_upto(path, &opts, upto).ok()?;
         let leaks = pass.report().ok()?;
