@@ -137,7 +137,7 @@ def test_watch_host_killed_leaves_a_readable_capture(tmp_path: Path) -> None:
     assert proc.returncode == -9
     report = memsleuth.summary(capture)
     assert report["end"]["cut_short"]
-    assert report["end"]["reason"] == "cut short"
+    assert report["end"]["reason"] == "cut_short"
     assert report["verdict"]["kind"] == "growing"
     assert report["end"]["samples"] > 50
 

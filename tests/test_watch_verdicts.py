@@ -28,8 +28,8 @@ def test_steady_leak_is_growing_at_the_true_rate(tmp_path: Path) -> None:
     assert verdict["kind"] == "growing", verdict
     assert verdict["rate"] == pytest.approx(truth["rate"], rel=0.20)
     assert verdict["rate_low"] <= verdict["rate"] <= verdict["rate_high"]
-    assert report["end"]["reason"] == "target exited"
-    assert report["end"]["target_exit"] == "exit code 0"
+    assert report["end"]["reason"] == "target_exited"
+    assert report["end"]["target_exit"] == {"code": 0}
     assert not report["end"]["cut_short"]
 
 
@@ -87,7 +87,7 @@ def test_target_killed_with_sigkill_still_gives_a_complete_capture(tmp_path: Pat
     assert result.returncode == 128 + 9, result.stderr
     assert "killed by signal 9 (SIGKILL)" in result.stderr
     report = memsleuth("report", "summary", "--json", str(capture)).json()
-    assert report["end"]["target_exit"] == "killed by signal 9 (SIGKILL)"
+    assert report["end"]["target_exit"] == {"signal": 9}
     assert not report["end"]["cut_short"]
     assert report["verdict"]["kind"] == "growing"
 
@@ -114,7 +114,7 @@ def test_watch_by_pid_for_a_duration(tmp_path: Path) -> None:
         assert result.returncode == 0, result.stderr
         report = result.json()
         assert report["pid"] == child.pid
-        assert report["end"]["reason"] == "duration reached"
+        assert report["end"]["reason"] == "duration"
         assert report["verdict"]["kind"] == "growing"
         assert child.poll() is None, "watch must not stop the program it watches"
     finally:

@@ -29,13 +29,26 @@ pub struct ProfileStack {
     pub bins: Vec<(u32, u64, u64)>,
 }
 
+/// What a profile's values are; render words it ("leaks in app.py", "alive at the end").
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum ProfileSubject {
+    /// Allocated while tracking and alive at `at_ns`, or at the end when `None`: the leaks.
+    Leaks { at_ns: Option<u64> },
+    /// Alive at the tracked heap's high-water mark, `at_ns` into the run.
+    Peak { at_ns: u64 },
+    /// Everything allocated while tracking, freed or not.
+    #[default]
+    Allocations,
+}
+
 /// A stack profile over one capture.
 #[derive(Debug, Clone, PartialEq, Default, Serialize)]
 pub struct Profile {
-    /// Short title, e.g. "leaks in app.py".
-    pub title: String,
-    /// What the values mean, e.g. "allocated while tracking and still alive at the end".
-    pub what: String,
+    /// The script the capture ran (`app.py` of `python -m x app.py`), when its command line
+    /// names one.
+    pub program: Option<String>,
+    pub subject: ProfileSubject,
     pub locations: Vec<Location>,
     /// Largest first.
     pub stacks: Vec<ProfileStack>,

@@ -56,8 +56,9 @@ pub struct ProcessSeries {
     pub points: Vec<Point>,
     /// Seconds since start when it was seen to exit.
     pub exited_at: Option<f64>,
-    /// Exit description ("exit code 0", "killed by signal 9"), when known.
-    pub exit: Option<String>,
+    /// How it exited, when known; JSON `{"code": 0}`, `{"signal": 9}` or `null`.
+    #[serde(serialize_with = "exit_json")]
+    pub exit: ExitStatus,
 }
 
 impl ProcessSeries {
@@ -105,14 +106,17 @@ impl TotalPoint {
 /// How the capture ended.
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct EndInfo {
-    /// "target exited", "interrupted", "duration reached", "stopped", or "cut short".
-    pub reason: String,
+    /// Why it ended, as its trailer says; `None` when it has no trailer (cut short). JSON
+    /// `target_exited`, `interrupted`, `duration`, `stopped`, `unknown` or `cut_short`.
+    #[serde(serialize_with = "end_reason_json")]
+    pub reason: Option<EndReason>,
     /// True when the trailer is missing: the recorder died before finishing.
     pub cut_short: bool,
     /// Reader's description of damage that stopped reading early, if any.
     pub damage: Option<String>,
-    /// Exit description of the root process, when known.
-    pub target_exit: Option<String>,
+    /// How the root process exited, when known; JSON as [`ProcessSeries::exit`].
+    #[serde(serialize_with = "exit_json")]
+    pub target_exit: ExitStatus,
     pub samples: u64,
     pub dropped: u64,
     pub flushes: u64,
@@ -135,10 +139,10 @@ impl EndInfo {
             _ => root_exit,
         };
         EndInfo {
-            reason: describe_end(trailer.map(|t| t.reason)),
+            reason: trailer.map(|t| t.reason),
             cut_short: trailer.is_none(),
             damage: damage.map(|d| d.to_string()),
-            target_exit: describe_exit(status),
+            target_exit: status,
             samples: trailer.map_or(0, |t| t.samples),
             dropped: trailer.map_or(0, |t| t.dropped),
             flushes: trailer.map_or(0, |t| t.flushes),
@@ -163,37 +167,30 @@ pub struct Timeline {
     pub end: EndInfo,
 }
 
-/// Plain words for why a capture ended; `None` when it has no trailer.
-pub fn describe_end(reason: Option<EndReason>) -> String {
-    match reason {
-        None => "cut short",
-        Some(EndReason::TargetExited) => "target exited",
+/// The JSON of an ending reason: a kind for machines (render words it for people).
+fn end_reason_json<S: serde::Serializer>(r: &Option<EndReason>, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(match r {
+        None => "cut_short",
+        Some(EndReason::TargetExited) => "target_exited",
         Some(EndReason::Interrupted) => "interrupted",
-        Some(EndReason::Duration) => "duration reached",
+        Some(EndReason::Duration) => "duration",
         Some(EndReason::Stopped) => "stopped",
         Some(EndReason::Unknown) => "unknown",
-    }
-    .into()
+    })
 }
 
-/// Plain words for an exit status: "exit code 1", "killed by signal 9 (SIGKILL)".
-pub fn describe_exit(status: ExitStatus) -> Option<String> {
-    match status {
-        ExitStatus::Unknown => None,
-        ExitStatus::Code(c) => Some(format!("exit code {c}")),
-        ExitStatus::Signal(s) => {
-            let name = match s {
-                1 => " (SIGHUP)",
-                2 => " (SIGINT)",
-                6 => " (SIGABRT)",
-                9 => " (SIGKILL)",
-                11 => " (SIGSEGV)",
-                15 => " (SIGTERM)",
-                _ => "",
-            };
-            Some(format!("killed by signal {s}{name}"))
-        }
-    }
+/// The JSON of an exit status: `{"code": 1}`, `{"signal": 9}`, or `null` when unknown. Public
+/// for render's own models that carry one.
+pub fn exit_json<S: serde::Serializer>(e: &ExitStatus, s: S) -> Result<S::Ok, S::Error> {
+    use serde::ser::SerializeMap;
+    let (key, value) = match *e {
+        ExitStatus::Unknown => return s.serialize_none(),
+        ExitStatus::Code(c) => ("code", c),
+        ExitStatus::Signal(n) => ("signal", n),
+    };
+    let mut map = s.serialize_map(Some(1))?;
+    map.serialize_entry(key, &value)?;
+    map.end()
 }
 
 const NS: f64 = 1e9;
@@ -274,7 +271,7 @@ impl Timeline {
                     }
                     if let Some(series) = tl.series_mut(x.pid) {
                         series.exited_at = Some(t);
-                        series.exit = describe_exit(x.status);
+                        series.exit = x.status;
                     }
                 }
                 Record::Mark(m) => tl.marks.push((m.t_ns as f64 / NS, m.label.clone())),

@@ -53,7 +53,7 @@ pub(crate) fn folded_frame(label: &str) -> String {
 pub(crate) mod test_profiles {
     //! Synthetic profiles shared by the stack renderers' tests.
 
-    use memsleuth_analysis::{Location, Profile, ProfileStack};
+    use memsleuth_analysis::{Location, Profile, ProfileStack, ProfileSubject};
 
     pub fn loc(function: &str, file: &str, line: u32) -> Location {
         Location {
@@ -66,8 +66,8 @@ pub(crate) mod test_profiles {
     /// Three stacks under `main`, one with no frame, names that need escaping.
     pub fn small() -> Profile {
         Profile {
-            title: "leaks in app.py".into(),
-            what: "allocated while tracking and still alive at the end".into(),
+            program: Some("app.py".into()),
+            subject: ProfileSubject::Leaks { at_ns: None },
             locations: vec![
                 loc("<module>", "app.py", 1),            // 0
                 loc("main", "app.py", 10),               // 1
@@ -190,8 +190,8 @@ pub(crate) mod test_profiles {
         out.sort_by_key(|s| std::cmp::Reverse(s.bytes));
         let end = u64::from(bins) * 250_000_000;
         Profile {
-            title: "peak memory of big.py".into(),
-            what: "alive at the high-water mark".into(),
+            program: Some("big.py".into()),
+            subject: ProfileSubject::Peak { at_ns: end / 2 },
             locations,
             stacks: out,
             bin_ns: 250_000_000,

@@ -10,7 +10,7 @@
 //! Text, HTML, SVG and the command's own warning and error lines all take their phrases from
 //! here, so a capture is described the same way whichever report reads it.
 
-use memsleuth_analysis::EndInfo;
+use memsleuth_analysis::{EndInfo, EndReason, ExitStatus};
 
 use crate::html::esc;
 
@@ -143,6 +143,46 @@ pub fn html_banner(end: &EndInfo) -> String {
     )
 }
 
+/// Why the capture ended, in a few words: `target exited`, `interrupted`, `cut short`.
+pub fn reason_words(end: &EndInfo) -> &'static str {
+    match end.reason {
+        None => "cut short",
+        Some(EndReason::TargetExited) => "target exited",
+        Some(EndReason::Interrupted) => "interrupted",
+        Some(EndReason::Duration) => "duration reached",
+        Some(EndReason::Stopped) => "stopped",
+        Some(EndReason::Unknown) => "unknown",
+    }
+}
+
+/// How a process exited: `exit code 1`, `killed by signal 9 (SIGKILL)`; `None` when unknown.
+pub fn exit_words(status: ExitStatus) -> Option<String> {
+    match status {
+        ExitStatus::Unknown => None,
+        ExitStatus::Code(c) => Some(format!("exit code {c}")),
+        ExitStatus::Signal(s) => {
+            let name = match s {
+                1 => " (SIGHUP)",
+                2 => " (SIGINT)",
+                6 => " (SIGABRT)",
+                9 => " (SIGKILL)",
+                11 => " (SIGSEGV)",
+                15 => " (SIGTERM)",
+                _ => "",
+            };
+            Some(format!("killed by signal {s}{name}"))
+        }
+    }
+}
+
+/// How the capture ended with how its target exited: `target exited (exit code 0)`.
+pub fn ended(end: &EndInfo) -> String {
+    match exit_words(end.target_exit) {
+        Some(exit) => format!("{} ({exit})", reason_words(end)),
+        None => reason_words(end).to_string(),
+    }
+}
+
 /// A few words for a picture's subtitle (`capture cut short`); `None` when complete.
 pub fn short(end: &EndInfo) -> Option<String> {
     match Ending::of(end) {
@@ -208,5 +248,38 @@ mod tests {
             "{cut}"
         );
         assert!(nothing_read(Missing::Census, &end(false, None), original).is_none());
+    }
+
+    #[test]
+    fn endings_and_exits_in_words_and_json_kinds() {
+        let exited = EndInfo {
+            reason: Some(EndReason::TargetExited),
+            target_exit: ExitStatus::Code(0),
+            ..EndInfo::default()
+        };
+        assert_eq!(ended(&exited), "target exited (exit code 0)");
+        let killed = EndInfo {
+            reason: None,
+            cut_short: true,
+            target_exit: ExitStatus::Signal(9),
+            ..EndInfo::default()
+        };
+        assert_eq!(ended(&killed), "cut short (killed by signal 9 (SIGKILL))");
+        let stopped = EndInfo {
+            reason: Some(EndReason::Stopped),
+            ..EndInfo::default()
+        };
+        assert_eq!(ended(&stopped), "stopped");
+        assert_eq!(
+            exit_words(ExitStatus::Signal(42)).unwrap(),
+            "killed by signal 42"
+        );
+        // the JSON carries kinds, not these words
+        let json = serde_json::to_value(&killed).unwrap();
+        assert_eq!(json["reason"], "cut_short");
+        assert_eq!(json["target_exit"], serde_json::json!({"signal": 9}));
+        let json = serde_json::to_value(&stopped).unwrap();
+        assert_eq!(json["reason"], "stopped");
+        assert!(json["target_exit"].is_null());
     }
 }

@@ -40,11 +40,8 @@ pub fn flamegraph_html(profile: &Profile, end: &EndInfo, out: &mut impl Write) -
     let mut json = serde_json::to_vec(&data).map_err(io::Error::other)?;
     script_safe_json(&mut json);
 
-    let title = if profile.title.is_empty() {
-        "memory profile"
-    } else {
-        profile.title.as_str()
-    };
+    let title = crate::labels::profile_title(profile);
+    let what = crate::labels::profile_what(profile);
     let mut head = String::with_capacity(STYLE.len() + 8192);
     // Writing to a String cannot fail; the results are ignored on purpose.
     let _ = write!(
@@ -52,16 +49,14 @@ pub fn flamegraph_html(profile: &Profile, end: &EndInfo, out: &mut impl Write) -
         "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n\
          <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n\
          <title>memsleuth · {}</title>\n<style>\n{STYLE}</style>\n</head>\n<body>\n<main>\n",
-        esc(title)
+        esc(&title)
     );
     let _ = writeln!(
         head,
         "<header>\n<p class=\"tool\">memsleuth flame graph</p>\n<h1>{}</h1>",
-        esc(title)
+        esc(&title)
     );
-    if !profile.what.is_empty() {
-        let _ = writeln!(head, "<p class=\"what\">{}</p>", esc(&profile.what));
-    }
+    let _ = writeln!(head, "<p class=\"what\">{}</p>", esc(&what));
     let total = profile.total_bytes();
     let _ = write!(
         head,
@@ -159,9 +154,9 @@ pub fn flamegraph_html(profile: &Profile, end: &EndInfo, out: &mut impl Write) -
 
 /// What the page's script gets, as JSON (see the header of `assets/flamegraph.js`).
 #[derive(Debug, Serialize)]
-struct ViewData<'a> {
-    title: &'a str,
-    what: &'a str,
+struct ViewData {
+    title: String,
+    what: String,
     sampled: bool,
     total_bytes: u64,
     total_count: u64,
@@ -187,8 +182,8 @@ struct ViewData<'a> {
     rss: Vec<u64>,
 }
 
-impl<'a> ViewData<'a> {
-    fn from_profile(profile: &'a Profile) -> Self {
+impl ViewData {
+    fn from_profile(profile: &Profile) -> Self {
         let mut sites = Sites::default();
         let canon: Vec<u32> = profile.locations.iter().map(|l| sites.id(l)).collect();
 
@@ -235,8 +230,8 @@ impl<'a> ViewData<'a> {
         }
 
         let mut data = ViewData {
-            title: &profile.title,
-            what: &profile.what,
+            title: crate::labels::profile_title(profile),
+            what: crate::labels::profile_what(profile),
             sampled: profile.sampled,
             total_bytes: profile.total_bytes(),
             total_count: profile.total_count(),
@@ -488,7 +483,7 @@ mod tests {
         let mut p = small();
         p.locations[6].function = "evil\x1b]0;pwned\x07".into();
         p.locations[3].file = "\x1b[2Jstore.py".into();
-        p.title = "leaks in \x1b[31mapp.py".into();
+        p.program = Some("\x1b[31mapp.py".into());
         let html = page(&p);
         assert!(
             !html.contains('\x1b') && !html.contains('\x07'),
@@ -653,7 +648,7 @@ mod tests {
     #[test]
     fn empty_profiles_render() {
         let html = page(&Profile::default());
-        assert!(html.contains("<h1>memory profile</h1>"));
+        assert!(html.contains("<h1>allocations of the program</h1>"));
         assert!(html.contains("nothing allocated"));
         let (data, _) = parts(&html);
         assert_eq!(data["parent"].as_array().unwrap().len(), 1);

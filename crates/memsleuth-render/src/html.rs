@@ -76,8 +76,8 @@ pub fn timeline_html(report: &TimelineReport) -> Result<String, RenderError> {
             if series.is_some_and(|p| p.root) {
                 notes.push("root".to_string());
             }
-            if let Some(exit) = series.and_then(|p| p.exit.as_deref()) {
-                notes.push(plot::clean_text(exit));
+            if let Some(exit) = series.and_then(|p| crate::ending::exit_words(p.exit)) {
+                notes.push(exit);
             }
             let notes = if notes.is_empty() {
                 String::new()
@@ -127,9 +127,9 @@ pub fn timeline_html(report: &TimelineReport) -> Result<String, RenderError> {
         facts.push(("interval", esc(&units::seconds(tl.interval))));
     }
     facts.push(("processes seen", tl.processes.len().to_string()));
-    let mut ended = esc(&plot::clean_text(&end.reason));
-    if let Some(exit) = &end.target_exit {
-        let _ = write!(ended, " (target: {})", esc(&plot::clean_text(exit)));
+    let mut ended = esc(crate::ending::reason_words(end));
+    if let Some(exit) = crate::ending::exit_words(end.target_exit) {
+        let _ = write!(ended, " (target: {})", esc(&exit));
     }
     facts.push(("ended", ended));
     facts.push((

@@ -1,7 +1,7 @@
-//! Labels of things the analyses return as data: a frame in a profile, the series a memory
-//! verdict is about.
+//! Labels of things the analyses return as data: a frame in a profile, what a profile shows,
+//! the series a memory verdict is about.
 
-use memsleuth_analysis::{Location, TimelineReport};
+use memsleuth_analysis::{Location, Profile, ProfileSubject, TimelineReport};
 
 /// A frame as the profile renderers label it: `function (file:line)`; `function (file)` when
 /// the line is unknown, `function` alone when the file is, and `[unknown]` for a nameless
@@ -16,6 +16,34 @@ pub fn frame(loc: &Location) -> String {
         (true, _) => function.to_string(),
         (false, 0) => format!("{function} ({})", loc.file),
         (false, line) => format!("{function} ({}:{line})", loc.file),
+    }
+}
+
+/// A profile's title: `leaks in app.py`, `peak of app.py`, `allocations of app.py`.
+pub fn profile_title(p: &Profile) -> String {
+    let program = p.program.as_deref().unwrap_or("the program");
+    match p.subject {
+        ProfileSubject::Leaks { .. } => format!("leaks in {program}"),
+        ProfileSubject::Peak { .. } => format!("peak of {program}"),
+        ProfileSubject::Allocations => format!("allocations of {program}"),
+    }
+}
+
+/// What a profile's values mean, under its title.
+pub fn profile_what(p: &Profile) -> String {
+    match p.subject {
+        ProfileSubject::Leaks { at_ns: None } => {
+            "allocated while tracking and still alive at the end".into()
+        }
+        ProfileSubject::Leaks { at_ns: Some(t) } => format!(
+            "allocated while tracking and still alive at {:.1} s",
+            t as f64 / 1e9
+        ),
+        ProfileSubject::Peak { at_ns } => format!(
+            "alive at the tracked heap's high-water mark, {:.2} s into the run",
+            at_ns as f64 / 1e9
+        ),
+        ProfileSubject::Allocations => "allocated while tracking (freed or not)".into(),
     }
 }
 
@@ -58,5 +86,34 @@ mod tests {
         t.verdict_pid = None;
         t.metric = "pss";
         assert_eq!(verdict_scope(&t), "total PSS");
+    }
+
+    #[test]
+    fn profiles_say_what_they_show_of_which_program() {
+        let mut p = Profile {
+            program: Some("app.py".into()),
+            subject: ProfileSubject::Leaks { at_ns: None },
+            ..Profile::default()
+        };
+        assert_eq!(profile_title(&p), "leaks in app.py");
+        assert_eq!(
+            profile_what(&p),
+            "allocated while tracking and still alive at the end"
+        );
+        p.subject = ProfileSubject::Leaks {
+            at_ns: Some(2_500_000_000),
+        };
+        assert_eq!(
+            profile_what(&p),
+            "allocated while tracking and still alive at 2.5 s"
+        );
+        p.subject = ProfileSubject::Peak {
+            at_ns: 1_234_000_000,
+        };
+        assert_eq!(profile_title(&p), "peak of app.py");
+        assert!(profile_what(&p).ends_with("1.23 s into the run"));
+        p.program = None;
+        p.subject = ProfileSubject::Allocations;
+        assert_eq!(profile_title(&p), "allocations of the program");
     }
 }

@@ -1043,8 +1043,8 @@ pub(crate) mod test_models {
     //! Hand-built reports for the renderers' tests.
 
     use memsleuth_analysis::{
-        EndInfo, Point, ProcessSeries, ProcessVerdict, Timeline, TimelineReport, TotalPoint,
-        Verdict, VerdictKind, VerdictReason,
+        EndInfo, EndReason, ExitStatus, Point, ProcessSeries, ProcessVerdict, Timeline,
+        TimelineReport, TotalPoint, Verdict, VerdictKind, VerdictReason,
     };
 
     const MIB: f64 = 1024.0 * 1024.0;
@@ -1134,10 +1134,10 @@ pub(crate) mod test_models {
                 total: total.clone(),
                 marks: vec![],
                 end: EndInfo {
-                    reason: "target exited".into(),
+                    reason: Some(EndReason::TargetExited),
                     cut_short: false,
                     damage: None,
-                    target_exit: Some("exit code 0".into()),
+                    target_exit: ExitStatus::Code(0),
                     samples: total.len() as u64,
                     dropped: 0,
                     flushes: 3,
@@ -1180,7 +1180,7 @@ pub(crate) mod test_models {
             root: true,
             points,
             exited_at: Some(30.0),
-            exit: Some("exit code 0".into()),
+            exit: ExitStatus::Code(0),
         };
         let v = verdict(VerdictKind::Growing, 1.2 * MIB, (6.0, 30.0), 52.4 * MIB);
         let pv = ProcessVerdict {
@@ -1226,7 +1226,7 @@ pub(crate) mod test_models {
                 })
                 .collect(),
             exited_at: None,
-            exit: None,
+            exit: ExitStatus::Unknown,
         };
         let parent = mk(
             1000,
@@ -1298,7 +1298,7 @@ pub(crate) mod test_models {
                     })
                     .collect(),
                 exited_at: None,
-                exit: None,
+                exit: ExitStatus::Unknown,
             })
             .collect();
         let mut v = verdict(VerdictKind::Stable, 0.0, (200.0, 999.95), 300.0 * MIB);
@@ -1336,11 +1336,11 @@ pub(crate) mod test_models {
         for p in &mut r.timeline.processes {
             p.points.retain(|q| q.t <= 12.0);
             p.exited_at = None;
-            p.exit = None;
+            p.exit = ExitStatus::Unknown;
         }
         r.timeline.marks.retain(|m| m.0 <= 12.0);
         r.timeline.end.cut_short = true;
-        r.timeline.end.reason = "cut short".into();
+        r.timeline.end.reason = None;
         r.timeline.end.damage = Some("truncated chunk at byte 81920".into());
         r.timeline.end.duration = 12.0;
         r.timeline.end.samples = r.timeline.total.len() as u64;
@@ -1361,7 +1361,7 @@ pub(crate) mod test_models {
                 ..Point::default()
             }],
             exited_at: None,
-            exit: None,
+            exit: ExitStatus::Unknown,
         };
         let mut r = empty();
         r.timeline.processes = vec![mk(1, u64::MAX), mk(2, 0)];

@@ -107,10 +107,11 @@ pub fn pprof_proto(profile: &Profile, start_unix_ns: Option<u64>) -> Vec<u8> {
 
     let duration = duration_ns(profile);
     let mut comments = Vec::new();
-    for text in [profile.title.as_str(), profile.what.as_str()] {
-        if !text.is_empty() {
-            comments.push(b.string(text));
-        }
+    for text in [
+        crate::labels::profile_title(profile),
+        crate::labels::profile_what(profile),
+    ] {
+        comments.push(b.string(&text));
     }
     if profile.sampled {
         comments.push(b.string(SAMPLED_COMMENT));

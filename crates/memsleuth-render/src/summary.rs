@@ -70,17 +70,13 @@ pub fn summary_text(report: &TimelineReport, capture_path: Option<&str>) -> Stri
         command(&tl.argv, 60),
         tl.pid
     ));
-    let mut ended = format!(
+    line(format!(
         "  watched {}, {} samples every {}; ended: {}",
         seconds(tl.end.duration),
         tl.total.len(),
         seconds(tl.interval),
-        tl.end.reason
-    );
-    if let Some(exit) = &tl.end.target_exit {
-        ended.push_str(&format!(" ({exit})"));
-    }
-    line(ended);
+        crate::ending::ended(&tl.end)
+    ));
     if let Some(warning) = crate::ending::warning(&tl.end) {
         line(format!("  {warning}"));
     }
@@ -182,7 +178,8 @@ struct ProcessJson<'a> {
     ppid: u32,
     command: &'a [String],
     root: bool,
-    exit: Option<&'a str>,
+    #[serde(serialize_with = "memsleuth_analysis::timeline::exit_json")]
+    exit: memsleuth_analysis::ExitStatus,
     metric: &'static str,
     last: u64,
     max: u64,
@@ -247,7 +244,7 @@ pub fn summary_json_with_leaks(
                 ppid: s.ppid,
                 command: &s.argv,
                 root: s.root,
-                exit: s.exit.as_deref(),
+                exit: s.exit,
                 metric: p.metric,
                 last: p.last,
                 max: p.max,

@@ -14,7 +14,7 @@ use super::names::{breakdown, live_by_slot, Binning, Names};
 use super::replay::{to_u64, Limits, Replay, Tables, Weights};
 use super::slot_series::SlotSeries;
 use super::{program_name, Breakdown, CaptureInfo, HeapInfo, SiteRow};
-use crate::profile::Profile;
+use crate::profile::{Profile, ProfileSubject};
 use crate::trend::{classify, VerdictKind, VerdictOptions, VerdictReason};
 use crate::AnalysisError;
 
@@ -446,14 +446,9 @@ impl LeakReport {
     /// The leaks as a stack profile for the flamegraph, pprof and collapsed renderers.
     pub fn to_profile(&self) -> Profile {
         let mut p = self.leaks.profile(self.capture.sampled());
-        p.title = format!("leaks in {}", program_name(&self.capture.argv));
-        p.what = if self.at_end {
-            "allocated while tracking and still alive at the end".into()
-        } else {
-            format!(
-                "allocated while tracking and still alive at {:.1} s",
-                self.at_ns as f64 / 1e9
-            )
+        p.program = program_name(&self.capture.argv);
+        p.subject = ProfileSubject::Leaks {
+            at_ns: (!self.at_end).then_some(self.at_ns),
         };
         p.heap = self.heap.series.clone();
         p.rss = self.rss.clone();

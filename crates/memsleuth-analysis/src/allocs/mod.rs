@@ -284,18 +284,18 @@ impl Breakdown {
     }
 }
 
-/// The script a command line runs, for titles: `app.py` of `python -m x app.py`.
-pub(crate) fn program_name(argv: &[String]) -> String {
+/// The script a command line runs, for titles: `app.py` of `python -m x app.py`; `None` for an
+/// empty command line.
+pub(crate) fn program_name(argv: &[String]) -> Option<String> {
     let script = argv
         .iter()
         .skip(1)
         .find(|a| a.ends_with(".py"))
-        .or_else(|| argv.first());
-    match script {
-        Some(s) => std::path::Path::new(s)
+        .or_else(|| argv.first())?;
+    Some(
+        std::path::Path::new(script)
             .file_name()
             .map(|n| n.to_string_lossy().into_owned())
-            .unwrap_or_else(|| s.clone()),
-        None => "the program".into(),
-    }
+            .unwrap_or_else(|| script.clone()),
+    )
 }

@@ -14,7 +14,7 @@ use super::leaks::{open_path, reopen, rss_until, Open};
 use super::names::{breakdown, live_by_slot, Binning, Names};
 use super::replay::{first_pass, next_pass, Limits, Weights};
 use super::{program_name, Breakdown, CaptureInfo, HeapInfo};
-use crate::profile::Profile;
+use crate::profile::{Profile, ProfileSubject};
 use crate::AnalysisError;
 
 /// How the peak report is made.
@@ -97,11 +97,10 @@ impl PeakReport {
     /// What was alive at the peak as a stack profile.
     pub fn to_profile(&self) -> Profile {
         let mut p = self.alive.profile(self.capture.sampled());
-        p.title = format!("peak of {}", program_name(&self.capture.argv));
-        p.what = format!(
-            "alive at the tracked heap's high-water mark, {:.2} s into the run",
-            self.peak_at_ns as f64 / 1e9
-        );
+        p.program = program_name(&self.capture.argv);
+        p.subject = ProfileSubject::Peak {
+            at_ns: self.peak_at_ns,
+        };
         p.heap = self.heap.series.clone();
         p.rss = self.rss.clone();
         p

@@ -13,7 +13,7 @@ use super::leaks::{open_path, reopen, rss_until, Open};
 use super::names::{Binning, Names};
 use super::replay::{first_pass, next_pass, to_u64, Limits, Visitor, Weights};
 use super::{program_name, CaptureInfo, HeapInfo};
-use crate::profile::{Location, Profile, ProfileStack};
+use crate::profile::{Location, Profile, ProfileStack, ProfileSubject};
 use crate::AnalysisError;
 
 /// How the allocation table is made.
@@ -307,8 +307,8 @@ impl AllocTable {
     /// Every allocation as a stack profile (bytes allocated, not bytes kept).
     pub fn to_profile(&self) -> Profile {
         Profile {
-            title: format!("allocations of {}", program_name(&self.capture.argv)),
-            what: "allocated while tracking (freed or not)".into(),
+            program: program_name(&self.capture.argv),
+            subject: ProfileSubject::Allocations,
             locations: self.locations.clone(),
             stacks: self
                 .stacks

@@ -4,7 +4,7 @@ use std::collections::VecDeque;
 
 use super::testkit::{ms, temp_capture, Cap, Rng};
 use super::*;
-use crate::{AnalysisError, VerdictKind, VerdictReason};
+use crate::{AnalysisError, ProfileSubject, VerdictKind, VerdictReason};
 
 const KIB: u64 = 1024;
 const MIB: u64 = 1024 * 1024;
@@ -447,7 +447,7 @@ fn a_capture_cut_at_a_flush_says_so() {
     let r = leaks(&c.cut());
     assert!(r.capture.end.cut_short);
     assert!(r.capture.end.damage.is_none());
-    assert_eq!(r.capture.end.reason, "cut short");
+    assert_eq!(r.capture.end.reason, None);
     assert_eq!(r.leaks.bytes, 200);
     assert_eq!(r.capture.duration_ns, ms(1.0));
 }
@@ -772,7 +772,8 @@ fn table_and_tree_count_every_allocation() {
 fn leak_profile_carries_frames_bins_heap_and_rss() {
     let r = leaks(&leak_and_cache());
     let p = r.to_profile();
-    assert_eq!(p.title, "leaks in app.py");
+    assert_eq!(p.program.as_deref(), Some("app.py"));
+    assert_eq!(p.subject, ProfileSubject::Leaks { at_ns: None });
     assert_eq!(p.total_bytes(), r.leaks.bytes);
     assert_eq!(p.total_count(), r.leaks.blocks);
     assert_eq!(p.bins, 100);
