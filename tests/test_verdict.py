@@ -439,3 +439,57 @@ def test_a_watch_capture_is_sent_to_the_report_that_judges_it(capture: str) -> N
     result.assert_clean_failure()
     assert result.stdout == ""
     assert "report summary" in result.stderr
+
+
+def test_the_pass_read_during_the_run_ends_with_the_main_code(tmp_path: Path) -> None:
+    # `run` reads its capture on a thread of its own while the program runs, so its exit has
+    # little left to read; that thread is gone before the program's shutdown runs, and what
+    # it held is memsleuth's own memory in the capture, not a C leak
+    script = write(
+        tmp_path,
+        "store.py",
+        """
+        import atexit
+        import os
+        import time
+
+        STORE = []
+
+        def threads(when):
+            names = []
+            for task in os.listdir("/proc/self/task"):
+                with open(f"/proc/self/task/{task}/comm") as f:
+                    names.append(f.read().strip())
+            print(when, sorted(names))
+
+        atexit.register(threads, "AT_EXIT")
+        start = time.monotonic()
+        shown = False
+        while time.monotonic() - start < 2.0:
+            STORE.extend(object() for _ in range(2000))  # KEPT
+            time.sleep(0.002)
+            if not shown and time.monotonic() - start > 1.0:
+                threads("RUNNING")
+                shown = True
+        """,
+    )
+    capture = tmp_path / "out.msl"
+    run = memsleuth("run", "-o", str(capture), str(script), cwd=tmp_path)
+    assert run.returncode == 0, run.stderr
+    # a thread's name is cut to 15 characters in /proc
+    running = [line for line in run.stdout.splitlines() if line.startswith("RUNNING")]
+    at_exit = [line for line in run.stdout.splitlines() if line.startswith("AT_EXIT")]
+    assert running, run.stdout
+    assert "memsleuth-reade" in running[0], run.stdout
+    assert at_exit, run.stdout
+    assert "memsleuth-reade" not in at_exit[0], run.stdout
+    timeline = memsleuth("report", "timeline", "--json", str(capture)).json()
+    own = [p["own"] for p in timeline["timeline"]["processes"][0]["points"] if p.get("own")]
+    # the pass's tables of the live objects grew while the program ran
+    assert len(own) > 10, own
+    assert max(own) > own[0] + 1_000_000, own[:3]
+    verdict = memsleuth("report", "verdict", "--json", str(capture)).json()
+    kinds = [f["kind"] for f in verdict["findings"]]
+    assert kinds, verdict
+    assert kinds[0] == "python", verdict
+    assert "native" not in kinds, verdict

@@ -23,10 +23,14 @@ pub struct Point {
     pub fds: Option<u64>,
     /// Threads, the main one included.
     pub threads: Option<u64>,
+    /// Bytes memsleuth itself held in the process (format 1.4; `run` and the Python API only).
+    pub own: Option<u64>,
 }
 
 /// Every metric a [`Point`] holds, by the name [`Point::get`] and [`ProcessSeries::series`] take.
-pub const METRICS: [&str; 8] = ["rss", "vms", "uss", "pss", "swap", "peak", "fds", "threads"];
+pub const METRICS: [&str; 9] = [
+    "rss", "vms", "uss", "pss", "swap", "peak", "fds", "threads", "own",
+];
 
 impl Point {
     /// A metric by name (see [`METRICS`]); `None` when it was not read, or for a name not listed.
@@ -40,6 +44,7 @@ impl Point {
             "peak" => self.peak,
             "fds" => self.fds,
             "threads" => self.threads,
+            "own" => self.own,
             _ => None,
         }
     }
@@ -250,6 +255,7 @@ impl Timeline {
                             peak: r.peak,
                             fds: r.fds,
                             threads: r.threads,
+                            own: r.own,
                         };
                         match tl.series_mut(r.pid) {
                             Some(series) => series.points.push(point),

@@ -556,14 +556,21 @@ fn native_finding(r: &LeakReport, heap_rate: Option<f64>) -> Option<Finding> {
     // the tracked heap's high-water mark, not its level, so a structure replaced wholesale
     // leaves RSS up without any leak. What grows beyond that mark is what C allocated.
     let mut high_water = 0;
+    // memsleuth's own bytes in the process (its recorder, the leak tables it keeps while the
+    // program runs) are in its RSS too, and grow with the heap it tracks: none are the program's
+    let (mut o, mut own) = (0, 0);
     for &(ts, rss) in r.rss.iter().filter(|p| p.0 <= r.at_ns) {
         // the heap series keeps the largest value per interval
         while h < heap.len() && heap[h].0 <= ts {
             high_water = high_water.max(heap[h].1);
             h += 1;
         }
+        while o < r.own.len() && r.own[o].0 <= ts {
+            own = r.own[o].1;
+            o += 1;
+        }
         t.push(ts as f64 / 1e9);
-        y.push(rss as f64 - high_water as f64);
+        y.push(rss as f64 - high_water as f64 - own as f64);
     }
     let v = classify(&t, &y, &process_options(NATIVE_MIN_GROWTH));
     let window = (v.window_end - v.window_start).max(0.0);

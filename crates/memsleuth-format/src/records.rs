@@ -96,11 +96,14 @@ pub enum Field {
     Fds = 6,
     /// 1.3: threads (a count, not bytes).
     Threads = 7,
+    /// 1.4: bytes memsleuth itself holds in the process (its recorder's buffers, the tables of
+    /// an analysis made while the program runs), part of its RSS but none of the program's.
+    Own = 8,
 }
 
 impl Field {
     /// Every field this version knows, in bit order (the order values are written in).
-    pub const ALL: [Field; 8] = [
+    pub const ALL: [Field; 9] = [
         Field::Rss,
         Field::Vms,
         Field::Uss,
@@ -109,6 +112,7 @@ impl Field {
         Field::Peak,
         Field::Fds,
         Field::Threads,
+        Field::Own,
     ];
 
     pub fn name(self) -> &'static str {
@@ -121,6 +125,7 @@ impl Field {
             Field::Peak => "peak",
             Field::Fds => "fds",
             Field::Threads => "threads",
+            Field::Own => "own",
         }
     }
 }
@@ -142,6 +147,8 @@ pub struct ProcessReading {
     pub fds: Option<u64>,
     /// 1.3: threads, the main one included.
     pub threads: Option<u64>,
+    /// 1.4: bytes memsleuth itself holds in the process, when it runs inside it.
+    pub own: Option<u64>,
 }
 
 impl ProcessReading {
@@ -155,6 +162,7 @@ impl ProcessReading {
             Field::Peak => self.peak,
             Field::Fds => self.fds,
             Field::Threads => self.threads,
+            Field::Own => self.own,
         }
     }
 
@@ -168,6 +176,7 @@ impl ProcessReading {
             Field::Peak => &mut self.peak,
             Field::Fds => &mut self.fds,
             Field::Threads => &mut self.threads,
+            Field::Own => &mut self.own,
         };
         *slot = value;
     }

@@ -31,6 +31,7 @@ fn sample(i: u64) -> Record {
             peak: Some(11 << 20),
             fds: Some(12 + i),
             threads: None,
+            own: Some(3 << 20),
         }],
     })
 }
@@ -428,6 +429,43 @@ fn a_1_2_reader_skips_fds_and_threads_as_unknown_bits() {
 }
 
 #[test]
+fn own_bytes_round_trip_as_bit_8_and_a_1_3_reader_skips_them() {
+    let record = Record::Sample(Sample {
+        t_ns: 9,
+        readings: vec![ProcessReading {
+            pid: 800,
+            rss: Some(64 << 20),
+            threads: Some(4),
+            own: Some(3 << 20),
+            ..ProcessReading::default()
+        }],
+    });
+    let bytes = one_per_chunk(std::slice::from_ref(&record));
+    let cap = Capture::from_reader(&bytes[..]).unwrap();
+    assert_eq!(cap.records, [record]);
+    let mut body = Vec::new();
+    edit_body(&bytes, 1, |b| body = b.clone());
+    let mut pos = 0;
+    let _t = read_varint(&body, &mut pos);
+    assert_eq!(read_varint(&body, &mut pos), 1);
+    assert_eq!(read_varint(&body, &mut pos), 800);
+    let mask = read_varint(&body, &mut pos);
+    assert_eq!(mask, 1 | 1 << 7 | 1 << 8);
+    // 1.3's rule: eight known fields, then one value per higher bit to skip
+    let mut known = Vec::new();
+    for bit in 0..8 {
+        if mask & 1 << bit != 0 {
+            known.push(read_varint(&body, &mut pos));
+        }
+    }
+    for _ in 0..(mask >> 8).count_ones() {
+        read_varint(&body, &mut pos);
+    }
+    assert_eq!(pos, body.len());
+    assert_eq!(known, [64 << 20, 4]);
+}
+
+#[test]
 fn sample_bits_past_threads_are_skipped() {
     // what a 1.2 reader did with bits 6 and 7, this reader does with bits a later minor adds
     let bytes = one_per_chunk(&[fds_threads_sample()]);
@@ -576,7 +614,7 @@ fn unknown_tags_still_read_as_unknown_next_to_objects_records() {
 fn reading() -> impl Strategy<Value = ProcessReading> {
     (
         any::<u32>(),
-        proptest::array::uniform8(proptest::option::of(any::<u64>())),
+        proptest::array::uniform9(proptest::option::of(any::<u64>())),
     )
         .prop_map(|(pid, v)| ProcessReading {
             pid,
@@ -588,6 +626,7 @@ fn reading() -> impl Strategy<Value = ProcessReading> {
             peak: v[5],
             fds: v[6],
             threads: v[7],
+            own: v[8],
         })
 }
 

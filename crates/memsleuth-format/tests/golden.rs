@@ -5,7 +5,8 @@
 //! by [`write_v1_2_objects_golden`] (ignored; run it by name only when a new golden is wanted).
 //! Its test reads the committed file and spells every expected field out literally, so a change
 //! to the encoder cannot pass by rewriting both sides. `tests/fixtures/v1.3/fds-threads.msl` does
-//! the same for 1.3's sample fields (open descriptors and threads), by [`write_v1_3_golden`].
+//! the same for 1.3's sample fields (open descriptors and threads), by [`write_v1_3_golden`], and
+//! `tests/fixtures/v1.4/own.msl` for 1.4's `own` bytes, by [`write_v1_4_golden`].
 
 #![allow(clippy::unwrap_used)] // test helpers: a failed unwrap is a failed test
 
@@ -599,6 +600,7 @@ fn fds_threads_golden_records() -> (memsleuth_format::Header, Vec<Record>) {
             peak: Some((41 << 20) + (i << 20)),
             fds: Some(7 + 100 * i),
             threads: Some(1 + 10 * i),
+            own: None,
         }];
         if i < 3 {
             readings.push(ProcessReading {
@@ -749,6 +751,7 @@ fn v1_3_fds_threads_capture_reads_exactly() {
                 peak: Some(peak),
                 fds: Some(fds),
                 threads: Some(threads),
+                own: None,
             }
         );
         if i < 3 {
@@ -765,8 +768,112 @@ fn v1_3_fds_threads_capture_reads_exactly() {
                     peak: Some(9 * MIB),
                     fds: None,
                     threads: Some(2),
+                    own: None,
                 }
             );
         }
+    }
+}
+
+/// The fixed samples of `v1.4/own.msl`: a `run` whose own tables grow beside the program.
+fn own_golden_records() -> (memsleuth_format::Header, Vec<Record>) {
+    use memsleuth_format::{Header, ProcessReading, Sample};
+    let header = Header {
+        tool_version: "0.4.0".into(),
+        pid: 6000,
+        argv: vec!["python".into(), "app.py".into()],
+        start_unix_ns: 1_720_000_000_000_000_000,
+        python_version: "3.12.1".into(),
+        instruments: vec!["python".into(), "rss".into()],
+        sample_interval_ns: 10_000_000,
+        sample_bytes: 0,
+        hostname: "golden".into(),
+    };
+    let records = (0..3u64)
+        .map(|i| {
+            Record::Sample(Sample {
+                t_ns: 10_000_000 * i,
+                readings: vec![ProcessReading {
+                    pid: 6000,
+                    rss: Some((20 << 20) + (i << 20)),
+                    peak: Some((21 << 20) + (i << 20)),
+                    fds: Some(5),
+                    threads: Some(3),
+                    own: Some((1 << 20) + (i << 19)),
+                    ..ProcessReading::default()
+                }],
+            })
+        })
+        .collect();
+    (header, records)
+}
+
+/// Writes `tests/fixtures/v1.4/own.msl`. Run once, by name, when the golden is created:
+/// `cargo test -p memsleuth-format --test golden -- --ignored write_v1_4_golden`.
+#[test]
+#[ignore = "writes the committed golden capture; run by name only"]
+fn write_v1_4_golden() {
+    use memsleuth_format::{CaptureWriter, Trailer};
+    let (header, records) = own_golden_records();
+    let mut w = CaptureWriter::new(Vec::new(), &header).unwrap();
+    w.set_compression(true);
+    for r in &records {
+        w.push(r);
+    }
+    w.flush().unwrap();
+    let bytes = w
+        .finish(Trailer {
+            end_ns: 30_000_000,
+            reason: EndReason::TargetExited,
+            target_status: ExitStatus::Code(0),
+            samples: 3,
+            dropped: 0,
+            flushes: 0,
+        })
+        .unwrap();
+    let path = fixture("v1.4/own.msl");
+    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+    std::fs::write(&path, bytes).unwrap();
+}
+
+#[test]
+fn v1_4_own_capture_reads_exactly() {
+    use memsleuth_format::ProcessReading;
+
+    let cap = read_capture(&fixture("v1.4/own.msl")).unwrap();
+    assert_eq!(cap.minor_version, 4);
+    assert!(cap.damage.is_none());
+    assert_eq!(cap.header.pid, 6000);
+    assert_eq!(cap.header.instruments, ["python", "rss"]);
+    let t = cap.trailer.unwrap();
+    assert_eq!((t.end_ns, t.reason), (30_000_000, EndReason::TargetExited));
+    assert_eq!(t.target_status, ExitStatus::Code(0));
+    assert_eq!(cap.records.len(), 3);
+    const MIB: u64 = 1 << 20;
+    let expected = [
+        (0, 20 * MIB, 21 * MIB, MIB),
+        (10_000_000, 21 * MIB, 22 * MIB, MIB + MIB / 2),
+        (20_000_000, 22 * MIB, 23 * MIB, 2 * MIB),
+    ];
+    for (r, &(t_ns, rss, peak, own)) in cap.records.iter().zip(&expected) {
+        let Record::Sample(s) = r else {
+            panic!("{r:?}")
+        };
+        assert_eq!(s.t_ns, t_ns);
+        assert_eq!(
+            s.readings,
+            [ProcessReading {
+                pid: 6000,
+                rss: Some(rss),
+                vms: None,
+                uss: None,
+                pss: None,
+                swap: None,
+                peak: Some(peak),
+                fds: Some(5),
+                threads: Some(3),
+                own: Some(own),
+            }]
+        );
     }
 }

@@ -6,6 +6,7 @@ use pyo3::prelude::*;
 mod errors;
 mod heap;
 mod memory;
+mod own_memory;
 mod pymalloc;
 mod seconds;
 mod tracker;

@@ -8,7 +8,7 @@
 
 use rustc_hash::FxHashMap as HashMap;
 use std::io::Write;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::mpsc::{self, Receiver, Sender};
 use std::sync::Arc;
 use std::thread::JoinHandle;
@@ -50,6 +50,9 @@ pub struct AllocConfig {
     pub flush_interval: Duration,
     /// Compress chunks (format 1.1 LZ4).
     pub compress: bool,
+    /// The bytes memsleuth holds in the process, read with each memory sample (format 1.4's
+    /// `own`), so an analysis can tell them from the program's.
+    pub own_bytes: Option<fn() -> u64>,
 }
 
 impl Default for AllocConfig {
@@ -59,6 +62,7 @@ impl Default for AllocConfig {
             rss_interval: Duration::from_millis(10),
             flush_interval: Duration::from_millis(50),
             compress: true,
+            own_bytes: None,
         }
     }
 }
@@ -123,6 +127,7 @@ impl RecordSink {
 pub struct AllocRecorder {
     commands: Sender<Command>,
     stopping: Arc<AtomicBool>,
+    flushed: Arc<AtomicU64>,
     thread: Option<JoinHandle<Result<AllocStats, RecorderError>>>,
     start_mono_ns: u64,
 }
@@ -141,6 +146,8 @@ impl AllocRecorder {
         let (tx, rx) = mpsc::channel();
         let stopping = Arc::new(AtomicBool::new(false));
         let flag = Arc::clone(&stopping);
+        let flushed = Arc::new(AtomicU64::new(writer.written()));
+        let flushed_by_state = Arc::clone(&flushed);
         let start_mono_ns = cfg.start_mono_ns;
         let pid = header.pid;
         let thread = std::thread::Builder::new()
@@ -149,15 +156,24 @@ impl AllocRecorder {
                 // the recorder's own allocations must never be recorded: it stays "inside" the
                 // hook for its whole life
                 let _inside = memsleuth_hook::enter();
-                State::new(writer, cfg, resolve, pid).run(&rx, &flag)
+                State::new(writer, cfg, resolve, pid, flushed_by_state).run(&rx, &flag)
             })
             .map_err(|_| RecorderError::ThreadLost)?;
         Ok(AllocRecorder {
             commands: tx,
             stopping,
+            flushed,
             thread: Some(thread),
             start_mono_ns,
         })
+    }
+
+    /// The length of the capture up to its last complete chunk, as the recorder hands chunks
+    /// to the OS: a reader on another thread may read that far at any time while recording
+    /// goes on (frames may come after the stacks that use them; a [`AllocRecorder::sync`]
+    /// before a report makes everything so far readable).
+    pub fn flushed(&self) -> Arc<AtomicU64> {
+        Arc::clone(&self.flushed)
     }
 
     /// Places a mark at the current time.
@@ -250,10 +266,18 @@ struct State<W: Write> {
     last_flush: Instant,
     last_rss: Instant,
     clock: memsleuth_hook::TickConverter,
+    /// Where [`AllocRecorder::flushed`] readers see the length written so far.
+    flushed: Arc<AtomicU64>,
 }
 
 impl<W: Write> State<W> {
-    fn new(writer: CaptureWriter<W>, cfg: AllocConfig, resolve: ResolveFn, pid: u32) -> Self {
+    fn new(
+        writer: CaptureWriter<W>,
+        cfg: AllocConfig,
+        resolve: ResolveFn,
+        pid: u32,
+        flushed: Arc<AtomicU64>,
+    ) -> Self {
         let memory = if cfg.rss_interval.is_zero() {
             None
         } else {
@@ -276,6 +300,7 @@ impl<W: Write> State<W> {
             last_flush: Instant::now(),
             last_rss: Instant::now(),
             clock: memsleuth_hook::TickConverter::new(),
+            flushed,
         };
         state.writer.push(&Record::Frame(Frame {
             id: UNKNOWN_FRAME,
@@ -482,7 +507,8 @@ impl<W: Write> State<W> {
         };
         let t_ns = memsleuth_hook::now_ns().saturating_sub(self.cfg.start_mono_ns);
         if let Ok(m) = handle.read(Detail::Basic) {
-            let reading = crate::rss::to_reading(handle.pid(), m);
+            let mut reading = crate::rss::to_reading(handle.pid(), m);
+            reading.own = self.cfg.own_bytes.map(|own| own());
             self.writer.push(&Record::Sample(Sample {
                 t_ns,
                 readings: vec![reading],
@@ -534,6 +560,7 @@ impl<W: Write> State<W> {
         self.push_names();
         self.emit_all();
         self.writer.flush()?;
+        self.flushed.store(self.writer.written(), Ordering::Release);
         self.last_flush = Instant::now();
         Ok(())
     }

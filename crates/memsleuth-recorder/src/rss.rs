@@ -85,6 +85,7 @@ pub(crate) fn to_reading(pid: u32, m: Memory) -> ProcessReading {
         peak: m.peak,
         fds: m.fds,
         threads: m.threads,
+        own: None,
     }
 }
 

@@ -1402,6 +1402,7 @@ mod tests {
                 series: vec![],
             },
             rss: vec![],
+            own: vec![],
             counts: Vec::new(),
             holders: vec![],
             samples: vec![],

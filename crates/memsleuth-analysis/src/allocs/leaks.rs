@@ -86,6 +86,10 @@ pub struct LeakReport {
     pub heap: HeapInfo,
     /// RSS of the root process, `(t_ns, bytes)`, when the capture has it.
     pub rss: Vec<(u64, u64)>,
+    /// The part of that RSS memsleuth itself held, `(t_ns, bytes)`, when the capture says
+    /// (format 1.4: `run` and the Python API record it).
+    #[serde(skip)]
+    pub own: Vec<(u64, u64)>,
     /// Open descriptors and threads of the root process up to `at_ns` (format 1.3).
     #[serde(skip)]
     pub counts: Vec<crate::verdict::CountSample>,
@@ -394,6 +398,11 @@ impl<R: Read> LeakPass<R> {
         Ok(LeakReport {
             heap: heap_info,
             rss: rss_until(tables, at_ns),
+            own: {
+                let mut own = tables.own.points(false);
+                own.retain(|p| p.0 <= at_ns);
+                own
+            },
             counts: tables
                 .counts
                 .iter()

@@ -332,6 +332,8 @@ pub(crate) struct Tables {
     pub frames: FxHashMap<u32, Frame>,
     /// RSS of the root process over time.
     pub rss: Series,
+    /// The bytes memsleuth held in the root process over time (format 1.4), when it ran there.
+    pub own: Series,
     /// Open descriptors and threads of the root process at each sample (format 1.3).
     pub counts: Vec<crate::verdict::CountSample>,
     pub marks: Vec<(u64, String)>,
@@ -368,6 +370,7 @@ impl Tables {
             stacks: Stacks::default(),
             frames: FxHashMap::default(),
             rss: Series::new(2000),
+            own: Series::new(2000),
             counts: Vec::new(),
             marks: Vec::new(),
             root_exit: ExitStatus::Unknown,
@@ -755,6 +758,9 @@ fn run<R: Read, V: Visitor>(
                 let reading = s.readings.iter().find(|r| r.pid == root);
                 if let Some(rss) = reading.and_then(|r| r.rss) {
                     tables.rss.push(s.t_ns, rss as f64);
+                }
+                if let Some(own) = reading.and_then(|r| r.own) {
+                    tables.own.push(s.t_ns, own as f64);
                 }
                 if let Some(r) = reading.filter(|r| r.fds.is_some() || r.threads.is_some()) {
                     tables.counts.push(crate::verdict::CountSample {

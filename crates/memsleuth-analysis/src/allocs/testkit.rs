@@ -177,12 +177,18 @@ impl Cap {
 
     /// An RSS reading of the root process.
     pub fn sample(&mut self, t_ms: f64, rss: u64) -> &mut Self {
+        self.sample_of(t_ms, rss, None)
+    }
+
+    /// An RSS reading of the root process, with the bytes memsleuth held in it (format 1.4).
+    pub fn sample_of(&mut self, t_ms: f64, rss: u64, own: Option<u64>) -> &mut Self {
         self.samples += 1;
         self.w.push(&Record::Sample(Sample {
             t_ns: ms(t_ms),
             readings: vec![ProcessReading {
                 pid: 42,
                 rss: Some(rss),
+                own,
                 ..ProcessReading::default()
             }],
         }));

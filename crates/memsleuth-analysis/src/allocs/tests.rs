@@ -1054,3 +1054,43 @@ fn a_pass_stopped_at_the_main_code_end_goes_on_to_the_report_of_the_whole_captur
     assert_eq!(resumed.at_ns, whole.at_ns);
     assert_eq!(resumed.capture.end.reason, whole.capture.end.reason);
 }
+
+/// A small-object leak whose RSS grows by more than its heap: memsleuth's own tables of the
+/// live blocks grow beside it. With those bytes recorded the growth is not C's; without, the
+/// same RSS would be a native leak.
+fn small_leak_with_own_tables(own_recorded: bool) -> Vec<u8> {
+    let mut c = Cap::new();
+    let leak = c.stack("main@app.py:1 > keep@app.py:9");
+    let mut addr = 0x10_0000u64;
+    let mut heap = 0u64;
+    for step in 0..400u64 {
+        let t = step as f64 * 10.0;
+        for _ in 0..500 {
+            addr += 0x40;
+            c.alloc(t, addr, 64, leak);
+            heap += 64;
+        }
+        if step % 10 == 9 {
+            // the tables take ~80 bytes per live block, more than a small object's own
+            let own = 2 * MIB + heap / 64 * 80;
+            let rss = 30 * MIB + heap + own;
+            c.sample_of(t, rss, own_recorded.then_some(own));
+        }
+    }
+    c.write_frames();
+    c.finish(4000.0)
+}
+
+#[test]
+fn memsleuths_own_bytes_are_not_a_native_leak() {
+    use crate::{FindingKind, ProgramVerdict};
+    let kinds = |own_recorded| {
+        let v = ProgramVerdict::from_leaks(leaks(&small_leak_with_own_tables(own_recorded)));
+        v.findings.iter().map(|f| f.kind).collect::<Vec<_>>()
+    };
+    let with = kinds(true);
+    assert!(with.contains(&FindingKind::Python), "{with:?}");
+    assert!(!with.contains(&FindingKind::Native), "{with:?}");
+    // the control: the same RSS without the own bytes reads as C's growth
+    assert!(kinds(false).contains(&FindingKind::Native));
+}

@@ -6,6 +6,7 @@ mod codes;
 mod frames;
 mod hooks;
 mod objects;
+mod reader;
 mod sampled;
 mod table;
 
@@ -35,6 +36,9 @@ struct Active {
     path: PathBuf,
     /// What the end of the program's main code found, once it has come (`run` marks it).
     main_end: Option<objects::MainEnd>,
+    /// The exit report's pass, read while the program runs (`run` with its exit report and
+    /// the `objects` instrument, whose main-code end makes that report).
+    reader: Option<reader::PassReader>,
 }
 
 static ACTIVE: Mutex<Option<Active>> = Mutex::new(None);
@@ -146,6 +150,7 @@ pub fn track_start(
     let cfg = AllocConfig {
         start_mono_ns: memsleuth_hook::now_ns(),
         rss_interval: rss_every,
+        own_bytes: Some(crate::own_memory::bytes),
         ..AllocConfig::default()
     };
     let file = File::create(&path).map_err(|e| {
@@ -172,6 +177,10 @@ pub fn track_start(
     } else {
         None
     };
+    let exit_report = EXIT_REPORT.lock().ok().and_then(|w| w.clone());
+    let reader = exit_report
+        .filter(|_| objects)
+        .and_then(|opts| reader::PassReader::spawn(path.clone(), opts, recorder.flushed()));
     // SAFETY: GIL held; the layout was verified on this interpreter just above.
     unsafe { hooks::enable(layout, stack_depth, sample_bytes) };
     *active = Some(Active {
@@ -181,6 +190,7 @@ pub fn track_start(
         owner: std::process::id(),
         path,
         main_end: None,
+        reader,
     });
     Ok(())
 }
@@ -283,6 +293,7 @@ fn main_end_work(
 ) -> Option<objects::MainEnd> {
     let first_census = a.census.take().and_then(|c| py.detach(|| c.stop()));
     let exit_report = EXIT_REPORT.lock().ok().and_then(|mut w| w.take());
+    let read_so_far = a.reader.take().and_then(|r| py.detach(|| r.stop()));
     let sink = a.recorder.sink();
     let recorder = &a.recorder;
     hooks::ignoring_this_thread(|| {
@@ -293,7 +304,7 @@ fn main_end_work(
             || recorder.sync().ok(),
             extra,
             first_census.as_ref(),
-            exit_report,
+            exit_report.map(|opts| (opts, read_so_far)),
         )
     })
 }

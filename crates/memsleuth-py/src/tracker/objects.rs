@@ -224,8 +224,9 @@ pub(crate) struct MainEnd {
 /// returns its length. Tracking may go on after it (the program's shutdown is tracked too).
 ///
 /// The leak report that picks the blocks to hold is made as `report` asks: with `Some`, the
-/// whole report (verdicts per site), whose pass [`after_main_end`] reads on to the end; with
-/// `None`, only what picking the blocks needs.
+/// whole report (verdicts per site), whose pass [`after_main_end`] reads on to the end, going
+/// on from the pass read while the program ran when there is one; with `None`, only what
+/// picking the blocks needs.
 pub(crate) fn at_main_end(
     py: Python<'_>,
     sink: &RecordSink,
@@ -233,7 +234,7 @@ pub(crate) fn at_main_end(
     sync: impl FnOnce() -> Option<u64> + Send,
     extra_roots: &[(Bound<'_, PyAny>, String)],
     first_census: Option<&Census>,
-    report: Option<LeakOptions>,
+    report: Option<(LeakOptions, Option<super::reader::Pass>)>,
 ) -> Option<MainEnd> {
     let t_ns = sink.now_ns();
     // a program that ran into its memory limit leaves no room for this work, and a refused
@@ -242,16 +243,25 @@ pub(crate) fn at_main_end(
         return None;
     }
     let whole = report.is_some();
-    let opts = report.unwrap_or(LeakOptions {
-        windows: 0,
-        ..LeakOptions::default()
-    });
+    let (opts, read_so_far) = report.unwrap_or((
+        LeakOptions {
+            windows: 0,
+            ..LeakOptions::default()
+        },
+        None,
+    ));
     // first the capture's own answer to "what survives at the largest sites", with the GIL
     // released (other threads' hooks may be waiting for the recorder); no pointer into the
     // heap is held across that
     let (pass, leaks) = py.detach(move || {
         let upto = sync()?;
-        let pass = LeakPass::open_upto(path, &opts, upto).ok()?;
+        let pass = match read_so_far {
+            Some(mut pass) => {
+                pass.read_to(upto);
+                pass
+            }
+            None => LeakPass::open_upto(path, &opts, upto).ok()?,
+        };
         let leaks = pass.report().ok()?;
         Some((pass, leaks))
     })?;

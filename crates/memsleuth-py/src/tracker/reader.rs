@@ -1,0 +1,71 @@
+//! The leak report's pass kept up to date while the program runs. `run`'s exit verdict reads the
+//! whole capture; read at the end, that is seconds of work on a large heap after the program's
+//! last line, which users pay as time to their prompt. This thread reads each chunk soon after
+//! the recorder hands it to the OS, on a core the program is not using, so the end has only the
+//! last fraction of a second to read (see `objects::at_main_end`).
+//!
+//! It is a plain thread: it never takes the GIL or calls Python, and allocates only through
+//! Rust's allocator, which the `python` instrument's hooks do not see and `own_memory` counts
+//! (its tables are memsleuth's bytes in the program's RSS, not the program's).
+
+use std::fs::File;
+use std::io::{BufReader, Take};
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::mpsc::{self, RecvTimeoutError, Sender};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use memsleuth_analysis::{LeakOptions, LeakPass};
+
+/// How often the pass reads on: often enough that the end finds little left, rarely enough
+/// that each read is a few large chunks rather than many small ones.
+const READ_EVERY: Duration = Duration::from_millis(500);
+
+pub(crate) type Pass = LeakPass<Take<BufReader<File>>>;
+
+/// The running thread.
+#[derive(Debug)]
+pub(crate) struct PassReader {
+    stop: Sender<()>,
+    thread: JoinHandle<Option<Pass>>,
+}
+
+impl PassReader {
+    /// Starts reading the capture at `path` as far as `flushed` (the recorder's length written)
+    /// says, with the options of the exit report.
+    pub fn spawn(path: PathBuf, opts: LeakOptions, flushed: Arc<AtomicU64>) -> Option<PassReader> {
+        let (stop, stopped) = mpsc::channel::<()>();
+        let thread = std::thread::Builder::new()
+            .name("memsleuth-reader".into())
+            .spawn(move || {
+                let mut pass: Option<Pass> = None;
+                while let Err(RecvTimeoutError::Timeout) = stopped.recv_timeout(READ_EVERY) {
+                    // a program near its memory limit gets no more of our tables: the end
+                    // then reads the capture from the start, if it has room for that
+                    if !memsleuth_platform::can_map(memsleuth_analysis::allocs::memory_needed(
+                        &path,
+                    )) {
+                        return None;
+                    }
+                    let upto = flushed.load(Ordering::Acquire);
+                    match pass.as_mut() {
+                        Some(p) => p.read_to(upto),
+                        // the header may not be in the file yet: try again next time
+                        None => pass = LeakPass::open_upto(&path, &opts, upto).ok(),
+                    }
+                }
+                pass
+            })
+            .ok()?;
+        Some(PassReader { stop, thread })
+    }
+
+    /// Stops the thread and returns the pass as far as it read (`None` if it could not start
+    /// one or gave up).
+    pub fn stop(self) -> Option<Pass> {
+        let _ = self.stop.send(());
+        self.thread.join().ok().flatten()
+    }
+}
