@@ -19,9 +19,8 @@ pub use allocs::{
     TableOptions,
 };
 pub use error::AnalysisError;
-pub use memsleuth_format::{EndReason, ExitStatus};
 pub use profile::{Location, Profile, ProfileStack, ProfileSubject};
 pub use report::{ProcessVerdict, TimelineReport};
-pub use timeline::{EndInfo, Point, ProcessSeries, Timeline, TotalPoint, METRICS};
+pub use timeline::{EndCause, EndInfo, Exit, Point, ProcessSeries, Timeline, TotalPoint, METRICS};
 pub use trend::{classify, Verdict, VerdictKind, VerdictOptions, VerdictReason};
 pub use verdict::{Finding, FindingKind, ProgramVerdict, State};

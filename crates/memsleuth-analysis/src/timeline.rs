@@ -63,7 +63,7 @@ pub struct ProcessSeries {
     pub exited_at: Option<f64>,
     /// How it exited, when known; JSON `{"code": 0}`, `{"signal": 9}` or `null`.
     #[serde(serialize_with = "exit_json")]
-    pub exit: ExitStatus,
+    pub exit: Exit,
 }
 
 impl ProcessSeries {
@@ -108,20 +108,62 @@ impl TotalPoint {
     }
 }
 
+/// Why a capture ended, as its trailer says: the format's `EndReason` as the models carry it,
+/// so renderers never need the format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EndCause {
+    TargetExited,
+    Interrupted,
+    Duration,
+    Stopped,
+    Unknown,
+}
+
+impl From<EndReason> for EndCause {
+    fn from(r: EndReason) -> Self {
+        match r {
+            EndReason::TargetExited => EndCause::TargetExited,
+            EndReason::Interrupted => EndCause::Interrupted,
+            EndReason::Duration => EndCause::Duration,
+            EndReason::Stopped => EndCause::Stopped,
+            EndReason::Unknown => EndCause::Unknown,
+        }
+    }
+}
+
+/// How a process ended: the format's `ExitStatus` as the models carry it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Exit {
+    #[default]
+    Unknown,
+    Code(i32),
+    Signal(i32),
+}
+
+impl From<ExitStatus> for Exit {
+    fn from(s: ExitStatus) -> Self {
+        match s {
+            ExitStatus::Unknown => Exit::Unknown,
+            ExitStatus::Code(c) => Exit::Code(c),
+            ExitStatus::Signal(n) => Exit::Signal(n),
+        }
+    }
+}
+
 /// How the capture ended.
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct EndInfo {
     /// Why it ended, as its trailer says; `None` when it has no trailer (cut short). JSON
     /// `target_exited`, `interrupted`, `duration`, `stopped`, `unknown` or `cut_short`.
     #[serde(serialize_with = "end_reason_json")]
-    pub reason: Option<EndReason>,
+    pub reason: Option<EndCause>,
     /// True when the trailer is missing: the recorder died before finishing.
     pub cut_short: bool,
     /// Reader's description of damage that stopped reading early, if any.
     pub damage: Option<String>,
     /// How the root process exited, when known; JSON as [`ProcessSeries::exit`].
     #[serde(serialize_with = "exit_json")]
-    pub target_exit: ExitStatus,
+    pub target_exit: Exit,
     pub samples: u64,
     pub dropped: u64,
     pub flushes: u64,
@@ -144,10 +186,10 @@ impl EndInfo {
             _ => root_exit,
         };
         EndInfo {
-            reason: trailer.map(|t| t.reason),
+            reason: trailer.map(|t| t.reason.into()),
             cut_short: trailer.is_none(),
             damage: damage.map(|d| d.to_string()),
-            target_exit: status,
+            target_exit: status.into(),
             samples: trailer.map_or(0, |t| t.samples),
             dropped: trailer.map_or(0, |t| t.dropped),
             flushes: trailer.map_or(0, |t| t.flushes),
@@ -173,25 +215,25 @@ pub struct Timeline {
 }
 
 /// The JSON of an ending reason: a kind for machines (render words it for people).
-fn end_reason_json<S: serde::Serializer>(r: &Option<EndReason>, s: S) -> Result<S::Ok, S::Error> {
+fn end_reason_json<S: serde::Serializer>(r: &Option<EndCause>, s: S) -> Result<S::Ok, S::Error> {
     s.serialize_str(match r {
         None => "cut_short",
-        Some(EndReason::TargetExited) => "target_exited",
-        Some(EndReason::Interrupted) => "interrupted",
-        Some(EndReason::Duration) => "duration",
-        Some(EndReason::Stopped) => "stopped",
-        Some(EndReason::Unknown) => "unknown",
+        Some(EndCause::TargetExited) => "target_exited",
+        Some(EndCause::Interrupted) => "interrupted",
+        Some(EndCause::Duration) => "duration",
+        Some(EndCause::Stopped) => "stopped",
+        Some(EndCause::Unknown) => "unknown",
     })
 }
 
 /// The JSON of an exit status: `{"code": 1}`, `{"signal": 9}`, or `null` when unknown. Public
 /// for render's own models that carry one.
-pub fn exit_json<S: serde::Serializer>(e: &ExitStatus, s: S) -> Result<S::Ok, S::Error> {
+pub fn exit_json<S: serde::Serializer>(e: &Exit, s: S) -> Result<S::Ok, S::Error> {
     use serde::ser::SerializeMap;
     let (key, value) = match *e {
-        ExitStatus::Unknown => return s.serialize_none(),
-        ExitStatus::Code(c) => ("code", c),
-        ExitStatus::Signal(n) => ("signal", n),
+        Exit::Unknown => return s.serialize_none(),
+        Exit::Code(c) => ("code", c),
+        Exit::Signal(n) => ("signal", n),
     };
     let mut map = s.serialize_map(Some(1))?;
     map.serialize_entry(key, &value)?;
@@ -277,7 +319,7 @@ impl Timeline {
                     }
                     if let Some(series) = tl.series_mut(x.pid) {
                         series.exited_at = Some(t);
-                        series.exit = x.status;
+                        series.exit = x.status.into();
                     }
                 }
                 Record::Mark(m) => tl.marks.push((m.t_ns as f64 / NS, m.label.clone())),

@@ -1306,7 +1306,7 @@ mod tests {
             python_version: "3.12.1 (main, Jan 1 2024)".into(),
             duration_ns: 12_000_000_000,
             end: EndInfo {
-                reason: Some(memsleuth_analysis::EndReason::TargetExited),
+                reason: Some(memsleuth_analysis::EndCause::TargetExited),
                 duration: 12.0,
                 ..EndInfo::default()
             },

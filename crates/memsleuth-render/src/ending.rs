@@ -10,7 +10,7 @@
 //! Text, HTML, SVG and the command's own warning and error lines all take their phrases from
 //! here, so a capture is described the same way whichever report reads it.
 
-use memsleuth_analysis::{EndInfo, EndReason, ExitStatus};
+use memsleuth_analysis::{EndCause, EndInfo, Exit};
 
 use crate::html::esc;
 
@@ -147,20 +147,20 @@ pub fn html_banner(end: &EndInfo) -> String {
 pub fn reason_words(end: &EndInfo) -> &'static str {
     match end.reason {
         None => "cut short",
-        Some(EndReason::TargetExited) => "target exited",
-        Some(EndReason::Interrupted) => "interrupted",
-        Some(EndReason::Duration) => "duration reached",
-        Some(EndReason::Stopped) => "stopped",
-        Some(EndReason::Unknown) => "unknown",
+        Some(EndCause::TargetExited) => "target exited",
+        Some(EndCause::Interrupted) => "interrupted",
+        Some(EndCause::Duration) => "duration reached",
+        Some(EndCause::Stopped) => "stopped",
+        Some(EndCause::Unknown) => "unknown",
     }
 }
 
 /// How a process exited: `exit code 1`, `killed by signal 9 (SIGKILL)`; `None` when unknown.
-pub fn exit_words(status: ExitStatus) -> Option<String> {
+pub fn exit_words(status: Exit) -> Option<String> {
     match status {
-        ExitStatus::Unknown => None,
-        ExitStatus::Code(c) => Some(format!("exit code {c}")),
-        ExitStatus::Signal(s) => {
+        Exit::Unknown => None,
+        Exit::Code(c) => Some(format!("exit code {c}")),
+        Exit::Signal(s) => {
             let name = match s {
                 1 => " (SIGHUP)",
                 2 => " (SIGINT)",
@@ -253,27 +253,24 @@ mod tests {
     #[test]
     fn endings_and_exits_in_words_and_json_kinds() {
         let exited = EndInfo {
-            reason: Some(EndReason::TargetExited),
-            target_exit: ExitStatus::Code(0),
+            reason: Some(EndCause::TargetExited),
+            target_exit: Exit::Code(0),
             ..EndInfo::default()
         };
         assert_eq!(ended(&exited), "target exited (exit code 0)");
         let killed = EndInfo {
             reason: None,
             cut_short: true,
-            target_exit: ExitStatus::Signal(9),
+            target_exit: Exit::Signal(9),
             ..EndInfo::default()
         };
         assert_eq!(ended(&killed), "cut short (killed by signal 9 (SIGKILL))");
         let stopped = EndInfo {
-            reason: Some(EndReason::Stopped),
+            reason: Some(EndCause::Stopped),
             ..EndInfo::default()
         };
         assert_eq!(ended(&stopped), "stopped");
-        assert_eq!(
-            exit_words(ExitStatus::Signal(42)).unwrap(),
-            "killed by signal 42"
-        );
+        assert_eq!(exit_words(Exit::Signal(42)).unwrap(), "killed by signal 42");
         // the JSON carries kinds, not these words
         let json = serde_json::to_value(&killed).unwrap();
         assert_eq!(json["reason"], "cut_short");

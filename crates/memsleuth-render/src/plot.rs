@@ -1043,8 +1043,8 @@ pub(crate) mod test_models {
     //! Hand-built reports for the renderers' tests.
 
     use memsleuth_analysis::{
-        EndInfo, EndReason, ExitStatus, Point, ProcessSeries, ProcessVerdict, Timeline,
-        TimelineReport, TotalPoint, Verdict, VerdictKind, VerdictReason,
+        EndCause, EndInfo, Exit, Point, ProcessSeries, ProcessVerdict, Timeline, TimelineReport,
+        TotalPoint, Verdict, VerdictKind, VerdictReason,
     };
 
     const MIB: f64 = 1024.0 * 1024.0;
@@ -1134,10 +1134,10 @@ pub(crate) mod test_models {
                 total: total.clone(),
                 marks: vec![],
                 end: EndInfo {
-                    reason: Some(EndReason::TargetExited),
+                    reason: Some(EndCause::TargetExited),
                     cut_short: false,
                     damage: None,
-                    target_exit: ExitStatus::Code(0),
+                    target_exit: Exit::Code(0),
                     samples: total.len() as u64,
                     dropped: 0,
                     flushes: 3,
@@ -1180,7 +1180,7 @@ pub(crate) mod test_models {
             root: true,
             points,
             exited_at: Some(30.0),
-            exit: ExitStatus::Code(0),
+            exit: Exit::Code(0),
         };
         let v = verdict(VerdictKind::Growing, 1.2 * MIB, (6.0, 30.0), 52.4 * MIB);
         let pv = ProcessVerdict {
@@ -1226,7 +1226,7 @@ pub(crate) mod test_models {
                 })
                 .collect(),
             exited_at: None,
-            exit: ExitStatus::Unknown,
+            exit: Exit::Unknown,
         };
         let parent = mk(
             1000,
@@ -1298,7 +1298,7 @@ pub(crate) mod test_models {
                     })
                     .collect(),
                 exited_at: None,
-                exit: ExitStatus::Unknown,
+                exit: Exit::Unknown,
             })
             .collect();
         let mut v = verdict(VerdictKind::Stable, 0.0, (200.0, 999.95), 300.0 * MIB);
@@ -1336,7 +1336,7 @@ pub(crate) mod test_models {
         for p in &mut r.timeline.processes {
             p.points.retain(|q| q.t <= 12.0);
             p.exited_at = None;
-            p.exit = ExitStatus::Unknown;
+            p.exit = Exit::Unknown;
         }
         r.timeline.marks.retain(|m| m.0 <= 12.0);
         r.timeline.end.cut_short = true;
@@ -1361,7 +1361,7 @@ pub(crate) mod test_models {
                 ..Point::default()
             }],
             exited_at: None,
-            exit: ExitStatus::Unknown,
+            exit: Exit::Unknown,
         };
         let mut r = empty();
         r.timeline.processes = vec![mk(1, u64::MAX), mk(2, 0)];

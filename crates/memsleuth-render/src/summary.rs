@@ -179,7 +179,7 @@ struct ProcessJson<'a> {
     command: &'a [String],
     root: bool,
     #[serde(serialize_with = "memsleuth_analysis::timeline::exit_json")]
-    exit: memsleuth_analysis::ExitStatus,
+    exit: memsleuth_analysis::Exit,
     metric: &'static str,
     last: u64,
     max: u64,
