@@ -116,6 +116,21 @@ pub fn release_free_memory() {
     }
 }
 
+/// Gives the calling thread the lowest scheduling priority (nice 19): work that may wait, such as
+/// reading a capture ahead of the program's end, then takes only CPU time that the program and
+/// the recorder leave. Returns false where the platform cannot do it for one thread.
+pub fn lowest_priority_for_this_thread() -> bool {
+    #[cfg(target_os = "linux")]
+    // SAFETY: gettid has no preconditions; on Linux a thread id names that one thread for
+    // setpriority, and raising one's own nice value needs no privilege.
+    unsafe {
+        let tid = libc::syscall(libc::SYS_gettid) as libc::id_t;
+        libc::setpriority(libc::PRIO_PROCESS, tid, 19) == 0
+    }
+    #[cfg(not(target_os = "linux"))]
+    false
+}
+
 /// True when this process can map `bytes` more of memory now. memsleuth's own work at exit
 /// (a heap walk, a leak analysis) uses ordinary Rust allocations, and a refused one aborts the
 /// process; a program that ran into its `ulimit -v` (as a leaking one may) must see that work

@@ -40,6 +40,9 @@ impl PassReader {
         let thread = std::thread::Builder::new()
             .name("memsleuth-reader".into())
             .spawn(move || {
+                // on a machine with no idle core, the program and the recorder come first:
+                // what this thread has not read by the end is read then
+                memsleuth_platform::lowest_priority_for_this_thread();
                 let mut pass: Option<Pass> = None;
                 while let Err(RecvTimeoutError::Timeout) = stopped.recv_timeout(READ_EVERY) {
                     // a program near its memory limit gets no more of our tables: the end
