@@ -442,6 +442,11 @@ fn site_findings(
         else {
             continue;
         };
+        // a line released as the program ended, but for a remainder: one finding, the
+        // released one, which says what it held before its release
+        if r.released.iter().any(|s| s.location == site.location) {
+            continue;
+        }
         let Some(share) = material(v, heap_rate, &site.location, Some(i), dismissed) else {
             continue;
         };
@@ -468,6 +473,7 @@ fn site_findings(
         findings.push(f);
     }
     // grew through the program's time, released only as it ended: no holder is left to find
+    // then, only one `run` found while the program ran
     for site in &r.released {
         // a brief rise before a release is no evidence either way: it must not make the
         // verdict inconclusive as a brief surviving site does
@@ -493,6 +499,7 @@ fn site_findings(
         let skip = site.stack.len().saturating_sub(4);
         f.stack = site.stack[skip..].to_vec();
         f.released_at_end = site.bytes_late.saturating_sub(site.bytes_end);
+        f.holder = site.holder.clone();
         findings.push(f);
     }
 }

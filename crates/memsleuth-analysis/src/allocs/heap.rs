@@ -212,6 +212,14 @@ impl Visitor for LiveHeap {
             self.main_end = Some(t_ns);
         }
     }
+
+    fn live_slot(&self, addr: u64) -> Option<u32> {
+        self.live.get(&addr).map(|b| b.slot)
+    }
+
+    fn after_main_end(&self) -> bool {
+        self.main_end.is_some()
+    }
 }
 
 /// What the reports say about the capture itself.

@@ -124,6 +124,8 @@ pub struct ReleasedSite {
     /// The trend of its live bytes up to `late_ns`, and the series it was judged on.
     pub verdict: crate::Verdict,
     pub series: Vec<(u64, u64)>,
+    /// What held one of its blocks while the program ran, when `run` looked then.
+    pub holder: Option<crate::heap::RetentionPath>,
 }
 
 /// Where a site is last looked at for growth before its release: the last tenth of the
@@ -134,13 +136,15 @@ const RELEASED_MIN_BYTES: f64 = 256.0 * 1024.0;
 const RELEASED_SITES: usize = 5;
 
 /// Sites that held at least [`RELEASED_MIN_BYTES`] late in the program's time, less than half
-/// of that at `at_ns`, and grew steadily up to then.
+/// of that at `at_ns`, and grew steadily up to then; each with the newest of `held` (holders
+/// found while the program ran, by the slot of their block) that names one of its blocks.
 fn released_sites(
     names: &mut Names<'_>,
     heap: &LiveHeap,
     by_slot: &SlotSeries,
     at_ns: u64,
     opts: &VerdictOptions,
+    held: &[(u32, &memsleuth_format::Holder)],
 ) -> Vec<ReleasedSite> {
     let late = (at_ns as f64 * LATE_FRACTION) as u64;
     let mut by_site: FxHashMap<u32, (Vec<u32>, f64, f64)> = FxHashMap::default();
@@ -186,7 +190,12 @@ fn released_sites(
             .into_iter()
             .map(|i| names.locations[i as usize].clone())
             .collect();
+        let holder = held
+            .iter()
+            .find(|&&(slot, _)| names.site_of_slot(slot) == loc)
+            .map(|&(_, h)| crate::heap::RetentionPath::from_holder(h));
         out.push(ReleasedSite {
+            holder,
             location: names.locations[loc as usize].clone(),
             stack,
             late_ns: late,
@@ -355,6 +364,20 @@ impl<R: Read> LeakPass<R> {
                 }
             }
         }
+        // `run` also looks for holders while the program runs (before its main code's end
+        // is marked): a block it held then may be gone by the end (a pool's thread-locals
+        // freed as the pool shuts down), so those name their site by the block's slot when
+        // the holder was read, newest first, after the holders found at the end
+        let in_run =
+            |i: usize| heap.main_end.is_some() && !tables.holder_reads.get(i).is_some_and(|r| r.1);
+        let run_held: Vec<(u32, &memsleuth_format::Holder)> = tables
+            .holders
+            .iter()
+            .enumerate()
+            .rev()
+            .filter(|&(i, _)| in_run(i))
+            .filter_map(|(i, h)| Some((tables.holder_reads.get(i)?.0?, h)))
+            .collect();
         // a holder found at the main code's end may be of a block its shutdown freed
         let held: FxHashSet<u64> = tables.holders.iter().map(|h| h.addr).collect();
         let late_held: FxHashMap<u64, &Block> = late
@@ -362,10 +385,12 @@ impl<R: Read> LeakPass<R> {
             .filter(|(a, _)| held.contains(a))
             .map(|(a, b)| (*a, b))
             .collect();
-        let holders = tables
+        let end_holders = tables
             .holders
             .iter()
-            .filter_map(|h| {
+            .enumerate()
+            .filter(|&(i, _)| !in_run(i))
+            .filter_map(|(_, h)| {
                 let block = match heap.live.get(&h.addr).filter(|b| b.t <= at_ns) {
                     Some(b) => b,
                     None => late_held.get(&h.addr).copied()?,
@@ -376,13 +401,22 @@ impl<R: Read> LeakPass<R> {
                     addr: h.addr,
                     path: crate::heap::RetentionPath::from_holder(h),
                 })
-            })
+            });
+        let holders = end_holders
+            .chain(run_held.iter().filter_map(|&(slot, h)| {
+                let site = *all_sites.get(slot as usize)?;
+                (site != u32::MAX).then(|| SiteHolder {
+                    site: site as usize,
+                    addr: h.addr,
+                    path: crate::heap::RetentionPath::from_holder(h),
+                })
+            }))
             .collect();
         let mut released = Vec::new();
         if let Some(by_slot) = heap.by_slot.as_ref().filter(|_| judged > 0) {
             let sites = &mut leaks.sites[..judged];
             judge(sites, &site_of_slot, heap, by_slot, at_ns, &opts.verdict);
-            released = released_sites(&mut names, heap, by_slot, at_ns, &opts.verdict);
+            released = released_sites(&mut names, heap, by_slot, at_ns, &opts.verdict, &run_held);
         }
         let unresolved = names.unresolved;
         let growing = leaks.sites.iter().filter(|s| s.growing()).count();

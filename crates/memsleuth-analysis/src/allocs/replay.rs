@@ -346,8 +346,12 @@ pub(crate) struct Tables {
     pub allocs: u64,
     pub frees: u64,
     pub threads: u32,
-    /// 1.2: who held surviving blocks when tracking stopped.
+    /// 1.2: who held surviving blocks when tracking stopped (or the main code ended), and,
+    /// from `run`, who held the largest sites' blocks while the program ran.
     pub holders: Vec<memsleuth_format::Holder>,
+    /// For each holder, in order: the slot of its block when the holder was read (the block
+    /// was alive then), and whether it came after the main code's end.
+    pub holder_reads: Vec<(Option<u32>, bool)>,
     /// Object censuses and gc collections (the `objects` instrument), kept whole: they are
     /// small, and the verdict weighs them with the leaks without a pass of its own.
     pub censuses: Vec<memsleuth_format::Census>,
@@ -381,6 +385,7 @@ impl Tables {
             frees: 0,
             threads: 0,
             holders: Vec::new(),
+            holder_reads: Vec::new(),
             censuses: Vec::new(),
             collections: Vec::new(),
             peak_held: 0,
@@ -418,6 +423,15 @@ pub(crate) trait Visitor {
     /// A mark, on the first pass, before any event stamped after it (phase marks keep that
     /// promise; see `memsleuth_format::PHASE_MAIN_END`).
     fn mark(&mut self, _t_ns: u64, _label: &str) {}
+    /// The slot of the block alive at `addr` now, if the visitor follows live blocks: a holder
+    /// record names its block by address, which the program may reuse once the block is freed.
+    fn live_slot(&self, _addr: u64) -> Option<u32> {
+        None
+    }
+    /// True once the end of the program's main code has been read.
+    fn after_main_end(&self) -> bool {
+        false
+    }
 }
 
 /// Where a replay stops.
@@ -782,7 +796,13 @@ fn run<R: Read, V: Visitor>(
                 }
             }
             Record::Trailer(t) if first => tables.trailer = Some(t),
-            Record::Holder(h) if first => tables.holders.push(h),
+            Record::Holder(h) if first => {
+                tables.holder_reads.push((
+                    sink.visitor.live_slot(h.addr),
+                    sink.visitor.after_main_end(),
+                ));
+                tables.holders.push(h);
+            }
             Record::Census(c) if first => tables.censuses.push(c),
             Record::Gc(g) if first => tables.collections.push(g),
             _ => {}

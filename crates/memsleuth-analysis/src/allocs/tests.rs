@@ -1094,3 +1094,71 @@ fn memsleuths_own_bytes_are_not_a_native_leak() {
     // the control: the same RSS without the own bytes reads as C's growth
     assert!(kinds(false).contains(&FindingKind::Native));
 }
+
+/// `run` searches holders while the program runs too: a site whose blocks the program frees
+/// as its main code ends (a pool shut down, its threads' state with it) keeps the holder found
+/// then, by the block's site when the holder was read, even though the address is reused later.
+#[test]
+fn a_holder_found_while_the_program_ran_names_a_site_released_at_its_end() {
+    use crate::ProgramVerdict;
+    let mut c = Cap::new();
+    let grow = c.stack("main@app.py:1 > parse@app.py:57");
+    let other = c.stack("main@app.py:1 > other@app.py:70");
+    let addrs: Vec<u64> = (0..181u64).map(|i| 0x10_0000 + i * 0x1_0000).collect();
+    for (i, &a) in addrs.iter().enumerate() {
+        c.alloc(i as f64 * 10.0, a, 64 * KIB, grow);
+        if i == 100 {
+            c.write_frames();
+            c.flush();
+            // the census thread's search, while the block is alive
+            c.record(memsleuth_format::Record::Holder(memsleuth_format::Holder {
+                stack: 0,
+                addr: addrs[10],
+                root_kind: 0,
+                root: "held from C (1 reference the gc cannot see)".into(),
+                steps: vec![memsleuth_format::HolderStep {
+                    edge: String::new(),
+                    type_name: "dict".into(),
+                    ..memsleuth_format::HolderStep::default()
+                }],
+            }));
+        }
+    }
+    // the pool shuts down as the main code ends, all but a remainder of the line's blocks
+    // with it; one address is reused by another line
+    for (i, &a) in addrs.iter().enumerate().take(addrs.len() - 3) {
+        c.free(1850.0 + i as f64 * 0.1, a);
+    }
+    c.alloc(1950.0, addrs[10], 64, other);
+    c.record(memsleuth_format::Record::Mark(memsleuth_format::Mark {
+        t_ns: ms(2000.0),
+        label: memsleuth_format::PHASE_MAIN_END.into(),
+    }));
+    c.write_frames();
+    let r = leaks(&c.finish(2100.0));
+    // the reused address is not the holder's block: the holder is of the line's remainder
+    assert!(!r.holders.is_empty());
+    for h in &r.holders {
+        assert_eq!(r.leaks.sites[h.site].location.function, "parse", "{h:#?}");
+    }
+    let released = r
+        .released
+        .iter()
+        .find(|s| s.location.function == "parse")
+        .expect("the released site");
+    let holder = released
+        .holder
+        .as_ref()
+        .expect("the holder found while it ran");
+    assert!(holder.root.starts_with("held from C"), "{holder:#?}");
+    let v = ProgramVerdict::from_leaks(r);
+    let of_line: Vec<_> = v
+        .findings
+        .iter()
+        .filter(|f| f.location.as_ref().is_some_and(|l| l.function == "parse"))
+        .collect();
+    // the remainder does not make it a second finding
+    assert_eq!(of_line.len(), 1, "{:#?}", v.findings);
+    assert!(of_line[0].released_at_end > 0);
+    assert!(of_line[0].holder.is_some(), "{:#?}", of_line[0]);
+}

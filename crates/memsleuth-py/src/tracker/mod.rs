@@ -171,16 +171,22 @@ pub fn track_start(
         })
         .map_err(|e| to_py(e, &path))?;
     let objects = census_interval > 0.0;
+    // `run` with its exit report: the pass is read while the program runs, and offers the
+    // largest sites' blocks to the census thread for holders
+    let exit_report = EXIT_REPORT
+        .lock()
+        .ok()
+        .and_then(|w| w.clone())
+        .filter(|_| objects);
+    let wanted = exit_report.as_ref().map(|_| reader::Wanted::default());
     let census = if objects {
         objects::set_gc_sink(Some(recorder.sink()));
-        objects::CensusThread::spawn(py, recorder.sink(), census_every)
+        objects::CensusThread::spawn(py, recorder.sink(), census_every, wanted.clone())
     } else {
         None
     };
-    let exit_report = EXIT_REPORT.lock().ok().and_then(|w| w.clone());
     let reader = exit_report
-        .filter(|_| objects)
-        .and_then(|opts| reader::PassReader::spawn(path.clone(), opts, recorder.flushed()));
+        .and_then(|opts| reader::PassReader::spawn(path.clone(), opts, recorder.flushed(), wanted));
     // SAFETY: GIL held; the layout was verified on this interpreter just above.
     unsafe { hooks::enable(layout, stack_depth, sample_bytes) };
     *active = Some(Active {

@@ -51,6 +51,8 @@ pub(crate) struct CensusThread {
 struct CensusJob {
     sink: RecordSink,
     interval: Duration,
+    /// Blocks to find holders of at the next census, when `run`'s reader offers some.
+    wanted: Option<super::reader::Wanted>,
     stopped: Receiver<()>,
     done: Sender<Option<Census>>,
 }
@@ -72,6 +74,7 @@ impl CensusRun {
         let CensusJob {
             sink,
             interval,
+            wanted,
             mut stopped,
             done,
         } = job;
@@ -88,10 +91,23 @@ impl CensusRun {
             if !matches!(got, Err(RecvTimeoutError::Timeout)) {
                 break;
             }
-            // with the collector off, cycles pile up unseen: only the whole graph tells garbage
-            // from live objects, so take the full census then
             let started = Instant::now();
-            census_into(py, &sink, !gc_enabled(py), &mut first);
+            let offered = wanted
+                .as_ref()
+                .filter(|_| first.is_some())
+                .and_then(|w| w.lock().ok().and_then(|mut w| w.take()));
+            match offered {
+                // the census comes from the graph the holder search walks anyway
+                Some(blocks) => {
+                    hold(py, &sink, sink.now_ns(), &blocks, &[], None, false);
+                    // the graph's memory goes back to the OS, or RSS would keep it as if the
+                    // program had grown
+                    memsleuth_platform::release_free_memory();
+                }
+                // with the collector off, cycles pile up unseen: only the whole graph tells
+                // garbage from live objects, so take the full census then
+                None => census_into(py, &sink, !gc_enabled(py), &mut first),
+            }
             wait = interval.max(started.elapsed().saturating_mul(CENSUS_PAUSE_FACTOR));
         }
         let _ = done.send(first);
@@ -99,13 +115,19 @@ impl CensusRun {
 }
 
 impl CensusThread {
-    pub fn spawn(py: Python<'_>, sink: RecordSink, interval: Duration) -> Option<CensusThread> {
+    pub fn spawn(
+        py: Python<'_>,
+        sink: RecordSink,
+        interval: Duration,
+        wanted: Option<super::reader::Wanted>,
+    ) -> Option<CensusThread> {
         let (stop, stopped) = mpsc::channel::<()>();
         let (done_tx, done) = mpsc::channel();
         let run = CensusRun {
             job: Mutex::new(Some(CensusJob {
                 sink,
                 interval,
+                wanted,
                 stopped,
                 done: done_tx,
             })),
@@ -272,7 +294,7 @@ pub(crate) fn at_main_end(
         .flat_map(|(rank, site)| site.iter().map(move |&a| (a, rank)))
         .collect();
     drop(leaks);
-    hold(py, sink, t_ns, &wanted, extra_roots, first_census);
+    hold(py, sink, t_ns, &wanted, extra_roots, first_census, true);
     Some(MainEnd {
         pass: whole.then_some(pass),
     })
@@ -293,8 +315,10 @@ pub(crate) fn after_main_end(
     })
 }
 
-/// The census and the holder searches of [`at_main_end`]: `wanted` are the blocks to hold,
-/// with the rank of their site (the largest first).
+/// The census and the holder searches of [`at_main_end`], and of a census while the program
+/// runs: `wanted` are the blocks to hold, with the rank of their site (the largest first).
+/// `more_sites`: past [`HOLDER_SITES`], more sites while the searches are quick (at the end;
+/// while the program runs, its pause is kept short).
 fn hold(
     py: Python<'_>,
     sink: &RecordSink,
@@ -302,6 +326,7 @@ fn hold(
     wanted: &[(u64, usize)],
     extra_roots: &[(Bound<'_, PyAny>, String)],
     first_census: Option<&Census>,
+    more_sites: bool,
 ) {
     let wanted_set: FxHashSet<u64> = wanted.iter().map(|w| w.0).collect();
     let Ok(mut snap) = heap::snapshot(py, extra_roots, &wanted_set) else {
@@ -342,7 +367,7 @@ fn hold(
     let refs = referrers(&snap.graph);
     let searching = Instant::now();
     for &(addr, rank) in wanted {
-        if rank >= HOLDER_SITES && searching.elapsed() > MORE_HOLDER_SITES_BUDGET {
+        if rank >= HOLDER_SITES && (!more_sites || searching.elapsed() > MORE_HOLDER_SITES_BUDGET) {
             break;
         }
         // a block that is no object may be one's storage (a list's item array, a dict's keys

@@ -13,7 +13,7 @@ use std::io::{BufReader, Take};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc::{self, RecvTimeoutError, Sender};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
@@ -22,6 +22,17 @@ use memsleuth_analysis::{LeakOptions, LeakPass};
 /// How often the pass reads on: often enough that the end finds little left, rarely enough
 /// that each read is a few large chunks rather than many small ones.
 const READ_EVERY: Duration = Duration::from_millis(500);
+/// Every this many reads, the largest sites' blocks are offered to the census thread for a
+/// holder search (see [`Wanted`]).
+const WANT_EVERY_READS: u32 = 2;
+/// Sites whose blocks get a holder search while the program runs, largest first.
+const WANTED_SITES: usize = 5;
+
+/// Blocks of the largest sites, with their site's rank, for the census thread to find holders
+/// of while the program still holds them: a site whose memory the program releases as its
+/// main code ends (a pool's threads joined, their thread-locals with them) has no holder left
+/// to find at the end. The census thread takes the list; the reader puts a newer one.
+pub(crate) type Wanted = Arc<Mutex<Option<Vec<(u64, usize)>>>>;
 
 pub(crate) type Pass = LeakPass<Take<BufReader<File>>>;
 
@@ -35,7 +46,12 @@ pub(crate) struct PassReader {
 impl PassReader {
     /// Starts reading the capture at `path` as far as `flushed` (the recorder's length written)
     /// says, with the options of the exit report.
-    pub fn spawn(path: PathBuf, opts: LeakOptions, flushed: Arc<AtomicU64>) -> Option<PassReader> {
+    pub fn spawn(
+        path: PathBuf,
+        opts: LeakOptions,
+        flushed: Arc<AtomicU64>,
+        wanted: Option<Wanted>,
+    ) -> Option<PassReader> {
         let (stop, stopped) = mpsc::channel::<()>();
         let thread = std::thread::Builder::new()
             .name("memsleuth-reader".into())
@@ -44,6 +60,7 @@ impl PassReader {
                 // what this thread has not read by the end is read then
                 memsleuth_platform::lowest_priority_for_this_thread();
                 let mut pass: Option<Pass> = None;
+                let mut reads = 0u32;
                 while let Err(RecvTimeoutError::Timeout) = stopped.recv_timeout(READ_EVERY) {
                     // a program near its memory limit gets no more of our tables: the end
                     // then reads the capture from the start, if it has room for that
@@ -58,6 +75,12 @@ impl PassReader {
                         // the header may not be in the file yet: try again next time
                         None => pass = LeakPass::open_upto(&path, &opts, upto).ok(),
                     }
+                    reads += 1;
+                    if let (Some(p), Some(w)) = (pass.as_ref(), wanted.as_ref()) {
+                        if reads % WANT_EVERY_READS == 0 {
+                            offer(p, w);
+                        }
+                    }
                 }
                 pass
             })
@@ -70,5 +93,24 @@ impl PassReader {
     pub fn stop(self) -> Option<Pass> {
         let _ = self.stop.send(());
         self.thread.join().ok().flatten()
+    }
+}
+
+/// Puts the blocks of the largest sites so far where the census thread takes them.
+fn offer(pass: &Pass, wanted: &Wanted) {
+    let Ok(report) = pass.report() else {
+        return;
+    };
+    let blocks: Vec<(u64, usize)> = report
+        .samples
+        .iter()
+        .take(WANTED_SITES)
+        .enumerate()
+        .flat_map(|(rank, site)| site.iter().map(move |&a| (a, rank)))
+        .collect();
+    if !blocks.is_empty() {
+        if let Ok(mut w) = wanted.lock() {
+            *w = Some(blocks);
+        }
     }
 }
