@@ -493,3 +493,45 @@ def test_the_pass_read_during_the_run_ends_with_the_main_code(tmp_path: Path) ->
     assert kinds, verdict
     assert kinds[0] == "python", verdict
     assert "native" not in kinds, verdict
+
+
+def test_a_leak_a_pool_releases_as_main_returns_keeps_the_holder_found_while_it_ran(
+    tmp_path: Path,
+) -> None:
+    # the workers' thread-locals grow for the whole run and go when `main()`'s own pool shuts
+    # down, before the main code's end: the holder is found while the program runs
+    script = write(
+        tmp_path,
+        "shards.py",
+        """
+        import threading
+        import time
+        from concurrent.futures import ThreadPoolExecutor
+
+        _state = threading.local()
+
+        def work(n):
+            if not hasattr(_state, "seen"):
+                _state.seen = {}
+            for i in range(20):
+                _state.seen[(n, i)] = "x" * 2000 + str(n * 100 + i)  # KEPT
+            time.sleep(0.004)
+            return n
+
+        def main():
+            with ThreadPoolExecutor(max_workers=2) as pool:
+                print(sum(pool.map(work, range(1500))))
+
+        main()
+        """,
+    )
+    code, model, stderr = checked_run(tmp_path, script)
+    assert code == 3, stderr
+    finding = model["findings"][0]
+    assert finding["kind"] == "python", finding
+    assert first_line(model) == ("shards.py", line_of(script, "KEPT"))
+    assert finding["released_at_end_bytes"] > 10_000_000, finding
+    assert "_state" in (finding["holder"] or ""), finding
+    # one finding for the line, although a remainder of it survives
+    lines = [first_line({"findings": [f]}) for f in model["findings"]]
+    assert lines.count(("shards.py", line_of(script, "KEPT"))) == 1, model["findings"]
