@@ -306,6 +306,16 @@ impl<R: Read> LeakPass<R> {
             .advance(&mut self.tables, true, limits, &mut self.heap);
     }
 
+    /// The stack that allocated the live block at `addr`, as the capture numbers its stacks.
+    pub fn stack_of(&self, addr: u64) -> Option<u32> {
+        let block = self.heap.live.get(&addr)?;
+        self.tables
+            .stacks
+            .nodes
+            .get(block.slot as usize)
+            .map(|n| n.id)
+    }
+
     /// The report on what the pass has read so far.
     pub fn report(&self) -> Result<LeakReport, AnalysisError> {
         let LeakPass {

@@ -349,8 +349,9 @@ pub(crate) struct Tables {
     /// 1.2: who held surviving blocks when tracking stopped (or the main code ended), and,
     /// from `run`, who held the largest sites' blocks while the program ran.
     pub holders: Vec<memsleuth_format::Holder>,
-    /// For each holder, in order: the slot of its block when the holder was read (the block
-    /// was alive then), and whether it came after the main code's end.
+    /// For each holder, in order: the slot of its block (of the stack it names, or of the block
+    /// alive at its address when the holder was read), and whether it came after the main
+    /// code's end.
     pub holder_reads: Vec<(Option<u32>, bool)>,
     /// Object censuses and gc collections (the `objects` instrument), kept whole: they are
     /// small, and the verdict weighs them with the leaks without a pass of its own.
@@ -797,10 +798,15 @@ fn run<R: Read, V: Visitor>(
             }
             Record::Trailer(t) if first => tables.trailer = Some(t),
             Record::Holder(h) if first => {
-                tables.holder_reads.push((
-                    sink.visitor.live_slot(h.addr),
-                    sink.visitor.after_main_end(),
-                ));
+                // a holder searched for a site's block names the stack that allocated it;
+                // one of an instance names none, and its block is looked up
+                let slot = match h.stack {
+                    0 => sink.visitor.live_slot(h.addr),
+                    stack => sink.stacks.get(stack),
+                };
+                tables
+                    .holder_reads
+                    .push((slot, sink.visitor.after_main_end()));
                 tables.holders.push(h);
             }
             Record::Census(c) if first => tables.censuses.push(c),

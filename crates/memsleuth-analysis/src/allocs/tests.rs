@@ -1110,9 +1110,9 @@ fn a_holder_found_while_the_program_ran_names_a_site_released_at_its_end() {
         if i == 100 {
             c.write_frames();
             c.flush();
-            // the census thread's search, while the block is alive
+            // the census thread's search, while the block is alive, names its stack
             c.record(memsleuth_format::Record::Holder(memsleuth_format::Holder {
-                stack: 0,
+                stack: grow,
                 addr: addrs[10],
                 root_kind: 0,
                 root: "held from C (1 reference the gc cannot see)".into(),

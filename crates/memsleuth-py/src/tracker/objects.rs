@@ -287,11 +287,12 @@ pub(crate) fn at_main_end(
         let leaks = pass.report().ok()?;
         Some((pass, leaks))
     })?;
-    let wanted: Vec<(u64, usize)> = leaks
+    // stack 0: found at the end, these also serve as instances of their types (`report growth`)
+    let wanted: Vec<(u64, usize, u32)> = leaks
         .samples
         .iter()
         .enumerate()
-        .flat_map(|(rank, site)| site.iter().map(move |&a| (a, rank)))
+        .flat_map(|(rank, site)| site.iter().map(move |&a| (a, rank, 0)))
         .collect();
     drop(leaks);
     hold(py, sink, t_ns, &wanted, extra_roots, first_census, true);
@@ -316,14 +317,15 @@ pub(crate) fn after_main_end(
 }
 
 /// The census and the holder searches of [`at_main_end`], and of a census while the program
-/// runs: `wanted` are the blocks to hold, with the rank of their site (the largest first).
+/// runs: `wanted` are the blocks to hold, with the rank of their site (the largest first) and
+/// the stack that allocated them (0 when not told).
 /// `more_sites`: past [`HOLDER_SITES`], more sites while the searches are quick (at the end;
 /// while the program runs, its pause is kept short).
 fn hold(
     py: Python<'_>,
     sink: &RecordSink,
     t_ns: u64,
-    wanted: &[(u64, usize)],
+    wanted: &[(u64, usize, u32)],
     extra_roots: &[(Bound<'_, PyAny>, String)],
     first_census: Option<&Census>,
     more_sites: bool,
@@ -366,7 +368,7 @@ fn hold(
     }
     let refs = referrers(&snap.graph);
     let searching = Instant::now();
-    for &(addr, rank) in wanted {
+    for &(addr, rank, stack) in wanted {
         if rank >= HOLDER_SITES && (!more_sites || searching.elapsed() > MORE_HOLDER_SITES_BUDGET) {
             break;
         }
@@ -374,7 +376,7 @@ fn hold(
         // table...): the path to its owner is what keeps it
         if let Some(&n) = by_block.get(&addr).or_else(|| snap.storage.get(&addr)) {
             for p in snap.paths(py, &refs, n, 1, 0) {
-                sink.push(Record::Holder(p.to_holder(0, addr)));
+                sink.push(Record::Holder(p.to_holder(stack, addr)));
             }
         }
     }

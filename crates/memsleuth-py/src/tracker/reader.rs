@@ -32,7 +32,9 @@ const WANTED_SITES: usize = 5;
 /// of while the program still holds them: a site whose memory the program releases as its
 /// main code ends (a pool's threads joined, their thread-locals with them) has no holder left
 /// to find at the end. The census thread takes the list; the reader puts a newer one.
-pub(crate) type Wanted = Arc<Mutex<Option<Vec<(u64, usize)>>>>;
+/// Each block with its site's rank and the stack that allocated it, which the holder record
+/// carries: a holder of an allocation site's block, not of an instance of a growing type.
+pub(crate) type Wanted = Arc<Mutex<Option<Vec<(u64, usize, u32)>>>>;
 
 pub(crate) type Pass = LeakPass<Take<BufReader<File>>>;
 
@@ -101,12 +103,15 @@ fn offer(pass: &Pass, wanted: &Wanted) {
     let Ok(report) = pass.report() else {
         return;
     };
-    let blocks: Vec<(u64, usize)> = report
+    let blocks: Vec<(u64, usize, u32)> = report
         .samples
         .iter()
         .take(WANTED_SITES)
         .enumerate()
-        .flat_map(|(rank, site)| site.iter().map(move |&a| (a, rank)))
+        .flat_map(|(rank, site)| {
+            site.iter()
+                .filter_map(move |&a| Some((a, rank, pass.stack_of(a)?)))
+        })
         .collect();
     if !blocks.is_empty() {
         if let Ok(mut w) = wanted.lock() {
