@@ -83,6 +83,11 @@ impl PassReader {
                             offer(p, w);
                         }
                     }
+                    // what the read and the report freed (chunk buffers, a table outgrown,
+                    // the report's scratch) goes back to the OS: the C allocator would keep
+                    // it, in this thread's own arena, and RSS beyond the bytes memsleuth
+                    // holds would read as the program's C memory growing
+                    memsleuth_platform::release_free_memory();
                 }
                 pass
             })
