@@ -54,6 +54,23 @@ unsafe fn map(_size: usize) -> *mut u8 {
     std::ptr::null_mut()
 }
 
+/// A mapping moved to a new size by the kernel, without copying its pages.
+#[cfg(target_os = "linux")]
+unsafe fn remap(ptr: *mut u8, old: usize, new: usize) -> *mut u8 {
+    // SAFETY: `ptr` and `old` are those of a mapping made by `map` or `remap`
+    let p = unsafe { libc::mremap(ptr.cast(), old, new, libc::MREMAP_MAYMOVE) };
+    if p == libc::MAP_FAILED {
+        std::ptr::null_mut()
+    } else {
+        p.cast()
+    }
+}
+
+#[cfg(not(target_os = "linux"))]
+unsafe fn remap(_ptr: *mut u8, _old: usize, _new: usize) -> *mut u8 {
+    std::ptr::null_mut()
+}
+
 #[cfg(target_os = "linux")]
 unsafe fn unmap(ptr: *mut u8, size: usize) {
     // SAFETY: `ptr` and `size` are those of a mapping made by `map` or `remap`
@@ -113,6 +130,15 @@ unsafe impl GlobalAlloc for Counting {
         if !direct(&layout) && !direct(&new) {
             // SAFETY: the caller's contract is the system allocator's
             let p = unsafe { System.realloc(ptr, layout, new_size) };
+            if !p.is_null() {
+                IN_USE.fetch_add(new_size, Ordering::Relaxed);
+                IN_USE.fetch_sub(layout.size(), Ordering::Relaxed);
+            }
+            return p;
+        }
+        if direct(&layout) && direct(&new) {
+            // SAFETY: a mapping made with `layout.size()` bytes
+            let p = unsafe { remap(ptr, layout.size(), new_size) };
             if !p.is_null() {
                 IN_USE.fetch_add(new_size, Ordering::Relaxed);
                 IN_USE.fetch_sub(layout.size(), Ordering::Relaxed);
