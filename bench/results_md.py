@@ -4,6 +4,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 import subprocess
 from pathlib import Path
@@ -52,7 +53,11 @@ def write_section(path: Path, name: str, body: str) -> None:
 
 
 def tree_revision(root: Path) -> str:
-    """`git describe` of the tree the benchmark was built from, or "?" outside a checkout."""
+    """`git describe` of the tree the benchmark was built from (as bench/run saw it when it
+    built memsleuth, else as it is now), or "?" outside a checkout."""
+    built = os.environ.get("BENCH_BUILT_FROM")
+    if built:
+        return built
     try:
         return subprocess.run(
             ["git", "-C", str(root), "describe", "--always", "--dirty"],
