@@ -28,12 +28,12 @@ const WANT_EVERY_READS: u32 = 2;
 /// Sites whose blocks get a holder search while the program runs, largest first.
 const WANTED_SITES: usize = 5;
 
-/// Blocks of the largest sites, with their site's rank, for the census thread to find holders
-/// of while the program still holds them: a site whose memory the program releases as its
-/// main code ends (a pool's threads joined, their thread-locals with them) has no holder left
-/// to find at the end. The census thread takes the list; the reader puts a newer one.
-/// Each block with its site's rank and the stack that allocated it, which the holder record
-/// carries: a holder of an allocation site's block, not of an instance of a growing type.
+/// Blocks of the largest sites for the census thread to find holders of while the program
+/// still holds them: a site whose memory the program releases as its main code ends (a pool's
+/// threads joined, their thread-locals with them) has no holder left to find at the end. The
+/// census thread takes the list; the reader puts a newer one. Each block comes with its site's
+/// rank and the stack that allocated it, which the holder record carries (a holder of a site's
+/// block, not of an instance of a growing type).
 pub(crate) type Wanted = Arc<Mutex<Option<Vec<(u64, usize, u32)>>>>;
 
 pub(crate) type Pass = LeakPass<Take<BufReader<File>>>;
