@@ -376,8 +376,9 @@ impl<R: Read> LeakPass<R> {
         }
         // `run` also looks for holders while the program runs (before its main code's end
         // is marked): a block it held then may be gone by the end (a pool's thread-locals
-        // freed as the pool shuts down), so those name their site by the block's slot when
-        // the holder was read, newest first, after the holders found at the end
+        // freed as the pool shuts down), and its address reused, so those are placed by the
+        // stack that allocated their block (see `Tables::holder_reads`), newest first, after
+        // the holders found at the end
         let in_run =
             |i: usize| heap.main_end.is_some() && !tables.holder_reads.get(i).is_some_and(|r| r.1);
         let run_held: Vec<(u32, &memsleuth_format::Holder)> = tables
