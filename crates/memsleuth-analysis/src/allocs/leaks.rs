@@ -216,6 +216,9 @@ pub struct SiteHolder {
     pub site: usize,
     pub addr: u64,
     pub path: crate::heap::RetentionPath,
+    /// Found while the program ran, not at its end: a block caught in flight then (on the
+    /// evaluation stack, not stored yet) looks held from C, so it says where, not what kind.
+    pub during_run: bool,
 }
 
 /// Blocks sampled per site for [`LeakReport::samples`], and sites sampled.
@@ -411,6 +414,7 @@ impl<R: Read> LeakPass<R> {
                     site: site as usize,
                     addr: h.addr,
                     path: crate::heap::RetentionPath::from_holder(h),
+                    during_run: false,
                 })
             });
         let holders = end_holders
@@ -420,6 +424,7 @@ impl<R: Read> LeakPass<R> {
                     site: site as usize,
                     addr: h.addr,
                     path: crate::heap::RetentionPath::from_holder(h),
+                    during_run: true,
                 })
             }))
             .collect();

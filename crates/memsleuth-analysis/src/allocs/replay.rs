@@ -800,9 +800,12 @@ fn run<R: Read, V: Visitor>(
             Record::Holder(h) if first => {
                 // a holder searched for a site's block names the stack that allocated it;
                 // one of an instance names none, and its block is looked up
+                let alive = sink.visitor.live_slot(h.addr);
                 let slot = match h.stack {
-                    0 => sink.visitor.live_slot(h.addr),
-                    stack => sink.stacks.get(stack),
+                    0 => alive,
+                    // the block offered may have been freed and its address reused before
+                    // the search found an object there: only the same stack's block counts
+                    stack => sink.stacks.get(stack).filter(|&s| alive == Some(s)),
                 };
                 tables
                     .holder_reads

@@ -1130,6 +1130,16 @@ fn a_holder_found_while_the_program_ran_names_a_site_released_at_its_end() {
         c.free(1850.0 + i as f64 * 0.1, a);
     }
     c.alloc(1950.0, addrs[10], 64, other);
+    c.write_frames();
+    c.flush();
+    // a search that came too late: the address offered is another line's block now
+    c.record(memsleuth_format::Record::Holder(memsleuth_format::Holder {
+        stack: grow,
+        addr: addrs[10],
+        root_kind: 0,
+        root: "stale".into(),
+        steps: Vec::new(),
+    }));
     c.record(memsleuth_format::Record::Mark(memsleuth_format::Mark {
         t_ns: ms(2000.0),
         label: memsleuth_format::PHASE_MAIN_END.into(),
@@ -1151,6 +1161,11 @@ fn a_holder_found_while_the_program_ran_names_a_site_released_at_its_end() {
         .as_ref()
         .expect("the holder found while it ran");
     assert!(holder.root.starts_with("held from C"), "{holder:#?}");
+    assert!(
+        r.holders.iter().all(|h| h.path.root != "stale"),
+        "{:#?}",
+        r.holders
+    );
     let v = ProgramVerdict::from_leaks(r);
     let of_line: Vec<_> = v
         .findings
@@ -1161,4 +1176,38 @@ fn a_holder_found_while_the_program_ran_names_a_site_released_at_its_end() {
     assert_eq!(of_line.len(), 1, "{:#?}", v.findings);
     assert!(of_line[0].released_at_end > 0);
     assert!(of_line[0].holder.is_some(), "{:#?}", of_line[0]);
+}
+
+/// A holder found while the program ran says where a line's memory was held, not what kind of
+/// leak it is: an object caught on the evaluation stack, not stored yet, looks held from C.
+#[test]
+fn a_holder_found_while_the_program_ran_does_not_make_a_leak_held_from_c() {
+    use crate::{FindingKind, ProgramVerdict};
+    let mut c = Cap::new();
+    let grow = c.stack("main@app.py:1 > keep@app.py:8");
+    for i in 0..300u64 {
+        c.alloc(i as f64 * 10.0, 0x10_0000 + i * 0x1_0000, 64 * KIB, grow);
+        if i == 150 {
+            c.write_frames();
+            c.flush();
+            c.record(memsleuth_format::Record::Holder(memsleuth_format::Holder {
+                stack: grow,
+                addr: 0x10_0000 + 100 * 0x1_0000,
+                root_kind: 3,
+                root: "held from C (1 reference the gc cannot see)".into(),
+                steps: Vec::new(),
+            }));
+        }
+    }
+    c.record(memsleuth_format::Record::Mark(memsleuth_format::Mark {
+        t_ns: ms(3000.0),
+        label: memsleuth_format::PHASE_MAIN_END.into(),
+    }));
+    c.write_frames();
+    let r = leaks(&c.finish(3100.0));
+    assert!(r.holders.iter().any(|h| h.during_run), "{:#?}", r.holders);
+    let v = ProgramVerdict::from_leaks(r);
+    let f = &v.findings[0];
+    assert_eq!(f.kind, FindingKind::Python, "{f:#?}");
+    assert!(f.holder.is_some());
 }

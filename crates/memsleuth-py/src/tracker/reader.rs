@@ -12,9 +12,8 @@ use std::fs::File;
 use std::io::{BufReader, Take};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::mpsc::{self, RecvTimeoutError, Sender};
+use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender};
 use std::sync::{Arc, Mutex};
-use std::thread::JoinHandle;
 use std::time::Duration;
 
 use memsleuth_analysis::{LeakOptions, LeakPass};
@@ -27,6 +26,10 @@ const READ_EVERY: Duration = Duration::from_millis(500);
 const WANT_EVERY_READS: u32 = 2;
 /// Sites whose blocks get a holder search while the program runs, largest first.
 const WANTED_SITES: usize = 5;
+/// How long the end waits for a read under way. A reader caught up is idle and answers at
+/// once; one far behind (no idle core, an event rate above what it reads) may be minutes from
+/// its next stop at nice 19, and the end reads the capture from the start instead.
+const STOP_WAIT: Duration = Duration::from_millis(200);
 
 /// Blocks of the largest sites for the census thread to find holders of while the program
 /// still holds them: a site whose memory the program releases as its main code ends (a pool's
@@ -42,7 +45,8 @@ pub(crate) type Pass = LeakPass<Take<BufReader<File>>>;
 #[derive(Debug)]
 pub(crate) struct PassReader {
     stop: Sender<()>,
-    thread: JoinHandle<Option<Pass>>,
+    /// The pass, sent once the thread has stopped.
+    done: Receiver<Option<Pass>>,
 }
 
 impl PassReader {
@@ -55,7 +59,8 @@ impl PassReader {
         wanted: Option<Wanted>,
     ) -> Option<PassReader> {
         let (stop, stopped) = mpsc::channel::<()>();
-        let thread = std::thread::Builder::new()
+        let (done_tx, done) = mpsc::channel();
+        std::thread::Builder::new()
             .name("memsleuth-reader".into())
             .spawn(move || {
                 // on a machine with no idle core, the program and the recorder come first:
@@ -69,7 +74,8 @@ impl PassReader {
                     if !memsleuth_platform::can_map(memsleuth_analysis::allocs::memory_needed(
                         &path,
                     )) {
-                        return None;
+                        pass = None;
+                        break;
                     }
                     let upto = flushed.load(Ordering::Acquire);
                     match pass.as_mut() {
@@ -89,17 +95,20 @@ impl PassReader {
                     // holds would read as the program's C memory growing
                     memsleuth_platform::release_free_memory();
                 }
-                pass
+                // nobody waits any more when the end gave up on this thread: the pass is
+                // dropped here
+                let _ = done_tx.send(pass);
             })
             .ok()?;
-        Some(PassReader { stop, thread })
+        Some(PassReader { stop, done })
     }
 
-    /// Stops the thread and returns the pass as far as it read (`None` if it could not start
-    /// one or gave up).
+    /// Stops the thread and returns the pass as far as it read: `None` if it could not start
+    /// one, gave up, or is in the middle of a read it will not finish within [`STOP_WAIT`]
+    /// (it is then left to finish and drop it; it holds no lock and calls no Python).
     pub fn stop(self) -> Option<Pass> {
         let _ = self.stop.send(());
-        self.thread.join().ok().flatten()
+        self.done.recv_timeout(STOP_WAIT).ok().flatten()
     }
 }
 
