@@ -417,17 +417,19 @@ impl<R: Read> LeakPass<R> {
                     during_run: false,
                 })
             });
-        let holders = end_holders
-            .chain(run_held.iter().filter_map(|&(slot, h)| {
-                let site = *all_sites.get(slot as usize)?;
-                (site != u32::MAX).then(|| SiteHolder {
-                    site: site as usize,
-                    addr: h.addr,
-                    path: crate::heap::RetentionPath::from_holder(h),
-                    during_run: true,
-                })
-            }))
-            .collect();
+        let mut holders: Vec<SiteHolder> = end_holders.collect();
+        // the end's holders stand for the sites they name; those found while the program ran
+        // only for sites the end found none for (a frame that held them then may be gone)
+        let held_at_end: FxHashSet<usize> = holders.iter().map(|h| h.site).collect();
+        holders.extend(run_held.iter().filter_map(|&(slot, h)| {
+            let site = *all_sites.get(slot as usize)?;
+            (site != u32::MAX && !held_at_end.contains(&(site as usize))).then(|| SiteHolder {
+                site: site as usize,
+                addr: h.addr,
+                path: crate::heap::RetentionPath::from_holder(h),
+                during_run: true,
+            })
+        }));
         let mut released = Vec::new();
         if let Some(by_slot) = heap.by_slot.as_ref().filter(|_| judged > 0) {
             let sites = &mut leaks.sites[..judged];
