@@ -454,10 +454,12 @@ fn site_findings(
             continue;
         }
         kept += 1;
-        let found = r.holders.iter().find(|h| h.site == i);
-        let holder = found.map(|h| h.path.clone());
-        // only a holder found at the end tells the kind (see `SiteHolder::during_run`)
-        let kind = match found.filter(|h| !h.during_run).map(|h| h.path.root_kind) {
+        let holder = r
+            .holders
+            .iter()
+            .find(|h| h.site == i)
+            .map(|h| h.path.clone());
+        let kind = match holder.as_ref().map(|h| h.root_kind) {
             Some(RootKind::HeldFromC) => FindingKind::HeldFromC,
             _ => FindingKind::Python,
         };

@@ -216,9 +216,6 @@ pub struct SiteHolder {
     pub site: usize,
     pub addr: u64,
     pub path: crate::heap::RetentionPath,
-    /// Found while the program ran, not at its end: a block caught in flight then (on the
-    /// evaluation stack, not stored yet) looks held from C, so it says where, not what kind.
-    pub during_run: bool,
 }
 
 /// Blocks sampled per site for [`LeakReport::samples`], and sites sampled.
@@ -414,22 +411,12 @@ impl<R: Read> LeakPass<R> {
                     site: site as usize,
                     addr: h.addr,
                     path: crate::heap::RetentionPath::from_holder(h),
-                    during_run: false,
                 })
             });
-        let mut holders: Vec<SiteHolder> = end_holders.collect();
-        // the end's holders stand for the sites they name; those found while the program ran
-        // only for sites the end found none for (a frame that held them then may be gone)
-        let held_at_end: FxHashSet<usize> = holders.iter().map(|h| h.site).collect();
-        holders.extend(run_held.iter().filter_map(|&(slot, h)| {
-            let site = *all_sites.get(slot as usize)?;
-            (site != u32::MAX && !held_at_end.contains(&(site as usize))).then(|| SiteHolder {
-                site: site as usize,
-                addr: h.addr,
-                path: crate::heap::RetentionPath::from_holder(h),
-                during_run: true,
-            })
-        }));
+        // the end's holders stand for the sites alive then; those found while the program
+        // ran only for the sites it released before (a frame that held a site's block then
+        // may be gone by the end, and the root found at the end is the one to show)
+        let holders: Vec<SiteHolder> = end_holders.collect();
         let mut released = Vec::new();
         if let Some(by_slot) = heap.by_slot.as_ref().filter(|_| judged > 0) {
             let sites = &mut leaks.sites[..judged];

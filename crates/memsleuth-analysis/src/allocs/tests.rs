@@ -1146,11 +1146,9 @@ fn a_holder_found_while_the_program_ran_names_a_site_released_at_its_end() {
     }));
     c.write_frames();
     let r = leaks(&c.finish(2100.0));
-    // the reused address is not the holder's block: the holder is of the line's remainder
-    assert!(!r.holders.is_empty());
-    for h in &r.holders {
-        assert_eq!(r.leaks.sites[h.site].location.function, "parse", "{h:#?}");
-    }
+    // the reused address is not the holder's block, and the line it was found for is one
+    // released before the end: it stands for that one alone
+    assert!(r.holders.is_empty(), "{:#?}", r.holders);
     let released = r
         .released
         .iter()
@@ -1178,8 +1176,9 @@ fn a_holder_found_while_the_program_ran_names_a_site_released_at_its_end() {
     assert!(of_line[0].holder.is_some(), "{:#?}", of_line[0]);
 }
 
-/// A holder found while the program ran says where a line's memory was held, not what kind of
-/// leak it is: an object caught on the evaluation stack, not stored yet, looks held from C.
+/// A holder found while the program ran stands only for a line released before the end: for a
+/// line alive at the end, the end's search is the one (an object caught on the evaluation
+/// stack then, not stored yet, looks held from C; a frame that held it may be gone).
 #[test]
 fn a_holder_found_while_the_program_ran_does_not_make_a_leak_held_from_c() {
     use crate::{FindingKind, ProgramVerdict};
@@ -1205,9 +1204,8 @@ fn a_holder_found_while_the_program_ran_does_not_make_a_leak_held_from_c() {
     }));
     c.write_frames();
     let r = leaks(&c.finish(3100.0));
-    assert!(r.holders.iter().any(|h| h.during_run), "{:#?}", r.holders);
+    assert!(r.holders.is_empty(), "{:#?}", r.holders);
     let v = ProgramVerdict::from_leaks(r);
     let f = &v.findings[0];
     assert_eq!(f.kind, FindingKind::Python, "{f:#?}");
-    assert!(f.holder.is_some());
 }
