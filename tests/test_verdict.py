@@ -495,6 +495,11 @@ def test_the_pass_read_during_the_run_ends_with_the_main_code(tmp_path: Path) ->
     assert "native" not in kinds, verdict
 
 
+@pytest.mark.xfail(
+    reason="holder searches while the program runs are off (tracker/mod.rs): one left a block "
+    "reading as held from C at the end",
+    strict=True,
+)
 def test_a_leak_a_pool_releases_as_main_returns_keeps_the_holder_found_while_it_ran(
     tmp_path: Path,
 ) -> None:
