@@ -4,6 +4,7 @@ with its kind and line, and look-alike programs that do not leak stay quiet."""
 from __future__ import annotations
 
 import json
+import sys
 import textwrap
 from pathlib import Path
 from typing import Any
@@ -492,7 +493,10 @@ def test_the_pass_read_during_the_run_ends_with_the_main_code(tmp_path: Path) ->
     kinds = [f["kind"] for f in verdict["findings"]]
     assert kinds, verdict
     assert kinds[0] == "python", verdict
-    assert "native" not in kinds, verdict
+    # (a debug build's allocator adds its own bytes to every object, outside the tracked heap:
+    # for objects this small that is C growth as large as the heap's, and the judge says so)
+    if not hasattr(sys, "gettotalrefcount"):
+        assert "native" not in kinds, verdict
 
 
 @pytest.mark.xfail(
