@@ -29,35 +29,10 @@ fn direct(layout: &Layout) -> bool {
     cfg!(target_os = "linux") && layout.size() >= DIRECT && layout.align() <= PAGE
 }
 
-#[cfg(target_os = "linux")]
-unsafe fn map(size: usize) -> *mut u8 {
-    // SAFETY: an anonymous private mapping has no preconditions
-    let p = unsafe {
-        libc::mmap(
-            std::ptr::null_mut(),
-            size,
-            libc::PROT_READ | libc::PROT_WRITE,
-            libc::MAP_PRIVATE | libc::MAP_ANONYMOUS,
-            -1,
-            0,
-        )
-    };
-    if p == libc::MAP_FAILED {
-        std::ptr::null_mut()
-    } else {
-        p.cast()
-    }
-}
-
-#[cfg(not(target_os = "linux"))]
-unsafe fn map(_size: usize) -> *mut u8 {
-    std::ptr::null_mut()
-}
-
 /// A mapping moved to a new size by the kernel, without copying its pages.
 #[cfg(target_os = "linux")]
 unsafe fn remap(ptr: *mut u8, old: usize, new: usize) -> *mut u8 {
-    // SAFETY: `ptr` and `old` are those of a mapping made by `map` or `remap`
+    // SAFETY: `ptr` and `old` are those of a mapping made by `memsleuth_hook::map_zeroed` or `remap`
     let p = unsafe { libc::mremap(ptr.cast(), old, new, libc::MREMAP_MAYMOVE) };
     if p == libc::MAP_FAILED {
         std::ptr::null_mut()
@@ -73,7 +48,7 @@ unsafe fn remap(_ptr: *mut u8, _old: usize, _new: usize) -> *mut u8 {
 
 #[cfg(target_os = "linux")]
 unsafe fn unmap(ptr: *mut u8, size: usize) {
-    // SAFETY: `ptr` and `size` are those of a mapping made by `map` or `remap`
+    // SAFETY: `ptr` and `size` are those of a mapping made by `memsleuth_hook::map_zeroed` or `remap`
     unsafe { libc::munmap(ptr.cast(), size) };
 }
 
@@ -86,8 +61,7 @@ unsafe fn unmap(_ptr: *mut u8, _size: usize) {}
 unsafe impl GlobalAlloc for Counting {
     unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
         let p = if direct(&layout) {
-            // SAFETY: a size of at least DIRECT bytes
-            unsafe { map(layout.size()) }
+            memsleuth_hook::map_zeroed(layout.size())
         } else {
             // SAFETY: the caller's contract is the system allocator's
             unsafe { System.alloc(layout) }
@@ -100,8 +74,8 @@ unsafe impl GlobalAlloc for Counting {
 
     unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
         let p = if direct(&layout) {
-            // SAFETY: as for `alloc`; a fresh anonymous mapping is zeroed
-            unsafe { map(layout.size()) }
+            // a fresh anonymous mapping is zeroed
+            memsleuth_hook::map_zeroed(layout.size())
         } else {
             // SAFETY: as for `alloc`
             unsafe { System.alloc_zeroed(layout) }
@@ -114,7 +88,7 @@ unsafe impl GlobalAlloc for Counting {
 
     unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
         if direct(&layout) {
-            // SAFETY: made by `map` with this size (the layout is the one it was made with)
+            // SAFETY: made by `memsleuth_hook::map_zeroed` with this size (the layout is the one it was made with)
             unsafe { unmap(ptr, layout.size()) };
         } else {
             // SAFETY: `ptr` came from the system allocator with this layout
