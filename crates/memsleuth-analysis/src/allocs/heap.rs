@@ -217,8 +217,8 @@ impl Visitor for LiveHeap {
         self.live.get(&addr).map(|b| b.slot)
     }
 
-    fn after_main_end(&self) -> bool {
-        self.main_end.is_some()
+    fn main_end(&self) -> Option<u64> {
+        self.main_end
     }
 }
 

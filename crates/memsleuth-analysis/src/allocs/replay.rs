@@ -350,8 +350,8 @@ pub(crate) struct Tables {
     /// from `run`, who held the largest sites' blocks while the program ran.
     pub holders: Vec<memsleuth_format::Holder>,
     /// For each holder, in order: the slot of its block (of the stack it names, or of the block
-    /// alive at its address when the holder was read), and whether it came after the main
-    /// code's end.
+    /// alive at its address when the holder was read), and whether its search began at or
+    /// after the main code's end (the time of the census it follows).
     pub holder_reads: Vec<(Option<u32>, bool)>,
     /// Object censuses and gc collections (the `objects` instrument), kept whole: they are
     /// small, and the verdict weighs them with the leaks without a pass of its own.
@@ -429,9 +429,9 @@ pub(crate) trait Visitor {
     fn live_slot(&self, _addr: u64) -> Option<u32> {
         None
     }
-    /// True once the end of the program's main code has been read.
-    fn after_main_end(&self) -> bool {
-        false
+    /// When the program's main code ended, once its mark has been read.
+    fn main_end(&self) -> Option<u64> {
+        None
     }
 }
 
@@ -807,9 +807,17 @@ fn run<R: Read, V: Visitor>(
                     // the search found an object there: only the same stack's block counts
                     stack => sink.stacks.get(stack).filter(|&s| alive == Some(s)),
                 };
-                tables
-                    .holder_reads
-                    .push((slot, sink.visitor.after_main_end()));
+                // holders follow the census of their search: one the census thread began
+                // while the program ran may reach the file after the main code's end is
+                // marked, and it is still a search made while the program ran (no script
+                // globals among its roots, the main frame maybe gone: "held from C")
+                // (a holder with no census before it is the end's: older captures)
+                let searched_at = tables.censuses.last().map(|c| c.t_ns);
+                let after = sink
+                    .visitor
+                    .main_end()
+                    .is_some_and(|end| searched_at.is_none_or(|t| t >= end));
+                tables.holder_reads.push((slot, after));
                 tables.holders.push(h);
             }
             Record::Census(c) if first => tables.censuses.push(c),

@@ -1209,3 +1209,66 @@ fn a_holder_found_while_the_program_ran_does_not_make_a_leak_held_from_c() {
     let f = &v.findings[0];
     assert_eq!(f.kind, FindingKind::Python, "{f:#?}");
 }
+
+/// The census thread's last search may begin while the program runs and reach the file after
+/// the main code's end is marked (the main thread marks the end while the search waits for the
+/// GIL). Its holders are still of the run: the script's globals are no root of it, and a leak
+/// into them reads as held from C. Only the holders of a search begun at the end stand for the
+/// sites alive then.
+#[test]
+fn a_search_begun_before_the_main_codes_end_is_of_the_run_even_when_recorded_after() {
+    use crate::{FindingKind, ProgramVerdict};
+    let holder = |stack, addr, root_kind, root: &str| {
+        memsleuth_format::Record::Holder(memsleuth_format::Holder {
+            stack,
+            addr,
+            root_kind,
+            root: root.into(),
+            steps: vec![memsleuth_format::HolderStep {
+                edge: ".SEEN".into(),
+                type_name: "dict".into(),
+                ..memsleuth_format::HolderStep::default()
+            }],
+        })
+    };
+    let census = |t| {
+        memsleuth_format::Record::Census(memsleuth_format::Census {
+            t_ns: ms(t),
+            ..memsleuth_format::Census::default()
+        })
+    };
+    let mut c = Cap::new();
+    let grow = c.stack("main@app.py:1 > keep@app.py:8");
+    let addr = |i: u64| 0x10_0000 + i * 0x1_0000;
+    for i in 0..300u64 {
+        c.alloc(i as f64 * 10.0, addr(i), 64 * KIB, grow);
+    }
+    c.write_frames();
+    c.flush();
+    c.record(memsleuth_format::Record::Mark(memsleuth_format::Mark {
+        t_ns: ms(3000.0),
+        label: memsleuth_format::PHASE_MAIN_END.into(),
+    }));
+    // begun at 2990 ms, recorded after the mark
+    c.record(census(2990.0));
+    c.record(holder(
+        grow,
+        addr(100),
+        3,
+        "held from C (3 references the gc cannot see)",
+    ));
+    // the end's own search
+    c.record(census(3010.0));
+    c.record(holder(0, addr(200), 1, "module __main__ (app.py)"));
+    c.write_frames();
+    let r = leaks(&c.finish(3100.0));
+    let roots: Vec<&str> = r.holders.iter().map(|h| h.path.root.as_str()).collect();
+    assert_eq!(roots, ["module __main__ (app.py)"], "{:#?}", r.holders);
+    let v = ProgramVerdict::from_leaks(r);
+    assert_eq!(
+        v.findings[0].kind,
+        FindingKind::Python,
+        "{:#?}",
+        v.findings[0]
+    );
+}

@@ -127,6 +127,19 @@ pub(crate) unsafe fn short_repr(obj: *mut ffi::PyObject, type_name: &str) -> Str
             let _ = code;
             return "<code object>".into();
         }
+        if ffi::PyWeakref_CheckRef(obj) != 0 {
+            // what it points at, not where the weakref lives (a thread-local's per-thread
+            // attributes are keyed by one): the address says nothing to a reader
+            #[allow(deprecated)]
+            let target = ffi::PyWeakref_GetObject(obj);
+            if target.is_null() {
+                ffi::PyErr_Clear();
+            }
+            if target.is_null() || target == ffi::Py_None() {
+                return "<dead weakref>".into();
+            }
+            return format!("<weakref to {}>", class_name(ffi::Py_TYPE(target)));
+        }
         format!("<{type_name} object at {obj:p}>")
     }
 }

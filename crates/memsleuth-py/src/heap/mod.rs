@@ -293,12 +293,15 @@ impl Snapshot {
         max_paths: usize,
         hidden_own: u32,
     ) -> Vec<RetentionPath> {
-        let named = |n: u32| {
+        let root = |n: u32| {
             self.root_nodes
                 .get(&n)
                 .and_then(|p| self.roots.by_ptr.get(p))
-                .is_some_and(|r| !r.caller)
         };
+        // a module's global outlives the frame that happens to hold the same object in a
+        // local (a worker's `local = state()` of a module's thread-local): it is the holder
+        let lasting = |n: u32| root(n).is_some_and(|r| r.kind != RootKind::ThreadFrame);
+        let named = |n: u32| root(n).is_some_and(|r| !r.caller);
         let any_named = |n: u32| self.root_nodes.contains_key(&n);
         let hidden = |n: u32| {
             let h = self.hidden_refs[n as usize];
@@ -309,15 +312,19 @@ impl Snapshot {
             }
         };
         let search = |start: u32| -> Option<(u8, Vec<u32>)> {
-            path_to_root(refs, start, named, PATH_SEARCH_NODES)
+            path_to_root(refs, start, lasting, PATH_SEARCH_NODES)
                 .map(|p| (0, p))
-                .or_else(|| path_to_root(refs, start, any_named, PATH_SEARCH_NODES).map(|p| (1, p)))
-                .or_else(|| nearest(refs, start, hidden, PATH_SEARCH_NODES).map(|p| (2, p)))
+                .or_else(|| path_to_root(refs, start, named, PATH_SEARCH_NODES).map(|p| (1, p)))
+                .or_else(|| path_to_root(refs, start, any_named, PATH_SEARCH_NODES).map(|p| (2, p)))
+                .or_else(|| nearest(refs, start, hidden, PATH_SEARCH_NODES).map(|p| (3, p)))
         };
-        // (tier, nodes): a named root beats the caller's own frame, which beats "held from C"
+        // (tier, nodes): a lasting root beats a running frame, which beats the caller's own
+        // frame, which beats "held from C"
         let mut found: Vec<(u8, Vec<u32>)> = Vec::new();
-        if named(target) {
+        if lasting(target) {
             found.push((0, vec![target]));
+        } else if named(target) {
+            found.push((1, vec![target]));
         }
         let mut holders: Vec<u32> = refs.of(target).to_vec();
         holders.sort_unstable();
@@ -330,7 +337,7 @@ impl Snapshot {
         }
         if found.is_empty() {
             // nothing in the graph leads to it: C holds it, or nothing does
-            found.push((if hidden(target) { 2 } else { 3 }, vec![target]));
+            found.push((if hidden(target) { 3 } else { 4 }, vec![target]));
         }
         found.sort_by(|a, b| a.0.cmp(&b.0).then(a.1.len().cmp(&b.1.len())));
         // each path ends through a different direct holder: the ways the object is kept

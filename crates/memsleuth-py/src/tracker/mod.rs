@@ -178,10 +178,7 @@ pub fn track_start(
         .ok()
         .and_then(|w| w.clone())
         .filter(|_| objects);
-    // holder searches while the program runs are off: after one, a block searched then read
-    // as held from C at the end in 1 run of 8 (an extra reference left somewhere, not found
-    // yet), turning a plain leak into a `held-from-c` finding
-    let wanted: Option<reader::Wanted> = None;
+    let wanted: Option<reader::Wanted> = exit_report.as_ref().map(|_| reader::Wanted::default());
     let census = if objects {
         objects::set_gc_sink(Some(recorder.sink()));
         objects::CensusThread::spawn(py, recorder.sink(), census_every, wanted.clone())
