@@ -2,8 +2,8 @@
 //! event, with per-stack totals and the tracked heap over time.
 
 use memsleuth_format::{AllocEvent, FormatError};
-use rustc_hash::FxHashMap;
 
+use super::addr_hash::AddrMap;
 use super::replay::{to_u64, Series, Tables, Visitor, Weights};
 use super::slot_series::SlotSeries;
 use super::{CaptureInfo, HeapInfo};
@@ -44,7 +44,7 @@ impl Default for SlotStats {
 #[derive(Debug)]
 pub(crate) struct LiveHeap {
     pub weights: Weights,
-    pub live: FxHashMap<u64, Block>,
+    pub live: AddrMap<Block>,
     pub slots: Vec<SlotStats>,
     pub bytes: f64,
     pub blocks: f64,
@@ -76,7 +76,7 @@ impl LiveHeap {
     pub fn new(weights: Weights, full: bool) -> Self {
         LiveHeap {
             weights,
-            live: FxHashMap::default(),
+            live: AddrMap::default(),
             slots: Vec::new(),
             bytes: 0.0,
             blocks: 0.0,

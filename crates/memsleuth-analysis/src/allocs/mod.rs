@@ -15,6 +15,7 @@
 //! renderers take. In a capture sampled by bytes, every figure is an unbiased estimate (each
 //! recorded block weighs `s / (1 - exp(-s/R))` bytes).
 
+mod addr_hash;
 mod diff;
 mod heap;
 mod leaks;
