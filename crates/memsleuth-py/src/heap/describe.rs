@@ -30,32 +30,42 @@ fn is_method(o: *mut ffi::PyObject) -> bool {
 /// # Safety
 /// GIL held; `obj` alive.
 pub(crate) unsafe fn short_repr(obj: *mut ffi::PyObject, type_name: &str) -> String {
+    // SAFETY: the caller's guarantee
+    unsafe { known_repr(obj, type_name) }
+        .unwrap_or_else(|| format!("<{type_name} object at {obj:p}>"))
+}
+
+/// [`short_repr`] for the types it knows something to say about; `None` for the rest.
+///
+/// # Safety
+/// GIL held; `obj` alive.
+unsafe fn known_repr(obj: *mut ffi::PyObject, type_name: &str) -> Option<String> {
     // SAFETY (whole fn): the caller's guarantee; only C-level reads and C functions that run no
     // Python code are used
     unsafe {
         if obj == ffi::Py_None() {
-            return "None".into();
+            return Some("None".into());
         }
         if obj == ffi::Py_True() {
-            return "True".into();
+            return Some("True".into());
         }
         if obj == ffi::Py_False() {
-            return "False".into();
+            return Some("False".into());
         }
         if let Some((s, len)) = str_prefix(obj, REPR_CHARS) {
-            return quote(&s, len);
+            return Some(quote(&s, len));
         }
         if ffi::PyLong_Check(obj) != 0 {
             let mut overflow = 0;
             let v = ffi::PyLong_AsLongLongAndOverflow(obj, &mut overflow);
             if overflow == 0 && (v != -1 || ffi::PyErr_Occurred().is_null()) {
-                return v.to_string();
+                return Some(v.to_string());
             }
             ffi::PyErr_Clear();
-            return "<int too large to show>".into();
+            return Some("<int too large to show>".into());
         }
         if ffi::PyFloat_Check(obj) != 0 {
-            return format!("{:?}", ffi::PyFloat_AsDouble(obj));
+            return Some(format!("{:?}", ffi::PyFloat_AsDouble(obj)));
         }
         if ffi::PyBytes_Check(obj) != 0 {
             // the length first: a binary payload's first bytes say little
@@ -74,22 +84,28 @@ pub(crate) unsafe fn short_repr(obj: *mut ffi::PyObject, type_name: &str) -> Str
                 shown += 1;
             }
             let more = if n > shown { "…" } else { "" };
-            return format!(
+            return Some(format!(
                 "{} bytes b'{text}{more}'",
                 memsleuth_render::units::count(n as u64)
-            );
+            ));
         }
         if ffi::PyDict_Check(obj) != 0 {
-            return format!("{type_name} ({})", items(ffi::PyDict_Size(obj)));
+            return Some(format!("{type_name} ({})", items(ffi::PyDict_Size(obj))));
         }
         if ffi::PyList_Check(obj) != 0 {
-            return format!("{type_name} ({})", items(ffi::PyList_GET_SIZE(obj)));
+            return Some(format!(
+                "{type_name} ({})",
+                items(ffi::PyList_GET_SIZE(obj))
+            ));
         }
         if ffi::PyTuple_Check(obj) != 0 {
-            return format!("{type_name} ({})", items(ffi::PyTuple_GET_SIZE(obj)));
+            return Some(format!(
+                "{type_name} ({})",
+                items(ffi::PyTuple_GET_SIZE(obj))
+            ));
         }
         if ffi::PyAnySet_Check(obj) != 0 {
-            return format!("{type_name} ({})", items(ffi::PySet_Size(obj)));
+            return Some(format!("{type_name} ({})", items(ffi::PySet_Size(obj))));
         }
         if ffi::PyModule_Check(obj) != 0 {
             let name = ffi::PyModule_GetNameObject(obj);
@@ -99,13 +115,16 @@ pub(crate) unsafe fn short_repr(obj: *mut ffi::PyObject, type_name: &str) -> Str
             } else {
                 ffi::Py_DECREF(name);
             }
-            return format!("<module {text}>");
+            return Some(format!("<module {text}>"));
         }
         if ffi::PyType_Check(obj) != 0 {
-            return format!("<class {}>", class_name(obj as *mut ffi::PyTypeObject));
+            return Some(format!(
+                "<class {}>",
+                class_name(obj as *mut ffi::PyTypeObject)
+            ));
         }
         if ffi::PyFunction_Check(obj) != 0 {
-            return format!("<function {}>", function_name(obj));
+            return Some(format!("<function {}>", function_name(obj)));
         }
         if is_method(obj) {
             let f = PyMethod_Function(obj);
@@ -120,12 +139,14 @@ pub(crate) unsafe fn short_repr(obj: *mut ffi::PyObject, type_name: &str) -> Str
             } else {
                 class_name(ffi::Py_TYPE(s))
             };
-            return format!("<bound method {fname} of <{owner} object at {s:p}>>");
+            return Some(format!(
+                "<bound method {fname} of <{owner} object at {s:p}>>"
+            ));
         }
         if ffi::PyCode_Check(obj) != 0 {
             let code = obj as *mut ffi::PyCodeObject;
             let _ = code;
-            return "<code object>".into();
+            return Some("<code object>".into());
         }
         if ffi::PyWeakref_CheckRef(obj) != 0 {
             // what it points at, not where the weakref lives (a thread-local's per-thread
@@ -136,11 +157,11 @@ pub(crate) unsafe fn short_repr(obj: *mut ffi::PyObject, type_name: &str) -> Str
                 ffi::PyErr_Clear();
             }
             if target.is_null() || target == ffi::Py_None() {
-                return "<dead weakref>".into();
+                return Some("<dead weakref>".into());
             }
-            return format!("<weakref to {}>", class_name(ffi::Py_TYPE(target)));
+            return Some(format!("<weakref to {}>", class_name(ffi::Py_TYPE(target))));
         }
-        format!("<{type_name} object at {obj:p}>")
+        None
     }
 }
 
@@ -291,10 +312,13 @@ unsafe fn dict_label(dict: *mut ffi::PyObject, child: *mut ffi::PyObject) -> Opt
     None
 }
 
+/// A dict key in words. A key with nothing to show but its address (3.13's thread-locals key
+/// each thread's attributes by a `_thread._localdummy`) is named by its type alone: the
+/// address says nothing to a reader.
 unsafe fn key_repr(key: *mut ffi::PyObject) -> String {
     // SAFETY: GIL held, `key` alive (caller)
     let tp = unsafe { class_name(ffi::Py_TYPE(key)) };
-    unsafe { short_repr(key, &tp) }
+    unsafe { known_repr(key, &tp) }.unwrap_or_else(|| format!("<{tp} object>"))
 }
 
 /// `__slots__` and other C members holding objects.
