@@ -104,6 +104,12 @@ impl<R: Read> Reader<R> {
         &mut self.input
     }
 
+    /// True when every record of the chunks loaded so far has been read: stopping here loses
+    /// nothing, and the next record opens the next chunk.
+    pub fn at_chunk_end(&self) -> bool {
+        self.pos >= self.payload.len()
+    }
+
     /// Chunks read so far (each is one flush of the writer).
     pub fn chunks(&self) -> u64 {
         self.chunks

@@ -4,6 +4,7 @@
 use std::fs::File;
 use std::io::{BufReader, Cursor, Read, Take};
 use std::path::Path;
+use std::sync::atomic::AtomicBool;
 
 use memsleuth_format::{open_capture, FormatError};
 use rustc_hash::{FxHashMap, FxHashSet};
@@ -271,9 +272,15 @@ impl LeakPass<Take<BufReader<File>>> {
     /// Reads on up to `upto` bytes of the capture (a later sync's length, or `u64::MAX` for
     /// all of it once it is finished).
     pub fn read_to(&mut self, upto: u64) {
+        self.read_to_unless(upto, None);
+    }
+
+    /// [`LeakPass::read_to`], stopping early at the end of a chunk once `stop` is set: another
+    /// thread wants the pass now, and reads on from there.
+    pub fn read_to_unless(&mut self, upto: u64, stop: Option<&AtomicBool>) {
         let read = self.replay.offset();
         self.replay.input_mut().set_limit(upto.saturating_sub(read));
-        self.read_on();
+        self.read_on(stop);
     }
 }
 
@@ -292,14 +299,15 @@ impl<R: Read> LeakPass<R> {
             heap,
             opts: opts.clone(),
         };
-        pass.read_on();
+        pass.read_on(None);
         Ok(pass)
     }
 
     /// Reads as far as the input goes now.
-    fn read_on(&mut self) {
+    fn read_on(&mut self, stop: Option<&AtomicBool>) {
         let limits = Limits {
             at_ns: self.opts.at_ns,
+            stop,
             ..Limits::default()
         };
         self.replay

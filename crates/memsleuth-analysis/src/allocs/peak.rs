@@ -71,8 +71,8 @@ impl PeakReport {
         let mut snapshot = LiveHeap::new(weights, false);
         if heap.peak_index > 0 {
             let limits = Limits {
-                at_ns: None,
                 max_events: heap.peak_index,
+                ..Limits::default()
             };
             next_pass(reopen(open)?, &mut tables, limits, &mut snapshot)?;
         }

@@ -24,6 +24,7 @@
 //! held back every event of the last [`REORDER_LAG_NS`], hundreds of megabytes at high rates.
 
 use std::io::Read;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use memsleuth_format::{
     AllocEvent, EventKind, ExitStatus, FormatError, Frame, Header, Reader, Record, StackNode,
@@ -437,18 +438,22 @@ pub(crate) trait Visitor {
 
 /// Where a replay stops.
 #[derive(Debug, Clone, Copy)]
-pub(crate) struct Limits {
+pub(crate) struct Limits<'a> {
     /// Events after this time are left out.
     pub at_ns: Option<u64>,
     /// Stop after this many events (the second pass stops where the first did, or earlier).
     pub max_events: u64,
+    /// Once set, stop at the end of the chunk being read: a pass read by another thread is
+    /// wanted now, and it can go on from a chunk's end (see `LeakPass::read_to_unless`).
+    pub stop: Option<&'a AtomicBool>,
 }
 
-impl Default for Limits {
+impl Default for Limits<'_> {
     fn default() -> Self {
         Limits {
             at_ns: None,
             max_events: u64::MAX,
+            stop: None,
         }
     }
 }
@@ -716,6 +721,9 @@ fn run<R: Read, V: Visitor>(
     };
     let mut going = true;
     while going {
+        if reader.at_chunk_end() && limits.stop.is_some_and(|s| s.load(Ordering::Relaxed)) {
+            break;
+        }
         let record = match reader.next_record() {
             Ok(Some(r)) => r,
             Ok(None) => break,

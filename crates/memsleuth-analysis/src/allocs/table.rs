@@ -172,8 +172,8 @@ impl AllocTable {
                 bins: FxHashMap::default(),
             };
             let limits = Limits {
-                at_ns: None,
                 max_events: heap.index,
+                ..Limits::default()
             };
             next_pass(reopen(open)?, &mut tables, limits, &mut pass)?;
             slot_bins = pass.bins;

@@ -1272,3 +1272,61 @@ fn a_search_begun_before_the_main_codes_end_is_of_the_run_even_when_recorded_aft
         v.findings[0]
     );
 }
+
+/// `run`'s reader thread hands its pass over when the main code ends, in the middle of a read:
+/// it stops at the end of the chunk it is in, and the end reads on from there to the same
+/// report as one read of the whole capture.
+#[test]
+fn a_read_stopped_at_a_chunks_end_goes_on_to_the_same_report() {
+    use std::sync::atomic::AtomicBool;
+    let mut c = Cap::new();
+    let grow = c.stack("main@app.py:1 > remember@app.py:40");
+    let churn = c.stack("main@app.py:1 > scratch@app.py:50");
+    let mut first_chunk = 0;
+    for i in 0..4000u64 {
+        c.alloc(i as f64, 0x10_0000 + i * 0x100, 256, grow);
+        c.alloc(i as f64 + 0.5, 0x900_0000, 64, churn);
+        c.free(i as f64 + 0.7, 0x900_0000);
+        if i % 100 == 99 {
+            c.write_frames();
+            c.flush();
+            if first_chunk == 0 {
+                first_chunk = c.written();
+            }
+        }
+    }
+    c.write_frames();
+    let path = temp_capture("stopped", &c.finish(4100.0));
+    let opts = LeakOptions::default();
+    let whole = LeakReport::from_path(&path, &opts).expect("one pass");
+
+    let stop = AtomicBool::new(true);
+    let mut pass = LeakPass::open_upto(&path, &opts, first_chunk).expect("pass");
+    let first = pass
+        .report()
+        .expect("report on the first chunk")
+        .leaks
+        .bytes;
+    // told to stop: it reads no further than the end of the chunk it is in
+    pass.read_to_unless(u64::MAX, Some(&stop));
+    let early = pass.report().expect("report so far").leaks.bytes;
+    assert_eq!(early, first);
+    assert!(
+        early < whole.leaks.bytes,
+        "{early} of {}",
+        whole.leaks.bytes
+    );
+    pass.read_to(u64::MAX);
+    let resumed = pass.report().expect("report at the end");
+    std::fs::remove_file(&path).ok();
+    assert_eq!(resumed.leaks.bytes, whole.leaks.bytes);
+    assert_eq!(resumed.leaks.blocks, whole.leaks.blocks);
+    let row = site(&resumed, "remember").expect("the growing site");
+    assert_eq!(row.bytes, 4000 * 256);
+    assert!(row.growing(), "{row:#?}");
+    assert_eq!(
+        site(&resumed, "scratch").map(|r| r.bytes).unwrap_or(0),
+        0,
+        "every scratch block was freed"
+    );
+}

@@ -11,7 +11,7 @@
 use std::fs::File;
 use std::io::{BufReader, Take};
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -26,10 +26,11 @@ const READ_EVERY: Duration = Duration::from_millis(500);
 const WANT_EVERY_READS: u32 = 2;
 /// Sites whose blocks get a holder search while the program runs, largest first.
 const WANTED_SITES: usize = 5;
-/// How long the end waits for a read under way. A reader caught up is idle and answers at
-/// once; one far behind (no idle core, an event rate above what it reads) may be minutes from
-/// its next stop at nice 19, and the end reads the capture from the start instead.
-const STOP_WAIT: Duration = Duration::from_millis(200);
+/// How long the end waits for the pass. A read under way stops at the end of the chunk it is
+/// in and hands over what it has read (the end reads on from there), which takes a chunk's
+/// decoding at most; at nice 19 on a machine whose cores something else keeps busy, even that
+/// may take long, and the end then reads the capture from the start instead.
+const STOP_WAIT: Duration = Duration::from_secs(2);
 
 /// Blocks of the largest sites for the census thread to find holders of while the program
 /// still holds them: a site whose memory the program releases as its main code ends (a pool's
@@ -45,6 +46,8 @@ pub(crate) type Pass = LeakPass<Take<BufReader<File>>>;
 #[derive(Debug)]
 pub(crate) struct PassReader {
     stop: Sender<()>,
+    /// Set to end a read under way at its chunk's end.
+    stop_now: Arc<AtomicBool>,
     /// The pass, sent once the thread has stopped.
     done: Receiver<Option<Pass>>,
 }
@@ -60,6 +63,8 @@ impl PassReader {
     ) -> Option<PassReader> {
         let (stop, stopped) = mpsc::channel::<()>();
         let (done_tx, done) = mpsc::channel();
+        let stop_now = Arc::new(AtomicBool::new(false));
+        let interrupted = Arc::clone(&stop_now);
         std::thread::Builder::new()
             .name("memsleuth-reader".into())
             .spawn(move || {
@@ -79,13 +84,13 @@ impl PassReader {
                     }
                     let upto = flushed.load(Ordering::Acquire);
                     match pass.as_mut() {
-                        Some(p) => p.read_to(upto),
+                        Some(p) => p.read_to_unless(upto, Some(&interrupted)),
                         // the header may not be in the file yet: try again next time
                         None => pass = LeakPass::open_upto(&path, &opts, upto).ok(),
                     }
                     reads += 1;
                     if let (Some(p), Some(w)) = (pass.as_ref(), wanted.as_ref()) {
-                        if reads % WANT_EVERY_READS == 0 {
+                        if reads % WANT_EVERY_READS == 0 && !interrupted.load(Ordering::Relaxed) {
                             offer(p, w);
                         }
                     }
@@ -100,13 +105,19 @@ impl PassReader {
                 let _ = done_tx.send(pass);
             })
             .ok()?;
-        Some(PassReader { stop, done })
+        Some(PassReader {
+            stop,
+            stop_now,
+            done,
+        })
     }
 
     /// Stops the thread and returns the pass as far as it read: `None` if it could not start
-    /// one, gave up, or is in the middle of a read it will not finish within [`STOP_WAIT`]
-    /// (it is then left to finish and drop it; it holds no lock and calls no Python).
+    /// one, gave up, or does not reach the end of the chunk it is reading within
+    /// [`STOP_WAIT`] (it is then left to get there and drop the pass; it holds no lock and
+    /// calls no Python).
     pub fn stop(self) -> Option<Pass> {
+        self.stop_now.store(true, Ordering::Relaxed);
         let _ = self.stop.send(());
         self.done.recv_timeout(STOP_WAIT).ok().flatten()
     }
