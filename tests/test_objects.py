@@ -184,6 +184,40 @@ def test_a_local_of_a_running_frame_is_named(cleanup_modules: Any) -> None:
     assert _edges(path)[1:] == ["local 'buffers'", "[0]"]
 
 
+def test_a_module_global_is_the_holder_even_while_a_running_frame_holds_it_too(
+    cleanup_modules: Any,
+) -> None:
+    # a worker thread keeps the module's thread-local in a local variable while it runs: the
+    # frame's path is the shorter one, but the module's global is what keeps the object
+    import threading
+
+    _module("leakapp.workers", STATE=threading.local())
+    state = sys.modules["leakapp.workers"].STATE
+    holding = threading.Event()
+    done = threading.Event()
+    made: list[Any] = []
+
+    def worker() -> None:
+        local = state
+        local.seen = {"k": Session(1)}
+        made.append(local.seen)
+        holding.set()
+        done.wait(10)
+
+    t = threading.Thread(target=worker, name="shard-worker")
+    t.start()
+    try:
+        assert holding.wait(10)
+        path = memsleuth.why(made.pop()).paths[0]
+    finally:
+        done.set()
+        t.join()
+    assert path["root"] == "module leakapp.workers", path
+    assert _edges(path)[1] == ".STATE", path
+    # a thread's attributes are keyed by an object with nothing to show but an address
+    assert "0x" not in str(_edges(path)), path
+
+
 class Evil:
     """Every hook a census might be tempted to call misbehaves."""
 

@@ -62,7 +62,12 @@ pub(crate) fn search(
 ) -> PyResult<Vec<RetentionPath>> {
     let was = pause_gc(py)?;
     let mut roots = Roots::gather(py, &[]);
-    let found = search_paused(py, &roots, target.as_ptr(), max_paths);
+    // a lasting root (a module, gc.garbage) first, as the graph's paths do: a worker's frame
+    // holding a module's thread-local in a local is a shorter path, not the holder
+    let mut found = search_paused(py, &roots, target.as_ptr(), max_paths, true);
+    if found.is_empty() {
+        found = search_paused(py, &roots, target.as_ptr(), max_paths, false);
+    }
     roots.release();
     resume_gc(py, was);
     Ok(found)
@@ -73,6 +78,7 @@ fn search_paused(
     roots: &Roots,
     target: *mut ffi::PyObject,
     max_paths: usize,
+    lasting_only: bool,
 ) -> Vec<RetentionPath> {
     let minor = py.version_info().minor;
     // SAFETY: GIL held; `target` is alive (the caller holds it)
@@ -90,6 +96,7 @@ fn search_paused(
         .by_ptr
         .iter()
         .filter(|(_, r)| !r.caller)
+        .filter(|(_, r)| !lasting_only || r.kind != RootKind::ThreadFrame)
         .map(|(&p, _)| (p as *mut ffi::PyObject, 0))
         .collect()];
     for &(p, _) in &levels[0] {
