@@ -96,7 +96,7 @@ fn search_paused(
         .by_ptr
         .iter()
         .filter(|(_, r)| !r.caller)
-        .filter(|(_, r)| !lasting_only || r.kind != RootKind::ThreadFrame)
+        .filter(|(_, r)| !lasting_only || r.lasting())
         .map(|(&p, _)| (p as *mut ffi::PyObject, 0))
         .collect()];
     for &(p, _) in &levels[0] {

@@ -300,7 +300,7 @@ impl Snapshot {
         };
         // a module's global outlives the frame that happens to hold the same object in a
         // local (a worker's `local = state()` of a module's thread-local): it is the holder
-        let lasting = |n: u32| root(n).is_some_and(|r| r.kind != RootKind::ThreadFrame);
+        let lasting = |n: u32| root(n).is_some_and(|r| r.lasting());
         let named = |n: u32| root(n).is_some_and(|r| !r.caller);
         let any_named = |n: u32| self.root_nodes.contains_key(&n);
         let hidden = |n: u32| {

@@ -38,6 +38,14 @@ pub(crate) struct Roots {
     pub own_refs: FxHashMap<usize, u32>,
 }
 
+impl RootInfo {
+    /// A root that outlives the code running now (a module, `gc.garbage`, named globals), as
+    /// opposed to a running frame: the holder to show when both reach an object.
+    pub fn lasting(&self) -> bool {
+        self.kind != RootKind::ThreadFrame
+    }
+}
+
 impl Roots {
     fn hold(&mut self, o: *mut ffi::PyObject) {
         // SAFETY: GIL held (all callers); `o` is alive
