@@ -4,6 +4,8 @@ series of censuses, the holder of each leaking line, and the gc and pymalloc rep
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -136,3 +138,53 @@ def test_a_tracker_with_censuses_leaves_no_thread_or_callback_behind(tmp_path: P
     growth = report("growth", capture)
     # at least one periodic census and the last one
     assert len(growth["censuses"]) >= 2
+
+
+SESSIONS_ENDING_MID_CENSUS = """
+import random, sys, threading, time
+from memsleuth import _native
+
+junk = [object() for _ in range(20_000)]
+for k in range(int(sys.argv[2])):
+    _native.track_start(f"{sys.argv[1]}/s{k}.msl", census_interval=0.001)
+    churning = True
+
+    def churn():
+        kept = []
+        while churning:
+            kept.append(bytearray(100))
+            if len(kept) > 1000:
+                kept.clear()
+
+    worker = threading.Thread(target=churn)
+    worker.start()
+    time.sleep(0.15 + random.random() * 0.2)
+    _native.track_main_end(globals(), "sessions.py")
+    churning = False
+    worker.join()
+    _native.track_stop(0)
+"""
+
+
+def test_no_periodic_census_is_stamped_after_the_main_codes_end(tmp_path: Path) -> None:
+    # The mark of the main code's end waits for the recorder without the GIL (a busy thread
+    # makes that wait long); a periodic census due then took the GIL and was stamped after
+    # the mark, and its holders, searched without the script's globals, read as the end's
+    # ("held from C"). Before the fix 7 sessions in 40 had one; the end's own census must be
+    # the only one at or after the mark.
+    script = tmp_path / "sessions.py"
+    script.write_text(SESSIONS_ENDING_MID_CENSUS)
+    result = subprocess.run(
+        [sys.executable, str(script), str(tmp_path), "20"],
+        capture_output=True,
+        text=True,
+        timeout=240,
+    )
+    assert result.returncode == 0, result.stderr
+    late: dict[str, int] = {}
+    for capture in sorted(tmp_path.glob("s*.msl")):
+        end = report("leaks", capture, "--top", "0")["capture"]["phases"]["main_end_ns"]
+        censuses = report("growth", capture)["censuses"]
+        late[capture.name] = sum(c["t_ns"] >= end for c in censuses)
+    assert len(late) == 20
+    assert all(n == 1 for n in late.values()), late

@@ -327,6 +327,15 @@ pub fn track_main_end(
     main_globals: Option<Bound<'_, PyAny>>,
     main_name: String,
 ) -> PyResult<()> {
+    // the census thread takes no census from here on: the mark's `detach` below lets it have
+    // the GIL, and a census it stamped after the mark would be read as the end's, searched
+    // without the script's globals among its roots (only `run`'s own frame holds them now)
+    if let Ok(active) = ACTIVE.lock() {
+        let ours = active.as_ref().filter(|a| a.owner == std::process::id());
+        if let Some(census) = ours.and_then(|a| a.census.as_ref()) {
+            census.ask_stop();
+        }
+    }
     track_phase(py, "main-end")?;
     // the session is taken out for the work, as `track_stop` does: the lock is not held while
     // the GIL is released, so no other thread can wait for it holding the GIL

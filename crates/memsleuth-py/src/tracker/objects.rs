@@ -5,7 +5,7 @@
 
 use std::fs::File;
 use std::io::{BufReader, Take};
-use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender};
+use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender, TryRecvError};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
@@ -91,6 +91,12 @@ impl CensusRun {
             if !matches!(got, Err(RecvTimeoutError::Timeout)) {
                 break;
             }
+            // asked to stop while this thread waited for the GIL: the main code's end is
+            // being marked, and a census stamped after the mark would read as the end's
+            // (see `CensusThread::ask_stop`); holding the GIL now, the ask cannot race this
+            if !matches!(stopped.try_recv(), Err(TryRecvError::Empty)) {
+                break;
+            }
             let started = Instant::now();
             let offered = wanted
                 .as_ref()
@@ -136,6 +142,13 @@ impl CensusThread {
             .and_then(|t| t.call_method1("start_new_thread", (run, PyTuple::empty(py))))
             .ok()?;
         Some(CensusThread { stop, done })
+    }
+
+    /// Asks the thread to take no further census, without waiting. Called with the GIL held
+    /// before the main code's end is marked: the thread checks for the ask while it holds the
+    /// GIL, before it stamps a census, so every census it takes is stamped before the mark.
+    pub fn ask_stop(&self) {
+        let _ = self.stop.send(());
     }
 
     /// Stops the thread and waits until its last census is recorded; returns the first census
