@@ -4,7 +4,6 @@
 use std::fs::File;
 use std::io::{BufReader, Cursor, Read, Take};
 use std::path::Path;
-use std::sync::atomic::AtomicBool;
 
 use memsleuth_format::{open_capture, FormatError};
 use rustc_hash::{FxHashMap, FxHashSet};
@@ -265,27 +264,48 @@ impl LeakPass<Take<BufReader<File>>> {
         opts: &LeakOptions,
         upto: u64,
     ) -> Result<LeakPass<Take<BufReader<File>>>, AnalysisError> {
+        let mut pass = LeakPass::open_unread(path, opts, upto)?;
+        pass.read_on(None);
+        Ok(pass)
+    }
+
+    /// [`LeakPass::open_upto`] having read only the capture's first chunk (its header's): the
+    /// rest is read with [`LeakPass::read_to_unless`], which can stop at any chunk's end.
+    pub fn open_unread(
+        path: &Path,
+        opts: &LeakOptions,
+        upto: u64,
+    ) -> Result<LeakPass<Take<BufReader<File>>>, AnalysisError> {
         let input = open_path(path)()?.take(upto);
-        LeakPass::start(input, opts)
+        LeakPass::open(input, opts)
     }
 
     /// Reads on up to `upto` bytes of the capture (a later sync's length, or `u64::MAX` for
     /// all of it once it is finished).
     pub fn read_to(&mut self, upto: u64) {
-        self.read_to_unless(upto, None);
+        self.read_to_unless(upto, &|| false);
     }
 
-    /// [`LeakPass::read_to`], stopping early at the end of a chunk once `stop` is set: another
-    /// thread wants the pass now, and reads on from there.
-    pub fn read_to_unless(&mut self, upto: u64, stop: Option<&AtomicBool>) {
+    /// [`LeakPass::read_to`], stopping early at the end of a chunk once `stop` says so (another
+    /// thread wants the pass now, or the reader has other work due); a later read goes on from
+    /// there. True when it read all of it.
+    pub fn read_to_unless(&mut self, upto: u64, stop: &dyn Fn() -> bool) -> bool {
         let read = self.replay.offset();
         self.replay.input_mut().set_limit(upto.saturating_sub(read));
-        self.read_on(stop);
+        self.read_on(Some(stop));
+        self.replay.offset() >= upto
     }
 }
 
 impl<R: Read> LeakPass<R> {
     fn start(input: R, opts: &LeakOptions) -> Result<LeakPass<R>, AnalysisError> {
+        let mut pass = LeakPass::open(input, opts)?;
+        pass.read_on(None);
+        Ok(pass)
+    }
+
+    /// A pass that has read the capture's header (and the rest of its chunk), nothing more.
+    fn open(input: R, opts: &LeakOptions) -> Result<LeakPass<R>, AnalysisError> {
         let (replay, header) = Replay::open(input)?;
         let mut heap = LiveHeap::new(Weights::new(header.sample_bytes), true);
         if opts.windows > 0 {
@@ -293,18 +313,17 @@ impl<R: Read> LeakPass<R> {
             let until = opts.at_ns.unwrap_or(u64::MAX);
             heap = heap.with_slot_series(opts.windows.saturating_mul(2), until);
         }
-        let mut pass = LeakPass {
+        let pass = LeakPass {
             replay,
             tables: Tables::new(header),
             heap,
             opts: opts.clone(),
         };
-        pass.read_on(None);
         Ok(pass)
     }
 
     /// Reads as far as the input goes now.
-    fn read_on(&mut self, stop: Option<&AtomicBool>) {
+    fn read_on(&mut self, stop: Option<&dyn Fn() -> bool>) {
         let limits = Limits {
             at_ns: self.opts.at_ns,
             stop,

@@ -24,7 +24,6 @@
 //! held back every event of the last [`REORDER_LAG_NS`], hundreds of megabytes at high rates.
 
 use std::io::Read;
-use std::sync::atomic::{AtomicBool, Ordering};
 
 use memsleuth_format::{
     AllocEvent, EventKind, ExitStatus, FormatError, Frame, Header, Reader, Record, StackNode,
@@ -437,15 +436,16 @@ pub(crate) trait Visitor {
 }
 
 /// Where a replay stops.
-#[derive(Debug, Clone, Copy)]
+#[derive(Clone, Copy)]
 pub(crate) struct Limits<'a> {
     /// Events after this time are left out.
     pub at_ns: Option<u64>,
     /// Stop after this many events (the second pass stops where the first did, or earlier).
     pub max_events: u64,
-    /// Once set, stop at the end of the chunk being read: a pass read by another thread is
-    /// wanted now, and it can go on from a chunk's end (see `LeakPass::read_to_unless`).
-    pub stop: Option<&'a AtomicBool>,
+    /// Asked at the end of each chunk: once it says so, stop there (a pass read by another
+    /// thread is wanted now, or its reader has other work due), to go on from that chunk's end
+    /// later (see `LeakPass::read_to_unless`).
+    pub stop: Option<&'a dyn Fn() -> bool>,
 }
 
 impl Default for Limits<'_> {
@@ -721,7 +721,7 @@ fn run<R: Read, V: Visitor>(
     };
     let mut going = true;
     while going {
-        if reader.at_chunk_end() && limits.stop.is_some_and(|s| s.load(Ordering::Relaxed)) {
+        if reader.at_chunk_end() && limits.stop.is_some_and(|stop| stop()) {
             break;
         }
         let record = match reader.next_record() {

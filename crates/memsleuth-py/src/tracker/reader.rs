@@ -14,16 +14,22 @@ use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use memsleuth_analysis::{LeakOptions, LeakPass};
 
 /// How often the pass reads on: often enough that the end finds little left, rarely enough
 /// that each read is a few large chunks rather than many small ones.
 const READ_EVERY: Duration = Duration::from_millis(500);
-/// Every this many reads, the largest sites' blocks are offered to the census thread for a
-/// holder search (see [`Wanted`]).
-const WANT_EVERY_READS: u32 = 2;
+/// How often the largest sites' blocks are offered to the census thread for a holder search
+/// (see [`Wanted`]), at least: the census thread takes the newest offer once a second. A read
+/// stops at the end of a chunk to offer when one is due: at nice 19 beside a busy program the
+/// reader may take seconds to catch up, and a search only at the end of that could come after
+/// the program has released what it held (a pool closed).
+const OFFER_EVERY: Duration = Duration::from_secs(1);
+/// An offer costs a report on the pass so far; on a large heap offers are spaced further, so
+/// that they take at most one part in this many of the reader's time.
+const OFFER_SHARE: u32 = 5;
 /// Sites whose blocks get a holder search while the program runs, largest first.
 const WANTED_SITES: usize = 5;
 /// How long the end waits for the pass. A read under way stops at the end of the chunk it is
@@ -72,8 +78,10 @@ impl PassReader {
                 // what this thread has not read by the end is read then
                 memsleuth_platform::lowest_priority_for_this_thread();
                 let mut pass: Option<Pass> = None;
-                let mut reads = 0u32;
-                while let Err(RecvTimeoutError::Timeout) = stopped.recv_timeout(READ_EVERY) {
+                let mut next_offer = Instant::now() + OFFER_EVERY;
+                'reading: while let Err(RecvTimeoutError::Timeout) =
+                    stopped.recv_timeout(READ_EVERY)
+                {
                     // a program near its memory limit gets no more of our tables: the end
                     // then reads the capture from the start, if it has room for that
                     if !memsleuth_platform::can_map(memsleuth_analysis::allocs::memory_needed(
@@ -83,15 +91,35 @@ impl PassReader {
                         break;
                     }
                     let upto = flushed.load(Ordering::Acquire);
-                    match pass.as_mut() {
-                        Some(p) => p.read_to_unless(upto, Some(&interrupted)),
+                    let p = match pass.as_mut() {
+                        Some(p) => p,
                         // the header may not be in the file yet: try again next time
-                        None => pass = LeakPass::open_upto(&path, &opts, upto).ok(),
-                    }
-                    reads += 1;
-                    if let (Some(p), Some(w)) = (pass.as_ref(), wanted.as_ref()) {
-                        if reads % WANT_EVERY_READS == 0 && !interrupted.load(Ordering::Relaxed) {
+                        None => match LeakPass::open_unread(&path, &opts, upto) {
+                            Ok(p) => pass.insert(p),
+                            Err(_) => continue,
+                        },
+                    };
+                    let offering = wanted.as_ref();
+                    loop {
+                        let due = next_offer;
+                        let pause = || {
+                            interrupted.load(Ordering::Relaxed)
+                                || (offering.is_some() && Instant::now() >= due)
+                        };
+                        let all = p.read_to_unless(upto, &pause);
+                        if interrupted.load(Ordering::Relaxed) {
+                            break 'reading;
+                        }
+                        // short of `upto` without a pause: damage, read no further
+                        let paused = !all && pause();
+                        if let Some(w) = offering.filter(|_| Instant::now() >= next_offer) {
+                            let offering_from = Instant::now();
                             offer(p, w);
+                            let spent = offering_from.elapsed();
+                            next_offer = Instant::now() + OFFER_EVERY.max(spent * OFFER_SHARE);
+                        }
+                        if !paused {
+                            break;
                         }
                     }
                     // what the read and the report freed (chunk buffers, a table outgrown,
