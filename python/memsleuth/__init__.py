@@ -11,6 +11,7 @@ Start with the command line: ``memsleuth watch -- python app.py``. From Python:
 ...     run_workload()                      # then: memsleuth report leaks app.msl
 >>> print(memsleuth.census())               # live objects by type
 >>> print(memsleuth.why(suspect))           # who keeps it alive, from a module to it
+>>> print(memsleuth.hunt(handle, request))  # does calling it leak? runs until it knows
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ import os as _os
 import sys as _sys
 
 try:
+    from memsleuth._hunt import Hunt, hunt
     from memsleuth._native import (
         CaptureError,
         Memory,
@@ -39,6 +41,7 @@ except ImportError:
 __all__ = [
     "CaptureError",
     "Census",
+    "Hunt",
     "Memory",
     "MemsleuthError",
     "ProcessError",
@@ -47,6 +50,7 @@ __all__ = [
     "Watch",
     "__version__",
     "census",
+    "hunt",
     "memory",
     "pymalloc",
     "summary",

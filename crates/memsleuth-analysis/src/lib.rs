@@ -7,6 +7,7 @@ mod error;
 pub mod gcstats;
 pub mod growth;
 pub mod heap;
+pub mod hunt;
 pub mod profile;
 pub mod pymalloc;
 pub mod report;

@@ -33,7 +33,9 @@ pub const EXIT_GROWING: i32 = 3;
         memsleuth watch -- python app.py            watch a program until it exits\n  \
         memsleuth watch -p 1234 --duration 5m       watch a running process for 5 minutes\n  \
         memsleuth report timeline out.msl -o t.png  plot a capture\n  \
-        memsleuth report summary out.msl --json     the verdict, for scripts",
+        memsleuth report summary out.msl --json     the verdict, for scripts\n  \
+        memsleuth run app.py                        every allocation, then the leak verdict\n  \
+        memsleuth hunt app.py::handle               does calling handle() leak?",
     disable_help_subcommand = true
 )]
 struct Cli {
@@ -45,6 +47,7 @@ struct Cli {
 enum Command {
     Watch(commands::watch::WatchArgs),
     Run(commands::run::RunArgs),
+    Hunt(commands::hunt::HuntArgs),
     Report(commands::report::ReportArgs),
 }
 
@@ -102,17 +105,31 @@ pub(crate) fn usage(message: impl Into<String>) -> anyhow::Error {
     anyhow::Error::new(UsageError(message.into()))
 }
 
+pub use commands::hunt::{HuntOutcome, HuntRequest, HuntRunner};
 pub use commands::run::{RunOutcome, RunRequest, Runner};
 
+/// The ways to run Python code that `run` and `hunt` need; the extension provides them.
+pub struct Runners<'a> {
+    pub run: Runner<'a>,
+    pub hunt: HuntRunner<'a>,
+}
+
+impl std::fmt::Debug for Runners<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Runners").finish_non_exhaustive()
+    }
+}
+
 /// Runs the command line `args` (program name first) and returns the process exit code.
-/// `memsleuth run` is not available this way (it needs a Python interpreter to run in); see
+/// `memsleuth run` and `hunt` are not available this way (they need a Python interpreter to run
+/// in); see
 /// [`main_with_runner`].
 pub fn main_with_args(args: Vec<OsString>) -> i32 {
     main_with_runner(args, None)
 }
 
-/// Like [`main_with_args`], with a way to run Python programs for `memsleuth run`.
-pub fn main_with_runner(args: Vec<OsString>, runner: Option<Runner<'_>>) -> i32 {
+/// Like [`main_with_args`], with ways to run Python code for `memsleuth run` and `hunt`.
+pub fn main_with_runner(args: Vec<OsString>, runners: Option<&Runners<'_>>) -> i32 {
     STDOUT_FAILED
         .lock()
         .unwrap_or_else(PoisonError::into_inner)
@@ -131,7 +148,8 @@ pub fn main_with_runner(args: Vec<OsString>, runner: Option<Runner<'_>>) -> i32 
     };
     let result = match cli.command {
         Command::Watch(a) => commands::watch::run(a),
-        Command::Run(a) => commands::run::run(a, program_args, runner),
+        Command::Run(a) => commands::run::run(a, program_args, runners.map(|r| r.run)),
+        Command::Hunt(a) => commands::hunt::run(a, runners.map(|r| r.hunt)),
         Command::Report(a) => commands::report::run(a),
     };
     let code = match result {

@@ -116,6 +116,21 @@ pub fn release_free_memory() {
     }
 }
 
+/// Bytes the C allocator has handed out and not had back, in this process: what C extensions,
+/// `ctypes` and Python's own large objects hold through `malloc`. `None` where the C library
+/// does not say (glibc's `mallinfo2` only).
+pub fn c_heap_in_use() -> Option<u64> {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    {
+        // SAFETY: mallinfo2 only reads the allocator's statistics, under its own locks
+        let info = unsafe { libc::mallinfo2() };
+        // small blocks from the arenas, and the blocks too large for them, mapped one by one
+        Some((info.uordblks + info.hblkhd) as u64)
+    }
+    #[cfg(not(all(target_os = "linux", target_env = "gnu")))]
+    None
+}
+
 /// Gives the calling thread the lowest scheduling priority (nice 19): work that may wait, such as
 /// reading a capture ahead of the program's end, then takes only CPU time that the program and
 /// the recorder leave. Returns false where the platform cannot do it for one thread.
@@ -148,5 +163,23 @@ pub fn can_map(bytes: usize) -> bool {
             0,
         );
         p != libc::MAP_FAILED && libc::munmap(p, bytes.max(1)) == 0
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    fn the_c_heap_in_use_follows_a_malloc_and_its_free() {
+        let before = super::c_heap_in_use().unwrap();
+        // SAFETY: a plain allocation, freed below
+        let p = unsafe { libc::malloc(3 << 20) };
+        assert!(!p.is_null());
+        let during = super::c_heap_in_use().unwrap();
+        // SAFETY: allocated above, freed once
+        unsafe { libc::free(p) };
+        let after = super::c_heap_in_use().unwrap();
+        assert!(during >= before + (3 << 20), "{before} -> {during}");
+        assert!(after + (3 << 20) <= during, "{during} -> {after}");
     }
 }

@@ -5,6 +5,7 @@ use pyo3::prelude::*;
 
 mod errors;
 mod heap;
+mod hunt;
 mod memory;
 mod own_memory;
 mod pymalloc;
@@ -17,7 +18,43 @@ mod watch;
 #[pyfunction]
 fn cli_main(py: Python<'_>, argv: Vec<String>) -> i32 {
     let args = argv.into_iter().map(Into::into).collect();
-    py.detach(|| memsleuth_cli::main_with_runner(args, Some(&run_in_python)))
+    py.detach(|| {
+        let runners = memsleuth_cli::Runners {
+            run: &run_in_python,
+            hunt: &hunt_in_python,
+        };
+        memsleuth_cli::main_with_runner(args, Some(&runners))
+    })
+}
+
+/// `memsleuth hunt`'s runner: loads the file and hunts the function through
+/// `memsleuth._hunt.hunt_target`. A Python error (no such function, the file fails to import,
+/// the function raises) becomes one line.
+fn hunt_in_python(req: &memsleuth_cli::HuntRequest) -> Result<memsleuth_cli::HuntOutcome, String> {
+    Python::attach(|py| {
+        let hunt = py
+            .import("memsleuth._hunt")
+            .and_then(|m| m.getattr("hunt_target"))
+            .map_err(|e| e.to_string())?;
+        let (text, json, leaks) = hunt
+            .call1((
+                req.file.display().to_string(),
+                req.function.as_str(),
+                req.warmup,
+                req.runs,
+                req.max_runs,
+            ))
+            .and_then(|r| r.extract::<(String, String, bool)>())
+            .map_err(|e| {
+                let text = e.value(py).to_string();
+                if text.is_empty() {
+                    e.to_string()
+                } else {
+                    text
+                }
+            })?;
+        Ok(memsleuth_cli::HuntOutcome { text, json, leaks })
+    })
 }
 
 /// `memsleuth run`'s runner: executes the target in this interpreter through
@@ -98,6 +135,7 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     m.add_class::<memory::Memory>()?;
     m.add_class::<watch::Sampler>()?;
+    m.add_class::<hunt::HuntSession>()?;
     m.add_function(wrap_pyfunction!(memory::memory, m)?)?;
     m.add_function(wrap_pyfunction!(cli_main, m)?)?;
     m.add_function(wrap_pyfunction!(summary_json, m)?)?;

@@ -8,6 +8,7 @@ pub mod flamegraph;
 pub mod gc;
 pub mod growth;
 pub mod html;
+pub mod hunt;
 pub mod labels;
 pub mod objects;
 pub mod plot;

@@ -1,3 +1,4 @@
+pub mod hunt;
 pub mod report;
 pub mod run;
 pub mod watch;

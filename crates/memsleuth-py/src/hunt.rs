@@ -1,0 +1,138 @@
+//! The `hunt` instrument's readings in the live interpreter. `memsleuth._hunt` calls the
+//! function and clears the interpreter's caches; this reads every signal after each run and
+//! keeps the readings in Rust memory, where the measured Python heap cannot see them grow.
+
+use memsleuth_analysis::hunt::{HuntReport, Readings, Signal};
+use memsleuth_platform::Detail;
+use pyo3::prelude::*;
+
+/// Type rows read per census: every type, in practice.
+const ALL_TYPES: usize = 1 << 20;
+
+/// One hunt: its readings so far and how it is bounded.
+#[pyclass(module = "memsleuth._native")]
+#[derive(Debug)]
+pub struct HuntSession {
+    target: String,
+    warmup: usize,
+    max_runs: usize,
+    readings: Readings,
+}
+
+#[pymethods]
+impl HuntSession {
+    #[new]
+    #[pyo3(signature = (target, warmup, max_runs))]
+    fn new(target: String, warmup: usize, max_runs: usize) -> Self {
+        HuntSession {
+            target,
+            warmup,
+            max_runs,
+            readings: Readings::default(),
+        }
+    }
+
+    /// Reads every signal once: after the warm-up (the baseline), then after each run.
+    fn measure(&mut self, py: Python<'_>) -> PyResult<()> {
+        // the C heap first, before this reading's own tables exist: memsleuth's allocations
+        // (these readings, which grow run by run) are the C heap's too, and are taken out
+        let native = memsleuth_platform::c_heap_in_use()
+            .map(|heap| heap.saturating_sub(crate::own_memory::bytes()) as f64);
+        let sys = py.import("sys")?;
+        let interned = interned_strings(py, &sys);
+        let blocks: i64 = sys.call_method0("getallocatedblocks")?.extract()?;
+        let refs = if sys.hasattr("gettotalrefcount")? {
+            let total: i64 = sys.call_method0("gettotalrefcount")?.extract()?;
+            // 3.12 counts two references per interned string, which a run may add for good
+            // (the refleak hunter takes them out the same way)
+            let minor = py.version_info().minor;
+            Some(total - if minor == 12 { 2 * interned } else { 0 })
+        } else {
+            None
+        };
+        let (census, _) = crate::heap::quick_census(py, ALL_TYPES)?;
+        let me = memsleuth_platform::memory(std::process::id(), Detail::Basic).ok();
+        let values = [
+            (Signal::Refs, refs.map(|v| v as f64)),
+            (Signal::Blocks, Some((blocks - interned) as f64)),
+            (Signal::Objects, Some(census.objects as f64)),
+            (Signal::NativeHeap, native),
+            (Signal::Rss, me.and_then(|m| m.rss).map(|v| v as f64)),
+            (Signal::Fds, me.and_then(|m| m.fds).map(|v| v as f64)),
+            (
+                Signal::Threads,
+                me.and_then(|m| m.threads).map(|v| v as f64),
+            ),
+        ];
+        let types: Vec<(String, u64)> = census
+            .types
+            .into_iter()
+            .filter(|t| t.name != "(other)")
+            .map(|t| (t.name, t.count))
+            .collect();
+        self.readings.push(&values, &types);
+        Ok(())
+    }
+
+    /// Measured runs so far.
+    fn runs(&self) -> usize {
+        self.readings.runs()
+    }
+
+    /// True once more runs would not change the answer (or the bound is reached).
+    fn settled(&self) -> bool {
+        self.readings.settled(self.max_runs)
+    }
+
+    /// The answer as JSON (`memsleuth hunt --json`'s document).
+    fn report_json(&self, py: Python<'_>) -> String {
+        memsleuth_render::hunt::hunt_json(&self.report(py))
+    }
+
+    /// The answer in words.
+    fn report_text(&self, py: Python<'_>) -> String {
+        memsleuth_render::hunt::hunt_text(&self.report(py))
+    }
+
+    fn leaks(&self, py: Python<'_>) -> bool {
+        self.report(py).leaks()
+    }
+}
+
+impl HuntSession {
+    fn report(&self, py: Python<'_>) -> HuntReport {
+        let debug = py
+            .import("sys")
+            .and_then(|s| s.hasattr("gettotalrefcount"))
+            .unwrap_or(false);
+        HuntReport::new(
+            self.target.clone(),
+            self.warmup,
+            self.max_runs,
+            debug,
+            &self.readings,
+        )
+    }
+}
+
+/// Interned strings a run may add for good (they live until shutdown), which the block count
+/// leaves out: 3.12 counts them all, 3.13 the immortal ones, as the refleak hunter does.
+/// 0 before 3.12, which cannot say.
+fn interned_strings(py: Python<'_>, sys: &Bound<'_, PyModule>) -> i64 {
+    let Ok(size) = sys.getattr("getunicodeinternedsize") else {
+        return 0;
+    };
+    let immortal = if py.version_info().minor >= 13 {
+        let kwargs = pyo3::types::PyDict::new(py);
+        kwargs
+            .set_item("_only_immortal", true)
+            .ok()
+            .and_then(|_| size.call((), Some(&kwargs)).ok())
+    } else {
+        None
+    };
+    immortal
+        .or_else(|| size.call0().ok())
+        .and_then(|v| v.extract().ok())
+        .unwrap_or(0)
+}
