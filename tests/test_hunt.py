@@ -158,6 +158,20 @@ def test_a_leak_is_found_with_the_signal_that_shows_it(tmp_path: Path, name: str
         assert any(n.endswith(type_name) for n in names), names
 
 
+def test_a_leak_names_its_line_and_what_holds_it(tmp_path: Path) -> None:
+    report = hunt_file(tmp_path, "orders", LEAKS["module_list"])
+    assert report["tracked_runs"] >= 3, report
+    lines = {(Path(s["location"]["file"]).name, s["location"]["line"]): s for s in report["sites"]}
+    # SEEN.append(Order(len(SEEN))) is line 10 of the dedented source
+    site = lines.get(("orders.py", 10))
+    assert site is not None, report["sites"]
+    assert site["verdict"]["kind"] == "leaks"
+    holder = site["holder"]
+    assert holder is not None, site
+    assert holder["root"] == "module orders", holder
+    assert [s["edge"] for s in holder["steps"]][1] == ".SEEN", holder
+
+
 @pytest.mark.parametrize("name", sorted(CONTROLS))
 def test_caches_warm_ups_and_churn_are_no_leak(tmp_path: Path, name: str) -> None:
     # three hunts of each: a false alarm costs as much as a miss
@@ -243,6 +257,9 @@ def test_the_python_api_takes_arguments(tmp_path: Path) -> None:
     assert found.kind == "leaks"
     assert any(t["name"] == "bytes" for t in found.report["types"]), found.text
     assert "LEAKS" in str(found)
+    # the line that makes the bytes, held through this test's own list
+    lines = [s["location"]["function"] for s in found.report["sites"]]
+    assert any(f.endswith("remember") for f in lines), found.text
     kept.clear()
 
     quiet = memsleuth.hunt(remember, 3000, copies=0)

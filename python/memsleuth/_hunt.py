@@ -24,6 +24,9 @@ from memsleuth import _native
 MAX_RUNS = 12
 #: the refleak hunter finds fewer than 3 warm-up runs gives false alarms
 WARMUP = 3
+#: runs with every allocation tracked once a leak is found, to name its lines (a leak whose
+#: rise varies needs 5 to be judged)
+TRACKED_RUNS = 5
 
 
 class Hunt:
@@ -81,7 +84,32 @@ def hunt(
         session.measure()
         if runs is None and session.settled():
             break
+    if session.leaks() and not _native.tracking():
+        _tracked_runs(session, lambda: fn(*args, **kwargs), state, max(3, min(TRACKED_RUNS, bound)))
     return Hunt(session.report_text(), session.report_json())
+
+
+def _tracked_runs(
+    session: _native.HuntSession, call: Callable[[], object], state: _State, runs: int
+) -> None:
+    """A leak was found: a few more runs with every allocation tracked (the ``python``
+    instrument) name the lines whose memory stays, and what holds it. Apart from the measured
+    runs, whose readings the tracker's own work would blur."""
+    import os
+    import tempfile
+
+    with tempfile.TemporaryDirectory(prefix="memsleuth-hunt-") as where:
+        path = os.path.join(where, "hunt.msl")
+        _native.track_start(path, rss_interval=0.0)
+        try:
+            session.mark_run()
+            for _ in range(runs):
+                call()
+                state.clean()
+                session.mark_run()
+        finally:
+            _native.track_stop()
+        session.explain(path)
 
 
 def _name_of(fn: Callable[..., object]) -> str:

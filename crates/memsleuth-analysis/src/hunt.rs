@@ -11,6 +11,10 @@
 
 use serde::Serialize;
 
+use crate::allocs::SiteAtMarks;
+use crate::heap::RetentionPath;
+use crate::profile::Location;
+
 /// Runs of one same rise that make a leak.
 pub const CONSTANT_RUNS: usize = 3;
 /// Runs of varying rises that make a leak: 2^-5, about 3%, for rises by chance.
@@ -220,6 +224,41 @@ pub struct TypeVerdict {
     pub verdict: RunVerdict,
 }
 
+/// A line whose live bytes rose run after run while the hunt tracked its allocations.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct SiteVerdict {
+    pub location: Location,
+    /// Bytes alive after the last tracked run, allocated during the tracked runs.
+    pub bytes: u64,
+    pub verdict: RunVerdict,
+    /// What keeps its newest blocks alive, when a search found it.
+    pub holder: Option<RetentionPath>,
+}
+
+/// The lines that leak, most per run first, from their live bytes after each tracked run
+/// (`SiteAtMarks`: a mark before the first run, one after each), judged as every signal is.
+/// Each comes with the blocks whose holders to search (see [`SiteVerdict::holder`]).
+pub fn leaking_sites(sites: &[SiteAtMarks], max_runs: usize) -> Vec<(SiteVerdict, Vec<u64>)> {
+    let mut found: Vec<(SiteVerdict, Vec<u64>)> = sites
+        .iter()
+        .filter_map(|s| {
+            let readings: Vec<f64> = s.bytes.iter().map(|&b| b as f64).collect();
+            let verdict = judge(&readings, 1.0, max_runs);
+            (verdict.kind == HuntKind::Leaks).then(|| {
+                let site = SiteVerdict {
+                    location: s.location.clone(),
+                    bytes: s.bytes.last().copied().unwrap_or(0),
+                    verdict,
+                    holder: None,
+                };
+                (site, s.samples.clone())
+            })
+        })
+        .collect();
+    found.sort_by(|a, b| b.0.verdict.per_run.total_cmp(&a.0.verdict.per_run));
+    found
+}
+
 /// One hunt's readings, kept where the measured function's allocations cannot see them (a
 /// list growing in the Python heap between readings would be read as a leak).
 #[derive(Debug, Clone, Default)]
@@ -332,6 +371,11 @@ pub struct HuntReport {
     pub signals: Vec<SignalVerdict>,
     /// Types whose instances leak, most per run first.
     pub types: Vec<TypeVerdict>,
+    /// Runs made again with every allocation tracked, after a leak was found, to name its
+    /// lines (0 when none were).
+    pub tracked_runs: usize,
+    /// The lines that leak in those runs, most per run first.
+    pub sites: Vec<SiteVerdict>,
 }
 
 impl HuntReport {
@@ -364,6 +408,8 @@ impl HuntReport {
             kind,
             signals,
             types,
+            tracked_runs: 0,
+            sites: Vec::new(),
         }
     }
 
@@ -477,6 +523,32 @@ mod tests {
         assert_eq!(report.types[0].verdict.per_run, 2.0);
         let refs = report.signals.iter().find(|s| s.signal == Signal::Refs);
         assert_eq!(refs.unwrap().verdict.reason, HuntReason::NotRead);
+    }
+
+    #[test]
+    fn a_line_whose_bytes_rise_every_run_leaks_and_one_that_filled_does_not() {
+        let at = |line| Location {
+            function: "f".into(),
+            file: "app.py".into(),
+            line,
+        };
+        let sites = vec![
+            SiteAtMarks {
+                location: at(3),
+                bytes: vec![0, 4096, 4096, 4096],
+                samples: vec![1],
+            },
+            SiteAtMarks {
+                location: at(7),
+                bytes: vec![0, 120, 240, 360],
+                samples: vec![2, 3],
+            },
+        ];
+        let found = leaking_sites(&sites, 12);
+        assert_eq!(found.len(), 1);
+        assert_eq!(found[0].0.location.line, 7);
+        assert_eq!(found[0].0.verdict.per_run, 120.0);
+        assert_eq!(found[0].1, vec![2, 3]);
     }
 
     #[test]

@@ -46,5 +46,8 @@ pub const CODEC_LZ4: u8 = 1;
 /// stamped after it.
 pub const PHASE_MAIN_END: &str = "memsleuth:main-end";
 pub const PHASE_SHUTDOWN_END: &str = "memsleuth:shutdown-end";
+/// Mark label of `hunt`'s tracked runs: one before the first, one after each (the caches
+/// cleared and the gc run), so what each run left alive can be read at its mark.
+pub const HUNT_RUN: &str = "memsleuth:hunt-run";
 /// Conventional file extension.
 pub const EXTENSION: &str = "msl";

@@ -80,6 +80,14 @@ pub fn event_ticks(me: usize) -> u64 {
     ticks()
 }
 
+/// Makes the next event of any thread read the clock exactly, as after a change of thread.
+/// A mark placed between two stretches of a program (`hunt`'s runs) is stamped exactly; an
+/// event after it taking the coarse clock could be stamped before it, and counted on the
+/// wrong side. Thread tokens are addresses, never 0.
+pub fn stamp_next_event_exactly() {
+    LAST_THREAD.store(0, Ordering::Relaxed);
+}
+
 /// Turns [`ticks`] into `CLOCK_MONOTONIC` nanoseconds. The rate is measured between the first
 /// calibration point and the latest one, so it gets more exact the longer a recording runs.
 #[derive(Debug, Clone, Copy)]

@@ -18,7 +18,9 @@ mod guard;
 mod registry;
 mod ring;
 
-pub use clock::{event_ticks, init_ticks, now_ns, tick_coarse, ticks, TickConverter};
+pub use clock::{
+    event_ticks, init_ticks, now_ns, stamp_next_event_exactly, tick_coarse, ticks, TickConverter,
+};
 pub use guard::{enter, Reentry};
 pub use registry::{
     drain, dropped_total, record, record_dropped, set_policy, thread_rings, DrainStats, Policy,

@@ -185,3 +185,16 @@ fn event_times_are_exact_at_a_change_of_thread() {
     let b = memsleuth_hook::event_ticks(2);
     assert!(b > a && b > a2);
 }
+
+#[test]
+fn after_a_mark_the_next_event_is_stamped_exactly() {
+    memsleuth_hook::init_ticks();
+    memsleuth_hook::tick_coarse();
+    let before = memsleuth_hook::event_ticks(7);
+    std::thread::sleep(std::time::Duration::from_millis(2));
+    let mark = memsleuth_hook::ticks();
+    memsleuth_hook::stamp_next_event_exactly();
+    // same thread, coarse clock 2 ms old: exact all the same, after the mark
+    let after = memsleuth_hook::event_ticks(7);
+    assert!(after >= mark && after > before, "{before} {mark} {after}");
+}

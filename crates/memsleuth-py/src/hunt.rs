@@ -2,12 +2,19 @@
 //! function and clears the interpreter's caches; this reads every signal after each run and
 //! keeps the readings in Rust memory, where the measured Python heap cannot see them grow.
 
-use memsleuth_analysis::hunt::{HuntReport, Readings, Signal};
+use std::path::PathBuf;
+
+use memsleuth_analysis::hunt::{leaking_sites, HuntReport, Readings, Signal, SiteVerdict};
 use memsleuth_platform::Detail;
 use pyo3::prelude::*;
+use rustc_hash::FxHashSet;
+
+use crate::errors::MemsleuthError;
 
 /// Type rows read per census: every type, in practice.
 const ALL_TYPES: usize = 1 << 20;
+/// Leaking lines whose newest blocks get a holder search.
+const HOLDER_SITES: usize = 3;
 
 /// One hunt: its readings so far and how it is bounded.
 #[pyclass(module = "memsleuth._native")]
@@ -17,6 +24,9 @@ pub struct HuntSession {
     warmup: usize,
     max_runs: usize,
     readings: Readings,
+    /// Runs made with every allocation tracked, to name the lines (see `explain`).
+    tracked_runs: usize,
+    sites: Vec<SiteVerdict>,
 }
 
 #[pymethods]
@@ -29,7 +39,48 @@ impl HuntSession {
             warmup,
             max_runs,
             readings: Readings::default(),
+            tracked_runs: 0,
+            sites: Vec::new(),
         }
+    }
+
+    /// Marks the capture being recorded: before the first tracked run, and after each.
+    fn mark_run(&mut self) -> PyResult<()> {
+        crate::tracker::track_mark(memsleuth_format::HUNT_RUN)
+    }
+
+    /// Names the lines that leak from the capture of the tracked runs (finished), and searches
+    /// what holds their newest blocks, which the function's leak keeps alive still.
+    fn explain(&mut self, py: Python<'_>, path: PathBuf) -> PyResult<()> {
+        let read = py.detach(|| {
+            memsleuth_analysis::allocs::live_by_site_at_marks(&path, memsleuth_format::HUNT_RUN)
+        });
+        let sites = read.map_err(|e| MemsleuthError::new_err(e.to_string()))?;
+        self.tracked_runs = sites.first().map_or(0, |s| s.bytes.len().saturating_sub(1));
+        let found = leaking_sites(&sites, self.max_runs);
+        let blocks: Vec<u64> = found
+            .iter()
+            .take(HOLDER_SITES)
+            .flat_map(|(_, b)| b.iter().copied())
+            .collect();
+        let wanted: FxHashSet<u64> = blocks.iter().copied().collect();
+        let mut holders = Vec::new();
+        if !blocks.is_empty() {
+            let mut snap = crate::heap::snapshot(py, &[], &wanted)?;
+            holders = snap.holders_of(py, &blocks);
+            snap.release(py);
+        }
+        self.sites = found
+            .into_iter()
+            .map(|(mut site, samples)| {
+                site.holder = holders
+                    .iter()
+                    .find(|(addr, _)| samples.contains(addr))
+                    .map(|(_, path)| path.clone());
+                site
+            })
+            .collect();
+        Ok(())
     }
 
     /// Reads every signal once: after the warm-up (the baseline), then after each run.
@@ -105,13 +156,16 @@ impl HuntSession {
             .import("sys")
             .and_then(|s| s.hasattr("gettotalrefcount"))
             .unwrap_or(false);
-        HuntReport::new(
+        let mut report = HuntReport::new(
             self.target.clone(),
             self.warmup,
             self.max_runs,
             debug,
             &self.readings,
-        )
+        );
+        report.tracked_runs = self.tracked_runs;
+        report.sites = self.sites.clone();
+        report
     }
 }
 

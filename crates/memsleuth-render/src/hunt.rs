@@ -2,12 +2,15 @@
 
 use memsleuth_analysis::hunt::{HuntKind, HuntReason, HuntReport, RunVerdict, Signal};
 
+use crate::allocs::{holder_line, location_label};
 use crate::units;
 
 /// The JSON document's version.
 const SCHEMA: u32 = 1;
 /// Growing types shown in the text.
 const TYPES_SHOWN: usize = 8;
+/// Leaking lines shown in the text.
+const SITES_SHOWN: usize = 5;
 /// Deltas shown per signal; more are summarised.
 const DELTAS_SHOWN: usize = 8;
 
@@ -31,8 +34,9 @@ pub fn signal_label(s: Signal) -> &'static str {
     }
 }
 
-fn amount(signal: Option<Signal>, v: f64) -> String {
-    if signal.is_some_and(Signal::is_bytes) {
+/// A per-run amount: bytes in human units, or a count.
+fn amount(bytes: bool, v: f64) -> String {
+    if bytes {
         units::signed_bytes(v)
     } else if v > 0.0 {
         format!("+{}", trim(v))
@@ -49,12 +53,12 @@ fn trim(v: f64) -> String {
     }
 }
 
-fn deltas(signal: Option<Signal>, v: &RunVerdict) -> String {
+fn deltas(bytes: bool, v: &RunVerdict) -> String {
     let shown: Vec<String> = v
         .deltas
         .iter()
         .take(DELTAS_SHOWN)
-        .map(|&d| amount(signal, d))
+        .map(|&d| amount(bytes, d))
         .collect();
     let more = v.deltas.len().saturating_sub(DELTAS_SHOWN);
     if more > 0 {
@@ -65,9 +69,9 @@ fn deltas(signal: Option<Signal>, v: &RunVerdict) -> String {
 }
 
 /// Why, in a few words.
-fn why(signal: Option<Signal>, v: &RunVerdict) -> String {
+fn why(bytes: bool, v: &RunVerdict) -> String {
     let n = v.deltas.len();
-    let per_run = amount(signal, v.per_run);
+    let per_run = amount(bytes, v.per_run);
     match v.reason {
         HuntReason::SameRiseEveryRun => format!("{per_run} in each of {n} runs"),
         HuntReason::RoseEveryRun => format!("{per_run} per run (median), a rise in all {n} runs"),
@@ -124,8 +128,8 @@ pub fn hunt_text(r: &HuntReport) -> String {
         out.push_str(&format!(
             "  {label:<width$}  {:<12}  {}  [{}]\n",
             kind_word(s.verdict.kind),
-            why(Some(s.signal), &s.verdict),
-            deltas(Some(s.signal), &s.verdict),
+            why(s.signal.is_bytes(), &s.verdict),
+            deltas(s.signal.is_bytes(), &s.verdict),
         ));
     }
     if !r.types.is_empty() {
@@ -134,7 +138,7 @@ pub fn hunt_text(r: &HuntReport) -> String {
             out.push_str(&format!(
                 "    {}  {}, {} alive\n",
                 t.name,
-                why(None, &t.verdict),
+                why(false, &t.verdict),
                 units::count(t.count)
             ));
         }
@@ -142,6 +146,30 @@ pub fn hunt_text(r: &HuntReport) -> String {
         if more > 0 {
             out.push_str(&format!("    … {more} more (--json lists them all)\n"));
         }
+    }
+    if !r.sites.is_empty() {
+        out.push_str(&format!(
+            "  lines that leak ({} more run{} with every allocation tracked):\n",
+            r.tracked_runs,
+            plural(r.tracked_runs)
+        ));
+        for site in r.sites.iter().take(SITES_SHOWN) {
+            out.push_str(&format!(
+                "    {}  {}, {} alive\n",
+                location_label(&site.location, None),
+                why(true, &site.verdict),
+                units::bytes(site.bytes as f64)
+            ));
+            if let Some(h) = &site.holder {
+                out.push_str(&format!("      {}\n", holder_line(h, None)));
+            }
+        }
+        let more = r.sites.len().saturating_sub(SITES_SHOWN);
+        if more > 0 {
+            out.push_str(&format!("    … {more} more (--json lists them all)\n"));
+        }
+    } else if r.kind == HuntKind::Leaks && r.tracked_runs == 0 {
+        out.push_str("  (no lines named: allocations were already being tracked)\n");
     }
     if r.kind == HuntKind::Inconclusive {
         let more = r
@@ -223,6 +251,61 @@ mod tests {
         assert_eq!(json["kind"], "leaks");
         assert_eq!(json["signals"][0]["signal"], "blocks");
         assert_eq!(json["types"][0]["name"], "app.Order");
+    }
+
+    #[test]
+    fn the_lines_that_leak_come_with_their_holder() {
+        use memsleuth_analysis::heap::{PathStep, RetentionPath, RootKind};
+        use memsleuth_analysis::hunt::{leaking_sites, SiteVerdict};
+        use memsleuth_analysis::{allocs::SiteAtMarks, Location};
+
+        let mut r = report(&[10.0, 13.0, 16.0, 19.0], &[0, 1, 2, 3]);
+        let at = Location {
+            function: "handle".into(),
+            file: "app.py".into(),
+            line: 9,
+        };
+        let step = |edge: &str, type_name: &str| PathStep {
+            edge: edge.into(),
+            type_name: type_name.into(),
+            repr: String::new(),
+            addr: 0,
+            size: 0,
+        };
+        let marks = [SiteAtMarks {
+            location: at,
+            bytes: vec![0, 56, 112, 168],
+            samples: vec![7],
+        }];
+        r.sites = leaking_sites(&marks, 12)
+            .into_iter()
+            .map(|(site, _)| SiteVerdict {
+                holder: Some(RetentionPath {
+                    root_kind: RootKind::Module,
+                    root: "module app".into(),
+                    steps: vec![
+                        step("", "dict"),
+                        step(".SEEN", "list"),
+                        step("[2]", "Order"),
+                    ],
+                }),
+                ..site
+            })
+            .collect();
+        r.tracked_runs = 3;
+        let text = hunt_text(&r);
+        assert!(
+            text.contains("lines that leak (3 more runs with every allocation tracked):"),
+            "{text}"
+        );
+        assert!(
+            text.contains("app.py:9 handle()  +56 B in each of 3 runs, 168 B alive"),
+            "{text}"
+        );
+        assert!(
+            text.contains("held by module app .SEEN → list [2] → Order"),
+            "{text}"
+        );
     }
 
     #[test]

@@ -22,6 +22,7 @@ mod leaks;
 mod names;
 mod peak;
 mod replay;
+mod runs;
 mod slot_series;
 mod table;
 #[cfg(test)]
@@ -37,6 +38,7 @@ pub use leaks::{
     DEFAULT_WINDOWS,
 };
 pub use peak::{PeakOptions, PeakReport};
+pub use runs::{live_by_site_at_marks, SiteAtMarks};
 pub use table::{AllocTable, CallTree, TableOptions, TableRow, TableStack, TreeNode};
 
 // the growth report maps census samples to allocation sites with this replay and resolver

@@ -282,6 +282,36 @@ impl Snapshot {
         (self.ptrs[n as usize] as u64).saturating_sub(self.types.preheader_of(t))
     }
 
+    /// The node whose object each of `blocks` is, or whose storage it is (a list's item
+    /// array, a dict's keys table...: the path to that owner is what keeps the block).
+    pub fn nodes_of(&self, blocks: &FxHashSet<u64>) -> FxHashMap<u64, u32> {
+        let mut found: FxHashMap<u64, u32> = FxHashMap::default();
+        for n in 0..self.graph.len() as u32 {
+            let b = self.block_of(n);
+            if blocks.contains(&b) {
+                found.insert(b, n);
+            }
+        }
+        for b in blocks {
+            if let Some(&n) = self.storage.get(b) {
+                found.entry(*b).or_insert(n);
+            }
+        }
+        found
+    }
+
+    /// One retention path of each of `blocks` the walk found, in their order.
+    pub fn holders_of(&self, py: Python<'_>, blocks: &[u64]) -> Vec<(u64, RetentionPath)> {
+        let wanted: FxHashSet<u64> = blocks.iter().copied().collect();
+        let nodes = self.nodes_of(&wanted);
+        let refs = referrers(&self.graph);
+        blocks
+            .iter()
+            .filter_map(|b| Some((*b, *nodes.get(b)?)))
+            .filter_map(|(b, n)| Some((b, self.paths(py, &refs, n, 1, 0).pop()?)))
+            .collect()
+    }
+
     /// The shortest paths that keep `target` alive, up to `max_paths`, one per direct referrer
     /// (so several holders show), shortest first. `hidden_own` is the number of references to
     /// the target the caller itself holds invisibly (an argument).

@@ -407,6 +407,8 @@ pub fn track_mark(label: &str) -> PyResult<()> {
     match active.as_ref() {
         Some(a) if a.owner == std::process::id() => {
             a.recorder.mark(label);
+            // what follows the mark must be stamped after it
+            memsleuth_hook::stamp_next_event_exactly();
             Ok(())
         }
         _ => Err(MemsleuthError::new_err("no tracking session is running")),

@@ -362,13 +362,9 @@ fn hold(
         .filter(|(_, n)| growing.contains(n.as_str()))
         .map(|(i, _)| i as u32)
         .collect();
-    let mut by_block: FxHashMap<u64, u32> = FxHashMap::default();
+    let by_block = snap.nodes_of(&wanted_set);
     let mut type_samples: FxHashMap<u32, Vec<u32>> = FxHashMap::default();
     for n in 0..snap.graph.len() as u32 {
-        let b = snap.block_of(n);
-        if wanted_set.contains(&b) {
-            by_block.insert(b, n);
-        }
         let t = snap.graph.node_type[n as usize];
         if growing.contains(&t) {
             // the newest instances are the likeliest leaks: keep the last ones seen
@@ -385,9 +381,7 @@ fn hold(
         if rank >= HOLDER_SITES && (!more_sites || searching.elapsed() > MORE_HOLDER_SITES_BUDGET) {
             break;
         }
-        // a block that is no object may be one's storage (a list's item array, a dict's keys
-        // table...): the path to its owner is what keeps it
-        if let Some(&n) = by_block.get(&addr).or_else(|| snap.storage.get(&addr)) {
+        if let Some(&n) = by_block.get(&addr) {
             for p in snap.paths(py, &refs, n, 1, 0) {
                 sink.push(Record::Holder(p.to_holder(stack, addr)));
             }
