@@ -416,6 +416,19 @@ impl HuntReport {
     pub fn leaks(&self) -> bool {
         self.kind == HuntKind::Leaks
     }
+
+    /// Bytes each run leaves alive: the leaking lines' rises (Python's allocator, from the
+    /// tracked runs) and the C heap's when it leaks. 0 when nothing leaks.
+    pub fn bytes_per_run(&self) -> f64 {
+        let python: f64 = self.sites.iter().map(|s| s.verdict.per_run.max(0.0)).sum();
+        let native = self
+            .signals
+            .iter()
+            .filter(|s| s.signal == Signal::NativeHeap && s.verdict.kind == HuntKind::Leaks)
+            .map(|s| s.verdict.per_run.max(0.0))
+            .sum::<f64>();
+        python + native
+    }
 }
 
 #[cfg(test)]

@@ -190,3 +190,30 @@ fn interned_strings(py: Python<'_>, sys: &Bound<'_, PyModule>) -> i64 {
         .and_then(|v| v.extract().ok())
         .unwrap_or(0)
 }
+
+/// What a test's tracked body used, from its capture: the peak of the tracked heap, the bytes
+/// still alive when it returned, and the peak's largest lines in words (`top` of them), for
+/// the pytest plugin's `limit_memory` and its per-test table.
+#[pyfunction]
+#[pyo3(signature = (path, top=5))]
+pub fn capture_memory(py: Python<'_>, path: PathBuf, top: usize) -> PyResult<(u64, u64, String)> {
+    use memsleuth_analysis::{AnalysisError, LeakOptions, LeakReport, PeakReport};
+    let made = py.detach(|| {
+        let peak =
+            PeakReport::from_path(&path, &memsleuth_analysis::allocs::PeakOptions::default());
+        let peak = match peak {
+            Ok(p) => p,
+            // a body that allocated nothing tracked
+            Err(AnalysisError::NoAllocations) => return Ok((0, 0, String::new())),
+            Err(e) => return Err(e),
+        };
+        let opts = LeakOptions {
+            windows: 0,
+            ..LeakOptions::default()
+        };
+        let alive = LeakReport::from_path(&path, &opts)?;
+        let text = memsleuth_render::allocs::peak_text(&peak, top);
+        Ok((peak.peak_bytes, alive.leaks.bytes, text))
+    });
+    made.map_err(|e| MemsleuthError::new_err(e.to_string()))
+}

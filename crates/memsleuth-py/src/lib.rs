@@ -136,6 +136,7 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<memory::Memory>()?;
     m.add_class::<watch::Sampler>()?;
     m.add_class::<hunt::HuntSession>()?;
+    m.add_function(wrap_pyfunction!(hunt::capture_memory, m)?)?;
     m.add_function(wrap_pyfunction!(memory::memory, m)?)?;
     m.add_function(wrap_pyfunction!(cli_main, m)?)?;
     m.add_function(wrap_pyfunction!(summary_json, m)?)?;

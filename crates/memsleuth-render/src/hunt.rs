@@ -203,6 +203,7 @@ pub fn hunt_json(r: &HuntReport) -> String {
     if let Some(map) = value.as_object_mut() {
         map.insert("schema".into(), SCHEMA.into());
         map.insert("leaks".into(), r.leaks().into());
+        map.insert("bytes_per_run".into(), r.bytes_per_run().into());
     }
     let mut s = serde_json::to_string_pretty(&value).unwrap_or_else(|_| "{}".into());
     s.push('\n');
