@@ -26,6 +26,7 @@ ORDER = [
     "bench_exit.py",
     "bench_objects.py",
     "bench_accuracy.py",
+    "bench_hunt.py",
 ]
 
 

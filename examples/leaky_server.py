@@ -4,6 +4,7 @@ Run it under memsleuth to see the leak found:
 
     memsleuth watch -- python examples/leaky_server.py   # is it leaking, how fast?
     memsleuth run examples/leaky_server.py               # which line allocated what stays?
+    memsleuth hunt examples/leaky_server.py::handle_one  # does one request leak? (yes or no)
 """
 
 from __future__ import annotations
@@ -20,6 +21,11 @@ def handle(request_id: int) -> str:
     digest = hashlib.md5(payload).hexdigest()
     AUDIT_LOG.append(payload[:65536])  # <- the leak: a 64 KiB copy per request, never trimmed
     return digest
+
+
+def handle_one() -> None:
+    """One request, as a test would make it (``memsleuth hunt`` calls it with no arguments)."""
+    handle(7)
 
 
 def main(requests: int = 200, pause: float = 0.02) -> None:

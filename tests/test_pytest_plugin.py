@@ -67,7 +67,7 @@ def test_no_leaks_passes_a_cache_that_fills_once(pytester: pytest.Pytester) -> N
     result = run(pytester, source)
     result.assert_outcomes(passed=1, failed=1)
     result.stdout.fnmatch_lines(["*FAILED test_app.py::test_keeps_everything*"])
-    assert "no_leaks asks every signal" in result.stdout.str()
+    assert "memsleuth: the test leaks" in result.stdout.str()
 
 
 def test_limit_leaks_fails_above_its_bytes_per_run(pytester: pytest.Pytester) -> None:
@@ -190,6 +190,20 @@ def test_function_fixtures_are_set_up_and_torn_down_with_every_run(
     result = run(pytester, source, "--memsleuth-hunt")
     result.assert_outcomes(passed=2, failed=1)
     result.stdout.fnmatch_lines(["*FAILED test_app.py::test_uses_a_leaky_fixture*"])
+
+
+def test_output_pytest_keeps_per_run_and_its_own_lines_are_not_the_tests_leak(
+    pytester: pytest.Pytester,
+) -> None:
+    source = """
+        import logging
+
+        def test_talks(capsys):
+            print("a line of output " * 20)
+            logging.getLogger("app").warning("careful %d", 3)
+        """
+    result = run(pytester, source, "--memsleuth-hunt")
+    result.assert_outcomes(passed=1)
 
 
 def test_the_summary_lists_the_hungriest_tests(pytester: pytest.Pytester) -> None:

@@ -16,6 +16,7 @@ import gc
 import json
 import sys
 import warnings
+from collections.abc import Sequence
 from typing import Any, Callable, Optional
 
 from memsleuth import _native
@@ -59,11 +60,14 @@ def hunt(
     runs: Optional[int] = None,
     max_runs: int = MAX_RUNS,
     name: Optional[str] = None,
+    ignore: Sequence[str] = (),
     **kwargs: Any,
 ) -> Hunt:
     """Calls ``fn(*args, **kwargs)`` ``warmup`` times, then measures run after run until the
     evidence decides (at most ``max_runs``), or exactly ``runs`` times when given; returns a
-    :class:`Hunt`. An exception from ``fn`` ends the hunt and propagates."""
+    :class:`Hunt`. An exception from ``fn`` ends the hunt and propagates. ``name`` names the
+    target in the answer; lines in files under ``ignore`` (directories) are never named as
+    leaking (a test runner's own)."""
     if warmup < 1:
         raise ValueError("warmup must be at least 1: the first call fills caches a leak is not")
     if runs is not None and runs < 3:
@@ -72,7 +76,7 @@ def hunt(
     if bound < 3:
         raise ValueError("max_runs must be at least 3: fewer decide nothing")
     target = name or _name_of(fn)
-    session = _native.HuntSession(target, warmup, bound)
+    session = _native.HuntSession(target, warmup, bound, list(ignore))
     state = _State()
     for _ in range(warmup):
         fn(*args, **kwargs)

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import os
 import re
+import sys
 import tempfile
 from collections.abc import Generator
 from typing import Any, Optional
@@ -189,11 +190,16 @@ def pytest_runtest_protocol(item: pytest.Item, nextitem: Optional[pytest.Item]) 
                 if hasattr(item, "_request"):
                     item._request = False
                     item.funcargs = None  # type: ignore[attr-defined]
+                # pytest keeps each run's captured output for the report: a list growing
+                # run by run, which would read as the test's leak
+                item._report_sections = []
 
     runs = _runs(item)
     item.stash[_HUNTING] = True
     try:
-        found = memsleuth.hunt(run_once, runs=runs, name=item.nodeid)
+        found = memsleuth.hunt(
+            run_once, runs=runs, name=item.nodeid, ignore=_plugin_dirs(item.config)
+        )
     except Exception:  # the test itself fails: the run pytest makes next reports it
         return
     finally:
@@ -206,11 +212,37 @@ def pytest_runtest_protocol(item: pytest.Item, nextitem: Optional[pytest.Item]) 
     item.user_properties.append(("memsleuth_hunt", found.kind))
 
 
+def _plugin_dirs(config: pytest.Config) -> list[str]:
+    """Where pytest, pluggy and every loaded plugin live: their hooks run with every run of a
+    hunted test, and the lines they allocate at are theirs, not the test's."""
+    dirs: set[str] = set()
+    rootdir = str(config.rootpath)
+    for plugin in [pytest, *config.pluginmanager.get_plugins()]:
+        name = getattr(plugin, "__name__", None)
+        if not isinstance(name, str) or name.split(".")[0] in ("memsleuth", "conftest"):
+            continue
+        top = sys.modules.get(name.split(".")[0])
+        file = getattr(top, "__file__", None)
+        if not isinstance(file, str):
+            continue
+        folder = os.path.dirname(os.path.abspath(file))
+        if folder.startswith(rootdir):
+            continue  # the project's own conftest files and helpers are the tests'
+        dirs.add(folder + os.sep)
+    for name in ("_pytest", "pluggy"):
+        found = sys.modules.get(name)
+        if found is not None and isinstance(getattr(found, "__file__", None), str):
+            dirs.add(os.path.dirname(os.path.abspath(str(found.__file__))) + os.sep)
+    return sorted(dirs)
+
+
 def _hunt_failure(item: pytest.Item, found: Any) -> Optional[str]:
     """Why the hunt fails the test, or None: ``no_leaks`` wants every signal to say "no
     leak"; ``limit_leaks`` a leak of no more bytes per run than its limit; a hunt asked for
     on the command line, no leak."""
     if item.get_closest_marker("no_leaks") is not None:
+        if found.leaks:
+            return f"memsleuth: the test leaks\n\n{found}"
         if found.kind == "no leak":
             return None
         return f"memsleuth: no_leaks asks every signal to say 'no leak'\n\n{found}"

@@ -23,6 +23,7 @@ pub struct HuntSession {
     target: String,
     warmup: usize,
     max_runs: usize,
+    ignore: Vec<String>,
     readings: Readings,
     /// Runs made with every allocation tracked, to name the lines (see `explain`).
     tracked_runs: usize,
@@ -31,13 +32,15 @@ pub struct HuntSession {
 
 #[pymethods]
 impl HuntSession {
+    /// `ignore`: directories whose lines are never named as leaking (a test runner's own).
     #[new]
-    #[pyo3(signature = (target, warmup, max_runs))]
-    fn new(target: String, warmup: usize, max_runs: usize) -> Self {
+    #[pyo3(signature = (target, warmup, max_runs, ignore=Vec::new()))]
+    fn new(target: String, warmup: usize, max_runs: usize, ignore: Vec<String>) -> Self {
         HuntSession {
             target,
             warmup,
             max_runs,
+            ignore,
             readings: Readings::default(),
             tracked_runs: 0,
             sites: Vec::new(),
@@ -55,8 +58,14 @@ impl HuntSession {
         let read = py.detach(|| {
             memsleuth_analysis::allocs::live_by_site_at_marks(&path, memsleuth_format::HUNT_RUN)
         });
-        let sites = read.map_err(|e| MemsleuthError::new_err(e.to_string()))?;
+        let mut sites = read.map_err(|e| MemsleuthError::new_err(e.to_string()))?;
         self.tracked_runs = sites.first().map_or(0, |s| s.bytes.len().saturating_sub(1));
+        sites.retain(|s| {
+            !self
+                .ignore
+                .iter()
+                .any(|dir| s.location.file.starts_with(dir))
+        });
         let found = leaking_sites(&sites, self.max_runs);
         let blocks: Vec<u64> = found
             .iter()
@@ -142,7 +151,8 @@ impl HuntSession {
 
     /// The answer in words.
     fn report_text(&self, py: Python<'_>) -> String {
-        memsleuth_render::hunt::hunt_text(&self.report(py))
+        let here = std::env::current_dir().ok();
+        memsleuth_render::hunt::hunt_text(&self.report(py), here.as_deref())
     }
 
     fn leaks(&self, py: Python<'_>) -> bool {

@@ -93,8 +93,9 @@ fn why(bytes: bool, v: &RunVerdict) -> String {
     }
 }
 
-/// The hunt as text: the answer first, then each signal with its runs.
-pub fn hunt_text(r: &HuntReport) -> String {
+/// The hunt as text: the answer first, then each signal with its runs. Paths under `base`
+/// (the current directory) are shown relative to it.
+pub fn hunt_text(r: &HuntReport, base: Option<&std::path::Path>) -> String {
     let mut out = String::new();
     let answer = match r.kind {
         HuntKind::Leaks => "LEAKS".to_string(),
@@ -156,12 +157,12 @@ pub fn hunt_text(r: &HuntReport) -> String {
         for site in r.sites.iter().take(SITES_SHOWN) {
             out.push_str(&format!(
                 "    {}  {}, {} alive\n",
-                location_label(&site.location, None),
+                location_label(&site.location, base),
                 why(true, &site.verdict),
                 units::bytes(site.bytes as f64)
             ));
             if let Some(h) = &site.holder {
-                out.push_str(&format!("      {}\n", holder_line(h, None)));
+                out.push_str(&format!("      {}\n", holder_line(h, base)));
             }
         }
         let more = r.sites.len().saturating_sub(SITES_SHOWN);
@@ -232,7 +233,7 @@ mod tests {
 
     #[test]
     fn a_leak_names_the_signal_the_rise_per_run_and_the_type() {
-        let text = hunt_text(&report(&[10.0, 13.0, 16.0, 19.0], &[0, 1, 2, 3]));
+        let text = hunt_text(&report(&[10.0, 13.0, 16.0, 19.0], &[0, 1, 2, 3]), None);
         assert!(
             text.starts_with("memsleuth hunt: app.py::handle — LEAKS"),
             "{text}"
@@ -294,7 +295,7 @@ mod tests {
             })
             .collect();
         r.tracked_runs = 3;
-        let text = hunt_text(&r);
+        let text = hunt_text(&r, None);
         assert!(
             text.contains("lines that leak (3 more runs with every allocation tracked):"),
             "{text}"
@@ -311,7 +312,7 @@ mod tests {
 
     #[test]
     fn no_leak_says_so_for_every_signal() {
-        let text = hunt_text(&report(&[10.0, 10.0, 11.0, 10.0], &[2, 2, 2, 2]));
+        let text = hunt_text(&report(&[10.0, 10.0, 11.0, 10.0], &[2, 2, 2, 2]), None);
         assert!(text.contains("— no leak"), "{text}");
         assert!(text.contains("a rise in 1 of 3 runs only"), "{text}");
         assert!(!text.contains("types that leak"), "{text}");
@@ -319,7 +320,7 @@ mod tests {
 
     #[test]
     fn an_undecided_hunt_says_how_many_runs_would_decide() {
-        let text = hunt_text(&report(&[10.0, 12.0, 15.0, 16.0], &[0, 0, 0, 0]));
+        let text = hunt_text(&report(&[10.0, 12.0, 15.0, 16.0], &[0, 0, 0, 0]), None);
         assert!(text.contains("inconclusive"), "{text}");
         assert!(text.contains("--runs 5"), "{text}");
     }
