@@ -223,6 +223,20 @@ def test_the_summary_lists_the_hungriest_tests(pytester: pytest.Pytester) -> Non
     assert "MiB" in lines[0], out
 
 
+def test_the_hunt_option_leaves_a_path_after_it_to_pytest(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(test_app=LEAKY)
+    pytester.mkdir("other")
+    result = pytester.runpytest_subprocess(
+        "-p", "no:cacheprovider", "--memsleuth-hunt", "test_app.py"
+    )
+    result.assert_outcomes(passed=1, failed=1)
+    result = pytester.runpytest_subprocess(
+        "-p", "no:cacheprovider", "--memsleuth-hunt=4", "test_app.py"
+    )
+    result.assert_outcomes(passed=1, failed=1)
+    assert "3 warm-up runs and 4 measured runs" in result.stdout.str()
+
+
 def test_a_bad_size_is_one_clear_error(pytester: pytest.Pytester) -> None:
     result = run(pytester, LEAKY, "--memsleuth-limit-memory=lots")
     assert result.ret != 0

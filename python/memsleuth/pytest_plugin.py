@@ -81,9 +81,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption(
         "--memsleuth-hunt",
         nargs="?",
-        const=0,
+        const="0",
         default=None,
-        type=int,
         metavar="RUNS",
         help="hunt every test for leaks: run it again and again after a warm-up until the "
         "evidence decides (or exactly RUNS measured runs); a test that leaks fails",
@@ -128,6 +127,29 @@ def pytest_configure(config: pytest.Config) -> None:
     # a bad default stops the session before any test runs
     _default(config, "memsleuth_limit_memory")
     _default(config, "memsleuth_limit_leaks")
+    _hunt_option(config)
+
+
+def _hunt_option(config: pytest.Config) -> None:
+    """``--memsleuth-hunt`` takes an optional RUNS, so argparse hands it the next word as well
+    (``pytest --memsleuth-hunt tests/``): a word that is no number is a path to test, given
+    back to pytest."""
+    given = config.getoption("memsleuth_hunt")
+    if given is None:
+        return
+    if str(given).isdigit():
+        if 0 < int(given) < 3:
+            raise pytest.UsageError(
+                f"memsleuth: --memsleuth-hunt={given} is too few runs to decide; give 3 or more"
+            )
+        return
+    config.option.memsleuth_hunt = "0"
+    if config.option.file_or_dir:
+        config.args.append(str(given))
+    else:
+        # the only path given was taken: pytest defaulted to the current directory
+        config.args[:] = [str(given)]
+        config.option.file_or_dir = [str(given)]
 
 
 def _default(config: pytest.Config, name: str) -> Optional[int]:
@@ -149,9 +171,14 @@ def _runs(item: pytest.Item) -> Optional[int]:
     for marker in ("no_leaks", "limit_leaks"):
         found = item.get_closest_marker(marker)
         if found is not None and found.kwargs.get("runs"):
-            return int(found.kwargs["runs"])
-    given = item.config.getoption("memsleuth_hunt")
-    return int(given) if given else None
+            runs = int(found.kwargs["runs"])
+            if runs < 3:
+                raise pytest.UsageError(
+                    f"memsleuth: {marker}(runs={runs}) is too few runs to decide; give 3 or more"
+                )
+            return runs
+    given = int(item.config.getoption("memsleuth_hunt") or 0)
+    return given or None
 
 
 def _hunted(item: pytest.Item) -> bool:
