@@ -15,6 +15,7 @@ import contextlib
 import gc
 import json
 import sys
+import time
 import warnings
 from collections.abc import Sequence
 from typing import Any, Callable, Optional
@@ -28,6 +29,9 @@ WARMUP = 3
 #: runs with every allocation tracked once a leak is found, to name its lines (a leak whose
 #: rise varies needs 5 to be judged)
 TRACKED_RUNS = 5
+#: seconds of recording before the first mark, and of quiet on each side of every mark
+CALIBRATION = 0.02
+MARK_GAP = 0.002
 
 
 class Hunt:
@@ -106,10 +110,17 @@ def _tracked_runs(
         path = os.path.join(where, "hunt.msl")
         _native.track_start(path, rss_interval=0.0)
         try:
+            # the event clock (the CPU's counter, converted) and the marks' (the OS's) agree
+            # to microseconds once the recorder has calibrated it for some milliseconds; a
+            # quiet gap on each side of every mark keeps what is left of the difference from
+            # putting a run's allocations on the wrong side of its mark
+            time.sleep(CALIBRATION)
             session.mark_run()
             for _ in range(runs):
+                time.sleep(MARK_GAP)
                 call()
                 state.clean()
+                time.sleep(MARK_GAP)
                 session.mark_run()
         finally:
             _native.track_stop()

@@ -6,8 +6,9 @@
 //! step in **every** measured run. A rise that is the same in every run is a leak after
 //! [`CONSTANT_RUNS`] runs (chance and caches do not repeat to the byte); a rise that varies
 //! needs [`VARYING_RUNS`] runs, where all of them rising by chance (a coin each run) is below
-//! 1 in 30. Half of the runs or fewer rising is no leak. In between, more runs decide, up to the
-//! bound; at the bound a sign test says leaks (at [`ALPHA`]) or inconclusive.
+//! 1 in 30. No rise in [`NO_RISE_RUNS`] runs, or a rise in half of the runs or fewer (from
+//! [`MIN_RUNS`]), is no leak. In between, more runs decide, up to the bound; at the bound a sign
+//! test says leaks (at [`ALPHA`]) or inconclusive.
 
 use serde::Serialize;
 
@@ -19,8 +20,11 @@ use crate::profile::Location;
 pub const CONSTANT_RUNS: usize = 3;
 /// Runs of varying rises that make a leak: 2^-5, about 3%, for rises by chance.
 pub const VARYING_RUNS: usize = 5;
-/// Fewest measured runs for any verdict.
+/// Fewest measured runs for any verdict but "no rise at all".
 pub const MIN_RUNS: usize = 3;
+/// Runs with no rise at all that make no leak: a leak rises in every run, and two runs without
+/// one already rule that out (the other verdicts need [`MIN_RUNS`]).
+pub const NO_RISE_RUNS: usize = 2;
 /// A mixed series at the bound leaks when as many rises come by chance less often than this.
 pub const ALPHA: f64 = 0.01;
 
@@ -123,6 +127,9 @@ pub fn judge(readings: &[f64], step: f64, max_runs: usize) -> RunVerdict {
         chance,
         more_runs,
     };
+    if rose == 0 && n >= NO_RISE_RUNS {
+        return verdict(HuntKind::NoLeak, HuntReason::RoseInFew { rose }, 0);
+    }
     if n < MIN_RUNS {
         return verdict(HuntKind::Inconclusive, HuntReason::TooFewRuns, MIN_RUNS - n);
     }
@@ -349,9 +356,16 @@ impl Readings {
             .iter()
             .filter(|s| s.verdict.reason != HuntReason::NotRead)
             .collect();
-        !types.is_empty()
-            || read.iter().any(|s| s.verdict.kind == HuntKind::Leaks)
-            || read.iter().all(|s| s.verdict.kind == HuntKind::NoLeak)
+        if !types.is_empty() || read.iter().any(|s| s.verdict.kind == HuntKind::Leaks) {
+            return true;
+        }
+        // a type that rose in every run so far may leak while the totals stay flat
+        let type_rising = self.types.iter().any(|(_, series)| {
+            let values: Vec<f64> = series.iter().map(|&c| c as f64).collect();
+            judge(&values, 1.0, max_runs).reason == HuntReason::TooFewRuns
+                && series.windows(2).all(|w| w[1] > w[0])
+        });
+        !type_rising && read.iter().all(|s| s.verdict.kind == HuntKind::NoLeak)
     }
 }
 
@@ -500,10 +514,17 @@ mod tests {
     }
 
     #[test]
-    fn fewer_than_three_runs_decide_nothing() {
+    fn fewer_than_three_runs_decide_nothing_but_no_rise_at_all() {
         let v = judge(&series(&[5.0, 5.0]), 1.0, 12);
         assert_eq!(v.kind, HuntKind::Inconclusive);
         assert_eq!(v.reason, HuntReason::TooFewRuns);
+        // one rise of two is no verdict yet
+        let v = judge(&series(&[5.0, 0.0]), 1.0, 12);
+        assert_eq!(v.kind, HuntKind::Inconclusive);
+        let v = judge(&series(&[0.0, -3.0]), 1.0, 12);
+        assert_eq!(v.kind, HuntKind::NoLeak);
+        let v = judge(&series(&[0.0]), 1.0, 12);
+        assert_eq!(v.kind, HuntKind::Inconclusive);
     }
 
     #[test]
