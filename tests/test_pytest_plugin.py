@@ -162,7 +162,7 @@ def test_function_fixtures_are_set_up_and_torn_down_with_every_run(
         import pytest
 
         REGISTRY = []
-        CALLS = []
+        CALLS = {"made": 0}  # a counter: a list of calls would itself leak a reference a run
 
         @pytest.fixture
         def registered():
@@ -177,7 +177,7 @@ def test_function_fixtures_are_set_up_and_torn_down_with_every_run(
             return None
 
         def test_uses_a_clean_fixture(registered):
-            CALLS.append(1)
+            CALLS["made"] += 1
             assert registered in REGISTRY
 
         def test_uses_a_leaky_fixture(leaky_setup):
@@ -185,7 +185,7 @@ def test_function_fixtures_are_set_up_and_torn_down_with_every_run(
 
         def test_each_run_set_the_fixture_up():
             # the hunt ran test_uses_a_clean_fixture, with its fixture, several times
-            assert len(CALLS) > 3
+            assert CALLS["made"] > 3
         """
     result = run(pytester, source, "--memsleuth-hunt")
     result.assert_outcomes(passed=2, failed=1)
