@@ -237,6 +237,25 @@ def test_the_hunt_option_leaves_a_path_after_it_to_pytest(pytester: pytest.Pytes
     assert "3 warm-up runs and 4 measured runs" in result.stdout.str()
 
 
+def test_exitfirst_and_last_failed_work_with_hunted_tests(pytester: pytest.Pytester) -> None:
+    source = (
+        LEAKY
+        + """
+    def test_after():
+        pass
+    """
+    )
+    pytester.makepyfile(test_app=source)
+    # -x: the leak fails the run's first failing test, and nothing runs after it
+    result = pytester.runpytest_subprocess("-x", "--memsleuth-hunt")
+    result.assert_outcomes(passed=0, failed=1)
+    # --lf (the cache on): only the test that leaked runs again, and fails again
+    pytester.runpytest_subprocess("--memsleuth-hunt")
+    result = pytester.runpytest_subprocess("--lf", "--memsleuth-hunt")
+    result.assert_outcomes(failed=1)
+    assert "test_leaks" in result.stdout.str()
+
+
 def test_a_bad_size_is_one_clear_error(pytester: pytest.Pytester) -> None:
     result = run(pytester, LEAKY, "--memsleuth-limit-memory=lots")
     assert result.ret != 0
