@@ -41,8 +41,9 @@ pub type HuntRunner<'a> = &'a dyn Fn(&HuntRequest) -> Result<HuntOutcome, String
         reference count. Between calls the interpreter's own caches are cleared, as CPython's \
         refleak hunter does, so a cache is not read as a leak.\n\n\
         The calls stop as soon as the evidence decides: the same rise in each of 3 calls, or a \
-        rise in each of 5, is a leak; a rise in half of the calls or fewer is none. Otherwise \
-        more calls, up to --max-runs.\n\n\
+        rise in each of 5, is a leak; no rise in 2 calls, or a rise in half of the calls or \
+        fewer, is none. Otherwise more calls, up to --max-runs. Once a leak is found, 5 more \
+        calls with every allocation tracked name the lines that leak and what holds them.\n\n\
         Exit status: 3 when it leaks, 0 when it does not or the hunt is inconclusive.",
     after_help = "Examples:\n  \
         memsleuth hunt app.py::handle_request          until the evidence decides\n  \
