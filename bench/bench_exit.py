@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import argparse
 import datetime
-import importlib.metadata
 import os
 import platform
 import statistics
@@ -26,7 +25,7 @@ import time
 from pathlib import Path
 from typing import Optional
 
-from results_md import cpu_model, tree_revision, write_section
+from results_md import cpu_model, dist_version, tree_revision, write_section
 
 HERE = Path(__file__).resolve().parent
 WORKLOAD_DIR = HERE / "workloads"
@@ -127,8 +126,8 @@ def main() -> None:
         f" {load_after[0]:.2f} after; the whole benchmark took {took / 60:.1f} min",
         f"- machine: {os.cpu_count()} cores ({cpu_model()}), {platform.system()}"
         f" {platform.release()}",
-        f"- Python {platform.python_version()}, memray {version('memray')},"
-        f" memsleuth {version('memsleuth')} built from `{tree_revision(HERE.parent)}`",
+        f"- Python {platform.python_version()}, memray {dist_version('memray')},"
+        f" memsleuth {dist_version('memsleuth')} built from `{tree_revision(HERE.parent)}`",
         f"- program: `bench/workloads/exit_heap.py`, {seconds:g} s ending with about 1.3"
         " million live objects (100,000 users of `objects_heap.py` added at a steady pace)",
         f"- each figure: the median of {reps} fresh processes, commands interleaved",
@@ -166,13 +165,6 @@ def main() -> None:
     ]
     write_section(Path(args.out), "bench_exit.py", "\n".join(lines) + "\n")
     print("\n".join(lines))
-
-
-def version(dist: str) -> str:
-    try:
-        return importlib.metadata.version(dist)
-    except importlib.metadata.PackageNotFoundError:
-        return "?"
 
 
 if __name__ == "__main__":

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import argparse
 import datetime
-import importlib.metadata
 import json
 import os
 import platform
@@ -31,7 +30,7 @@ import time
 from pathlib import Path
 from typing import Optional
 
-from results_md import cpu_model, tree_revision, write_section
+from results_md import cpu_model, dist_version, tree_revision, write_section
 
 HERE = Path(__file__).resolve().parent
 CASES_FILE = HERE / "workloads" / "hunt_cases.py"
@@ -125,8 +124,8 @@ def main() -> None:
         f" {load_after[0]:.2f} after; the whole benchmark took {took / 60:.1f} min",
         f"- machine: {os.cpu_count()} cores ({cpu_model()}), {platform.system()}"
         f" {platform.release()}",
-        f"- Python {platform.python_version()}, pytest {version('pytest')}, pytest-memray"
-        f" {version('pytest-memray')}, memsleuth {version('memsleuth')} built from"
+        f"- Python {platform.python_version()}, pytest {dist_version('pytest')}, pytest-memray"
+        f" {dist_version('pytest-memray')}, memsleuth {dist_version('memsleuth')} built from"
         f" `{tree_revision(HERE.parent)}`",
         "- cases: `bench/workloads/hunt_cases.py`; each figure: the median of"
         f" {reps} fresh processes, commands and cases interleaved; right = the verdicts that"
@@ -172,13 +171,6 @@ def main() -> None:
     ]
     write_section(Path(args.out), "bench_hunt.py", "\n".join(lines) + "\n")
     print("\n".join(lines))
-
-
-def version(dist: str) -> str:
-    try:
-        return importlib.metadata.version(dist)
-    except importlib.metadata.PackageNotFoundError:
-        return "?"
 
 
 if __name__ == "__main__":

@@ -4,6 +4,7 @@
 
 from __future__ import annotations
 
+import importlib.metadata
 import os
 import re
 import subprocess
@@ -67,6 +68,14 @@ def tree_revision(root: Path) -> str:
             check=True,
         ).stdout.strip()
     except (OSError, subprocess.CalledProcessError):
+        return "?"
+
+
+def dist_version(dist: str) -> str:
+    """The installed version of a distribution (a peer, memsleuth itself), or "?"."""
+    try:
+        return importlib.metadata.version(dist)
+    except importlib.metadata.PackageNotFoundError:
         return "?"
 
 

@@ -117,7 +117,7 @@ pub fn judge(readings: &[f64], step: f64, max_runs: usize) -> RunVerdict {
     let deltas: Vec<f64> = readings.windows(2).map(|w| w[1] - w[0]).collect();
     let n = deltas.len();
     let rose = deltas.iter().filter(|&&d| d >= step).count();
-    let per_run = median(&deltas);
+    let per_run = crate::trend::median_in_place(&mut deltas.clone()).unwrap_or(0.0);
     let chance = sign_test(rose, n);
     let verdict = |kind, reason, more_runs| RunVerdict {
         kind,
@@ -199,20 +199,6 @@ fn sign_test(rose: usize, n: usize) -> f64 {
 fn binomial(n: usize, k: usize) -> f64 {
     let k = k.min(n - k);
     (0..k).fold(1.0, |acc, i| acc * (n - i) as f64 / (i + 1) as f64)
-}
-
-fn median(values: &[f64]) -> f64 {
-    if values.is_empty() {
-        return 0.0;
-    }
-    let mut v = values.to_vec();
-    v.sort_by(f64::total_cmp);
-    let mid = v.len() / 2;
-    if v.len() % 2 == 1 {
-        v[mid]
-    } else {
-        (v[mid - 1] + v[mid]) / 2.0
-    }
 }
 
 /// A signal's verdict.
@@ -315,8 +301,16 @@ impl Readings {
 
     /// Every signal's verdict, and the types that leak.
     pub fn judge(&self, max_runs: usize) -> (Vec<SignalVerdict>, Vec<TypeVerdict>) {
-        let signals = self
-            .signals
+        let mut types: Vec<TypeVerdict> = self
+            .type_verdicts(max_runs)
+            .filter(|t| t.verdict.kind == HuntKind::Leaks)
+            .collect();
+        types.sort_by(|a, b| b.verdict.per_run.total_cmp(&a.verdict.per_run));
+        (self.signal_verdicts(max_runs), types)
+    }
+
+    fn signal_verdicts(&self, max_runs: usize) -> Vec<SignalVerdict> {
+        self.signals
             .iter()
             .map(|(signal, series)| {
                 let values: Option<Vec<f64>> = series.iter().copied().collect();
@@ -327,22 +321,19 @@ impl Readings {
                         .unwrap_or_else(not_read),
                 }
             })
-            .collect();
-        let mut types: Vec<TypeVerdict> = self
-            .types
-            .iter()
-            .map(|(name, series)| {
-                let values: Vec<f64> = series.iter().map(|&c| c as f64).collect();
-                TypeVerdict {
-                    name: name.clone(),
-                    count: series.last().copied().unwrap_or(0),
-                    verdict: judge(&values, 1.0, max_runs),
-                }
-            })
-            .filter(|t| t.verdict.kind == HuntKind::Leaks)
-            .collect();
-        types.sort_by(|a, b| b.verdict.per_run.total_cmp(&a.verdict.per_run));
-        (signals, types)
+            .collect()
+    }
+
+    /// Every type's verdict, leaking or not.
+    fn type_verdicts(&self, max_runs: usize) -> impl Iterator<Item = TypeVerdict> + '_ {
+        self.types.iter().map(move |(name, series)| {
+            let values: Vec<f64> = series.iter().map(|&c| c as f64).collect();
+            TypeVerdict {
+                name: name.clone(),
+                count: series.last().copied().unwrap_or(0),
+                verdict: judge(&values, 1.0, max_runs),
+            }
+        })
     }
 
     /// True once more runs cannot change the answer: every signal is decided, or one leaks
@@ -351,20 +342,24 @@ impl Readings {
         if self.runs() >= max_runs {
             return true;
         }
-        let (signals, types) = self.judge(max_runs);
+        let signals = self.signal_verdicts(max_runs);
         let read: Vec<&SignalVerdict> = signals
             .iter()
             .filter(|s| s.verdict.reason != HuntReason::NotRead)
             .collect();
-        if !types.is_empty() || read.iter().any(|s| s.verdict.kind == HuntKind::Leaks) {
+        if read.iter().any(|s| s.verdict.kind == HuntKind::Leaks) {
             return true;
         }
-        // a type that rose in every run so far may leak while the totals stay flat
-        let type_rising = self.types.iter().any(|(_, series)| {
-            let values: Vec<f64> = series.iter().map(|&c| c as f64).collect();
-            judge(&values, 1.0, max_runs).reason == HuntReason::TooFewRuns
-                && series.windows(2).all(|w| w[1] > w[0])
-        });
+        // one pass over the types: one that leaks settles it; one that rose in every run so
+        // far (too few runs yet) may leak while the totals stay flat
+        let mut type_rising = false;
+        for t in self.type_verdicts(max_runs) {
+            if t.verdict.kind == HuntKind::Leaks {
+                return true;
+            }
+            type_rising |= t.verdict.reason == HuntReason::TooFewRuns
+                && t.verdict.deltas.iter().all(|&d| d >= 1.0);
+        }
         !type_rising && read.iter().all(|s| s.verdict.kind == HuntKind::NoLeak)
     }
 }

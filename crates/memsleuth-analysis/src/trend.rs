@@ -745,7 +745,7 @@ fn order_stats(v: &mut [f64], ranks: &[f64]) -> Vec<f64> {
 }
 
 /// Median, reordering `v`; `None` when empty.
-fn median_in_place(v: &mut [f64]) -> Option<f64> {
+pub(crate) fn median_in_place(v: &mut [f64]) -> Option<f64> {
     if v.is_empty() {
         return None;
     }

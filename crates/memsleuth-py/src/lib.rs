@@ -45,16 +45,20 @@ fn hunt_in_python(req: &memsleuth_cli::HuntRequest) -> Result<memsleuth_cli::Hun
                 req.max_runs,
             ))
             .and_then(|r| r.extract::<(String, String, bool)>())
-            .map_err(|e| {
-                let text = e.value(py).to_string();
-                if text.is_empty() {
-                    e.to_string()
-                } else {
-                    text
-                }
-            })?;
+            .map_err(|e| error_line(py, &e))?;
         Ok(memsleuth_cli::HuntOutcome { text, json, leaks })
     })
+}
+
+/// A Python error before the runner's target starts, as one line: its message alone, or its
+/// type and message when it has none.
+fn error_line(py: Python<'_>, e: &PyErr) -> String {
+    let text = e.value(py).to_string();
+    if text.is_empty() {
+        e.to_string()
+    } else {
+        text
+    }
 }
 
 /// `memsleuth run`'s runner: executes the target in this interpreter through
@@ -78,14 +82,7 @@ fn run_in_python(req: &memsleuth_cli::RunRequest) -> Result<memsleuth_cli::RunOu
             req.census,
         ))
         .and_then(|code| code.extract::<i32>())
-        .map_err(|e| {
-            let text = e.value(py).to_string();
-            if text.is_empty() {
-                e.to_string()
-            } else {
-                text
-            }
-        })
+        .map_err(|e| error_line(py, &e))
     });
     let verdict = tracker::take_exit_verdict().map(Box::new);
     tracker::want_exit_verdict(None);
