@@ -292,13 +292,12 @@ class Cell:
 def main() -> None:
     import argparse
     import datetime
-    import importlib.metadata
     import platform
     import subprocess
     import textwrap
     from pathlib import Path
 
-    from results_md import cpu_model, tree_revision, write_section
+    from results_md import cpu_model, dist_version, tree_revision, write_section
 
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--out", help="RESULTS.md to update")
@@ -412,12 +411,6 @@ def main() -> None:
 
     ok = {c: cells[c] for c in configs if cells[c].runs}
 
-    def version(dist: str) -> str:
-        try:
-            return importlib.metadata.version(dist)
-        except importlib.metadata.PackageNotFoundError:
-            return "?"
-
     rev = tree_revision(Path(os.path.dirname(HERE)))
     cpu = cpu_model()
     cmd = os.environ.get("BENCH_COMMAND") or "bench/bench_objects.py " + " ".join(sys.argv[1:])
@@ -433,8 +426,9 @@ def main() -> None:
         f"{bench_s / 60:.1f} min",
         f"- machine: {os.cpu_count()} cores ({cpu}), Linux {platform.release()}",
         f"- Python {platform.python_version()} for every tool (one virtualenv), objgraph "
-        f"{version('objgraph')}, Pympler {version('Pympler')}, guppy3 {version('guppy3')}, "
-        f"memsleuth {version('memsleuth')} built from `{rev}`",
+        f"{dist_version('objgraph')}, Pympler {dist_version('Pympler')},"
+        f" guppy3 {dist_version('guppy3')}, "
+        f"memsleuth {dist_version('memsleuth')} built from `{rev}`",
         f"- heap: `bench/workloads/objects_heap.py` at scale {scale:g} (`{SCALE_ENV}`), "
         + (
             f"{ms_any['main_count']:,} `User` instances in a module-level cache; "
