@@ -13,17 +13,24 @@ import pytest
 NATIVE = Path(__file__).resolve().parent / "native"
 
 
-def build(name: str, into: Path) -> Path:
-    """Compiles tests/native/<name>.c into an importable module in ``into``; returns ``into``.
-    Skips the test when there is no C compiler or no Python headers."""
-    cc = shutil.which("gcc") or shutil.which("cc")
+def build(name: str, into: Path, flags: tuple[str, ...] = ()) -> Path:
+    """Compiles tests/native/<name>.c (or .cpp, as C++) into an importable module in ``into``,
+    with extra compiler ``flags``; returns ``into``. Skips the test when there is no compiler or
+    no Python headers."""
+    source = NATIVE / f"{name}.c"
+    if not source.exists():
+        source = NATIVE / f"{name}.cpp"
+    cpp = source.suffix == ".cpp"
+    cc = (shutil.which("g++") or shutil.which("c++")) if cpp else shutil.which("gcc")
+    cc = cc or (None if cpp else shutil.which("cc"))
     include = sysconfig.get_paths()["include"]
     if cc is None or not (Path(include) / "Python.h").exists():
-        pytest.skip(f"needs a C compiler and Python.h (looked in {include})")
+        compiler = "a C++ compiler" if cpp else "a C compiler"
+        pytest.skip(f"needs {compiler} and Python.h (looked in {include})")
     suffix = sysconfig.get_config_var("EXT_SUFFIX") or ".so"
     out = into / f"{name}{suffix}"
     subprocess.run(
-        [cc, "-shared", "-fPIC", "-O1", "-I", include, str(NATIVE / f"{name}.c"), "-o", str(out)],
+        [cc, "-shared", "-fPIC", "-O1", "-g", *flags, "-I", include, str(source), "-o", str(out)],
         check=True,
         capture_output=True,
         text=True,

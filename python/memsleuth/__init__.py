@@ -28,6 +28,7 @@ try:
         ProcessError,
         __version__,
         memory,
+        native_library,
     )
     from memsleuth._objects import Census, Retention, census, pymalloc, why
     from memsleuth._tracker import Tracker
@@ -52,6 +53,7 @@ __all__ = [
     "census",
     "hunt",
     "memory",
+    "native_library",
     "pymalloc",
     "summary",
     "watch",

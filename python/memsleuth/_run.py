@@ -44,9 +44,14 @@ def run_target(
     sample_bytes: int,
     stack_depth: int,
     census: float = 1.0,
+    native: bool = False,
 ) -> int:
     """Runs ``target`` (a path, or a module name when ``module``) with ``args`` as its
-    arguments, tracked into ``output``. Returns the exit code ``python`` would have returned."""
+    arguments, tracked into ``output``. Returns the exit code ``python`` would have returned.
+    With ``native``, a process that did not start with the preload library starts again with
+    it (this call then never returns)."""
+    if native:
+        _ensure_preloaded()
     if module:
         # like `python -m`: the current directory is sys.path[0] (it replaces memsleuth's own
         # entry: the console script's directory, or the cwd under `python -m memsleuth`)
@@ -64,6 +69,7 @@ def run_target(
         sample=sample_bytes or None,
         stack_depth=stack_depth,
         census=census or None,
+        native=native,
     )
     # Under python the program's module globals live until the interpreter shuts down, after
     # the program ends; runpy drops them when it returns. What was alive "at exit" must include
@@ -84,6 +90,46 @@ def run_target(
         tracker.stop(exit_code=code, main_globals=main_globals, main_name=target)
         del kept, main_globals
     return code
+
+
+# Set in the environment of the interpreter started again with the preload library: its path,
+# so that a preload the loader refused is told apart from one never asked for.
+_PRELOAD_ENV = "MEMSLEUTH_PRELOAD"
+
+
+def _ensure_preloaded() -> None:
+    """Starts this command again in a new interpreter with the native instrument's library in
+    ``LD_PRELOAD``, unless this one has it; then takes it out of the environment the program
+    sees, so its own subprocesses start as they would have."""
+    asked = os.environ.pop(_PRELOAD_ENV, None)
+    if _native.native_preloaded():
+        if asked is not None:
+            kept = [p for p in os.environ.get("LD_PRELOAD", "").split(":") if p and p != asked]
+            if kept:
+                os.environ["LD_PRELOAD"] = ":".join(kept)
+            else:
+                os.environ.pop("LD_PRELOAD", None)
+        return
+    if asked is not None:
+        raise MemsleuthError(
+            f"the dynamic loader did not load {asked} (LD_PRELOAD is ignored for setuid "
+            "interpreters and by some sandboxes): run without --native to track Python's "
+            "allocators only"
+        )
+    if not sys.platform.startswith("linux"):
+        raise MemsleuthError(
+            f"--native needs Linux (LD_PRELOAD); this is {sys.platform}: run without --native "
+            "to track Python's allocators only"
+        )
+    library = _native.native_library()
+    env = dict(os.environ)
+    env["LD_PRELOAD"] = ":".join(p for p in (library, env.get("LD_PRELOAD", "")) if p)
+    env[_PRELOAD_ENV] = library
+    # the same interpreter with the same options (-X, -W, -I ...) and the same arguments
+    argv = getattr(sys, "orig_argv", None) or [sys.executable, "-m", "memsleuth", *sys.argv[1:]]
+    for stream in (sys.stdout, sys.stderr):
+        stream.flush()
+    os.execve(sys.executable, argv, env)
 
 
 def _run_main(target: str, module: bool) -> tuple[object, int]:

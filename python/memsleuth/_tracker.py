@@ -53,6 +53,11 @@ class Tracker:
     for none. With it on, gc collections are recorded too, and when the tracker stops it takes a
     last census and writes who holds the largest surviving allocations and the growing types
     (``memsleuth report leaks`` / ``report growth`` show them).
+
+    ``native``: also record what the C allocator (``malloc`` and friends) and ``mmap`` hand to
+    extension modules and libraries, at the Python line that called them. The process must have
+    started with ``memsleuth.native_library()`` in ``LD_PRELOAD`` (``memsleuth run --native``
+    does that); otherwise ``start`` raises ``MemsleuthError`` saying so.
     """
 
     def __init__(
@@ -62,6 +67,7 @@ class Tracker:
         stack_depth: int = 128,
         rss_interval: float = 0.01,
         census: Optional[float] = None,
+        native: bool = False,
     ) -> None:
         self.path = os.fspath(path)
         self.sample_bytes = 0 if sample is None else parse_size(sample)
@@ -72,6 +78,7 @@ class Tracker:
         if census is not None and not census > 0:
             raise ValueError("census must be a positive number of seconds, or None")
         self.census = census
+        self.native = native
         self.stats: Optional[dict[str, Any]] = None
         self._running = False
         self._owner = 0
@@ -86,6 +93,7 @@ class Tracker:
             argv=[sys.executable, *sys.argv],
             rss_interval=self.rss_interval,
             census_interval=self.census or 0.0,
+            native=self.native,
         )
         if self.census:
             gc.callbacks.append(_native.gc_callback)

@@ -15,6 +15,7 @@
 
 mod clock;
 mod guard;
+pub mod native;
 mod registry;
 mod ring;
 

@@ -8,6 +8,7 @@ mod heap;
 mod hunt;
 mod memory;
 mod own_memory;
+mod preload;
 mod pymalloc;
 mod seconds;
 mod tracker;
@@ -80,6 +81,7 @@ fn run_in_python(req: &memsleuth_cli::RunRequest) -> Result<memsleuth_cli::RunOu
             req.sample_bytes,
             req.stack_depth,
             req.census,
+            req.native,
         ))
         .and_then(|code| code.extract::<i32>())
         .map_err(|e| error_line(py, &e))
@@ -143,6 +145,8 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(tracker::track_phase, m)?)?;
     m.add_function(wrap_pyfunction!(tracker::track_main_end, m)?)?;
     m.add_function(wrap_pyfunction!(tracker::tracking, m)?)?;
+    m.add_function(wrap_pyfunction!(preload::native_library, m)?)?;
+    m.add_function(wrap_pyfunction!(preload::native_preloaded, m)?)?;
     m.add_function(wrap_pyfunction!(heap::census, m)?)?;
     m.add_function(wrap_pyfunction!(heap::why, m)?)?;
     m.add_function(wrap_pyfunction!(tracker::gc_callback, m)?)?;

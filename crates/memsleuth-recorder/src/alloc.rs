@@ -53,6 +53,9 @@ pub struct AllocConfig {
     /// The bytes memsleuth holds in the process, read with each memory sample (format 1.4's
     /// `own`), so an analysis can tell them from the program's.
     pub own_bytes: Option<fn() -> u64>,
+    /// Called first on the recorder's thread, so the caller's hooks can mark it as memsleuth's
+    /// own (the native instrument sees every `malloc`, the recorder's too).
+    pub thread_start: Option<fn()>,
 }
 
 impl Default for AllocConfig {
@@ -63,6 +66,7 @@ impl Default for AllocConfig {
             flush_interval: Duration::from_millis(50),
             compress: true,
             own_bytes: None,
+            thread_start: None,
         }
     }
 }
@@ -156,6 +160,9 @@ impl AllocRecorder {
                 // the recorder's own allocations must never be recorded: it stays "inside" the
                 // hook for its whole life
                 let _inside = memsleuth_hook::enter();
+                if let Some(start) = cfg.thread_start {
+                    start();
+                }
                 State::new(writer, cfg, resolve, pid, flushed_by_state).run(&rx, &flag)
             })
             .map_err(|_| RecorderError::ThreadLost)?;

@@ -22,6 +22,8 @@ pub struct RunRequest {
     pub stack_depth: usize,
     /// Seconds between censuses of live objects; 0 = none.
     pub census: f64,
+    /// Record the C allocator and mappings too (the `native` instrument).
+    pub native: bool,
     /// How the verdict's leak report is to be made at exit, when `run` reports: the tracker
     /// makes it in the target's process, from the pass that also picks the blocks whose
     /// holders it looks up, so the capture is read once at exit.
@@ -63,6 +65,7 @@ pub type Runner<'a> = &'a dyn Fn(&RunRequest) -> Result<RunOutcome, String>;
         memsleuth run -m pytest -x tests/          options after the module are its own\n  \
         memsleuth run --sample 512KiB app.py       sampled, for long or production runs\n  \
         memsleuth run --census 10 app.py           fewer censuses of live objects\n  \
+        memsleuth run --native app.py              C extensions' malloc and mmap too\n  \
         memsleuth run --check app.py               exit 3 when it leaks (for CI)\n  \
         memsleuth report leaks leak.msl            the leak report again, from the capture\n  \
         memsleuth report growth leak.msl           the types that grow, and what holds them"
@@ -80,6 +83,11 @@ pub struct RunArgs {
     /// Seconds between censuses of live objects (0: none, not even at exit)
     #[arg(long, value_name = "SECONDS", default_value_t = 1.0, value_parser = parse_census, allow_hyphen_values = true)]
     census: f64,
+    /// Also record the C allocator (malloc, calloc, realloc, free, the aligned allocators) and
+    /// mmap/munmap/mremap of extension modules and libraries, at the Python line that called
+    /// them: Python starts again with memsleuth's preload library in LD_PRELOAD (Linux)
+    #[arg(long)]
+    native: bool,
     /// Do not print the leak summary or write the HTML report at exit
     #[arg(long)]
     no_report: bool,
@@ -291,6 +299,7 @@ pub fn run(
         sample_bytes: args.sample.unwrap_or(0),
         stack_depth: usize::from(args.stack_depth),
         census: args.census,
+        native: args.native,
         exit_report: (!args.no_report || args.check).then(|| memsleuth_analysis::LeakOptions {
             bins: super::report::FLAME_BINS,
             ..memsleuth_analysis::LeakOptions::default()

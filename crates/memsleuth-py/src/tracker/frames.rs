@@ -36,9 +36,6 @@ pub struct Layout {
     code_start: usize,
     /// 3.11+: `_co_firsttraceable` (int): frames before it are still being set up.
     first_traceable: usize,
-    /// Whether `_PyThreadState_UncheckedGet` names the GIL holder (3.9–3.11) rather than the
-    /// calling thread (3.12+, thread-local).
-    pub global_tstate: bool,
 }
 
 const FRAME_OWNED_BY_GENERATOR: u8 = 1;
@@ -58,7 +55,6 @@ impl Layout {
                 owner: None,
                 code_start: 0,
                 first_traceable: 0,
-                global_tstate: true,
             },
             10 => Layout {
                 minor,
@@ -70,7 +66,6 @@ impl Layout {
                 owner: None,
                 code_start: 0,
                 first_traceable: 0,
-                global_tstate: true,
             },
             11 => Layout {
                 minor,
@@ -82,7 +77,6 @@ impl Layout {
                 owner: Some(69),
                 code_start: 184,
                 first_traceable: 168,
-                global_tstate: true,
             },
             12 => Layout {
                 minor,
@@ -94,7 +88,6 @@ impl Layout {
                 owner: Some(70),
                 code_start: 192,
                 first_traceable: 176,
-                global_tstate: false,
             },
             13 => Layout {
                 minor,
@@ -106,7 +99,6 @@ impl Layout {
                 owner: Some(70),
                 code_start: 200,
                 first_traceable: 184,
-                global_tstate: false,
             },
             _ => return None,
         };

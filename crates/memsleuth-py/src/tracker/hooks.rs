@@ -51,7 +51,7 @@ static OBJ: Wrapped = Wrapped {
 };
 
 /// Hooks record only while this is set; cleared at stop and in a forked child.
-static ENABLED: AtomicBool = AtomicBool::new(false);
+pub(super) static ENABLED: AtomicBool = AtomicBool::new(false);
 static INSTALLED: AtomicBool = AtomicBool::new(false);
 static LAYOUT: AtomicPtr<Layout> = AtomicPtr::new(std::ptr::null_mut());
 static DEPTH: AtomicUsize = AtomicUsize::new(128);
@@ -76,7 +76,7 @@ struct ThreadStack {
 
 /// Everything a hook keeps per thread, in one thread-local so a hook call looks up thread-local
 /// storage once (in a shared library each lookup is a call into the dynamic loader).
-struct PerThread {
+pub(super) struct PerThread {
     /// Set while this thread is inside a hook, and for good on memsleuth's own threads: calls
     /// made meanwhile (pymalloc serving an OBJ block from RAW, a census' Python calls) pass
     /// through unrecorded.
@@ -119,7 +119,7 @@ pub fn ignoring_this_thread<R>(f: impl FnOnce() -> R) -> R {
 /// Runs `f` inside the hook on this thread (with a token unique to the thread), or returns
 /// `None` without running it when the thread is already inside one.
 #[inline]
-fn entered<R>(f: impl FnOnce(&PerThread, usize) -> R) -> Option<R> {
+pub(super) fn entered<R>(f: impl FnOnce(&PerThread, usize) -> R) -> Option<R> {
     TLS.try_with(|t| {
         if t.inside.replace(true) {
             return None;
@@ -289,12 +289,12 @@ extern "C" fn hook_free(ctx: *mut c_void, ptr: *mut c_void) {
 /// In sampled mode only frees of (maybe) sampled blocks are recorded; this cheap test spares
 /// the others the clock read.
 #[inline(always)]
-fn worth_a_free(ptr: *mut c_void) -> bool {
+pub(super) fn worth_a_free(ptr: *mut c_void) -> bool {
     SAMPLE_BYTES.load(Ordering::Relaxed) == 0 || super::sampled::maybe(ptr as u64)
 }
 
 #[inline]
-fn on_free_at(domain: u8, ptr: *mut c_void, t: u64) {
+pub(super) fn on_free_at(domain: u8, ptr: *mut c_void, t: u64) {
     if t == 0 {
         return;
     }
@@ -311,7 +311,7 @@ fn on_free_at(domain: u8, ptr: *mut c_void, t: u64) {
 }
 
 #[inline(always)]
-fn on_alloc(t: &PerThread, domain: u8, ptr: *mut c_void, size: usize, me: usize) {
+pub(super) fn on_alloc(t: &PerThread, domain: u8, ptr: *mut c_void, size: usize, me: usize) {
     // SAFETY: this thread is inside the hook (`entered`), so nothing else on it touches its
     // stack state until we return
     let st = unsafe { &mut *t.stack.get() };
@@ -384,13 +384,14 @@ fn send_stack(st: &mut ThreadStack, domain: u8) {
     let Some(layout) = (unsafe { layout.as_ref() }) else {
         return;
     };
-    let n = match this_thread_state(layout, domain) {
-        Some(ts) => {
+    let (n, gil) = match this_thread_state(domain) {
+        Some((ts, gil)) => {
             let depth = DEPTH.load(Ordering::Relaxed);
-            // SAFETY: `ts` is this thread's state and it holds the GIL (this_thread_state).
-            unsafe { layout.walk(ts, &mut st.walk[..depth]) }
+            // SAFETY: `ts` is this thread's state; its frames only change when it runs Python
+            // code, which it is not doing while inside this call (this_thread_state).
+            (unsafe { layout.walk(ts, &mut st.walk[..depth]) }, gil)
         }
-        None => 0,
+        None => (0, false),
     };
     let session = SESSION.load(Ordering::Relaxed);
     if st.session != session {
@@ -416,8 +417,23 @@ fn send_stack(st: &mut ThreadStack, domain: u8) {
     } else {
         for depth in same..n {
             let (code, instr) = st.walk[n - 1 - depth];
-            st.sent[depth] = (code, instr);
-            let code = if super::codes::hold(code) { code } else { 0 };
+            // without the GIL a code object cannot be held (a reference count is not atomic):
+            // one held before is named, another is sent as unknown, and remembered so, so that
+            // it is sent again, named, once the thread holds the GIL
+            let held = if gil {
+                super::codes::hold(code)
+            } else {
+                super::codes::is_held(code)
+            };
+            let code = if held { code } else { 0 };
+            st.sent[depth] = (
+                if held || gil {
+                    st.walk[n - 1 - depth].0
+                } else {
+                    0
+                },
+                instr,
+            );
             ok &= frame_event(depth + 1, code, instr);
         }
     }
@@ -435,19 +451,27 @@ fn frame_event(new_len: usize, code: u64, instr: u32) -> bool {
     })
 }
 
-/// This thread's state, when this thread holds the GIL (so its frames cannot change under us).
-/// MEM and OBJ calls always hold it; RAW calls may come from threads that released it.
+/// Domain code of the native instrument's events (the C allocator and mappings).
+pub(super) const NATIVE: u8 = 3;
+
+/// This thread's state, and whether the thread holds the GIL. MEM and OBJ calls always hold it.
+/// RAW and native calls may come from a thread that released it (a ctypes call, I/O): its
+/// frames cannot change until it takes the GIL back, which it cannot do inside this call, so they
+/// can still be read, but its code objects may not be held (`send_stack`).
 #[inline]
-fn this_thread_state(layout: &Layout, domain: u8) -> Option<*mut c_void> {
+fn this_thread_state(domain: u8) -> Option<(*mut c_void, bool)> {
     // SAFETY: both calls read thread-local or atomic interpreter state and never allocate.
     unsafe {
-        let ts = ffi::compat::PyThreadState_GetUnchecked();
-        if ts.is_null() {
+        let current = ffi::compat::PyThreadState_GetUnchecked();
+        if domain != 0 && domain != NATIVE {
+            return (!current.is_null()).then_some((current.cast(), true));
+        }
+        // up to 3.11 `current` is the GIL holder's, from 3.12 this thread's while it holds the
+        // GIL and null otherwise; this thread's own state is always found by its TSS key
+        let mine = ffi::PyGILState_GetThisThreadState();
+        if mine.is_null() {
             return None;
         }
-        if domain == 0 && layout.global_tstate && ffi::PyGILState_GetThisThreadState() != ts {
-            return None;
-        }
-        Some(ts.cast())
+        Some((mine.cast(), mine == current))
     }
 }

@@ -5,6 +5,7 @@ mod code_names;
 mod codes;
 mod frames;
 mod hooks;
+mod native;
 mod objects;
 mod reader;
 mod sampled;
@@ -63,13 +64,47 @@ pub(crate) fn take_exit_verdict() -> Option<memsleuth_analysis::ProgramVerdict> 
     EXIT_VERDICT.lock().ok().and_then(|mut v| v.take())
 }
 
+/// The header's list of instruments that are on.
+fn instruments(native: bool, objects: bool) -> Vec<String> {
+    let mut on = vec!["python", "rss"];
+    if native {
+        on.push("native");
+    }
+    if objects {
+        on.extend(["objects", "gc"]);
+    }
+    on.into_iter().map(String::from).collect()
+}
+
+/// Whether this process started with the native instrument's preload library.
+pub(crate) fn native_preloaded() -> bool {
+    native::preloaded()
+}
+
+/// Why `native=True` cannot be had here, and what to do instead.
+fn native_unavailable(why: native::Unavailable) -> String {
+    match why {
+        native::Unavailable::NotPreloaded => "native tracking needs memsleuth's preload library \
+            loaded when Python starts: use `memsleuth run --native script.py`, or start Python \
+            with LD_PRELOAD set to the path `memsleuth.native_library()` returns"
+            .to_string(),
+        native::Unavailable::OtherVersion(v) => format!(
+            "the preload library in this process is of another memsleuth release (interface \
+             {v}, this one needs {}): start Python again with the path \
+             `memsleuth.native_library()` returns in LD_PRELOAD",
+            memsleuth_hook::native::ABI_VERSION
+        ),
+    }
+}
+
 fn python_minor(py: Python<'_>) -> u8 {
     py.version_info().minor
 }
 
 /// Starts tracking every allocation of this process into the capture at `path`.
 #[pyfunction]
-#[pyo3(signature = (path, sample_bytes=0, stack_depth=128, argv=vec![], rss_interval=0.01, census_interval=0.0))]
+#[pyo3(signature = (path, sample_bytes=0, stack_depth=128, argv=vec![], rss_interval=0.01, census_interval=0.0, native=false))]
+#[allow(clippy::too_many_arguments)] // the Python signature: keyword arguments with defaults
 pub fn track_start(
     py: Python<'_>,
     path: PathBuf,
@@ -78,6 +113,7 @@ pub fn track_start(
     argv: Vec<String>,
     rss_interval: f64,
     census_interval: f64,
+    native: bool,
 ) -> PyResult<()> {
     let census_every = seconds::checked_or_off("census", census_interval, 0.001)?;
     let rss_every = seconds::checked_or_off("rss_interval", rss_interval, 0.001)?;
@@ -100,6 +136,10 @@ pub fn track_start(
         }
         // inherited through fork: the recorder thread exists only in the parent
         std::mem::forget(a);
+    }
+    if native {
+        // checked before anything starts: without the preload there is nothing to record
+        native::check().map_err(|why| MemsleuthError::new_err(native_unavailable(why)))?;
     }
     let minor = python_minor(py);
     let layout = frames::Layout::for_version(minor)
@@ -138,11 +178,7 @@ pub fn track_start(
         argv,
         start_unix_ns: memsleuth_recorder::unix_now_ns(),
         python_version: Python::version_str().to_string(),
-        instruments: if census_interval > 0.0 {
-            vec!["python".into(), "rss".into(), "objects".into(), "gc".into()]
-        } else {
-            vec!["python".into(), "rss".into()]
-        },
+        instruments: instruments(native, census_interval > 0.0),
         sample_interval_ns: (rss_interval * 1e9) as u64,
         sample_bytes,
         hostname: memsleuth_recorder::hostname(),
@@ -151,6 +187,7 @@ pub fn track_start(
         start_mono_ns: memsleuth_hook::now_ns(),
         rss_interval: rss_every,
         own_bytes: Some(crate::own_memory::bytes),
+        thread_start: Some(hooks::ignore_this_thread),
         ..AllocConfig::default()
     };
     let file = File::create(&path).map_err(|e| {
@@ -189,6 +226,10 @@ pub fn track_start(
         .and_then(|opts| reader::PassReader::spawn(path.clone(), opts, recorder.flushed(), wanted));
     // SAFETY: GIL held; the layout was verified on this interpreter just above.
     unsafe { hooks::enable(layout, stack_depth, sample_bytes) };
+    if native && native::install().is_err() {
+        // checked above; only a preload swapped since could fail here
+        native::uninstall();
+    }
     *active = Some(Active {
         recorder,
         census,
@@ -212,6 +253,7 @@ pub fn track_stop(
     main_name: String,
 ) -> PyResult<Option<Py<PyDict>>> {
     hooks::disable();
+    native::uninstall();
     let taken = ACTIVE
         .lock()
         .map_err(|_| MemsleuthError::new_err("tracker state lost"))?

@@ -74,6 +74,8 @@ impl PassReader {
         std::thread::Builder::new()
             .name("memsleuth-reader".into())
             .spawn(move || {
+                // what the reader allocates is memsleuth's, not the program's
+                super::hooks::ignore_this_thread();
                 // on a machine with no idle core, the program and the recorder come first:
                 // what this thread has not read by the end is read then
                 memsleuth_platform::lowest_priority_for_this_thread();

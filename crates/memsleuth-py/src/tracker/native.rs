@@ -1,0 +1,114 @@
+//! The tracker's side of the native instrument: the [`NativeHooks`] table the preload library
+//! (`memsleuth-preload`, loaded with `LD_PRELOAD`) calls for every C allocator call and mapping.
+//! The events go to the same rings, with the same Python stack, as the allocator hooks' own,
+//! under the `native` domain.
+//!
+//! Memory the Python allocators get from the C library is not recorded twice: while a Python
+//! allocator hook runs, its thread is inside the hook, and so are memsleuth's own threads; the
+//! table's functions then return at once. What remains is what code outside Python's allocators
+//! asks of the C library: extension modules, numpy's buffers, ctypes calls, the libraries they
+//! use.
+
+use std::ffi::c_void;
+use std::sync::atomic::Ordering;
+
+use memsleuth_hook::native::{NativeHooks, ABI_VERSION, INSTALL_SYMBOL};
+
+use super::hooks::{self, entered, on_alloc, on_free_at, worth_a_free, NATIVE};
+
+static TABLE: NativeHooks = NativeHooks {
+    alloc: native_alloc,
+    free: native_free,
+    before_move: native_before_move,
+    moved: native_moved,
+};
+
+extern "C" fn native_alloc(ptr: *mut c_void, size: usize, _mapped: bool) {
+    if !hooks::ENABLED.load(Ordering::Relaxed) {
+        return;
+    }
+    entered(|t, me| on_alloc(t, NATIVE, ptr, size, me));
+}
+
+extern "C" fn native_free(ptr: *mut c_void) {
+    if ptr.is_null() || !hooks::ENABLED.load(Ordering::Relaxed) || !worth_a_free(ptr) {
+        return;
+    }
+    entered(|_, me| on_free_at(NATIVE, ptr, memsleuth_hook::event_ticks(me)));
+}
+
+extern "C" fn native_before_move(ptr: *mut c_void) -> u64 {
+    if ptr.is_null() || !hooks::ENABLED.load(Ordering::Relaxed) || !worth_a_free(ptr) {
+        return 0;
+    }
+    entered(|_, me| memsleuth_hook::event_ticks(me)).unwrap_or(0)
+}
+
+extern "C" fn native_moved(old: *mut c_void, t: u64, new: *mut c_void, size: usize, _mapped: bool) {
+    if !hooks::ENABLED.load(Ordering::Relaxed) {
+        return;
+    }
+    entered(|th, me| {
+        on_free_at(NATIVE, old, t);
+        if !new.is_null() {
+            on_alloc(th, NATIVE, new, size, me);
+        }
+    });
+}
+
+type Install = extern "C" fn(*const NativeHooks) -> u32;
+
+/// The preload's install function, when the preload is in this process.
+fn preload_install() -> Option<Install> {
+    // SAFETY: a NUL-terminated name looked up in the global scope.
+    let f = unsafe { libc::dlsym(libc::RTLD_DEFAULT, INSTALL_SYMBOL.as_ptr().cast()) };
+    if f.is_null() {
+        None
+    } else {
+        // SAFETY: the preload exports this symbol with exactly this type.
+        Some(unsafe { std::mem::transmute::<*mut c_void, Install>(f) })
+    }
+}
+
+/// Whether the preload library was loaded into this process.
+pub fn preloaded() -> bool {
+    preload_install().is_some()
+}
+
+/// Why the native instrument cannot start here, as a reason to put in an error.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Unavailable {
+    /// The process did not start with the preload library.
+    NotPreloaded,
+    /// The preload library is of another memsleuth release.
+    OtherVersion(u32),
+}
+
+/// Whether [`install`] would succeed, without installing anything.
+pub fn check() -> Result<(), Unavailable> {
+    let f = preload_install().ok_or(Unavailable::NotPreloaded)?;
+    // installing "nothing" returns the version and leaves no table behind
+    match f(std::ptr::null()) {
+        ABI_VERSION => Ok(()),
+        v => Err(Unavailable::OtherVersion(v)),
+    }
+}
+
+/// Points the preload at the table: from now on, while recording is enabled, C allocator calls
+/// are recorded.
+pub fn install() -> Result<(), Unavailable> {
+    let f = preload_install().ok_or(Unavailable::NotPreloaded)?;
+    let version = f(&TABLE);
+    if version != ABI_VERSION {
+        f(std::ptr::null());
+        return Err(Unavailable::OtherVersion(version));
+    }
+    Ok(())
+}
+
+/// Takes the table away from the preload (a no-op when it is not loaded).
+pub fn uninstall() {
+    if let Some(f) = preload_install() {
+        f(std::ptr::null());
+    }
+}
