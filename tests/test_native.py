@@ -121,8 +121,10 @@ def test_a_c_malloc_leak_is_found_at_the_python_line_that_called_it(
     # every call's 64 KiB is still alive at the end, and little else is at that line
     assert site["blocks"] >= 100, site
     assert 64 * KIB * site["blocks"] <= site["bytes"] < 64 * KIB * site["blocks"] + 64 * KIB, site
-    # the summary at exit names the line too
-    assert f"service.py:{call} handle()" in proc.stderr, proc.stderr
+    # the summary at exit names the line too, and whose memory it counts
+    assert f"service.py:{call} handle() keeps" in proc.stderr, proc.stderr
+    assert "(from Python's allocators and the C allocator)" in proc.stderr, proc.stderr
+    assert v["signals"]["native"] is True, v["signals"]
 
 
 def test_without_native_the_same_leak_is_not_at_a_python_line(tmp_path: Path) -> None:
@@ -165,6 +167,29 @@ def test_calloc_realloc_aligned_and_mmap_are_recorded_with_their_sizes(tmp_path:
     # a mapping never unmapped
     maps = site_at(report, script, line_of(script, "MAPPED"))
     assert (maps["bytes"], maps["blocks"]) == (calls * mapped, calls), maps
+
+
+RELEASED = """
+    import cmem
+
+    for _ in range(30):
+        cmem.leak(70_000)  # LEAK
+        cmem.chain(500)  # CHAIN
+        cmem.aligned(9000)  # ALIGNED
+        cmem.mapped(65536)  # MAPPED
+    cmem.release()
+    """
+
+
+def test_what_c_frees_and_unmaps_is_no_longer_alive(tmp_path: Path) -> None:
+    script = write(tmp_path, "released.py", RELEASED)
+    proc, capture = native_run(tmp_path, script, cmem_env(tmp_path), "--census", "0")
+    assert proc.returncode == 0, proc.stderr
+    report = leaks(capture)
+    for marker in ("LEAK", "CHAIN", "ALIGNED", "MAPPED"):
+        with pytest.raises(AssertionError, match="no site"):
+            site_at(report, script, line_of(script, marker))
+    assert report["bytes"] < 256 * KIB, report["sites"][:3]
 
 
 CTYPES = """

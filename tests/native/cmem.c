@@ -14,6 +14,7 @@
 #include <Python.h>
 #include <stdlib.h>
 #include <string.h>
+#include <malloc.h> /* memalign */
 #include <sys/mman.h>
 
 #define MAX_KEPT 65536

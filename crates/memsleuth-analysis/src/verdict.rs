@@ -176,6 +176,9 @@ pub struct Signals {
     pub threads: bool,
     /// The capture marks the end of the program's main code.
     pub phases: bool,
+    /// The C allocator was tracked too (the `native` instrument): site findings count the
+    /// memory extensions took from malloc and mmap, not only Python's allocators'.
+    pub native: bool,
 }
 
 /// The verdict on a capture.
@@ -311,6 +314,7 @@ impl ProgramVerdict {
             signals.sites = true;
             signals.rss = !r.rss.is_empty();
             signals.phases = r.capture.phases.main_end_ns.is_some();
+            signals.native = r.capture.instruments.iter().any(|i| i == "native");
             program_ns = r.at_ns;
             heap_rate = heap_trend(r);
             site_findings(r, heap_rate, &mut findings, &mut dismissed);

@@ -106,7 +106,7 @@ pub fn verdict_lines(v: &ProgramVerdict, capture: &Path, base: Option<&Path>) ->
         }
     }
     for (i, f) in v.findings.iter().enumerate().take(SHOWN) {
-        finding_block(f, i + 1, capture, base, &mut out);
+        finding_block(f, i + 1, v.signals.native, capture, base, &mut out);
     }
     if v.findings.len() > SHOWN {
         out.push_str(&format!(
@@ -131,7 +131,9 @@ fn plural_findings(n: usize) -> String {
 fn signals_words(v: &ProgramVerdict) -> String {
     let s = &v.signals;
     let mut words = Vec::new();
-    if s.sites {
+    if s.sites && s.native {
+        words.push("allocation sites (Python's allocators and the C allocator)");
+    } else if s.sites {
         words.push("allocation sites");
     }
     if s.rss {
@@ -152,7 +154,15 @@ fn signals_words(v: &ProgramVerdict) -> String {
     format!("weighed: {}", words.join(", "))
 }
 
-fn finding_block(f: &Finding, n: usize, capture: &Path, base: Option<&Path>, out: &mut String) {
+/// `native`: the C allocator was tracked too, so a site's memory is not only Python's.
+fn finding_block(
+    f: &Finding,
+    n: usize,
+    native: bool,
+    capture: &Path,
+    base: Option<&Path>,
+    out: &mut String,
+) {
     let shown = capture.display();
     // a rate from two points (no trend: p is NaN) has no interval to show
     let ci = if f.p_value.is_nan() {
@@ -172,6 +182,8 @@ fn finding_block(f: &Finding, n: usize, capture: &Path, base: Option<&Path>, out
                 .map_or_else(|| "an unknown line".into(), |l| location_label(l, base));
             let what = if f.kind == FindingKind::HeldFromC {
                 "Python objects held only from C (a reference never released: a missing Py_DECREF?)"
+            } else if native {
+                "memory (from Python's allocators and the C allocator)"
             } else {
                 "Python memory"
             };
@@ -206,10 +218,20 @@ fn finding_block(f: &Finding, n: usize, capture: &Path, base: Option<&Path>, out
             ),
             format!("memsleuth report gc {shown}"),
         ),
+        FindingKind::Native if native => (
+            format!(
+                "RSS grows {} beyond the tracked heap ({ci}): memory neither Python's \
+                 allocators nor the C allocator handed out (direct system calls, thread stacks, \
+                 a custom allocator)",
+                finding_rate(f)
+            ),
+            format!("memsleuth report timeline {shown}"),
+        ),
         FindingKind::Native => (
             format!(
                 "RSS grows {} beyond the tracked heap ({ci}): memory allocated outside Python's \
-                 allocator (C malloc); the native instrument will show its C line",
+                 allocator (C malloc); `memsleuth run --native` records it at the Python line \
+                 that asks for it",
                 finding_rate(f)
             ),
             format!("memsleuth report timeline {shown}"),
