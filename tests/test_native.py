@@ -53,8 +53,11 @@ def native_run(
     return proc, capture
 
 
-def leaks(capture: Path) -> dict[str, Any]:
-    report = memsleuth("report", "leaks", "--json", "--top", "1000", str(capture))
+def leaks(capture: Path, frames: str = "none") -> dict[str, Any]:
+    """The leak report; by default with no native frames, so sites are Python lines."""
+    report = memsleuth(
+        "report", "leaks", "--json", "--top", "1000", "--native-frames", frames, str(capture)
+    )
     assert report.returncode == 0, report.stderr
     result: dict[str, Any] = report.json()
     return result
@@ -82,6 +85,14 @@ def python_finding_lines(v: dict[str, Any], script: Path) -> list[int]:
         for f in v["findings"]
         if f["kind"] == "python" and Path(f["location"]["file"]).name == script.name
     ]
+
+
+def line_of_c(name: str, marker: str) -> int:
+    source = cext.NATIVE / name
+    for number, text in enumerate(source.read_text().splitlines(), start=1):
+        if f"/* {marker} */" in text:
+            return number
+    raise AssertionError(f"no line marked {marker} in {source}")
 
 
 def cmem_env(tmp_path: Path, *flags: str) -> dict[str, str]:
@@ -113,18 +124,35 @@ def test_a_c_malloc_leak_is_found_at_the_python_line_that_called_it(
     proc, capture = native_run(tmp_path, script, cmem_env(tmp_path, *flags))
     assert proc.returncode == 0, proc.stderr
     call = line_of(script, "CALL")
+    c_line = line_of_c("cmem.c", "LEAK_LINE")
     v = verdict(capture)
     assert v["verdict"] == "leaking", v
-    assert python_finding_lines(v, script)[:1] == [call], v["findings"]
+    # the finding is the C line that called malloc, in its library, and the Python line below
+    first = v["findings"][0]
+    assert first["kind"] == "python", first
+    loc = first["location"]
+    assert (Path(loc["file"]).name, loc["line"], loc["function"]) == ("cmem.c", c_line, "leak")
+    assert loc["library"].startswith("cmem."), loc
+    assert ("service.py", call) in [(Path(f["file"]).name, f["line"]) for f in first["stack"]]
+    # the same site by its Python line, when native frames are left out
     site = site_at(leaks(capture), script, call)
     assert site["verdict"]["kind"] == "growing", site
     # every call's 64 KiB is still alive at the end, and little else is at that line
     assert site["blocks"] >= 100, site
     assert 64 * KIB * site["blocks"] <= site["bytes"] < 64 * KIB * site["blocks"] + 64 * KIB, site
-    # the summary at exit names the line too, and whose memory it counts
-    assert f"service.py:{call} handle() keeps" in proc.stderr, proc.stderr
-    assert "(from Python's allocators and the C allocator)" in proc.stderr, proc.stderr
+    # the summary at exit names both lines and whose memory it is
+    assert f"cmem.c:{c_line} leak()" in proc.stderr, proc.stderr
+    assert "memory from the C allocator" in proc.stderr, proc.stderr
+    assert f"handle()  {script.name}:{call}" in proc.stderr.replace(str(tmp_path) + "/", ""), (
+        proc.stderr
+    )
     assert v["signals"]["native"] is True, v["signals"]
+    # all native frames: the interpreter's own calls between the C line and the Python one
+    every = leaks(capture, "all")
+    top = every["sites"][0]
+    assert (Path(top["file"]).name, top["line"]) == ("cmem.c", c_line), top
+    frames = top["top_stacks"][0]["frames"]
+    assert any(f.get("library", "").startswith(("libpython", "python")) for f in frames), frames
 
 
 def test_without_native_the_same_leak_is_not_at_a_python_line(tmp_path: Path) -> None:
@@ -301,6 +329,14 @@ def test_a_cpp_extensions_new_is_seen(tmp_path: Path) -> None:
     # each vector's 200,000 bytes, plus the small vector objects and the static vector's room
     assert site["blocks"] >= 30, site
     assert 30 * 200_000 <= site["bytes"] < 30 * 200_000 + 64 * KIB, site
+    # at the boundary: the C++ line that made the vector, not operator new in libstdc++
+    new_line = line_of_c("cppnew.cpp", "NEW_LINE")
+    top = leaks(capture, "boundary")["sites"][0]
+    assert (Path(top["file"]).name, top["line"], top["function"]) == (
+        "cppnew.cpp",
+        new_line,
+        "keep",
+    ), top
 
 
 NUMPY = """

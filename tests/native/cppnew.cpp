@@ -11,7 +11,7 @@ static std::vector<std::unique_ptr<std::vector<char>>> kept;
 static PyObject *keep(PyObject *, PyObject *args) {
     Py_ssize_t size;
     if (!PyArg_ParseTuple(args, "n", &size)) return nullptr;
-    kept.emplace_back(new std::vector<char>(static_cast<size_t>(size), 1));
+    kept.emplace_back(new std::vector<char>(static_cast<size_t>(size), 1)); /* NEW_LINE */
     Py_RETURN_NONE;
 }
 

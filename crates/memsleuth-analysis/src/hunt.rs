@@ -560,6 +560,7 @@ mod tests {
             function: "f".into(),
             file: "app.py".into(),
             line,
+            library: String::new(),
         };
         let sites = vec![
             SiteAtMarks {

@@ -5,12 +5,16 @@
 use serde::Serialize;
 
 /// A source location a stack passes through.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
 pub struct Location {
     pub function: String,
     pub file: String,
     /// 1-based; 0 when unknown.
     pub line: u32,
+    /// A native frame's object (executable, library, extension module) file name; empty for a
+    /// Python frame.
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub library: String,
 }
 
 /// One distinct stack and what it holds.

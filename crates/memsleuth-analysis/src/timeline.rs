@@ -334,7 +334,9 @@ impl Timeline {
                 | Record::Census(_)
                 | Record::Gc(_)
                 | Record::Pymalloc(_)
-                | Record::Holder(_) => {}
+                | Record::Holder(_)
+                | Record::Mapping(_)
+                | Record::NativeFrame(_) => {}
             }
         }
         // root first, then by pid

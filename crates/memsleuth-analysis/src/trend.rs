@@ -1106,14 +1106,26 @@ mod tests {
             (ramp.clone(), vec![nan; 50]),
             (
                 ramp.iter()
-                    .map(|&x| if x as usize % 3 == 0 { nan } else { x })
+                    .map(|&x| {
+                        if (x as usize).is_multiple_of(3) {
+                            nan
+                        } else {
+                            x
+                        }
+                    })
                     .collect(),
                 ramp.clone(),
             ),
             (
                 ramp.clone(),
                 ramp.iter()
-                    .map(|&x| if x as usize % 2 == 0 { inf } else { -x })
+                    .map(|&x| {
+                        if (x as usize).is_multiple_of(2) {
+                            inf
+                        } else {
+                            -x
+                        }
+                    })
                     .collect(),
             ),
             (vec![5.0; 50], ramp.clone()),
@@ -1127,7 +1139,7 @@ mod tests {
                 ramp.clone(),
                 ramp.iter()
                     .map(|&x| {
-                        if x as usize % 2 == 0 {
+                        if (x as usize).is_multiple_of(2) {
                             f64::MAX
                         } else {
                             -f64::MAX
@@ -1209,7 +1221,7 @@ mod tests {
             let n = (rng.next_u64() % 60) as usize;
             let m = n.saturating_sub((rng.next_u64() % 3) as usize);
             let mut pick = |scale: f64| {
-                if rng.next_u64() % 10 == 0 {
+                if rng.next_u64().is_multiple_of(10) {
                     specials[(rng.next_u64() % specials.len() as u64) as usize]
                 } else {
                     (rng.unit() * scale).round()

@@ -15,8 +15,9 @@ pub use error::FormatError;
 pub use reader::{open_capture, read_capture, read_capture_series, Capture, Reader};
 pub use records::{
     AllocEvent, Census, CensusType, Domain, EndReason, EventKind, Events, ExitStatus, Field, Frame,
-    GcCollection, Header, Holder, HolderStep, Mark, ProcessExit, ProcessInfo, ProcessReading,
-    Pymalloc, Record, Sample, SizeClass, StackNode, ThreadInfo, Trailer, UnknownRecord,
+    GcCollection, Header, Holder, HolderStep, Mapping, Mark, NativeFrame, ProcessExit, ProcessInfo,
+    ProcessReading, Pymalloc, Record, Sample, SizeClass, StackNode, ThreadInfo, Trailer,
+    UnknownRecord,
 };
 pub use writer::CaptureWriter;
 
@@ -26,7 +27,7 @@ pub const MAGIC: [u8; 8] = *b"\x89MSL\r\n\x1a\n";
 /// Major version: readers refuse captures with a different major version.
 pub const VERSION_MAJOR: u16 = 1;
 /// Minor version: readers accept any minor version of their major and skip what they do not know.
-pub const VERSION_MINOR: u16 = 4;
+pub const VERSION_MINOR: u16 = 5;
 /// Marker at the start of every chunk; lets a reader name the exact offset where framing breaks.
 pub const CHUNK_MARKER: [u8; 4] = *b"MSLC";
 /// Size of the preamble: magic, major, minor, 4 reserved bytes.

@@ -20,6 +20,9 @@ pub(crate) const TAG_CENSUS: u64 = 11;
 pub(crate) const TAG_GC: u64 = 12;
 pub(crate) const TAG_PYMALLOC: u64 = 13;
 pub(crate) const TAG_HOLDER: u64 = 14;
+// 1.5
+pub(crate) const TAG_MAPPING: u64 = 15;
+pub(crate) const TAG_NATIVE_FRAME: u64 = 16;
 
 /// One record of a capture.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -46,6 +49,10 @@ pub enum Record {
     Pymalloc(Pymalloc),
     /// 1.2: who keeps a surviving block alive: the object it holds and its retention path.
     Holder(Holder),
+    /// 1.5: an object (executable, library, extension module) loaded into the process.
+    Mapping(Mapping),
+    /// 1.5: a native return address, named later from its object's file.
+    NativeFrame(NativeFrame),
     /// A record whose tag this reader does not know (written by a newer minor version).
     Unknown(UnknownRecord),
 }
@@ -274,6 +281,36 @@ pub struct Frame {
     pub file: String,
     /// 1-based line; 0 when unknown.
     pub line: u32,
+}
+
+/// An object mapped into the process (format 1.5), so that native frames can be named from its
+/// file after the process is gone, on the same machine.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Mapping {
+    /// Unique within the capture; never 0.
+    pub id: u32,
+    pub path: String,
+    /// The GNU build id, in hex; empty when the object has none. A reader can check that the
+    /// file it opens is the one that was loaded.
+    pub build_id: String,
+    /// Lowest and highest (exclusive) address of its loaded segments in the process.
+    pub start: u64,
+    pub end: u64,
+    /// What the dynamic linker added to the file's addresses.
+    pub bias: u64,
+}
+
+/// A native frame (format 1.5): a return address in a [`Mapping`]'s object. Its id is one of the
+/// [`Frame`] ids, so a [`StackNode`] names either kind; a reader names it from the object's file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Hash)]
+pub struct NativeFrame {
+    /// Unique among frame ids; never 0.
+    pub id: u32,
+    /// The [`Mapping`] id; 0 when the address lay in no known object.
+    pub mapping: u32,
+    /// The return address as a file address of the mapping's object (the process address when
+    /// `mapping` is 0). The call instruction ends just before it.
+    pub address: u64,
 }
 
 /// One node of the stack prefix tree: the stack `id` is the stack `parent` with `frame` called
@@ -754,6 +791,8 @@ impl Record {
             Record::Gc(_) => TAG_GC,
             Record::Pymalloc(_) => TAG_PYMALLOC,
             Record::Holder(_) => TAG_HOLDER,
+            Record::Mapping(_) => TAG_MAPPING,
+            Record::NativeFrame(_) => TAG_NATIVE_FRAME,
             Record::Unknown(u) => u.tag,
         }
     }
@@ -818,6 +857,19 @@ impl Record {
                 e.str(&f.function);
                 e.str(&f.file);
                 e.u64(u64::from(f.line));
+            }
+            Record::Mapping(m) => {
+                e.u64(u64::from(m.id));
+                e.str(&m.path);
+                e.str(&m.build_id);
+                e.u64(m.start);
+                e.u64(m.end);
+                e.u64(m.bias);
+            }
+            Record::NativeFrame(f) => {
+                e.u64(u64::from(f.id));
+                e.u64(u64::from(f.mapping));
+                e.u64(f.address);
             }
             Record::Stack(n) => {
                 e.u64(u64::from(n.id));
@@ -926,6 +978,19 @@ impl Record {
                 function: d.str()?,
                 file: d.str()?,
                 line: get_u32(&mut d)?,
+            }),
+            TAG_MAPPING => Record::Mapping(Mapping {
+                id: get_u32(&mut d)?,
+                path: d.str()?,
+                build_id: d.str()?,
+                start: d.u64()?,
+                end: d.u64()?,
+                bias: d.u64()?,
+            }),
+            TAG_NATIVE_FRAME => Record::NativeFrame(NativeFrame {
+                id: get_u32(&mut d)?,
+                mapping: get_u32(&mut d)?,
+                address: d.u64()?,
             }),
             TAG_STACK => Record::Stack(StackNode {
                 id: get_u32(&mut d)?,

@@ -584,7 +584,7 @@ fn fields_appended_to_objects_records_are_ignored() {
 
 #[test]
 fn unknown_tags_still_read_as_unknown_next_to_objects_records() {
-    // what a 1.1 reader did with a tag it did not know, this reader still does with tags past 14
+    // what a 1.1 reader did with a tag it did not know, this reader still does with tags past 16
     let mut records = objects_records();
     records.insert(
         1,
@@ -594,7 +594,7 @@ fn unknown_tags_still_read_as_unknown_next_to_objects_records() {
         }),
     );
     records.push(Record::Unknown(UnknownRecord {
-        tag: 15,
+        tag: 17,
         body: vec![],
     }));
     let mut bytes = one_per_chunk(&records);
@@ -803,8 +803,37 @@ fn holder() -> impl Strategy<Value = Holder> {
         })
 }
 
+fn mapping() -> impl Strategy<Value = Mapping> {
+    (
+        any::<u32>(),
+        ".*",
+        "[0-9a-f]{0,40}",
+        any::<u64>(),
+        any::<u64>(),
+        any::<u64>(),
+    )
+        .prop_map(|(id, path, build_id, start, end, bias)| Mapping {
+            id,
+            path,
+            build_id,
+            start,
+            end,
+            bias,
+        })
+}
+
+fn native_frame() -> impl Strategy<Value = NativeFrame> {
+    (any::<u32>(), any::<u32>(), any::<u64>()).prop_map(|(id, mapping, address)| NativeFrame {
+        id,
+        mapping,
+        address,
+    })
+}
+
 fn record() -> impl Strategy<Value = Record> {
     prop_oneof![
+        mapping().prop_map(Record::Mapping),
+        native_frame().prop_map(Record::NativeFrame),
         census().prop_map(Record::Census),
         gc_collection().prop_map(Record::Gc),
         pymalloc().prop_map(Record::Pymalloc),
@@ -892,6 +921,8 @@ proptest! {
             gc_collection().prop_map(Record::Gc),
             pymalloc().prop_map(Record::Pymalloc),
             holder().prop_map(Record::Holder),
+            mapping().prop_map(Record::Mapping),
+            native_frame().prop_map(Record::NativeFrame),
         ],
         cut in any::<prop::sample::Index>(),
     ) {

@@ -877,3 +877,114 @@ fn v1_4_own_capture_reads_exactly() {
         );
     }
 }
+
+/// The records of `v1.5/native.msl`: a `run --native` capture with one allocation made by C
+/// code under a Python frame, its two native frames (one in a known object, one in none) and the
+/// object's mapping.
+fn native_golden_records() -> (memsleuth_format::Header, Vec<Record>) {
+    use memsleuth_format::{
+        AllocEvent, Domain, EventKind, Events, Frame, Header, Mapping, NativeFrame, StackNode,
+    };
+    let header = Header {
+        tool_version: "0.5.0".into(),
+        pid: 7000,
+        argv: vec!["python".into(), "service.py".into()],
+        start_unix_ns: 1_730_000_000_000_000_000,
+        python_version: "3.11.7".into(),
+        instruments: vec!["python".into(), "rss".into(), "native".into()],
+        sample_interval_ns: 10_000_000,
+        sample_bytes: 0,
+        hostname: "golden".into(),
+    };
+    let records = vec![
+        Record::Mapping(Mapping {
+            id: 1,
+            path: "/tmp/ext/cmem.cpython-311-x86_64-linux-gnu.so".into(),
+            build_id: "8f1c2d3e4f5a6b7c8d9e0f1a2b3c4d5e6f7a8b9c".into(),
+            start: 0x7f00_0000_0000,
+            end: 0x7f00_0000_5000,
+            bias: 0x7f00_0000_0000,
+        }),
+        Record::Frame(Frame {
+            id: 1,
+            function: "handle".into(),
+            file: "service.py".into(),
+            line: 6,
+        }),
+        Record::NativeFrame(NativeFrame {
+            id: 2,
+            mapping: 1,
+            address: 0x1234,
+        }),
+        Record::NativeFrame(NativeFrame {
+            id: 3,
+            mapping: 0,
+            address: 0x5555_0000_0042,
+        }),
+        Record::Stack(StackNode {
+            id: 1,
+            parent: 0,
+            frame: 1,
+        }),
+        Record::Stack(StackNode {
+            id: 2,
+            parent: 1,
+            frame: 2,
+        }),
+        Record::Stack(StackNode {
+            id: 3,
+            parent: 2,
+            frame: 3,
+        }),
+        Record::Events(Events {
+            thread: 1,
+            events: vec![AllocEvent {
+                kind: EventKind::Alloc,
+                domain: Domain::Native,
+                t_ns: 5_000_000,
+                addr: 0x5600_0000_1000,
+                size: 65536,
+                stack: 3,
+            }],
+        }),
+    ];
+    (header, records)
+}
+
+/// Writes `tests/fixtures/v1.5/native.msl`. Run once, by name, when the golden is created:
+/// `cargo test -p memsleuth-format --test golden -- --ignored write_v1_5_golden`.
+#[test]
+#[ignore = "writes the committed golden capture; run by name only"]
+fn write_v1_5_golden() {
+    use memsleuth_format::{CaptureWriter, Trailer};
+    let (header, records) = native_golden_records();
+    let mut w = CaptureWriter::new(Vec::new(), &header).unwrap();
+    w.set_compression(true);
+    for r in &records {
+        w.push(r);
+    }
+    w.flush().unwrap();
+    let bytes = w
+        .finish(Trailer {
+            end_ns: 10_000_000,
+            reason: EndReason::TargetExited,
+            target_status: ExitStatus::Code(0),
+            samples: 0,
+            dropped: 0,
+            flushes: 0,
+        })
+        .unwrap();
+    let path = fixture("v1.5/native.msl");
+    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+    std::fs::write(&path, bytes).unwrap();
+}
+
+#[test]
+fn v1_5_native_capture_reads_exactly() {
+    let cap = read_capture(&fixture("v1.5/native.msl")).unwrap();
+    assert_eq!(cap.minor_version, 5);
+    assert!(cap.damage.is_none());
+    assert_eq!(cap.header.instruments, ["python", "rss", "native"]);
+    let (_, expected) = native_golden_records();
+    assert_eq!(cap.records, expected);
+}

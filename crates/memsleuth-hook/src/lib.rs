@@ -24,7 +24,8 @@ pub use clock::{
 };
 pub use guard::{enter, Reentry};
 pub use registry::{
-    drain, dropped_total, record, record_dropped, set_policy, thread_rings, DrainStats, Policy,
+    drain, dropped_total, record, record_dropped, set_policy, thread_aux, thread_rings, DrainStats,
+    Policy,
 };
 
 /// Maps `len` bytes of zeroed memory straight from the OS, never through an allocator a hook
@@ -61,6 +62,10 @@ pub enum Kind {
     /// at byte offset `size`. Frames below n-1 are as sent before. Sending only what changed
     /// since the thread's last event keeps the common case to one extra event per allocation.
     Frame = 2,
+    /// The thread's native stack for the next allocation changed: `stack` is its new depth n
+    /// and, when n > 0, native frame n-1 (counted from the outermost recorded one, nearest the
+    /// Python frames) now returns to `addr`. Sent like [`Kind::Frame`]: only what changed.
+    NativeFrame = 3,
 }
 
 /// One allocator event: a plain, fixed-size value copied into a ring. 32 bytes, two per cache

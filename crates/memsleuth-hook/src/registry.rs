@@ -140,6 +140,18 @@ fn my_ring() -> *mut Ring {
     ring
 }
 
+/// This thread's word of hook state (see `Ring::aux`), claiming a ring on first use; null when
+/// the thread has none. What a previous owner of the ring left there is handed on as it is.
+#[inline]
+pub fn thread_aux() -> *const std::sync::atomic::AtomicUsize {
+    let ring = my_ring();
+    if ring.is_null() {
+        return std::ptr::null();
+    }
+    // SAFETY: rings are never unmapped.
+    unsafe { std::ptr::addr_of!((*ring).aux) }
+}
+
 /// Records an event on this thread's ring. Returns false when it was dropped (and counted).
 /// Call it inside [`crate::enter`].
 #[inline]

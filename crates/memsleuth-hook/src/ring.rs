@@ -1,6 +1,6 @@
 //! A single-producer/single-consumer ring of [`Event`]s in memory mapped straight from the OS.
 
-use std::sync::atomic::{AtomicU32, AtomicU64, AtomicU8, Ordering};
+use std::sync::atomic::{AtomicU32, AtomicU64, AtomicU8, AtomicUsize, Ordering};
 
 use crate::Event;
 
@@ -28,6 +28,9 @@ pub(crate) struct Ring {
     pub(crate) state: AtomicU8,
     /// Kernel thread id of the owner.
     pub(crate) tid: AtomicU32,
+    /// A word the owning thread's hooks may use for state that outlives one call (an unwinder
+    /// cache): it passes with the ring to the next owner, so thread churn reuses it.
+    pub(crate) aux: AtomicUsize,
     events: [Event; CAPACITY],
 }
 

@@ -7,10 +7,12 @@
 mod error;
 #[cfg(target_os = "linux")]
 mod linux;
+mod objects;
 #[cfg(not(target_os = "linux"))]
 mod unsupported;
 
 pub use error::PlatformError;
+pub use objects::{loaded_objects, LoadedObject, Segment};
 
 /// Memory of one process, bytes, with its open file descriptors and threads (counts), which leak
 /// alongside memory. `None` where this platform or this reading could not tell.

@@ -56,6 +56,9 @@ pub struct AllocConfig {
     /// Called first on the recorder's thread, so the caller's hooks can mark it as memsleuth's
     /// own (the native instrument sees every `malloc`, the recorder's too).
     pub thread_start: Option<fn()>,
+    /// Called on every pass of the recorder's loop, on its thread: work the hooks ask for and
+    /// may not do themselves (the native unwinder's list of loaded objects).
+    pub on_pass: Option<fn()>,
 }
 
 impl Default for AllocConfig {
@@ -67,6 +70,7 @@ impl Default for AllocConfig {
             compress: true,
             own_bytes: None,
             thread_start: None,
+            on_pass: None,
         }
     }
 }
@@ -250,6 +254,8 @@ struct ThreadState {
     id: u32,
     /// Stack node id at each depth, outermost first.
     nodes: Vec<u32>,
+    /// Native return addresses for the thread's next C allocation, outermost first.
+    native: Vec<u64>,
     last_t_ns: u64,
     batch: Vec<AllocEvent>,
 }
@@ -261,6 +267,12 @@ struct State<W: Write> {
     thread_count: u32,
     new_threads: Vec<ThreadInfo>,
     frame_ids: HashMap<(u64, u32), u32>,
+    /// The next frame id, shared by Python and native frames.
+    next_frame: u32,
+    native_names: crate::native::NativeNames,
+    /// Records made while handling events (native frames, mappings), written before the batch
+    /// that uses them.
+    pending: Vec<Record>,
     /// Frame ids with the code position to resolve: `(id, code object address, instruction
     /// offset)`.
     unresolved: Vec<(u32, u64, u32)>,
@@ -297,6 +309,9 @@ impl<W: Write> State<W> {
             thread_count: 0,
             new_threads: Vec::new(),
             frame_ids: HashMap::default(),
+            next_frame: UNKNOWN_FRAME + 1,
+            native_names: crate::native::NativeNames::default(),
+            pending: Vec::new(),
             unresolved: Vec::new(),
             resolve,
             nodes: HashMap::default(),
@@ -352,6 +367,9 @@ impl<W: Write> State<W> {
                 }
             }
             self.collect_resolved();
+            if let Some(pass) = self.cfg.on_pass {
+                pass();
+            }
             if self.last_rss.elapsed() >= self.cfg.rss_interval {
                 self.read_memory();
             }
@@ -415,16 +433,35 @@ impl<W: Write> State<W> {
                 let node = self.node(parent, frame);
                 st.nodes.push(node);
             }
+            Kind::NativeFrame => {
+                let depth = ev.stack as usize;
+                st.native.truncate(depth.saturating_sub(1));
+                st.native.resize(depth.saturating_sub(1), 0);
+                if depth > 0 {
+                    st.native.push(ev.addr);
+                }
+            }
             Kind::Alloc => {
                 let t_ns = self.time(st, ev);
                 self.stats.allocs += 1;
+                let domain = Domain::from_code(ev.domain);
+                let mut stack = st.nodes.last().copied().unwrap_or(0);
+                if domain == Domain::Native {
+                    // the C frames go on top of the Python ones: the allocation's own stack
+                    for &pc in &st.native {
+                        let frame =
+                            self.native_names
+                                .frame(pc, &mut self.next_frame, &mut self.pending);
+                        stack = self.node(stack, frame);
+                    }
+                }
                 st.batch.push(AllocEvent {
                     kind: EventKind::Alloc,
-                    domain: Domain::from_code(ev.domain),
+                    domain,
                     t_ns,
                     addr: ev.addr,
                     size: ev.size,
-                    stack: st.nodes.last().copied().unwrap_or(0),
+                    stack,
                 });
             }
             Kind::Free => {
@@ -456,10 +493,12 @@ impl<W: Write> State<W> {
     }
 
     fn frame(&mut self, code: u64, instr: u32) -> u32 {
-        let next = self.frame_ids.len() as u32 + UNKNOWN_FRAME + 1;
+        let next = &mut self.next_frame;
         *self.frame_ids.entry((code, instr)).or_insert_with(|| {
-            self.unresolved.push((next, code, instr));
-            next
+            let id = *next;
+            *next += 1;
+            self.unresolved.push((id, code, instr));
+            id
         })
     }
 
@@ -528,6 +567,9 @@ impl<W: Write> State<W> {
     fn push_names(&mut self) {
         for t in self.new_threads.drain(..) {
             self.writer.push(&Record::Thread(t));
+        }
+        for r in self.pending.drain(..) {
+            self.writer.push(&r);
         }
         for n in self.new_nodes.drain(..) {
             self.writer.push(&Record::Stack(n));

@@ -7,6 +7,7 @@
 mod alloc;
 mod background;
 mod error;
+mod native;
 mod rss;
 
 pub use alloc::{AllocConfig, AllocRecorder, AllocStats, RecordSink, ResolveFn};

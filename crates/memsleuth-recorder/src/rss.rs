@@ -165,7 +165,7 @@ impl<W: Write> RssSampler<W> {
 
     /// Reads every tracked process once and records the readings as one sample.
     pub fn tick(&mut self) -> Result<TickSummary, RecorderError> {
-        if self.cfg.children && self.ticks % self.discover_every == 0 {
+        if self.cfg.children && self.ticks.is_multiple_of(self.discover_every) {
             self.discover();
         }
         self.ticks += 1;

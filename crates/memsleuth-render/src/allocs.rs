@@ -55,32 +55,46 @@ fn function_label(function: &str) -> String {
     }
 }
 
-/// `file:line function()`; pseudo-locations (`<no Python frame>`) as they are.
+/// `file:line function()`; pseudo-locations (`<no Python frame>`) as they are. A native frame
+/// ends with its library: `cmem.c:42 leak() [cmem.cpython-311-x86_64-linux-gnu.so]`.
 pub fn location_label(loc: &Location, base: Option<&Path>) -> String {
     let function = function_label(&loc.function);
-    if loc.file.is_empty() {
-        return function;
-    }
-    let file = display_path(&loc.file, base);
-    if loc.line == 0 {
-        format!("{file} {function}")
+    let label = if loc.file.is_empty() {
+        function
     } else {
-        format!("{file}:{} {function}", loc.line)
+        let file = display_path(&loc.file, base);
+        if loc.line == 0 {
+            format!("{file} {function}")
+        } else {
+            format!("{file}:{} {function}", loc.line)
+        }
+    };
+    with_library(label, loc)
+}
+
+/// A native frame's label followed by its library in brackets; a Python frame's as it is.
+fn with_library(label: String, loc: &Location) -> String {
+    if loc.library.is_empty() {
+        label
+    } else {
+        format!("{label} [{}]", loc.library)
     }
 }
 
 /// `function()  file:line`, the caller form used under a site.
 fn caller_label(loc: &Location, base: Option<&Path>) -> String {
     let function = function_label(&loc.function);
-    if loc.file.is_empty() {
-        return function;
-    }
-    let file = display_path(&loc.file, base);
-    if loc.line == 0 {
-        format!("{function}  {file}")
+    let label = if loc.file.is_empty() {
+        function
     } else {
-        format!("{function}  {file}:{}", loc.line)
-    }
+        let file = display_path(&loc.file, base);
+        if loc.line == 0 {
+            format!("{function}  {file}")
+        } else {
+            format!("{function}  {file}:{}", loc.line)
+        }
+    };
+    with_library(label, loc)
 }
 
 /// A site label of at most `max` characters where possible: leading directories of the path
@@ -101,6 +115,7 @@ pub fn site_label(loc: &Location, base: Option<&Path>, max: usize) -> String {
                 function: loc.function.clone(),
                 file: short,
                 line: loc.line,
+                library: String::new(),
             },
             None,
         );
@@ -627,6 +642,9 @@ struct FrameJson<'a> {
     function: &'a str,
     file: &'a str,
     line: u32,
+    /// A native frame's object file name (absent for Python frames).
+    #[serde(skip_serializing_if = "str::is_empty")]
+    library: &'a str,
 }
 
 impl<'a> From<&'a Location> for FrameJson<'a> {
@@ -635,6 +653,7 @@ impl<'a> From<&'a Location> for FrameJson<'a> {
             function: &l.function,
             file: &l.file,
             line: l.line,
+            library: &l.library,
         }
     }
 }
@@ -652,6 +671,8 @@ struct SiteJson<'a> {
     function: &'a str,
     file: &'a str,
     line: u32,
+    #[serde(skip_serializing_if = "str::is_empty")]
+    library: &'a str,
     bytes: u64,
     blocks: u64,
     stacks: usize,
@@ -673,6 +694,7 @@ fn sites_json<'a>(b: &'a Breakdown, top: usize) -> Vec<SiteJson<'a>> {
             function: &s.location.function,
             file: &s.location.file,
             line: s.location.line,
+            library: &s.location.library,
             bytes: s.bytes,
             blocks: s.blocks,
             stacks: s.stacks.len(),
@@ -1278,6 +1300,7 @@ mod tests {
             function: function.into(),
             file: file.into(),
             line,
+            library: String::new(),
         }
     }
 

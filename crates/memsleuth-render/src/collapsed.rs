@@ -60,6 +60,7 @@ pub(crate) mod test_profiles {
             function: function.into(),
             file: file.into(),
             line,
+            library: String::new(),
         }
     }
 

@@ -305,6 +305,7 @@ fn synthetic(name: &str) -> Location {
         function: name.to_string(),
         file: String::new(),
         line: 0,
+        library: String::new(),
     }
 }
 

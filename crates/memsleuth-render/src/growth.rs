@@ -515,6 +515,7 @@ mod tests {
             function: function.into(),
             file: file.into(),
             line,
+            library: String::new(),
         }
     }
 

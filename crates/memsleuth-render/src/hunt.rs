@@ -266,6 +266,7 @@ mod tests {
             function: "handle".into(),
             file: "app.py".into(),
             line: 9,
+            library: String::new(),
         };
         let step = |edge: &str, type_name: &str| PathStep {
             edge: edge.into(),

@@ -12,10 +12,16 @@ pub fn frame(loc: &Location) -> String {
     } else {
         loc.function.as_str()
     };
-    match (loc.file.is_empty(), loc.line) {
+    let label = match (loc.file.is_empty(), loc.line) {
         (true, _) => function.to_string(),
         (false, 0) => format!("{function} ({})", loc.file),
         (false, line) => format!("{function} ({}:{line})", loc.file),
+    };
+    // a native frame names its library too
+    if loc.library.is_empty() {
+        label
+    } else {
+        format!("{label} [{}]", loc.library)
     }
 }
 
@@ -67,8 +73,14 @@ mod tests {
             function: function.into(),
             file: file.into(),
             line,
+            library: String::new(),
         };
         assert_eq!(frame(&loc("f", "a.py", 3)), "f (a.py:3)");
+        let native = Location {
+            library: "cmem.so".into(),
+            ..loc("leak", "cmem.c", 42)
+        };
+        assert_eq!(frame(&native), "leak (cmem.c:42) [cmem.so]");
         assert_eq!(frame(&loc("f", "a.py", 0)), "f (a.py)");
         assert_eq!(frame(&loc("f", "", 7)), "f");
         assert_eq!(frame(&loc("", "a.py", 1)), "[unknown] (a.py:1)");

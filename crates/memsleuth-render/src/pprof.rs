@@ -146,6 +146,7 @@ fn no_frame() -> Location {
         function: NO_FRAME.into(),
         file: String::new(),
         line: 0,
+        library: String::new(),
     }
 }
 
@@ -154,6 +155,7 @@ fn unknown_frame() -> Location {
         function: "[unknown frame]".into(),
         file: String::new(),
         line: 0,
+        library: String::new(),
     }
 }
 
@@ -421,6 +423,7 @@ mod tests {
                 function: name.clone(),
                 file: file.clone(),
                 line: n as u32,
+                library: String::new(),
             });
             assert!(locations.insert(uint(&f, 1), label).is_none());
         }

@@ -182,6 +182,8 @@ fn finding_block(
                 .map_or_else(|| "an unknown line".into(), |l| location_label(l, base));
             let what = if f.kind == FindingKind::HeldFromC {
                 "Python objects held only from C (a reference never released: a missing Py_DECREF?)"
+            } else if f.location.as_ref().is_some_and(|l| !l.library.is_empty()) {
+                "memory from the C allocator"
             } else if native {
                 "memory (from Python's allocators and the C allocator)"
             } else {
@@ -343,6 +345,9 @@ struct LocationJson<'a> {
     file: &'a str,
     line: u32,
     function: &'a str,
+    /// A native frame's object file name (absent for Python frames).
+    #[serde(skip_serializing_if = "str::is_empty")]
+    library: &'a str,
 }
 
 #[derive(Serialize)]
@@ -382,6 +387,7 @@ fn loc_json(l: &memsleuth_analysis::Location) -> LocationJson<'_> {
         file: &l.file,
         line: l.line,
         function: &l.function,
+        library: &l.library,
     }
 }
 

@@ -24,6 +24,7 @@ mod peak;
 mod replay;
 mod runs;
 mod slot_series;
+mod symbols;
 mod table;
 #[cfg(test)]
 pub(crate) mod testkit;
@@ -39,6 +40,7 @@ pub use leaks::{
 };
 pub use peak::{PeakOptions, PeakReport};
 pub use runs::{live_by_site_at_marks, SiteAtMarks};
+pub use symbols::{set_native_frames, NativeFrames};
 pub use table::{AllocTable, CallTree, TableOptions, TableRow, TableStack, TreeNode};
 
 // the growth report maps census samples to allocation sites with this replay and resolver

@@ -4,6 +4,7 @@ use rustc_hash::FxHashMap;
 
 use super::heap::Block;
 use super::replay::{to_u64, Tables, Weights, MAX_DEPTH};
+use super::symbols::NativeFrames;
 use super::{Breakdown, SiteRow, StackRow};
 use crate::profile::Location;
 
@@ -18,6 +19,9 @@ pub(crate) struct Names<'t> {
     pub locations: Vec<Location>,
     index: FxHashMap<Location, u32>,
     frame_loc: FxHashMap<u32, u32>,
+    /// Locations of native frames, and whether each is the interpreter's or the C runtime's.
+    native: FxHashMap<u32, bool>,
+    mode: NativeFrames,
     pub unresolved: u64,
 }
 
@@ -28,6 +32,8 @@ impl<'t> Names<'t> {
             locations: Vec::new(),
             index: FxHashMap::default(),
             frame_loc: FxHashMap::default(),
+            native: FxHashMap::default(),
+            mode: super::symbols::native_frames(),
             unresolved: 0,
         }
     }
@@ -47,6 +53,7 @@ impl<'t> Names<'t> {
             function,
             file: String::new(),
             line: 0,
+            library: String::new(),
         })
     }
 
@@ -65,7 +72,37 @@ impl<'t> Names<'t> {
                 function: f.function.clone(),
                 file: f.file.clone(),
                 line: f.line,
+                library: String::new(),
             }),
+            None if self.tables.native_frames.contains_key(&id) => {
+                let path = self
+                    .tables
+                    .native_frames
+                    .get(&id)
+                    .and_then(|f| self.tables.mappings.get(&f.mapping))
+                    .map_or("", |m| m.path.as_str());
+                let library = super::symbols::file_name(path);
+                let runtime = super::symbols::is_runtime(&library, path);
+                // a frame the report drops is not named: naming reads the object's debug
+                // information, tens of megabytes for the interpreter's own
+                let shown = match self.mode {
+                    NativeFrames::All => true,
+                    NativeFrames::Boundary => !runtime,
+                    NativeFrames::None => false,
+                };
+                let loc = if shown {
+                    self.tables.native_location(id)
+                } else {
+                    Location {
+                        function: format!("<native frame {id}>"),
+                        library,
+                        ..Location::default()
+                    }
+                };
+                let i = self.intern(loc);
+                self.native.insert(i, runtime);
+                i
+            }
             None => {
                 self.unresolved += 1;
                 self.pseudo(format!("<unresolved frame {id}>"))
@@ -79,6 +116,13 @@ impl<'t> Names<'t> {
     pub fn site_of_slot(&mut self, slot: u32) -> u32 {
         match self.tables.stacks.nodes.get(slot as usize) {
             Some(n) if slot == 0 || n.id == 0 => self.pseudo(NO_FRAME.into()),
+            Some(n) if n.known && self.tables.native_frames.contains_key(&n.frame) => {
+                // which native frame (if any) is the site depends on the whole stack
+                match self.stack(slot).last() {
+                    Some(&i) => i,
+                    None => self.pseudo(NO_FRAME.into()),
+                }
+            }
             Some(n) if n.known => self.frame(n.frame),
             Some(n) => self.pseudo(format!("<unknown stack {}>", n.id)),
             None => self.pseudo(NO_FRAME.into()),
@@ -119,7 +163,29 @@ impl<'t> Names<'t> {
         }
         out.reverse();
         self.trim_launcher(&mut out);
+        self.choose_native(&mut out);
         out
+    }
+
+    /// Keeps the native frames (the innermost part of a stack) the report's mode asks for.
+    fn choose_native(&self, frames: &mut Vec<u32>) {
+        let first_native = frames
+            .iter()
+            .position(|i| self.native.contains_key(i))
+            .unwrap_or(frames.len());
+        match self.mode {
+            NativeFrames::All => {}
+            NativeFrames::None => frames.truncate(first_native),
+            NativeFrames::Boundary => {
+                let keep = frames[first_native..]
+                    .iter()
+                    .rev()
+                    .find(|i| self.native.get(i) == Some(&false))
+                    .copied();
+                frames.truncate(first_native);
+                frames.extend(keep);
+            }
+        }
     }
 
     /// `memsleuth run` executes the program through its own runner and `runpy`; those frames

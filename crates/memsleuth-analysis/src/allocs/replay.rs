@@ -330,6 +330,10 @@ pub(crate) struct Tables {
     pub damage: Option<FormatError>,
     pub stacks: Stacks,
     pub frames: FxHashMap<u32, Frame>,
+    /// 1.5: native frames and the objects they lie in, named on demand by `symbols`.
+    pub native_frames: FxHashMap<u32, memsleuth_format::NativeFrame>,
+    pub mappings: FxHashMap<u32, memsleuth_format::Mapping>,
+    pub symbols: std::sync::Mutex<super::symbols::Symbolizer>,
     /// RSS of the root process over time.
     pub rss: Series,
     /// The bytes memsleuth held in the root process over time (format 1.4), when it ran there.
@@ -374,6 +378,9 @@ impl Tables {
             damage: None,
             stacks: Stacks::default(),
             frames: FxHashMap::default(),
+            native_frames: FxHashMap::default(),
+            mappings: FxHashMap::default(),
+            symbols: std::sync::Mutex::default(),
             rss: Series::new(2000),
             own: Series::new(2000),
             counts: Vec::new(),
@@ -392,6 +399,19 @@ impl Tables {
             peak_held: 0,
             samples: 0,
             chunks: 0,
+        }
+    }
+
+    /// Where native frame `id` is, named from its object's file (the unnamed address when the
+    /// file cannot be read).
+    pub fn native_location(&self, id: u32) -> crate::profile::Location {
+        let Some(frame) = self.native_frames.get(&id) else {
+            return crate::profile::Location::default();
+        };
+        let mapping = self.mappings.get(&frame.mapping);
+        match self.symbols.lock() {
+            Ok(mut s) => s.locate(frame, mapping),
+            Err(poisoned) => poisoned.into_inner().locate(frame, mapping),
         }
     }
 
@@ -768,6 +788,12 @@ fn run<R: Read, V: Visitor>(
             Record::Stack(n) => sink.stacks.define(n),
             Record::Frame(f) if first || !tables.frames.contains_key(&f.id) => {
                 tables.frames.insert(f.id, f);
+            }
+            Record::NativeFrame(f) => {
+                tables.native_frames.insert(f.id, f);
+            }
+            Record::Mapping(m) => {
+                tables.mappings.insert(m.id, m);
             }
             Record::Thread(t) => {
                 merger.know_thread(t.id);

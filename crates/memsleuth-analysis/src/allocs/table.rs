@@ -258,6 +258,7 @@ impl AllocTable {
                 function: "<all>".into(),
                 file: String::new(),
                 line: 0,
+                library: String::new(),
             },
             &all,
             stacks.len(),

@@ -906,7 +906,7 @@ fn ten_million_events_report_quickly() {
             }
             events += 1;
         }
-        if events % 200_000 == 0 {
+        if events.is_multiple_of(200_000) {
             c.flush();
         }
     }

@@ -69,6 +69,12 @@ struct ThreadStack {
     session: u64,
     /// Scratch for the walk, innermost first.
     walk: [(u64, u32); MAX_DEPTH],
+    /// What the recorder knows of this thread's native stack, outermost (nearest Python) first.
+    native_sent: [u64; super::unwind::MAX_NATIVE],
+    /// `u32::MAX`: unknown, send all.
+    native_len: u32,
+    /// Scratch for the native walk, innermost first.
+    native_walk: [u64; super::unwind::MAX_NATIVE],
     /// Bytes left until the next sampled allocation (sampled mode).
     countdown: i64,
     rng: u64,
@@ -95,6 +101,9 @@ thread_local! {
                 sent_len: u32::MAX,
                 session: 0,
                 walk: [(0, 0); MAX_DEPTH],
+                native_sent: [0; super::unwind::MAX_NATIVE],
+                native_len: u32::MAX,
+                native_walk: [0; super::unwind::MAX_NATIVE],
                 countdown: i64::MIN,
                 rng: 0,
             }),
@@ -325,7 +334,24 @@ pub(super) fn on_alloc(t: &PerThread, domain: u8, ptr: *mut c_void, size: usize,
             return;
         }
     }
+    // the native walk first: it may find the allocation is the dynamic linker's own
+    let native = if domain == NATIVE {
+        match super::unwind::capture(&mut st.native_walk) {
+            Some(n) => n,
+            None => {
+                if sample != 0 {
+                    super::sampled::remove(ptr as u64);
+                }
+                return;
+            }
+        }
+    } else {
+        0
+    };
     send_stack(st, domain);
+    if domain == NATIVE {
+        send_native_stack(st, native);
+    }
     let ok = memsleuth_hook::record(Event {
         time_ns: memsleuth_hook::event_ticks(me),
         addr: ptr as u64,
@@ -397,6 +423,7 @@ fn send_stack(st: &mut ThreadStack, domain: u8) {
     if st.session != session {
         st.session = session;
         st.sent_len = u32::MAX;
+        st.native_len = u32::MAX;
     }
     let known = st.sent_len as usize;
     let mut same = 0;
@@ -438,6 +465,45 @@ fn send_stack(st: &mut ThreadStack, domain: u8) {
         }
     }
     st.sent_len = if ok { n as u32 } else { u32::MAX };
+}
+
+/// The native counterpart of [`send_stack`], for an allocation of the C allocator: sends what
+/// changed in the `n` native frames just walked (`native_walk`) since this thread's last.
+#[inline]
+fn send_native_stack(st: &mut ThreadStack, n: usize) {
+    let known = st.native_len as usize;
+    let mut same = 0;
+    if known != u32::MAX as usize {
+        let limit = known.min(n);
+        while same < limit && st.native_sent[same] == st.native_walk[n - 1 - same] {
+            same += 1;
+        }
+        if same == n && n == known {
+            return;
+        }
+    }
+    let mut ok = true;
+    if same == n {
+        let addr = if n == 0 { 0 } else { st.native_sent[n - 1] };
+        ok &= native_frame_event(n, addr);
+    } else {
+        for depth in same..n {
+            let addr = st.native_walk[n - 1 - depth];
+            st.native_sent[depth] = addr;
+            ok &= native_frame_event(depth + 1, addr);
+        }
+    }
+    st.native_len = if ok { n as u32 } else { u32::MAX };
+}
+
+#[inline]
+fn native_frame_event(new_len: usize, addr: u64) -> bool {
+    memsleuth_hook::record(Event {
+        addr,
+        stack: new_len as u32,
+        kind: Kind::NativeFrame,
+        ..Event::default()
+    })
 }
 
 #[inline]

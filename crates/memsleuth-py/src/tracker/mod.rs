@@ -10,6 +10,7 @@ mod objects;
 mod reader;
 mod sampled;
 mod table;
+mod unwind;
 
 use std::fs::File;
 use std::io::BufWriter;
@@ -188,6 +189,7 @@ pub fn track_start(
         rss_interval: rss_every,
         own_bytes: Some(crate::own_memory::bytes),
         thread_start: Some(hooks::ignore_this_thread),
+        on_pass: Some(unwind::refresh_if_stale),
         ..AllocConfig::default()
     };
     let file = File::create(&path).map_err(|e| {

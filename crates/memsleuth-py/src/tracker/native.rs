@@ -70,6 +70,11 @@ fn preload_install() -> Option<Install> {
     }
 }
 
+/// An address inside the preload library, so its frames can be told from the program's.
+pub fn preload_address() -> Option<u64> {
+    preload_install().map(|f| f as usize as u64)
+}
+
 /// Whether the preload library was loaded into this process.
 pub fn preloaded() -> bool {
     preload_install().is_some()
@@ -98,9 +103,11 @@ pub fn check() -> Result<(), Unavailable> {
 /// are recorded.
 pub fn install() -> Result<(), Unavailable> {
     let f = preload_install().ok_or(Unavailable::NotPreloaded)?;
+    super::unwind::want(true);
     let version = f(&TABLE);
     if version != ABI_VERSION {
         f(std::ptr::null());
+        super::unwind::want(false);
         return Err(Unavailable::OtherVersion(version));
     }
     Ok(())
@@ -111,4 +118,5 @@ pub fn uninstall() {
     if let Some(f) = preload_install() {
         f(std::ptr::null());
     }
+    super::unwind::want(false);
 }
