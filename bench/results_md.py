@@ -28,6 +28,7 @@ ORDER = [
     "bench_objects.py",
     "bench_accuracy.py",
     "bench_hunt.py",
+    "bench_native.py",
 ]
 
 
