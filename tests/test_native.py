@@ -504,3 +504,32 @@ def test_memsleuths_own_threads_are_not_recorded(tmp_path: Path) -> None:
     assert proc.returncode == 0, proc.stderr
     report = leaks(capture)
     assert report["bytes"] < 256 * KIB, [(s["file"], s["bytes"]) for s in report["sites"][:5]]
+
+
+NO_UNWIND_FLAGS = (
+    "-fno-asynchronous-unwind-tables",
+    "-fno-unwind-tables",
+    "-fomit-frame-pointer",
+    "-Wl,--no-eh-frame-hdr",
+)
+
+
+def test_an_extension_without_unwind_tables_is_said_and_harms_nothing(tmp_path: Path) -> None:
+    """No unwind tables in the extension: the walk cannot go past its frame. The program runs as
+    ever, the leak is still found with its Python line, and the report says what is missing."""
+    script = write(tmp_path, "service.py", LEAKING_SERVICE)
+    proc, capture = native_run(tmp_path, script, cmem_env(tmp_path, *NO_UNWIND_FLAGS))
+    assert proc.returncode == 0, proc.stderr
+    call = line_of(script, "CALL")
+    site = site_at(leaks(capture), script, call)
+    assert site["blocks"] >= 100, site
+    report = memsleuth("report", "leaks", str(capture))
+    assert report.returncode == 0, report.stderr
+    notes = [line for line in report.stdout.splitlines() if "no unwind tables" in line]
+    assert len(notes) == 1, report.stdout
+    assert "cmem." in notes[0], notes
+    assert "the Python lines are not" in notes[0], notes
+    v = verdict(capture)
+    assert v["verdict"] == "leaking", v
+    first = v["findings"][0]
+    assert ("service.py", call) in [(Path(f["file"]).name, f["line"]) for f in first["stack"]]

@@ -298,6 +298,9 @@ pub struct Mapping {
     pub end: u64,
     /// What the dynamic linker added to the file's addresses.
     pub bias: u64,
+    /// Whether the object has unwind tables (`.eh_frame_hdr`): without them, native stacks stop
+    /// in it, and its callers are missing.
+    pub unwind: bool,
 }
 
 /// A native frame (format 1.5): a return address in a [`Mapping`]'s object. Its id is one of the
@@ -865,6 +868,7 @@ impl Record {
                 e.u64(m.start);
                 e.u64(m.end);
                 e.u64(m.bias);
+                e.u8(u8::from(m.unwind));
             }
             Record::NativeFrame(f) => {
                 e.u64(u64::from(f.id));
@@ -986,6 +990,7 @@ impl Record {
                 start: d.u64()?,
                 end: d.u64()?,
                 bias: d.u64()?,
+                unwind: d.u8()? != 0,
             }),
             TAG_NATIVE_FRAME => Record::NativeFrame(NativeFrame {
                 id: get_u32(&mut d)?,

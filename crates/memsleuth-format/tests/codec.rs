@@ -811,14 +811,16 @@ fn mapping() -> impl Strategy<Value = Mapping> {
         any::<u64>(),
         any::<u64>(),
         any::<u64>(),
+        any::<bool>(),
     )
-        .prop_map(|(id, path, build_id, start, end, bias)| Mapping {
+        .prop_map(|(id, path, build_id, start, end, bias, unwind)| Mapping {
             id,
             path,
             build_id,
             start,
             end,
             bias,
+            unwind,
         })
 }
 

@@ -904,6 +904,7 @@ fn native_golden_records() -> (memsleuth_format::Header, Vec<Record>) {
             start: 0x7f00_0000_0000,
             end: 0x7f00_0000_5000,
             bias: 0x7f00_0000_0000,
+            unwind: true,
         }),
         Record::Frame(Frame {
             id: 1,

@@ -88,6 +88,7 @@ impl NativeNames {
                     start,
                     end,
                     bias: lo.bias,
+                    unwind: lo.eh_frame_hdr.is_some(),
                 }),
             });
         }

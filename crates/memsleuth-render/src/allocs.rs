@@ -204,6 +204,23 @@ fn caveats(c: &CaptureInfo) -> Vec<String> {
             count(c.unresolved_frames)
         ));
     }
+    if !c.without_unwind.is_empty() {
+        out.push(format!(
+            "note: {} {} no unwind tables: native stacks stop there, and the C callers above \
+             {} are missing (the Python lines are not)",
+            c.without_unwind.join(", "),
+            if c.without_unwind.len() == 1 {
+                "has"
+            } else {
+                "have"
+            },
+            if c.without_unwind.len() == 1 {
+                "it"
+            } else {
+                "them"
+            },
+        ));
+    }
     out
 }
 

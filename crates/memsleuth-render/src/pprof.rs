@@ -3,7 +3,7 @@
 //! read).
 //!
 //! The protobuf is written by hand: the six messages involved (Profile, ValueType, Sample,
-//! Location, Line, Function) use only varints, packed varints and length-delimited fields, which
+//! Location, Line, Function, and Mapping for native frames' objects) use only varints, packed varints and length-delimited fields, which
 //! is less code than wiring up a protobuf code generator and keeps the build free of one.
 //!
 //! Like Go's heap profiles, the sample types are `inuse_objects/count` then `inuse_space/bytes`,
@@ -87,12 +87,25 @@ pub fn pprof_proto(profile: &Profile, start_unix_ns: Option<u64>) -> Vec<u8> {
     }
 
     let mut buf = Vec::new();
+    // native frames' objects: symbolized already, so each says it has functions, files, lines
+    for (i, &file) in b.mappings.iter().enumerate() {
+        buf.clear();
+        put_uint(&mut buf, 1, i as u64 + 1);
+        put_uint(&mut buf, 5, file as u64);
+        for field in [7, 8, 9] {
+            put_uint(&mut buf, field, 1);
+        }
+        put_bytes(&mut msg, 3, &buf);
+    }
     for (i, loc) in b.locations.iter().enumerate() {
         buf.clear();
         let mut line = Vec::new();
         put_uint(&mut line, 1, loc.function_id);
         put_uint(&mut line, 2, u64::from(loc.line));
         put_uint(&mut buf, 1, i as u64 + 1);
+        if loc.mapping_id != 0 {
+            put_uint(&mut buf, 2, loc.mapping_id);
+        }
         put_bytes(&mut buf, 4, &line);
         put_bytes(&mut msg, 4, &buf);
     }
@@ -174,6 +187,8 @@ fn value_type(ty: i64, unit: i64) -> Vec<u8> {
 struct PLocation {
     function_id: u64,
     line: u32,
+    /// The native frame's object (a pprof Mapping id); 0 for a Python frame.
+    mapping_id: u64,
 }
 
 #[derive(Debug)]
@@ -191,6 +206,9 @@ struct Builder {
     function_ids: HashMap<(i64, i64), u64>,
     locations: Vec<PLocation>,
     location_ids: HashMap<Location, u64>,
+    /// File name string of each mapping (a native frame's library), ids 1-based.
+    mappings: Vec<i64>,
+    mapping_ids: HashMap<String, u64>,
 }
 
 impl Default for Builder {
@@ -202,6 +220,8 @@ impl Default for Builder {
             function_ids: HashMap::new(),
             locations: Vec::new(),
             location_ids: HashMap::new(),
+            mappings: Vec::new(),
+            mapping_ids: HashMap::new(),
         };
         b.string("");
         b
@@ -217,6 +237,21 @@ impl Builder {
         self.strings.push(s.to_string());
         self.string_ids.insert(s.to_string(), i);
         i
+    }
+
+    /// The pprof Mapping of a native frame's library (0: none, a Python frame).
+    fn mapping_of(&mut self, library: &str) -> u64 {
+        if library.is_empty() {
+            return 0;
+        }
+        if let Some(&id) = self.mapping_ids.get(library) {
+            return id;
+        }
+        let name = self.string(library);
+        self.mappings.push(name);
+        let id = self.mappings.len() as u64;
+        self.mapping_ids.insert(library.to_string(), id);
+        id
     }
 
     fn location_of(&mut self, loc: &Location) -> u64 {
@@ -235,9 +270,11 @@ impl Builder {
         if function_id == next_fn {
             self.functions.push(PFunction { name, file });
         }
+        let mapping_id = self.mapping_of(&loc.library);
         self.locations.push(PLocation {
             function_id,
             line: loc.line,
+            mapping_id,
         });
         let id = self.locations.len() as u64;
         self.location_ids.insert(loc.clone(), id);
@@ -378,6 +415,7 @@ mod tests {
         duration_nanos: u64,
         locations: usize,
         functions: usize,
+        mappings: usize,
     }
 
     fn decode(gz: &[u8]) -> Decoded {
@@ -411,6 +449,12 @@ mod tests {
                 "function ids are unique"
             );
         }
+        let mut mappings = HashMap::new();
+        for b in bytes(&top, 3) {
+            let f = fields(b);
+            assert!(uint(&f, 7) == 1 && uint(&f, 9) == 1, "symbolized already");
+            assert!(mappings.insert(uint(&f, 1), s(uint(&f, 5))).is_none());
+        }
         let mut locations = HashMap::new();
         for b in bytes(&top, 4) {
             let f = fields(b);
@@ -419,11 +463,15 @@ mod tests {
             let line = fields(lines[0]);
             let (name, file) = &functions[&uint(&line, 1)];
             let n = uint(&line, 2);
+            let library = match uint(&f, 2) {
+                0 => String::new(),
+                id => mappings[&id].clone(),
+            };
             let label = crate::labels::frame(&Location {
                 function: name.clone(),
                 file: file.clone(),
                 line: n as u32,
-                library: String::new(),
+                library,
             });
             assert!(locations.insert(uint(&f, 1), label).is_none());
         }
@@ -459,6 +507,7 @@ mod tests {
             duration_nanos: uint(&top, 10),
             locations: locations.len(),
             functions: functions.len(),
+            mappings: mappings.len(),
             strings,
         }
     }
@@ -467,6 +516,31 @@ mod tests {
         let mut out = Vec::new();
         pprof_gz_at(p, start, &mut out).unwrap();
         out
+    }
+
+    #[test]
+    fn native_frames_name_their_object_in_a_mapping() {
+        let mut p = small();
+        let at = p.locations.len() as u32;
+        for (function, file, line) in [("leak", "cmem.c", 42), ("helper", "cmem.c", 7)] {
+            p.locations.push(Location {
+                function: function.into(),
+                file: file.into(),
+                line,
+                library: "cmem.so".into(),
+            });
+        }
+        let mut stack = p.stacks[0].clone();
+        stack.frames.push(at);
+        stack.frames.push(at + 1);
+        p.stacks.push(stack);
+        let d = decode(&render(&p, None));
+        let last = d.samples.last().unwrap();
+        assert_eq!(last.0[0], "helper (cmem.c:7) [cmem.so]");
+        assert_eq!(last.0[1], "leak (cmem.c:42) [cmem.so]");
+        // Python frames have no mapping
+        assert!(!last.0[2].contains('['), "{:?}", last.0);
+        assert_eq!(d.mappings, 1, "one mapping for the one library");
     }
 
     #[test]

@@ -263,5 +263,20 @@ pub(crate) fn capture_info(
         frames: tables.frames.len() as u64,
         unresolved_frames: frames_unresolved,
         phases: super::Phases::from_marks(&tables.marks),
+        without_unwind: without_unwind(tables),
     }
+}
+
+/// The objects native frames lie in that have no unwind tables, by file name, sorted.
+fn without_unwind(tables: &Tables) -> Vec<String> {
+    let mut names: Vec<String> = tables
+        .native_frames
+        .values()
+        .filter_map(|f| tables.mappings.get(&f.mapping))
+        .filter(|m| !m.unwind)
+        .map(|m| super::symbols::file_name(&m.path))
+        .collect();
+    names.sort_unstable();
+    names.dedup();
+    names
 }

@@ -142,6 +142,10 @@ pub struct CaptureInfo {
     pub unresolved_frames: u64,
     /// Phases of a program run under `memsleuth run` (format 1.3): ns since the start.
     pub phases: Phases,
+    /// Objects with native frames but no unwind tables (format 1.5), by file name: native
+    /// stacks stop in them, so their callers are missing.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub without_unwind: Vec<String>,
 }
 
 /// When the program's main code and its shutdown ended; `None` in captures without phase marks
