@@ -533,3 +533,14 @@ def test_an_extension_without_unwind_tables_is_said_and_harms_nothing(tmp_path: 
     assert v["verdict"] == "leaking", v
     first = v["findings"][0]
     assert ("service.py", call) in [(Path(f["file"]).name, f["line"]) for f in first["stack"]]
+
+
+def test_run_native_frames_none_puts_the_summary_at_the_python_line(tmp_path: Path) -> None:
+    script = write(tmp_path, "service.py", LEAKING_SERVICE)
+    proc, _ = native_run(tmp_path, script, cmem_env(tmp_path), "--native-frames", "none")
+    assert proc.returncode == 0, proc.stderr
+    call = line_of(script, "CALL")
+    findings = [line for line in proc.stderr.splitlines() if line.strip().startswith("1. ")]
+    assert len(findings) == 1, proc.stderr
+    assert f"service.py:{call} handle() keeps" in findings[0], findings
+    assert "cmem.c" not in findings[0], findings

@@ -90,10 +90,16 @@ impl Symbolizer {
             };
         };
         let library = file_name(&m.path);
-        let loader = self
-            .loaders
-            .entry(m.id)
-            .or_insert_with(|| Loader::new(&m.path).ok());
+        let loader = self.loaders.entry(m.id).or_insert_with(|| {
+            // a file rebuilt since the run (same path, another build) would give wrong lines
+            let same = m.build_id.is_empty()
+                || file_build_id(Path::new(&m.path)).is_none_or(|id| id == m.build_id);
+            if same {
+                Loader::new(&m.path).ok()
+            } else {
+                None
+            }
+        });
         // a return address follows the call: the call's own line is one byte before it
         let probe = frame.address.saturating_sub(1);
         let named = loader.as_ref().and_then(|l| name(l, probe));
@@ -154,6 +160,55 @@ fn is_system_header(file: &str) -> bool {
     file.starts_with("/usr/include/") || file.starts_with("/usr/lib/gcc/") || file.contains("/c++/")
 }
 
+/// The GNU build id of an ELF file, in hex, from its notes (`PT_NOTE` segments); `None` when
+/// the file cannot be read or has none.
+fn file_build_id(path: &Path) -> Option<String> {
+    use std::io::{Read, Seek, SeekFrom};
+    let mut f = std::fs::File::open(path).ok()?;
+    let mut head = [0u8; 64];
+    f.read_exact(&mut head).ok()?;
+    // ELF64, little-endian: the only objects the native instrument records
+    if head[..4] != *b"\x7fELF" || head[4] != 2 || head[5] != 1 {
+        return None;
+    }
+    let u16_at =
+        |b: &[u8], at: usize| Some(u16::from_le_bytes(b.get(at..at + 2)?.try_into().ok()?));
+    let u32_at =
+        |b: &[u8], at: usize| Some(u32::from_le_bytes(b.get(at..at + 4)?.try_into().ok()?));
+    let u64_at =
+        |b: &[u8], at: usize| Some(u64::from_le_bytes(b.get(at..at + 8)?.try_into().ok()?));
+    let (phoff, phentsize, phnum) = (u64_at(&head, 32)?, u16_at(&head, 54)?, u16_at(&head, 56)?);
+    let mut headers = vec![0u8; usize::from(phentsize) * usize::from(phnum.min(256))];
+    f.seek(SeekFrom::Start(phoff)).ok()?;
+    f.read_exact(&mut headers).ok()?;
+    const PT_NOTE: u32 = 4;
+    for h in headers.chunks(usize::from(phentsize.max(1))) {
+        if u32_at(h, 0)? != PT_NOTE {
+            continue;
+        }
+        let (offset, size) = (u64_at(h, 8)?, u64_at(h, 32)?.min(1 << 16));
+        let mut notes = vec![0u8; size as usize];
+        f.seek(SeekFrom::Start(offset)).ok()?;
+        f.read_exact(&mut notes).ok()?;
+        let mut rest = &notes[..];
+        while rest.len() >= 12 {
+            let (namesz, descsz, kind) = (u32_at(rest, 0)?, u32_at(rest, 4)?, u32_at(rest, 8)?);
+            let name_end = 12 + (namesz as usize).div_ceil(4) * 4;
+            let desc_end = name_end + (descsz as usize).div_ceil(4) * 4;
+            if desc_end > rest.len() {
+                break;
+            }
+            const NT_GNU_BUILD_ID: u32 = 3;
+            if kind == NT_GNU_BUILD_ID && rest.get(12..12 + namesz as usize) == Some(b"GNU\0") {
+                let id = rest.get(name_end..name_end + descsz as usize)?;
+                return Some(id.iter().map(|b| format!("{b:02x}")).collect());
+            }
+            rest = &rest[desc_end..];
+        }
+    }
+    None
+}
+
 /// The last component of a path, which is how a library is shown.
 pub(crate) fn file_name(path: &str) -> String {
     Path::new(path)
@@ -198,6 +253,26 @@ mod tests {
         assert!(loc.function.contains("a_function_of_this_test"), "{loc:?}");
         assert!(loc.file.ends_with("symbols.rs"), "{loc:?}");
         assert_eq!(loc.library, file_name(&exe));
+        // a file rebuilt since the run: not named from it
+        let rebuilt = Mapping {
+            id: 3,
+            build_id: "00".repeat(20),
+            ..mapping.clone()
+        };
+        let loc = s.locate(&frame, Some(&rebuilt));
+        assert_eq!(loc.function, format!("0x{address:x}"), "{loc:?}");
+        // this very binary's build id, when it has one, is read from its file
+        if let Some(id) = file_build_id(Path::new(&exe)) {
+            let same = Mapping {
+                id: 4,
+                build_id: id,
+                ..mapping.clone()
+            };
+            assert!(s
+                .locate(&frame, Some(&same))
+                .function
+                .contains("a_function_of_this_test"));
+        }
         // no object: the address
         let loc = s.locate(&frame, None);
         assert_eq!(loc.function, format!("0x{address:x}"));

@@ -35,3 +35,28 @@ pub fn load_report(path: &Path) -> anyhow::Result<TimelineReport> {
     TimelineReport::from_capture(&capture, &VerdictOptions::default())
         .with_context(|| format!("cannot analyse {}", path.display()))
 }
+
+/// `--native-frames`: which native frames of the C allocator's allocations (`run --native`) the
+/// reports show.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub(crate) enum NativeFramesArg {
+    /// No native frame: the Python line is the site
+    None,
+    /// The innermost frame of the program's own native code (an extension, a library), not the
+    /// interpreter's or the C runtime's
+    Boundary,
+    /// Every native frame between the allocator and the Python frame
+    All,
+}
+
+impl NativeFramesArg {
+    /// Makes every report of this process show these frames.
+    pub(crate) fn apply(self) {
+        use memsleuth_analysis::allocs::{set_native_frames, NativeFrames};
+        set_native_frames(match self {
+            NativeFramesArg::None => NativeFrames::None,
+            NativeFramesArg::Boundary => NativeFrames::Boundary,
+            NativeFramesArg::All => NativeFrames::All,
+        });
+    }
+}

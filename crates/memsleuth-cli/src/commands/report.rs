@@ -32,19 +32,7 @@ pub struct ReportArgs {
         value_name = "WHICH",
         default_value = "boundary"
     )]
-    native_frames: NativeFramesArg,
-}
-
-/// `--native-frames`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-enum NativeFramesArg {
-    /// No native frame: the Python line is the site
-    None,
-    /// The innermost frame of the program's own native code (an extension, a library), not the
-    /// interpreter's or the C runtime's
-    Boundary,
-    /// Every native frame between the allocator and the Python frame
-    All,
+    native_frames: super::NativeFramesArg,
 }
 
 #[derive(Debug, Subcommand)]
@@ -778,11 +766,7 @@ fn summary(file: &Path, json: bool) -> anyhow::Result<i32> {
 /// Every report reads its captures through [`memsleuth_format::open_capture`] (directly, or in
 /// the analyses' `from_path`), which refuses FIFOs, directories and devices before reading.
 pub fn run(args: ReportArgs) -> anyhow::Result<i32> {
-    memsleuth_analysis::allocs::set_native_frames(match args.native_frames {
-        NativeFramesArg::None => memsleuth_analysis::allocs::NativeFrames::None,
-        NativeFramesArg::Boundary => memsleuth_analysis::allocs::NativeFrames::Boundary,
-        NativeFramesArg::All => memsleuth_analysis::allocs::NativeFrames::All,
-    });
+    args.native_frames.apply();
     match args.kind {
         ReportKind::Summary { file, json } => summary(&file, json),
         ReportKind::Timeline {

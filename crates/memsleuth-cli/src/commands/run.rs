@@ -88,6 +88,10 @@ pub struct RunArgs {
     /// them: Python starts again with memsleuth's preload library in LD_PRELOAD (Linux)
     #[arg(long)]
     native: bool,
+    /// With --native: the native frames the summary at exit shows (`boundary`: the program's
+    /// own C line below the Python line that called it; `none`; `all`)
+    #[arg(long, value_enum, value_name = "WHICH", default_value = "boundary")]
+    native_frames: super::NativeFramesArg,
     /// Do not print the leak summary or write the HTML report at exit
     #[arg(long)]
     no_report: bool,
@@ -305,6 +309,8 @@ pub fn run(
             ..memsleuth_analysis::LeakOptions::default()
         }),
     };
+    // the verdict at exit is made in this process: its reports follow this choice
+    args.native_frames.apply();
     let RunOutcome { code, verdict } = runner(&request).map_err(anyhow::Error::msg)?;
     if args.no_report && !args.check {
         return Ok(code);
