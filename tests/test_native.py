@@ -544,3 +544,14 @@ def test_run_native_frames_none_puts_the_summary_at_the_python_line(tmp_path: Pa
     assert len(findings) == 1, proc.stderr
     assert f"service.py:{call} handle() keeps" in findings[0], findings
     assert "cmem.c" not in findings[0], findings
+
+
+def test_no_writable_cache_for_the_preload_is_one_clear_line(tmp_path: Path) -> None:
+    script = write(tmp_path, "x.py", "print('ran')\n")
+    env = {k: v for k, v in os.environ.items() if k not in ("LD_PRELOAD", "XDG_CACHE_HOME")}
+    env["HOME"] = "/proc"  # nothing can be created there, even as root
+    result = memsleuth("run", "--native", str(script), cwd=tmp_path, env=env)
+    line = result.assert_clean_failure()
+    assert "cannot write the native instrument's library" in line, line
+    assert "XDG_CACHE_HOME" in line, line
+    assert "ran" not in result.stdout
