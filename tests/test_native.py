@@ -555,3 +555,69 @@ def test_no_writable_cache_for_the_preload_is_one_clear_line(tmp_path: Path) -> 
     assert "cannot write the native instrument's library" in line, line
     assert "XDG_CACHE_HOME" in line, line
     assert "ran" not in result.stdout
+
+
+THREAD_CHURN = """
+    import ctypes
+    import threading
+
+
+    class Mallinfo2(ctypes.Structure):
+        _fields_ = [
+            (name, ctypes.c_size_t)
+            for name in ("arena", "ordblks", "smblks", "hblks", "hblkhd", "usmblks", "fsmblks",
+                         "uordblks", "fordblks", "keepcost")
+        ]
+
+
+    libc = ctypes.CDLL(None)
+    libc.mallinfo2.restype = Mallinfo2
+
+
+    def in_use():
+        m = libc.mallinfo2()
+        return m.uordblks + m.hblkhd
+
+
+    def work():
+        data = [str(i) * 3 for i in range(50)]
+        del data
+
+
+    def churn(n):
+        for _ in range(n):
+            t = threading.Thread(target=work)
+            t.start()
+            t.join()
+
+
+    churn(200)  # warm-up: arenas, caches, the first rings
+    before = in_use()
+    churn(2000)
+    print("GREW", in_use() - before)
+    """
+
+
+@pytest.mark.parametrize("native", [False, True], ids=["python", "native"])
+def test_thread_churn_does_not_grow_the_tracker(tmp_path: Path, native: bool) -> None:
+    """2000 threads started and ended one after another. The recorder once kept what it knew of
+    every thread for good (16 KiB each); with --native the dynamic linker also made the
+    tracker's thread-local storage twice per thread and lost one. Both are gone."""
+    script = write(tmp_path, "churn.py", THREAD_CHURN)
+    flags = ["--native"] if native else []
+    result = memsleuth(
+        "run",
+        *flags,
+        "--no-report",
+        "--census",
+        "0",
+        "-o",
+        str(tmp_path / "c.msl"),
+        str(script),
+        cwd=tmp_path,
+        timeout=300,
+    )
+    assert result.returncode == 0, result.stderr
+    grew = int(result.stdout.split("GREW")[1])
+    # before: 32 MiB (python) and 75 MiB (native); now a few hundred KiB at most
+    assert grew < 2 << 20, f"the C heap grew {grew} bytes over 2000 threads"

@@ -24,8 +24,8 @@ pub use clock::{
 };
 pub use guard::{enter, Reentry};
 pub use registry::{
-    drain, dropped_total, record, record_dropped, set_policy, thread_aux, thread_rings, DrainStats,
-    Policy,
+    drain, drain_and_retire, dropped_total, record, record_dropped, set_policy, thread_aux,
+    thread_rings, DrainStats, Policy,
 };
 
 /// Maps `len` bytes of zeroed memory straight from the OS, never through an allocator a hook

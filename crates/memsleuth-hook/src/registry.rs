@@ -194,7 +194,17 @@ pub struct DrainStats {
 
 /// Consumer side (the recorder thread only): hands every published event to `f` as
 /// `(thread id, events)` slices, oldest first within each thread.
-pub fn drain(mut f: impl FnMut(u32, &[Event])) -> DrainStats {
+pub fn drain(f: impl FnMut(u32, &[Event])) -> DrainStats {
+    drain_and_retire(f, |_| {})
+}
+
+/// [`drain`], also telling `exited` the thread id of each ring whose thread has exited, after
+/// its last events were handed to `f`: what the consumer keeps for that thread can go (a later
+/// thread may get the same id).
+pub fn drain_and_retire(
+    mut f: impl FnMut(u32, &[Event]),
+    mut exited: impl FnMut(u32),
+) -> DrainStats {
     let mut stats = DrainStats::default();
     for slot in &RINGS {
         let ring = slot.load(Ordering::Acquire);
@@ -207,6 +217,7 @@ pub fn drain(mut f: impl FnMut(u32, &[Event])) -> DrainStats {
             ACTIVE => stats.events += r.drain(&mut f),
             ORPHANED => {
                 stats.events += r.drain(&mut f);
+                exited(r.tid.load(Ordering::Relaxed));
                 r.state.store(FREE, Ordering::Release);
                 stats.retired += 1;
             }

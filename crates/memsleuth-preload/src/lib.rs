@@ -22,8 +22,62 @@ static HOOKS: AtomicPtr<NativeHooks> = AtomicPtr::new(std::ptr::null_mut());
 /// refuse a preload built from another release. The table must live as long as the process.
 #[no_mangle]
 pub extern "C" fn memsleuth_preload_install(hooks: *const NativeHooks) -> u32 {
+    if !hooks.is_null() {
+        find_loader();
+    }
     HOOKS.store(hooks.cast_mut(), Ordering::Release);
     ABI_VERSION
+}
+
+/// The dynamic linker's address range (`ld-linux*`), 0..0 until found.
+static LOADER_LO: AtomicUsize = AtomicUsize::new(0);
+static LOADER_HI: AtomicUsize = AtomicUsize::new(0);
+
+/// Finds the dynamic linker among the loaded objects. Its own allocations are never reported:
+/// the one that matters is a thread's block of thread-local storage for a library loaded with
+/// `dlopen` (the tracker's extension among them), made by `__tls_get_addr` on the thread's
+/// first use of it. Reporting it would make the tracker touch that very storage while the
+/// linker is still making it, and the linker would make it twice and lose one.
+fn find_loader() {
+    unsafe extern "C" fn visit(
+        info: *mut libc::dl_phdr_info,
+        _size: usize,
+        _data: *mut c_void,
+    ) -> c_int {
+        // SAFETY: the linker hands valid structures for the call's length.
+        unsafe {
+            let info = &*info;
+            if info.dlpi_name.is_null() {
+                return 0;
+            }
+            let name = std::ffi::CStr::from_ptr(info.dlpi_name).to_bytes();
+            let base = name.rsplit(|&b| b == b'/').next().unwrap_or(name);
+            if !base.starts_with(b"ld-linux") && !base.starts_with(b"ld64.so") {
+                return 0;
+            }
+            let headers = std::slice::from_raw_parts(info.dlpi_phdr, usize::from(info.dlpi_phnum));
+            let (mut lo, mut hi) = (u64::MAX, 0u64);
+            for h in headers.iter().filter(|h| h.p_type == libc::PT_LOAD) {
+                lo = lo.min(h.p_vaddr);
+                hi = hi.max(h.p_vaddr + h.p_memsz);
+            }
+            if lo < hi {
+                LOADER_LO.store((info.dlpi_addr + lo) as usize, Ordering::Relaxed);
+                LOADER_HI.store((info.dlpi_addr + hi) as usize, Ordering::Relaxed);
+            }
+            1
+        }
+    }
+    if LOADER_HI.load(Ordering::Relaxed) == 0 {
+        // SAFETY: the callback only reads what it is handed.
+        unsafe { libc::dl_iterate_phdr(Some(visit), std::ptr::null_mut()) };
+    }
+}
+
+/// Whether a call returning to `caller` was made by the dynamic linker.
+#[inline(always)]
+fn from_loader(caller: usize) -> bool {
+    caller >= LOADER_LO.load(Ordering::Relaxed) && caller < LOADER_HI.load(Ordering::Relaxed)
 }
 
 thread_local! {
@@ -217,11 +271,34 @@ macro_rules! call {
     };
 }
 
+/// `malloc`, with the caller's return address as a second argument: the linker's own
+/// allocations are told apart by it (see [`find_loader`]).
+///
 /// # Safety
 /// The C contract of `malloc`.
+#[cfg(target_arch = "x86_64")]
+#[unsafe(naked)]
 #[no_mangle]
 pub unsafe extern "C" fn malloc(size: usize) -> *mut c_void {
+    // the return address is at [rsp] on entry; a jump keeps the stack as a call left it
+    std::arch::naked_asm!("mov rsi, [rsp]", "jmp {body}", body = sym malloc_from)
+}
+
+/// # Safety
+/// The C contract of `malloc`.
+#[cfg(not(target_arch = "x86_64"))]
+#[no_mangle]
+pub unsafe extern "C" fn malloc(size: usize) -> *mut c_void {
+    // SAFETY: the same contract; no caller to tell apart here
+    unsafe { malloc_from(size, 0) }
+}
+
+/// # Safety
+/// The C contract of `malloc`; `caller` is where the call returns to.
+unsafe extern "C" fn malloc_from(size: usize, caller: usize) -> *mut c_void {
     match call!(malloc as Malloc) {
+        // SAFETY: forwarding the caller's arguments.
+        Some(f) if from_loader(caller) => unsafe { f(size) },
         // SAFETY: forwarding the caller's arguments.
         Some(f) => allocated(unsafe { f(size) }, size),
         None => bootstrap(size, 16),
@@ -268,13 +345,36 @@ fn moved_block(ptr: *mut c_void, size: usize, call: impl Fn() -> *mut c_void) ->
     .unwrap_or_else(call)
 }
 
+/// `realloc`, with the caller's return address as a third argument (see [`malloc`]).
+///
 /// # Safety
 /// The C contract of `realloc`.
+#[cfg(target_arch = "x86_64")]
+#[unsafe(naked)]
 #[no_mangle]
 pub unsafe extern "C" fn realloc(ptr: *mut c_void, size: usize) -> *mut c_void {
+    std::arch::naked_asm!("mov rdx, [rsp]", "jmp {body}", body = sym realloc_from)
+}
+
+/// # Safety
+/// The C contract of `realloc`.
+#[cfg(not(target_arch = "x86_64"))]
+#[no_mangle]
+pub unsafe extern "C" fn realloc(ptr: *mut c_void, size: usize) -> *mut c_void {
+    // SAFETY: the same contract; no caller to tell apart here
+    unsafe { realloc_from(ptr, size, 0) }
+}
+
+/// # Safety
+/// The C contract of `realloc`; `caller` is where the call returns to.
+unsafe extern "C" fn realloc_from(ptr: *mut c_void, size: usize, caller: usize) -> *mut c_void {
     let Some(f) = call!(realloc as Realloc) else {
         return bootstrap(size, 16);
     };
+    if from_loader(caller) && !from_bootstrap(ptr) {
+        // SAFETY: forwarding the caller's arguments.
+        return unsafe { f(ptr, size) };
+    }
     if from_bootstrap(ptr) {
         // SAFETY: the C contract of malloc.
         let p = unsafe { malloc(size) };

@@ -390,26 +390,37 @@ impl<W: Write> State<W> {
 
     fn drain(&mut self) -> u64 {
         let mut events = std::mem::take(&mut self.threads);
-        let stats = memsleuth_hook::drain(|tid, evs| {
-            let st = events.entry(tid).or_insert_with(|| {
-                self.thread_count += 1;
-                self.new_threads.push(ThreadInfo {
-                    id: self.thread_count,
-                    native_id: u64::from(tid),
-                    name: String::new(),
+        let mut exited = Vec::new();
+        let stats = memsleuth_hook::drain_and_retire(
+            |tid, evs| {
+                let st = events.entry(tid).or_insert_with(|| {
+                    self.thread_count += 1;
+                    self.new_threads.push(ThreadInfo {
+                        id: self.thread_count,
+                        native_id: u64::from(tid),
+                        name: String::new(),
+                    });
+                    ThreadState {
+                        id: self.thread_count,
+                        ..ThreadState::default()
+                    }
                 });
-                ThreadState {
-                    id: self.thread_count,
-                    ..ThreadState::default()
+                for ev in evs {
+                    self.event(st, ev);
+                    if st.batch.len() >= BATCH_EVENTS {
+                        self.emit(st);
+                    }
                 }
-            });
-            for ev in evs {
-                self.event(st, ev);
-                if st.batch.len() >= BATCH_EVENTS {
-                    self.emit(st);
-                }
+            },
+            |tid| exited.push(tid),
+        );
+        // a thread that exited has sent its last events: write them, and forget the thread, so
+        // a program that starts thread after thread does not grow the recorder
+        for tid in exited {
+            if let Some(mut st) = events.remove(&tid) {
+                self.emit(&mut st);
             }
-        });
+        }
         self.threads = events;
         stats.events
     }

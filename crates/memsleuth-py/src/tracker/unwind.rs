@@ -9,12 +9,14 @@
 //! return addresses; naming them (function, file, line, library) is the reader's work, from the
 //! objects' files, after the program ran.
 //!
-//! The list of loaded objects is built off the hot path and published whole. An address in no
-//! known object (a library loaded since) ends the walk and asks for a new list, which the
-//! recorder thread builds on its next pass.
+//! The list of loaded objects is published whole and never freed. An address in no known
+//! object ends the walk. If the dynamic linker has loaded a library since the list was made (a
+//! cheap count, no allocation), the hook builds the new list at once and walks again: the one
+//! place a hook allocates, once per library loaded. Otherwise (another thread is building it,
+//! or the address is generated code in no object) the recorder thread looks on its next pass.
 
 use std::ffi::c_void;
-use std::sync::atomic::{AtomicBool, AtomicPtr, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicPtr, AtomicU64, AtomicUsize, Ordering};
 
 #[cfg(target_arch = "x86_64")]
 use framehop::x86_64::{CacheX86_64, UnwindRegsX86_64, UnwinderX86_64};
@@ -49,6 +51,10 @@ struct Published {
 }
 
 static PUBLISHED: AtomicPtr<Published> = AtomicPtr::new(std::ptr::null_mut());
+/// The dynamic linker's count of objects ever loaded when the published list was made.
+static PUBLISHED_ADDS: AtomicU64 = AtomicU64::new(u64::MAX);
+/// Set while a hook builds a new list, so that only one thread does it at a time.
+static REBUILDING: AtomicBool = AtomicBool::new(false);
 /// Set by a walk that met an address in no known object.
 static STALE: AtomicBool = AtomicBool::new(false);
 /// Whether walks are wanted at all (a tracker with the native instrument is on).
@@ -70,7 +76,27 @@ pub fn refresh_if_stale() {
     }
 }
 
+/// How many objects the dynamic linker has ever loaded: a cheap test of whether the published
+/// list is out of date. Takes the linker's list lock (recursive; never held while it runs a
+/// library's constructors) and allocates nothing.
+fn loads_so_far() -> u64 {
+    unsafe extern "C" fn first(
+        info: *mut libc::dl_phdr_info,
+        _size: libc::size_t,
+        data: *mut c_void,
+    ) -> libc::c_int {
+        // SAFETY: both pointers are valid for the call: the linker's info and our counter.
+        unsafe { *data.cast::<u64>() = (*info).dlpi_adds };
+        1
+    }
+    let mut adds = 0u64;
+    // SAFETY: the callback writes one u64 through the pointer it is given.
+    unsafe { libc::dl_iterate_phdr(Some(first), std::ptr::from_mut(&mut adds).cast()) };
+    adds
+}
+
 fn publish() {
+    let adds = loads_so_far();
     let objects = memsleuth_platform::loaded_objects();
     let mut ranges: Vec<(u64, u64)> = objects.iter().map(LoadedObject::range).collect();
     ranges.sort_unstable();
@@ -79,6 +105,7 @@ fn publish() {
         if current.ranges == ranges {
             // nothing was loaded: the address was in no object at all (generated code); a new
             // list would not know it either, and each list is kept for good
+            PUBLISHED_ADDS.store(adds, Ordering::Release);
             return;
         }
     }
@@ -106,8 +133,26 @@ fn publish() {
             .map_or((0, 0), LoadedObject::range),
     };
     let old = PUBLISHED.swap(Box::into_raw(Box::new(p)), Ordering::AcqRel);
+    PUBLISHED_ADDS.store(adds, Ordering::Release);
     // the old list stays: a walk on another thread may be using it
     let _ = old;
+}
+
+/// From a hook that met an address in no known object: builds the new list at once when a
+/// library was loaded since (once per load, and by one thread at a time), so that an extension
+/// imported while tracking is unwound from its first allocation. The one place a hook
+/// allocates: its allocations are the tracker's own and pass through unrecorded. Returns
+/// whether a new list was published.
+fn rebuild_now() -> bool {
+    if loads_so_far() == PUBLISHED_ADDS.load(Ordering::Acquire) {
+        return false;
+    }
+    if REBUILDING.swap(true, Ordering::AcqRel) {
+        return false;
+    }
+    publish();
+    REBUILDING.store(false, Ordering::Release);
+    true
 }
 
 #[cfg(target_arch = "x86_64")]
@@ -284,6 +329,43 @@ pub fn capture(out: &mut [u64]) -> Option<usize> {
     let Some(t) = per_thread() else {
         return Some(0);
     };
+    match walk(p, t, out) {
+        Walked::Unknown(n) if rebuild_now() => {
+            // SAFETY: published lists are never freed.
+            match unsafe { PUBLISHED.load(Ordering::Acquire).as_ref() } {
+                Some(p) => match walk(p, t, out) {
+                    Walked::Done(n) | Walked::Unknown(n) => Some(n),
+                    Walked::Loader => None,
+                },
+                None => Some(n),
+            }
+        }
+        Walked::Unknown(n) => {
+            // another thread is building the list, or the address is in no object at all;
+            // the recorder thread looks again on its next pass
+            STALE.store(true, Ordering::Release);
+            Some(n)
+        }
+        Walked::Done(n) => Some(n),
+        Walked::Loader => None,
+    }
+}
+
+/// How a walk ended.
+#[cfg(target_arch = "x86_64")]
+enum Walked {
+    /// At the evaluation loop, the stack's root, or `out`'s end: this many frames.
+    Done(usize),
+    /// At an address in no object of the list; the frames before it and it.
+    Unknown(usize),
+    /// The allocation is the dynamic linker's own.
+    Loader,
+}
+
+/// One walk of this thread's stack against list `p` (see [`capture`]).
+#[cfg(target_arch = "x86_64")]
+#[inline(always)]
+fn walk(p: &Published, t: &mut PerThread, out: &mut [u64]) -> Walked {
     let (pc, sp, bp): (u64, u64, u64);
     // SAFETY: reads three registers, touches no memory.
     unsafe {
@@ -330,24 +412,22 @@ pub fn capture(out: &mut [u64]) -> Option<usize> {
             Err(i) => addr < p.ranges[i - 1].1,
         };
         if !known {
-            // a library loaded since the list was made: keep the address, ask for a new list,
-            // and stop, as the frames beyond could not be trusted
-            STALE.store(true, Ordering::Release);
+            // a library loaded since the list was made: keep the address and stop, as the
+            // frames beyond could not be trusted
             out[n] = addr;
-            n += 1;
-            break;
+            return Walked::Unknown(n + 1);
         }
         if !past_own && p.own.iter().any(|&(lo, hi)| addr >= lo && addr < hi) {
             continue;
         }
         if !past_own && addr >= p.loader.0 && addr < p.loader.1 {
-            return None;
+            return Walked::Loader;
         }
         past_own = true;
         out[n] = addr;
         n += 1;
     }
-    Some(n)
+    Walked::Done(n)
 }
 
 #[cfg(not(target_arch = "x86_64"))]
