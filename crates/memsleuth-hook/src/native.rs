@@ -33,3 +33,9 @@ pub struct NativeHooks {
     /// `size` bytes.
     pub moved: extern "C" fn(old: *mut c_void, t: u64, new: *mut c_void, size: usize, mapped: bool),
 }
+
+/// Whether an object's file name (the last component of its path) is the dynamic linker's. The
+/// preload and the unwinder both tell the linker's own allocations apart by it.
+pub fn is_dynamic_linker(file_name: &[u8]) -> bool {
+    file_name.starts_with(b"ld-linux") || file_name.starts_with(b"ld64.so") || file_name == b"ld.so"
+}

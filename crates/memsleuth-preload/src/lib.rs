@@ -29,7 +29,7 @@ pub extern "C" fn memsleuth_preload_install(hooks: *const NativeHooks) -> u32 {
     ABI_VERSION
 }
 
-/// The dynamic linker's address range (`ld-linux*`), 0..0 until found.
+/// The dynamic linker's address range, 0..0 until found.
 static LOADER_LO: AtomicUsize = AtomicUsize::new(0);
 static LOADER_HI: AtomicUsize = AtomicUsize::new(0);
 
@@ -52,7 +52,7 @@ fn find_loader() {
             }
             let name = std::ffi::CStr::from_ptr(info.dlpi_name).to_bytes();
             let base = name.rsplit(|&b| b == b'/').next().unwrap_or(name);
-            if !base.starts_with(b"ld-linux") && !base.starts_with(b"ld64.so") {
+            if !memsleuth_hook::native::is_dynamic_linker(base) {
                 return 0;
             }
             let headers = std::slice::from_raw_parts(info.dlpi_phdr, usize::from(info.dlpi_phnum));

@@ -128,7 +128,7 @@ fn publish() {
             .iter()
             .find(|o| {
                 let name = o.path.rsplit('/').next().unwrap_or("");
-                name.starts_with("ld-linux") || name.starts_with("ld64.so") || name == "ld.so"
+                memsleuth_hook::native::is_dynamic_linker(name.as_bytes())
             })
             .map_or((0, 0), LoadedObject::range),
     };
