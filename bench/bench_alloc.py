@@ -331,6 +331,18 @@ def machine_facts() -> list[str]:
     ]
 
 
+def chosen_workloads(ap: argparse.ArgumentParser, given: Optional[str], known: Any) -> list[str]:
+    """The workloads named in ``--workloads`` (comma-separated), or all of ``known``; an
+    unknown name is a usage error."""
+    if not given:
+        return list(known)
+    workloads = [w.strip() for w in given.split(",")]
+    unknown = set(workloads) - set(known)
+    if unknown:
+        ap.error(f"unknown workloads {sorted(unknown)}; choose from {list(known)}")
+    return workloads
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--out", type=Path, required=True, help="RESULTS.md to update")
@@ -345,12 +357,7 @@ def main() -> None:
     reps = args.reps or (1 if args.quick else 5)
     report_reps = args.report_reps or (1 if args.quick else 3)
     scale = args.scale if args.scale is not None else (0.1 if args.quick else 1.0)
-    workloads = list(WORKLOADS)
-    if args.workloads:
-        workloads = [w.strip() for w in args.workloads.split(",")]
-        unknown = set(workloads) - set(WORKLOADS)
-        if unknown:
-            ap.error(f"unknown workloads {sorted(unknown)}; choose from {list(WORKLOADS)}")
+    workloads = chosen_workloads(ap, args.workloads, WORKLOADS)
     env = dict(os.environ, PYTHONHASHSEED="0")
     env[SCALE_ENV] = repr(scale)
     configs = list(CONFIGS)

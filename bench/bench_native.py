@@ -42,6 +42,7 @@ from typing import Any, Optional
 from bench_alloc import (
     SCALE_ENV,
     WORKLOAD_DIR,
+    chosen_workloads,
     count,
     elapsed_of,
     memray_events,
@@ -256,12 +257,7 @@ def main() -> None:
     args = ap.parse_args()
     reps = args.reps or (1 if args.quick else 5)
     scale = args.scale if args.scale is not None else (0.1 if args.quick else 1.0)
-    workloads = list(WORKLOADS)
-    if args.workloads:
-        workloads = [w.strip() for w in args.workloads.split(",")]
-        unknown = set(workloads) - set(WORKLOADS)
-        if unknown:
-            ap.error(f"unknown workloads {sorted(unknown)}; choose from {list(WORKLOADS)}")
+    workloads = chosen_workloads(ap, args.workloads, WORKLOADS)
     env = dict(os.environ, PYTHONHASHSEED="0")
     env[SCALE_ENV] = repr(scale)
     configs = list(CONFIGS)
@@ -523,44 +519,30 @@ def render_goals(
     def extra_rss(w: str, c: str) -> float:
         return ok[w][c].median("maxrss") - ok[w]["untracked"].median("maxrss")
 
-    # (a) faster than memray --native, every workload
-    for mine in ("ms-native", "ms-native-lean"):
-        have = [w for w in workloads if mine in ok[w] and "memray-native" in ok[w]]
-        if not have:
-            continue
-        worst = max(have, key=lambda w: wall(w, mine) / wall(w, "memray-native"))
-        r = wall(worst, mine) / wall(worst, "memray-native")
-        rows.append(
-            [
-                f"(a) {CONFIGS[mine]} faster than memray --native on every workload"
-                " (whole-process wall, median)",
-                f"worst: {worst}, {secs(wall(worst, mine))} vs"
-                f" {secs(wall(worst, 'memray-native'))} ({r:.2f}x)",
-                yes(
-                    all(wall(w, mine) < wall(w, "memray-native") for w in have)
-                    and len(have) == len(workloads)
-                ),
-            ]
-        )
-    # (a, like for like) against memray recording every Python allocation too, as memsleuth does
-    for mine in ("ms-native", "ms-native-lean"):
-        have = [w for w in workloads if mine in ok[w] and "memray-native-py" in ok[w]]
-        if not have:
-            continue
-        worst = max(have, key=lambda w: wall(w, mine) / wall(w, "memray-native-py"))
-        r = wall(worst, mine) / wall(worst, "memray-native-py")
-        rows.append(
-            [
-                f"(a, like for like) {CONFIGS[mine]} faster than memray --native"
-                " --trace-python-allocators on every workload (whole-process wall, median)",
-                f"worst: {worst}, {secs(wall(worst, mine))} vs"
-                f" {secs(wall(worst, 'memray-native-py'))} ({r:.2f}x)",
-                yes(
-                    all(wall(w, mine) < wall(w, "memray-native-py") for w in have)
-                    and len(have) == len(workloads)
-                ),
-            ]
-        )
+    # (a) faster than memray --native, every workload; then like for like, against memray
+    # recording every Python allocation too, as memsleuth does
+    for peer, label in (
+        ("memray-native", "(a)"),
+        ("memray-native-py", "(a, like for like)"),
+    ):
+        for mine in ("ms-native", "ms-native-lean"):
+            have = [w for w in workloads if mine in ok[w] and peer in ok[w]]
+            if not have:
+                continue
+            worst = max(have, key=lambda w: wall(w, mine) / wall(w, peer))
+            r = wall(worst, mine) / wall(worst, peer)
+            rows.append(
+                [
+                    f"{label} {CONFIGS[mine]} faster than {CONFIGS[peer]} on every workload"
+                    " (whole-process wall, median)",
+                    f"worst: {worst}, {secs(wall(worst, mine))} vs"
+                    f" {secs(wall(worst, peer))} ({r:.2f}x)",
+                    yes(
+                        all(wall(w, mine) < wall(w, peer) for w in have)
+                        and len(have) == len(workloads)
+                    ),
+                ]
+            )
     # (b) tracker memory below memray --native's, every workload
     for mine in ("ms-native", "ms-native-lean"):
         have = [w for w in workloads if all(c in ok[w] for c in (mine, "memray-native"))]
