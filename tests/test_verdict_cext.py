@@ -70,11 +70,14 @@ def cstash_program(
 
 
 def checked_run(
-    tmp_path: Path, script: Path, env: dict[str, str]
+    tmp_path: Path, script: Path, env: dict[str, str], *options: str
 ) -> tuple[int, dict[str, Any], str]:
-    """`run --check` then `report verdict --json`: the exit status, the verdict, run's stderr."""
+    """`run --check [options]` then `report verdict --json`: the exit status, the verdict, run's
+    stderr."""
     capture = tmp_path / "out.msl"
-    result = memsleuth("run", "--check", "-o", str(capture), str(script), cwd=tmp_path, env=env)
+    result = memsleuth(
+        "run", "--check", *options, "-o", str(capture), str(script), cwd=tmp_path, env=env
+    )
     assert "Traceback" not in result.stderr, result.stderr
     verdict = memsleuth("report", "verdict", "--json", str(capture), cwd=tmp_path)
     assert verdict.returncode == 0, verdict.stderr
@@ -133,6 +136,42 @@ def test_objects_only_c_keeps_alive_are_held_from_c_at_the_calling_line(
     assert "missing Py_DECREF" in stderr
 
 
+@pytest.mark.parametrize("function", ["stash", "make"])
+def test_with_native_the_held_from_c_finding_names_the_c_line_that_made_the_objects(
+    tmp_path: Path, function: str
+) -> None:
+    script, env = cstash_program(tmp_path, function, leak=True)
+    code, model, stderr = checked_run(tmp_path, script, env, "--native")
+    assert code == 3, stderr
+    findings = model["findings"]
+    first = findings[0]
+    assert first["kind"] == "held-from-c", findings
+    # the leaked bytes objects are made by PyBytes_FromStringAndSize in new_record()
+    source = Path(cext.__file__).parent / "native" / "cstash.c"
+    made = next(
+        n
+        for n, text in enumerate(source.read_text().splitlines(), 1)
+        if "PyBytes_FromStringAndSize" in text
+    )
+    loc = first["location"]
+    assert (Path(loc["file"]).name, loc["line"], loc["function"]) == (
+        "cstash.c",
+        made,
+        "new_record",
+    ), first
+    assert loc["library"].startswith("cstash."), first
+    # with the Python line that called into C below it
+    call = line_of(script, "CALL")
+    assert (Path(first["stack"][0]["file"]).name, first["stack"][0]["line"]) == (
+        script.name,
+        call,
+    ), first["stack"]
+    assert first["holder_root"] == "held_from_c", first
+    assert [f for f in findings if f["kind"] == "python"] == [], findings
+    assert f"cstash.c:{made} new_record()" in stderr
+    assert "held only from C" in stderr
+
+
 def test_memory_c_mallocs_and_never_frees_is_native(tmp_path: Path) -> None:
     script, env = cstash_program(tmp_path, "scratch", leak=True)
     code, model, stderr = checked_run(tmp_path, script, env)
@@ -148,10 +187,15 @@ def test_memory_c_mallocs_and_never_frees_is_native(tmp_path: Path) -> None:
     assert "C malloc" in stderr
 
 
-@pytest.mark.parametrize("function", ["stash", "make", "scratch"])
-def test_the_same_calls_made_correctly_are_no_leak(tmp_path: Path, function: str) -> None:
+@pytest.mark.parametrize(
+    ("function", "options"),
+    [("stash", ()), ("make", ()), ("scratch", ()), ("stash", ("--native",))],
+)
+def test_the_same_calls_made_correctly_are_no_leak(
+    tmp_path: Path, function: str, options: tuple[str, ...]
+) -> None:
     script, env = cstash_program(tmp_path, function, leak=False)
-    code, model, stderr = checked_run(tmp_path, script, env)
+    code, model, stderr = checked_run(tmp_path, script, env, *options)
     assert code == 0, (model["findings"], stderr)
     assert model["verdict"] == "no leak", model
     assert model["findings"] == []

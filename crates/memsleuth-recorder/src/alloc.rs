@@ -457,14 +457,13 @@ impl<W: Write> State<W> {
                 self.stats.allocs += 1;
                 let domain = Domain::from_code(ev.domain);
                 let mut stack = st.nodes.last().copied().unwrap_or(0);
-                if domain == Domain::Native {
-                    // the C frames go on top of the Python ones: the allocation's own stack
-                    for &pc in &st.native {
-                        let frame =
-                            self.native_names
-                                .frame(pc, &mut self.next_frame, &mut self.pending);
-                        stack = self.node(stack, frame);
-                    }
+                // the C frames go on top of the Python ones: the allocation's own stack (for
+                // Python's allocators, sent only when C code outside the interpreter made it)
+                for &pc in &st.native {
+                    let frame =
+                        self.native_names
+                            .frame(pc, &mut self.next_frame, &mut self.pending);
+                    stack = self.node(stack, frame);
                 }
                 st.batch.push(AllocEvent {
                     kind: EventKind::Alloc,

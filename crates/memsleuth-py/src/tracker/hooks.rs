@@ -13,6 +13,7 @@ use memsleuth_hook::{Event, Kind};
 use pyo3::ffi;
 use pyo3::ffi::{PyMemAllocatorDomain, PyMemAllocatorEx};
 
+use super::c_lines;
 use super::frames::Layout;
 
 /// Deepest stack recorded; deeper stacks keep their innermost frames.
@@ -75,6 +76,8 @@ struct ThreadStack {
     native_len: u32,
     /// Scratch for the native walk, innermost first.
     native_walk: [u64; super::unwind::MAX_NATIVE],
+    /// Python allocations so far, for [`c_lines::LEARN_EVERY`].
+    python_allocs: u32,
     /// Bytes left until the next sampled allocation (sampled mode).
     countdown: i64,
     rng: u64,
@@ -104,6 +107,7 @@ thread_local! {
                 native_sent: [0; super::unwind::MAX_NATIVE],
                 native_len: u32::MAX,
                 native_walk: [0; super::unwind::MAX_NATIVE],
+                python_allocs: 0,
                 countdown: i64::MIN,
                 rng: 0,
             }),
@@ -348,9 +352,12 @@ pub(super) fn on_alloc(t: &PerThread, domain: u8, ptr: *mut c_void, size: usize,
     } else {
         0
     };
-    send_stack(st, domain);
+    let innermost = send_stack(st, domain);
     if domain == NATIVE {
         send_native_stack(st, native);
+    } else if super::unwind::wanted() {
+        let n = python_native_frames(st, innermost);
+        send_native_stack(st, n);
     }
     let ok = memsleuth_hook::record(Event {
         time_ns: memsleuth_hook::event_ticks(me),
@@ -401,14 +408,33 @@ fn next_gap(rng: &mut u64, mean: u64) -> i64 {
     gap.min(i64::MAX as f64 / 2.0) as i64 + 1
 }
 
+/// For an allocation through Python's allocators with the native instrument on: the native
+/// frames to record (walked into `native_walk`), when the innermost Python line, `innermost`,
+/// is known to call C code outside the interpreter, or this allocation is one to learn from.
+#[inline(always)]
+fn python_native_frames(st: &mut ThreadStack, innermost: (u64, u32)) -> usize {
+    let (code, instr) = innermost;
+    st.python_allocs = st.python_allocs.wrapping_add(1);
+    let known = c_lines::contains(code, instr);
+    if !known && !st.python_allocs.is_multiple_of(c_lines::LEARN_EVERY) {
+        return 0;
+    }
+    let n = super::unwind::capture_python(&mut st.native_walk);
+    if n > 0 && !known {
+        c_lines::insert(code, instr);
+    }
+    n
+}
+
 /// Brings the recorder's idea of this thread's stack up to date: walks the stack and sends a
-/// frame event for each level that changed since the last event of this thread.
+/// frame event for each level that changed since the last event of this thread. Returns the
+/// innermost frame, (code object, instruction), or zeros when there is none.
 #[inline]
-fn send_stack(st: &mut ThreadStack, domain: u8) {
+fn send_stack(st: &mut ThreadStack, domain: u8) -> (u64, u32) {
     let layout = LAYOUT.load(Ordering::Acquire);
     // SAFETY: set before ENABLED, never freed.
     let Some(layout) = (unsafe { layout.as_ref() }) else {
-        return;
+        return (0, 0);
     };
     let (n, gil) = match this_thread_state(domain) {
         Some((ts, gil)) => {
@@ -419,6 +445,7 @@ fn send_stack(st: &mut ThreadStack, domain: u8) {
         }
         None => (0, false),
     };
+    let innermost = if n == 0 { (0, 0) } else { st.walk[0] };
     let session = SESSION.load(Ordering::Relaxed);
     if st.session != session {
         st.session = session;
@@ -433,7 +460,7 @@ fn send_stack(st: &mut ThreadStack, domain: u8) {
             same += 1;
         }
         if same == n && n == known {
-            return;
+            return innermost;
         }
     }
     let mut ok = true;
@@ -465,6 +492,7 @@ fn send_stack(st: &mut ThreadStack, domain: u8) {
         }
     }
     st.sent_len = if ok { n as u32 } else { u32::MAX };
+    innermost
 }
 
 /// The native counterpart of [`send_stack`], for an allocation of the C allocator: sends what

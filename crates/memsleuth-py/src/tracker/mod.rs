@@ -1,6 +1,7 @@
 //! The `python` instrument: allocator hooks, the stack walk, and the Python-facing start/stop.
 //! One tracking session at a time per process (the allocator hooks are process-wide).
 
+mod c_lines;
 mod code_names;
 mod codes;
 mod frames;

@@ -45,6 +45,9 @@ struct Published {
     own: Vec<(u64, u64)>,
     /// The interpreter's evaluation loop (`_PyEval_EvalFrameDefault`): the walk ends there.
     eval: (u64, u64),
+    /// The interpreter: the object the evaluation loop is in (libpython, or the executable), and
+    /// its standard extension modules (`lib-dynload`).
+    interp: Vec<(u64, u64)>,
     /// The dynamic linker: what it allocates for itself (a thread's block of thread-local
     /// storage for a library, made on the thread's first use of it) is not the program's.
     loader: (u64, u64),
@@ -66,6 +69,12 @@ pub fn want(on: bool) {
         publish();
     }
     WANTED.store(on, Ordering::Release);
+}
+
+/// Whether a tracker with the native instrument is on.
+#[inline(always)]
+pub fn wanted() -> bool {
+    WANTED.load(Ordering::Relaxed)
 }
 
 /// Builds a new list of objects if a walk asked for one. The recorder thread calls it on every
@@ -118,12 +127,21 @@ fn publish() {
         .map(LoadedObject::range)
         .filter(|&(lo, hi)| ours.iter().any(|&a| a >= lo && a < hi))
         .collect();
+    let eval = eval_loop().unwrap_or((0, 0));
+    let interp = objects
+        .iter()
+        .map(LoadedObject::range)
+        .zip(&objects)
+        .filter(|&((lo, hi), o)| (eval.0 >= lo && eval.0 < hi) || o.path.contains("/lib-dynload/"))
+        .map(|(r, _)| r)
+        .collect();
     let p = Published {
         #[cfg(target_arch = "x86_64")]
         unwinder: unwinder(&objects),
         ranges,
         own,
-        eval: eval_loop().unwrap_or((0, 0)),
+        eval,
+        interp,
         loader: objects
             .iter()
             .find(|o| {
@@ -351,6 +369,29 @@ pub fn capture(out: &mut [u64]) -> Option<usize> {
     }
 }
 
+/// For an allocation through Python's allocators: the native frames as [`capture`] finds
+/// them when C code outside the interpreter and its standard modules (an extension, a library)
+/// is among them, else none,
+/// so that an object a C function made is recorded at that function, while the allocations the
+/// interpreter makes for Python code keep their Python stack alone.
+#[cfg(target_arch = "x86_64")]
+#[inline(never)]
+pub fn capture_python(out: &mut [u64]) -> usize {
+    let Some(n) = capture(out) else {
+        return 0;
+    };
+    // SAFETY: published lists are never freed.
+    let Some(p) = (unsafe { PUBLISHED.load(Ordering::Acquire).as_ref() }) else {
+        return 0;
+    };
+    let interp = |a: u64| p.interp.iter().any(|&(lo, hi)| a >= lo && a < hi);
+    if out[..n].iter().all(|&a| interp(a)) {
+        0
+    } else {
+        n
+    }
+}
+
 /// How a walk ended.
 #[cfg(target_arch = "x86_64")]
 enum Walked {
@@ -433,6 +474,11 @@ fn walk(p: &Published, t: &mut PerThread, out: &mut [u64]) -> Walked {
 #[cfg(not(target_arch = "x86_64"))]
 pub fn capture(_out: &mut [u64]) -> Option<usize> {
     Some(0)
+}
+
+#[cfg(not(target_arch = "x86_64"))]
+pub fn capture_python(_out: &mut [u64]) -> usize {
+    0
 }
 
 #[cfg(test)]
