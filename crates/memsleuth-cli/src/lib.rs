@@ -11,6 +11,7 @@ use std::sync::{Mutex, PoisonError};
 use clap::{CommandFactory, Parser, Subcommand};
 
 mod commands;
+mod inject;
 mod signals;
 mod status;
 
@@ -35,6 +36,7 @@ pub const EXIT_GROWING: i32 = 3;
         memsleuth report timeline out.msl -o t.png  plot a capture\n  \
         memsleuth report summary out.msl --json     the verdict, for scripts\n  \
         memsleuth run app.py                        every allocation, then the leak verdict\n  \
+        memsleuth attach 1234 --duration 60s        the same, in a running process\n  \
         memsleuth hunt app.py::handle               does calling handle() leak?",
     disable_help_subcommand = true
 )]
@@ -47,6 +49,7 @@ struct Cli {
 enum Command {
     Watch(commands::watch::WatchArgs),
     Run(commands::run::RunArgs),
+    Attach(commands::attach::AttachArgs),
     Hunt(commands::hunt::HuntArgs),
     Report(commands::report::ReportArgs),
 }
@@ -108,10 +111,23 @@ pub(crate) fn usage(message: impl Into<String>) -> anyhow::Error {
 pub use commands::hunt::{HuntOutcome, HuntRequest, HuntRunner};
 pub use commands::run::{RunOutcome, RunRequest, Runner};
 
-/// The ways to run Python code that `run` and `hunt` need; the extension provides them.
+/// The ways to run Python code that `run` and `hunt` need, and what `attach` loads into a
+/// process; the extension provides them.
 pub struct Runners<'a> {
     pub run: Runner<'a>,
     pub hunt: HuntRunner<'a>,
+    pub agent: Option<Agent>,
+}
+
+/// What `memsleuth attach` loads into a process: the extension's file, and the interpreter it
+/// was built for (a process running another cannot load it).
+#[derive(Debug, Clone)]
+pub struct Agent {
+    pub library: std::path::PathBuf,
+    /// (major, minor)
+    pub python: (u8, u8),
+    /// Built for a debug interpreter (`sys.abiflags` has `d`).
+    pub debug: bool,
 }
 
 impl std::fmt::Debug for Runners<'_> {
@@ -149,6 +165,7 @@ pub fn main_with_runner(args: Vec<OsString>, runners: Option<&Runners<'_>>) -> i
     let result = match cli.command {
         Command::Watch(a) => commands::watch::run(a),
         Command::Run(a) => commands::run::run(a, program_args, runners.map(|r| r.run)),
+        Command::Attach(a) => commands::attach::run(a, runners.and_then(|r| r.agent.as_ref())),
         Command::Hunt(a) => commands::hunt::run(a, runners.map(|r| r.hunt)),
         Command::Report(a) => commands::report::run(a),
     };

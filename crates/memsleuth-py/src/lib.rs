@@ -3,6 +3,7 @@
 
 use pyo3::prelude::*;
 
+mod agent;
 mod errors;
 mod heap;
 mod hunt;
@@ -19,10 +20,12 @@ mod watch;
 #[pyfunction]
 fn cli_main(py: Python<'_>, argv: Vec<String>) -> i32 {
     let args = argv.into_iter().map(Into::into).collect();
+    let agent = agent::describe(py);
     py.detach(|| {
         let runners = memsleuth_cli::Runners {
             run: &run_in_python,
             hunt: &hunt_in_python,
+            agent,
         };
         memsleuth_cli::main_with_runner(args, Some(&runners))
     })
@@ -145,6 +148,8 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(tracker::track_phase, m)?)?;
     m.add_function(wrap_pyfunction!(tracker::track_main_end, m)?)?;
     m.add_function(wrap_pyfunction!(tracker::tracking, m)?)?;
+    m.add_function(wrap_pyfunction!(tracker::track_uninstall, m)?)?;
+    m.add_function(wrap_pyfunction!(tracker::ignore_this_thread, m)?)?;
     m.add_function(wrap_pyfunction!(preload::native_library, m)?)?;
     m.add_function(wrap_pyfunction!(preload::native_preloaded, m)?)?;
     m.add_function(wrap_pyfunction!(heap::census, m)?)?;

@@ -106,7 +106,7 @@ pub fn verdict_lines(v: &ProgramVerdict, capture: &Path, base: Option<&Path>) ->
         }
     }
     for (i, f) in v.findings.iter().enumerate().take(SHOWN) {
-        finding_block(f, i + 1, v.signals.native, capture, base, &mut out);
+        finding_block(f, i + 1, v, capture, base, &mut out);
     }
     if v.findings.len() > SHOWN {
         out.push_str(&format!(
@@ -154,15 +154,24 @@ fn signals_words(v: &ProgramVerdict) -> String {
     format!("weighed: {}", words.join(", "))
 }
 
-/// `native`: the C allocator was tracked too, so a site's memory is not only Python's.
+/// `v`: the verdict `f` is part of, for what was recorded (the C allocator too, whether the
+/// capture ends with the program or only with the recording).
 fn finding_block(
     f: &Finding,
     n: usize,
-    native: bool,
+    v: &ProgramVerdict,
     capture: &Path,
     base: Option<&Path>,
     out: &mut String,
 ) {
+    let native = v.signals.native;
+    // a capture with the program's phases is `memsleuth run`'s, which ends with the program;
+    // others (a Tracker block, `attach`) end when the recording does, the program going on
+    let ended = if v.signals.phases {
+        "when the program ended"
+    } else {
+        "when the recording ended"
+    };
     let shown = capture.display();
     // a rate from two points (no trend: p is NaN) has no interval to show
     let ci = if f.p_value.is_nan() {
@@ -190,9 +199,9 @@ fn finding_block(
                 "Python memory"
             };
             let held = if f.released_at_end > 0 {
-                "held before its release"
+                "held before its release".to_string()
             } else {
-                "alive when the program ended"
+                format!("alive {ended}")
             };
             (
                 format!(
@@ -205,7 +214,7 @@ fn finding_block(
         }
         FindingKind::Types => (
             format!(
-                "{} instances keep growing {} ({ci}), {} alive when the program ended",
+                "{} instances keep growing {} ({ci}), {} alive {ended}",
                 printable(f.type_name.as_deref().unwrap_or("?")),
                 finding_rate(f),
                 count(f.alive as u64)
@@ -240,7 +249,7 @@ fn finding_block(
         ),
         FindingKind::Fds => (
             format!(
-                "open file descriptors grow {} ({ci}), {} open when the program ended",
+                "open file descriptors grow {} ({ci}), {} open {ended}",
                 finding_rate(f),
                 count(f.alive as u64)
             ),
@@ -248,7 +257,7 @@ fn finding_block(
         ),
         FindingKind::Threads => (
             format!(
-                "threads grow {} ({ci}), {} running when the program ended",
+                "threads grow {} ({ci}), {} running {ended}",
                 finding_rate(f),
                 count(f.alive as u64)
             ),

@@ -1,3 +1,4 @@
+pub mod attach;
 pub mod hunt;
 pub mod report;
 pub mod run;

@@ -129,7 +129,7 @@ fn parse_stack_depth(text: &str) -> Result<u16, String> {
 }
 
 /// `--census`: seconds, from 0 (no censuses) to a year.
-fn parse_census(text: &str) -> Result<f64, String> {
+pub(crate) fn parse_census(text: &str) -> Result<f64, String> {
     let max = crate::MAX_SECONDS;
     match text.trim().trim_end_matches('s').parse::<f64>() {
         Ok(v) if v.is_nan() => Err(
@@ -150,7 +150,7 @@ fn parse_census(text: &str) -> Result<f64, String> {
 }
 
 /// `--sample`: a size as `report` parses them (`512KiB`, `1M`, `4096`), and not zero.
-fn parse_sample(text: &str) -> Result<u64, String> {
+pub(crate) fn parse_sample(text: &str) -> Result<u64, String> {
     match super::report::parse_bytes(text)? {
         0 => Err("must be a positive size; give e.g. 512KiB or 1MiB".into()),
         n => Ok(n),
@@ -328,7 +328,7 @@ pub fn run(
 /// graph of the leaks next to the capture (when `show`). `shown` is the capture's path as the
 /// user gave it; `made` the verdict the tracker made at exit, when it could (otherwise it is
 /// made here, from the capture). Returns whether the program leaks.
-fn report(
+pub(crate) fn report(
     capture: &Path,
     shown: &Path,
     show: bool,

@@ -97,7 +97,7 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
 }
 
 /// `--pid`: a process ID, a positive whole number.
-fn parse_pid(s: &str) -> Result<u32, String> {
+pub(crate) fn parse_pid(s: &str) -> Result<u32, String> {
     match s.trim().parse::<u32>() {
         Ok(0) => Err("not a process ID; PIDs start at 1".into()),
         Ok(pid) => Ok(pid),

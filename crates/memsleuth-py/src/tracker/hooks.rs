@@ -24,6 +24,9 @@ pub const MAX_DEPTH: usize = 256;
 pub struct Wrapped {
     prev: UnsafeCell<PyMemAllocatorEx>,
     domain: u8,
+    /// Whether this wrapper is in the domain's chain (put there by `enable`, taken out by
+    /// `uninstall`).
+    installed: AtomicBool,
 }
 
 // SAFETY: `prev` is written only by `install`, with the GIL held and before the wrapper that
@@ -41,19 +44,22 @@ const EMPTY: PyMemAllocatorEx = PyMemAllocatorEx {
 static RAW: Wrapped = Wrapped {
     prev: UnsafeCell::new(EMPTY),
     domain: 0,
+    installed: AtomicBool::new(false),
 };
 static MEM: Wrapped = Wrapped {
     prev: UnsafeCell::new(EMPTY),
     domain: 1,
+    installed: AtomicBool::new(false),
 };
 static OBJ: Wrapped = Wrapped {
     prev: UnsafeCell::new(EMPTY),
     domain: 2,
+    installed: AtomicBool::new(false),
 };
 
 /// Hooks record only while this is set; cleared at stop and in a forked child.
 pub(super) static ENABLED: AtomicBool = AtomicBool::new(false);
-static INSTALLED: AtomicBool = AtomicBool::new(false);
+static FORK_HANDLER: AtomicBool = AtomicBool::new(false);
 static LAYOUT: AtomicPtr<Layout> = AtomicPtr::new(std::ptr::null_mut());
 static DEPTH: AtomicUsize = AtomicUsize::new(128);
 /// Bumped by every `enable`: a thread whose stack was sent in an earlier session must send it
@@ -159,13 +165,13 @@ pub unsafe fn enable(layout: Layout, depth: usize, sample_bytes: u64) {
     SAMPLE_BYTES.store(sample_bytes, Ordering::Relaxed);
     super::sampled::clear();
     SESSION.fetch_add(1, Ordering::AcqRel);
-    if !INSTALLED.swap(true, Ordering::AcqRel) {
-        // SAFETY: GIL held (caller); each `prev` is written before its wrapper is installed.
-        unsafe {
-            install(PyMemAllocatorDomain::PYMEM_DOMAIN_RAW, &RAW);
-            install(PyMemAllocatorDomain::PYMEM_DOMAIN_MEM, &MEM);
-            install(PyMemAllocatorDomain::PYMEM_DOMAIN_OBJ, &OBJ);
+    for (domain, w) in domains() {
+        if !w.installed.swap(true, Ordering::AcqRel) {
+            // SAFETY: GIL held (caller); `prev` is written before its wrapper is installed.
+            unsafe { install(domain, w) };
         }
+    }
+    if !FORK_HANDLER.swap(true, Ordering::AcqRel) {
         register_fork_handler();
     }
     ENABLED.store(true, Ordering::Release);
@@ -179,6 +185,45 @@ pub fn disable() {
 
 pub fn enabled() -> bool {
     ENABLED.load(Ordering::Acquire)
+}
+
+/// Takes the wrappers out again, giving each domain back the allocator they wrapped, where they
+/// are still the installed allocator (someone who installed theirs over ours since keeps it,
+/// and ours stay as pass-throughs under it). For `memsleuth attach`: a process it leaves must
+/// be as it was. Blocks handed out while the wrappers were in belong to the allocator under
+/// them, so they are freed correctly after. Returns whether every domain was restored.
+///
+/// # Safety
+/// The caller holds the GIL, and recording is off.
+pub unsafe fn uninstall() -> bool {
+    let mut all = true;
+    for (domain, w) in domains() {
+        if !w.installed.load(Ordering::Acquire) {
+            continue;
+        }
+        let mut now = EMPTY;
+        // SAFETY: GIL held (caller); `w.prev` was written at install and is read-only since.
+        unsafe {
+            ffi::PyMem_GetAllocator(domain, &mut now);
+            if now.ctx == std::ptr::from_ref(w).cast_mut().cast() {
+                let mut prev = *w.prev.get();
+                ffi::PyMem_SetAllocator(domain, &mut prev);
+                // installed again by the next `enable`, over whatever is there then
+                w.installed.store(false, Ordering::Release);
+            } else {
+                all = false;
+            }
+        }
+    }
+    all
+}
+
+fn domains() -> [(PyMemAllocatorDomain, &'static Wrapped); 3] {
+    [
+        (PyMemAllocatorDomain::PYMEM_DOMAIN_RAW, &RAW),
+        (PyMemAllocatorDomain::PYMEM_DOMAIN_MEM, &MEM),
+        (PyMemAllocatorDomain::PYMEM_DOMAIN_OBJ, &OBJ),
+    ]
 }
 
 unsafe fn install(domain: PyMemAllocatorDomain, w: &'static Wrapped) {

@@ -255,31 +255,38 @@ pub fn track_stop(
     main_globals: Option<Bound<'_, PyAny>>,
     main_name: String,
 ) -> PyResult<Option<Py<PyDict>>> {
-    hooks::disable();
-    native::uninstall();
     let taken = ACTIVE
         .lock()
         .map_err(|_| MemsleuthError::new_err("tracker state lost"))?
         .take();
     let Some(mut a) = taken else {
+        hooks::disable();
+        native::uninstall();
         return Ok(None);
     };
     if a.owner != std::process::id() {
         // a forked child: the parent's recorder is not ours to stop, and its capture not ours
         // to write
+        hooks::disable();
+        native::uninstall();
         std::mem::forget(a);
         return Ok(None);
     }
-    objects::set_gc_sink(None);
     let main_end = match a.main_end.take() {
         Some(m) => Some(m),
-        // no main code's end was marked (the API's `Tracker.stop()`): now is the end
+        // no main code's end was marked (the API's `Tracker.stop()`, `attach`): now is the
+        // end, and the program goes on. The last census is taken while recording goes on, so
+        // that what the program's other threads allocate meanwhile is in the capture, up to
+        // its end: a leak that goes on must not look as if it stopped for the census' time
         None if a.objects => {
             let extra = extra_roots(main_globals, &main_name);
             main_end_work(py, &mut a, &extra)
         }
         None => None,
     };
+    hooks::disable();
+    native::uninstall();
+    objects::set_gc_sink(None);
     let recorder = &a.recorder;
     let leaks = main_end.and_then(|m| objects::after_main_end(py, m, || recorder.sync().ok()));
     let (reason, status) = match exit_code {
@@ -441,6 +448,30 @@ pub fn track_phase(py: Python<'_>, phase: &str) -> PyResult<()> {
 #[pyfunction]
 pub fn tracking() -> bool {
     hooks::enabled()
+}
+
+/// Leaves the calling thread's allocations out of every capture from now on: for memsleuth's
+/// own Python threads (the `attach` session's), whose work is not the program's.
+#[pyfunction]
+pub fn ignore_this_thread() {
+    hooks::ignore_this_thread();
+}
+
+/// Takes memsleuth's allocator wrappers out of the interpreter (see `hooks::uninstall`), for a
+/// process `memsleuth attach` leaves. Returns whether every domain got its allocator back (one
+/// someone installed over ours since stays, with ours as a pass-through under it).
+#[pyfunction]
+pub fn track_uninstall(_py: Python<'_>) -> PyResult<bool> {
+    let active = ACTIVE
+        .lock()
+        .map_err(|_| MemsleuthError::new_err("tracker state lost"))?;
+    if active.is_some() {
+        return Err(MemsleuthError::new_err(
+            "a tracker is running: stop it before taking the hooks out",
+        ));
+    }
+    // SAFETY: the GIL is held (`_py`), and no tracker records.
+    Ok(unsafe { hooks::uninstall() })
 }
 
 /// Places a mark in the running capture.

@@ -1,0 +1,318 @@
+//! `memsleuth attach PID`: record a running Python process's allocations for a while, then
+//! leave it as it was, and give the verdict on what was recorded.
+
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context};
+use clap::Args;
+
+use crate::inject::{self, Failure};
+use crate::signals::StopOnSignal;
+use crate::Agent;
+
+#[derive(Debug, Args)]
+#[command(
+    about = "Record a running Python process's allocations for a while, then leave it as it was",
+    long_about = "Enter a running CPython 3.9-3.13 process (with gdb, at a safe point), record \
+        every allocation with its Python stack and a census of live objects every --census \
+        seconds, for --duration or until Ctrl-C, then stop, take memsleuth's hooks, threads and \
+        modules out of it and leave. The process goes on as before. The leak verdict on what was \
+        recorded follows, as after `memsleuth run`.\n\n\
+        The process must run the same Python version as this memsleuth and belong to you (or \
+        you are root). It loads memsleuth from this installation.",
+    after_help = "Examples:\n  \
+        memsleuth attach 1234                           until Ctrl-C\n  \
+        memsleuth attach 1234 --duration 60s -o app.msl one minute\n  \
+        memsleuth attach 1234 --sample 512KiB           a sample by bytes, for busy services"
+)]
+pub struct AttachArgs {
+    /// The process to attach to
+    #[arg(value_name = "PID", value_parser = super::watch::parse_pid)]
+    pid: u32,
+    /// How long to record (e.g. 30s, 5m); until Ctrl-C without it
+    #[arg(short, long, value_parser = super::watch::parse_duration, allow_hyphen_values = true)]
+    duration: Option<Duration>,
+    /// Record a Poisson sample, one per BYTES allocated on average (e.g. 512KiB, 1MiB)
+    #[arg(long, value_name = "BYTES", value_parser = super::run::parse_sample)]
+    sample: Option<u64>,
+    /// Seconds between censuses of live objects (0: none)
+    #[arg(long, value_name = "SECONDS", default_value_t = 1.0, value_parser = super::run::parse_census, allow_hyphen_values = true)]
+    census: f64,
+    /// Where to write the capture [default: memsleuth-PID.msl]
+    #[arg(short, long, value_name = "FILE")]
+    output: Option<PathBuf>,
+    /// How long to wait for the process to reach a safe point
+    #[arg(long, default_value = "30s", value_parser = super::watch::parse_duration)]
+    timeout: Duration,
+    /// Do not print the verdict at the end
+    #[arg(long)]
+    no_report: bool,
+}
+
+pub fn run(args: AttachArgs, agent: Option<&Agent>) -> anyhow::Result<i32> {
+    let Some(agent) = agent else {
+        bail!("`memsleuth attach` loads memsleuth's Python extension into the process: use the `memsleuth` command installed by pip, or `python -m memsleuth attach`");
+    };
+    let pid = args.pid;
+    check_target(pid, agent)?;
+    inject::have_gdb()?;
+    let given = args
+        .output
+        .clone()
+        .unwrap_or_else(|| PathBuf::from(format!("memsleuth-{pid}.msl")));
+    let output = std::path::absolute(&given)
+        .with_context(|| format!("cannot tell where {} is", given.display()))?;
+    let session = Session::new(pid)?;
+    let request = session.dir.join("request.json");
+    let body = serde_json::json!({
+        "output": output.display().to_string(),
+        "duration": args.duration.map(|d| d.as_secs_f64()),
+        "sample": args.sample,
+        "census": args.census,
+        "attacher": std::process::id(),
+    });
+    std::fs::write(&request, body.to_string())
+        .with_context(|| format!("cannot write {}", request.display()))?;
+    session.hand_over(pid)?;
+    crate::err(&format!("memsleuth: attaching to process {pid} ...\n"));
+    let stop = StopOnSignal::install();
+    if let Err(f) = inject::inject(pid, &agent.library, &request, &session.dir, args.timeout) {
+        return Err(failure(pid, f, args.timeout));
+    }
+    let status = session.dir.join("request.json.status");
+    let started = Instant::now();
+    // the agent thread waits for the GIL; a process that never lets it go is not attached
+    loop {
+        match read_status(&status).as_deref() {
+            Some("started") | Some("done") | Some("done hooks-kept") => break,
+            Some(s) if s.starts_with("error ") => {
+                bail!("memsleuth could not start in process {pid}: {}", &s[6..])
+            }
+            _ => {}
+        }
+        if !inject::alive(pid) {
+            bail!("process {pid} exited before memsleuth started in it");
+        }
+        if started.elapsed() > args.timeout || stop.requested() {
+            bail!("process {pid} did not let memsleuth start within {} (it holds the GIL in C code?); memsleuth will start when it does, unless it is asked to stop; try a longer --timeout", humantime::format_duration(args.timeout));
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let until = match args.duration {
+        Some(d) => format!("for {}", humantime::format_duration(d)),
+        None => "until Ctrl-C".into(),
+    };
+    crate::err(&format!(
+        "memsleuth: recording process {pid} {until}; capture: {}\n",
+        given.display()
+    ));
+    let mut asked = false;
+    let exited = loop {
+        let s = read_status(&status);
+        if let Some(done) = s.as_deref().and_then(|s| s.strip_prefix("done")) {
+            break done == " exiting";
+        }
+        if let Some(e) = s.as_deref().and_then(|s| s.strip_prefix("error ")) {
+            bail!("memsleuth failed in process {pid}: {e}");
+        }
+        if !inject::alive(pid) {
+            break true;
+        }
+        if stop.requested() && !asked {
+            asked = true;
+            crate::err("memsleuth: stopping and detaching ...\n");
+            std::fs::write(session.dir.join("request.json.stop"), b"")
+                .context("cannot ask the process to stop")?;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    drop(stop);
+    if exited {
+        crate::err(&format!(
+            "memsleuth: process {pid} exited while attached; the capture has what it recorded until then\n"
+        ));
+    } else {
+        crate::err(&format!(
+            "memsleuth: detached from process {pid}, which goes on as before\n"
+        ));
+    }
+    if args.no_report {
+        return Ok(0);
+    }
+    super::run::report(&output, &given, true, None)
+        .with_context(|| format!("cannot report on {}", given.display()))?;
+    Ok(0)
+}
+
+/// The checks that need nothing from the process but `/proc`: it exists, it is the caller's to
+/// trace, it runs the Python this memsleuth was built for.
+fn check_target(pid: u32, agent: &Agent) -> anyhow::Result<()> {
+    if !inject::alive(pid) {
+        bail!("no process with PID {pid}; check it with `ps -p {pid}`");
+    }
+    if pid == std::process::id() {
+        bail!("process {pid} is this memsleuth; give the PID of the program to attach to");
+    }
+    let owner = inject::owner(pid)?;
+    // SAFETY: no preconditions.
+    let me = unsafe { libc::geteuid() };
+    if me != 0 && owner != me {
+        bail!(
+            "process {pid} belongs to another user (uid {owner}); attach as that user, or as root"
+        );
+    }
+    let Some((major, minor, debug)) = python_of(pid) else {
+        let name = std::fs::read_to_string(format!("/proc/{pid}/comm")).unwrap_or_default();
+        bail!(
+            "process {pid} ({}) is not a Python process: no CPython 3.9-3.13 interpreter or libpython is loaded in it",
+            name.trim()
+        );
+    };
+    let (want_major, want_minor) = agent.python;
+    if (major, minor, debug) != (want_major, want_minor, agent.debug) {
+        let d = |debug: bool| if debug { " (debug build)" } else { "" };
+        bail!(
+            "process {pid} runs Python {major}.{minor}{}, and this memsleuth is installed in Python {want_major}.{want_minor}{}; attach from a Python {major}.{minor} environment with memsleuth installed (`python{major}.{minor} -m pip install memsleuth`, then `python{major}.{minor} -m memsleuth attach {pid}`)",
+            d(debug),
+            d(agent.debug)
+        );
+    }
+    if inject::ptrace_scope() == Some(3) {
+        bail!("this kernel forbids attaching to processes (kernel.yama.ptrace_scope is 3) until it restarts; start the program under `memsleuth run` instead");
+    }
+    Ok(())
+}
+
+/// The Python version a process runs, from the objects it mapped: `libpython3.X[d].so`, or an
+/// executable named `python3.X[d]`.
+fn python_of(pid: u32) -> Option<(u8, u8, bool)> {
+    let maps = std::fs::read_to_string(format!("/proc/{pid}/maps")).ok()?;
+    let exe = std::fs::read_link(format!("/proc/{pid}/exe")).ok();
+    let names = maps
+        .lines()
+        .filter_map(|l| l.split_whitespace().nth(5))
+        .filter_map(|p| Path::new(p).file_name()?.to_str().map(str::to_string));
+    let mut exe_version = None;
+    if let Some(name) = exe.as_ref().and_then(|e| e.file_name()?.to_str()) {
+        exe_version = version_in(name, "python", "");
+    }
+    names
+        .filter_map(|n| version_in(&n, "libpython", ".so"))
+        .next()
+        .or(exe_version)
+}
+
+/// `3.X` and a debug `d` from `libpython3.11d.so.1.0` (prefix `libpython`, suffix `.so`) or
+/// `python3.11` (suffix empty: the name ends there).
+fn version_in(name: &str, prefix: &str, suffix: &str) -> Option<(u8, u8, bool)> {
+    let rest = name.strip_prefix(prefix)?.strip_prefix("3.")?;
+    let digits: String = rest.chars().take_while(char::is_ascii_digit).collect();
+    let minor: u8 = digits.parse().ok()?;
+    let tail = &rest[digits.len()..];
+    let (debug, tail) = match tail.strip_prefix('d') {
+        Some(t) => (true, t),
+        None => (false, tail),
+    };
+    let ok = if suffix.is_empty() {
+        tail.is_empty()
+    } else {
+        tail.starts_with(suffix)
+    };
+    (ok && (9..=13).contains(&minor)).then_some((3, minor, debug))
+}
+
+/// The attach's own directory of files shared with the process (request, status, stop), gone
+/// when the attach ends.
+struct Session {
+    dir: PathBuf,
+}
+
+impl Session {
+    fn new(pid: u32) -> anyhow::Result<Session> {
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.subsec_nanos());
+        let dir = std::env::temp_dir().join(format!(
+            "memsleuth-attach-{pid}-{}-{nanos}",
+            std::process::id()
+        ));
+        std::fs::create_dir(&dir).with_context(|| {
+            format!(
+                "cannot make {}; set TMPDIR to a writable directory",
+                dir.display()
+            )
+        })?;
+        Ok(Session { dir })
+    }
+
+    /// Lets the process write its status into the directory when it runs as another user (an
+    /// attach by root).
+    fn hand_over(&self, pid: u32) -> anyhow::Result<()> {
+        use std::os::unix::fs::PermissionsExt;
+        let owner = inject::owner(pid)?;
+        // SAFETY: no preconditions.
+        if unsafe { libc::geteuid() } == owner {
+            return Ok(());
+        }
+        let c = std::ffi::CString::new(self.dir.as_os_str().as_encoded_bytes())?;
+        // SAFETY: a NUL-terminated path; -1 leaves the group as it is.
+        if unsafe { libc::chown(c.as_ptr(), owner, u32::MAX) } != 0 {
+            bail!("cannot give {} to uid {owner}", self.dir.display());
+        }
+        std::fs::set_permissions(&self.dir, std::fs::Permissions::from_mode(0o755))?;
+        Ok(())
+    }
+}
+
+impl Drop for Session {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+fn read_status(path: &Path) -> Option<String> {
+    let text = std::fs::read_to_string(path).ok()?;
+    text.lines().last().map(str::to_string)
+}
+
+/// An injection's failure as the one line the user reads.
+fn failure(pid: u32, f: Failure, timeout: Duration) -> anyhow::Error {
+    match f {
+        Failure::NoGdb => anyhow::anyhow!("`memsleuth attach` needs gdb to enter the process, and it is not on PATH; install it (`apt install gdb`)"),
+        Failure::PtraceRefused(said) => {
+            let why = match inject::ptrace_scope() {
+                Some(1) => "kernel.yama.ptrace_scope is 1: only a parent may trace its child",
+                Some(2) => "kernel.yama.ptrace_scope is 2: only root may trace",
+                _ => "ptrace was refused (a container without CAP_SYS_PTRACE, or another user's process)",
+            };
+            anyhow::anyhow!("cannot attach to process {pid}: {why} (gdb: {said}); run as root, or allow it with `sudo sysctl kernel.yama.ptrace_scope=0`")
+        }
+        Failure::Exited => anyhow::anyhow!("process {pid} exited while memsleuth was attaching; nothing was recorded"),
+        Failure::Timeout => anyhow::anyhow!("process {pid} reached no safe point to enter within {} (busy in C code that never calls into Python?), and was left running as it was; try again, or a longer --timeout", humantime::format_duration(timeout)),
+        Failure::Other(said) => anyhow::anyhow!("cannot enter process {pid}: {said}; it was left running as it was"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::version_in;
+
+    #[test]
+    fn python_versions_are_read_from_library_and_executable_names() {
+        assert_eq!(
+            version_in("libpython3.11.so.1.0", "libpython", ".so"),
+            Some((3, 11, false))
+        );
+        assert_eq!(
+            version_in("libpython3.11d.so.1.0", "libpython", ".so"),
+            Some((3, 11, true))
+        );
+        assert_eq!(version_in("python3.9", "python", ""), Some((3, 9, false)));
+        assert_eq!(version_in("python3.13d", "python", ""), Some((3, 13, true)));
+        assert_eq!(version_in("python3.14", "python", ""), None);
+        assert_eq!(version_in("python3", "python", ""), None);
+        assert_eq!(version_in("python3.11-config", "python", ""), None);
+        assert_eq!(version_in("sleep", "python", ""), None);
+    }
+}

@@ -1,0 +1,109 @@
+"""The part of ``memsleuth attach`` that runs inside the target process.
+
+The attacher loads memsleuth's extension into the target and starts a thread there that takes
+the GIL and calls :func:`begin` with the path of a request file (JSON). From then on the target
+talks to the attacher through files beside the request, in a directory only they share:
+
+- ``REQUEST.status``: lines this module appends: ``started``, then ``done`` (``done exiting``:
+  the program is exiting; ``done hooks-kept``: someone installed an allocator over memsleuth's,
+  which stays as a pass-through under it) or ``error REASON``;
+- ``REQUEST.stop``: made by the attacher to end the recording early (Ctrl-C).
+
+The recording also ends when the attacher is gone (killed, its directory removed).
+
+The session leaves the process as it found it: the tracker stopped (its threads joined), the
+allocator hooks taken out, memsleuth's modules dropped from ``sys.modules`` when the program
+had not imported them itself. ``_thread`` rather than ``threading``, so that a program that never
+imported ``threading`` does not find it imported.
+"""
+
+from __future__ import annotations
+
+import _thread
+import contextlib
+import json
+import os
+import sys
+import time
+from typing import Any
+
+# How often the session looks for the attacher's stop file and the end of its duration.
+POLL_SECONDS = 0.05
+
+
+def begin(request_path: str, modules_before: set[str]) -> None:
+    """Reads the request and starts the recording session on a thread of its own, so that the
+    agent thread that called this can give the GIL back at once."""
+    with open(request_path, encoding="utf-8") as f:
+        request: dict[str, Any] = json.load(f)
+    _thread.start_new_thread(_session, (request, request_path, modules_before))
+
+
+def _status(request_path: str, line: str) -> None:
+    # the attacher may be gone, and its directory with it: the program must not hear of it
+    with contextlib.suppress(OSError), open(request_path + ".status", "a", encoding="utf-8") as f:
+        f.write(line.replace("\n", " ") + "\n")
+
+
+def _attacher_gone(request_path: str, attacher: int) -> bool:
+    """The attacher was killed or its directory removed: nobody will ask to stop."""
+    if not os.path.exists(request_path):
+        return True
+    try:
+        os.kill(attacher, 0)
+    except ProcessLookupError:
+        return True
+    except OSError:
+        pass
+    return False
+
+
+def _session(request: dict[str, Any], request_path: str, modules_before: set[str]) -> None:
+    try:
+        from memsleuth import _native
+        from memsleuth._tracker import Tracker
+
+        # this thread's work is memsleuth's, not the program's
+        _native.ignore_this_thread()
+        tracker = Tracker(
+            request["output"],
+            sample=request.get("sample") or None,
+            census=request.get("census") or None,
+            native=_native.native_preloaded(),
+        )
+        tracker.start()
+    except BaseException as e:  # every failure is the attacher's one line
+        _status(request_path, f"error {e}")
+        _forget(modules_before)
+        return
+    _status(request_path, "started")
+    duration = request.get("duration")
+    deadline = None if duration is None else time.monotonic() + float(duration)
+    stop = request_path + ".stop"
+    try:
+        attacher = int(request.get("attacher") or 0)
+        while tracker.running and not os.path.exists(stop):
+            if deadline is not None and time.monotonic() >= deadline:
+                break
+            if attacher and _attacher_gone(request_path, attacher):
+                break
+            time.sleep(POLL_SECONDS)
+    finally:
+        # the tracker stopped on its own: the program is exiting (its atexit handlers ran)
+        exiting = not tracker.running
+        try:
+            tracker.stop()
+            restored = _native.track_uninstall()
+        except BaseException as e:
+            _status(request_path, f"error {e}")
+        else:
+            _forget(modules_before)
+            done = "done exiting" if exiting else "done" if restored else "done hooks-kept"
+            _status(request_path, done)
+
+
+def _forget(modules_before: set[str]) -> None:
+    """Drops the memsleuth modules this session imported, so the program sees none of them."""
+    for name in list(sys.modules):
+        if (name == "memsleuth" or name.startswith("memsleuth.")) and name not in modules_before:
+            del sys.modules[name]

@@ -1,0 +1,418 @@
+"""`memsleuth attach PID`: entering a running interpreter with gdb, recording, and leaving it as
+it was. Each target is a real program on this interpreter that answers commands (over stdin
+or a command file, depending on how it waits) and reports its own state from the inside."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any, Optional
+
+import pytest
+
+from conftest import memsleuth
+from test_verdict import line_of, write
+
+pytestmark = pytest.mark.skipif(
+    shutil.which("gdb") is None, reason="gdb is not installed (dev/test installs it with apt)"
+)
+
+# MODE is how the program waits between commands:
+# - read: blocked in read() on stdin, its only thread;
+# - sleep: asleep in time.sleep, looking for a command file every 50 ms;
+# - busy: allocating and freeing all the time, looking for the command file between rounds;
+# - threads: as busy, with three worker threads allocating too.
+# Commands: `leak SECONDS` (keeps 4 KiB per millisecond at the line marked LEAK), `state`
+# (prints what memsleuth could have left behind, as JSON), `exit` (exits with status 7).
+TARGET = """
+    import ctypes
+    import gc
+    import json
+    import os
+    import sys
+    import time
+
+    MODE = sys.argv[1]
+    COMMANDS = sys.argv[2]
+    KEPT = []
+    STOP = []
+
+
+    def churn():
+        scratch = [str(i) * 3 for i in range(200)]
+        del scratch
+
+
+    def worker():
+        while not STOP:
+            churn()
+            time.sleep(0.0005)
+
+
+    def leak(seconds):
+        end = time.monotonic() + seconds
+        while time.monotonic() < end:
+            KEPT.append(bytearray(4096))  # LEAK
+            time.sleep(0.001)
+
+
+    class Allocator(ctypes.Structure):
+        _fields_ = [("ctx", ctypes.c_void_p), ("malloc", ctypes.c_void_p),
+                    ("calloc", ctypes.c_void_p), ("realloc", ctypes.c_void_p),
+                    ("free", ctypes.c_void_p)]
+
+
+    def allocators():
+        out = []
+        for domain in range(3):
+            a = Allocator()
+            ctypes.pythonapi.PyMem_GetAllocator(domain, ctypes.byref(a))
+            out.append([a.ctx, a.malloc, a.calloc, a.realloc, a.free])
+        return out
+
+
+    def state():
+        return {
+            "threads": len(os.listdir("/proc/self/task")),
+            "allocators": allocators(),
+            "modules": sorted(m for m in sys.modules if m.split(".")[0] == "memsleuth"),
+            "threading": "threading" in sys.modules,
+            "gc_callbacks": len(gc.callbacks),
+            "path": sys.path,
+            "main": sorted(k for k in globals() if not k.startswith("__")),
+        }
+
+
+    def next_command():
+        if MODE == "read":
+            return sys.stdin.readline().strip()
+        while True:
+            try:
+                with open(COMMANDS) as f:
+                    text = f.read().strip()
+                os.unlink(COMMANDS)
+                if text:
+                    return text
+            except FileNotFoundError:
+                pass
+            if MODE == "sleep":
+                time.sleep(0.05)
+            else:
+                for _ in range(20):
+                    churn()
+
+
+    if MODE == "threads":
+        import threading
+        for _ in range(3):
+            threading.Thread(target=worker, daemon=True).start()
+    allocators()  # ctypes' own first-use allocations, before the first state
+    print("ready", flush=True)
+    while True:
+        command = next_command()
+        if command.startswith("leak"):
+            leak(float(command.split()[1]))
+            print("leaked", flush=True)
+        elif command == "state":
+            print(json.dumps(state()), flush=True)
+        elif command == "exit":
+            STOP.append(1)
+            sys.exit(7)
+    """
+
+
+class Target:
+    """The program above, running; commands go where its mode waits for them."""
+
+    def __init__(self, tmp_path: Path, mode: str) -> None:
+        self.mode = mode
+        self.script = write(tmp_path, f"target_{mode}.py", TARGET)
+        self.commands = tmp_path / "command"
+        self.proc = subprocess.Popen(
+            [sys.executable, str(self.script), mode, str(self.commands)],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        assert self.readline() == "ready"
+
+    @property
+    def pid(self) -> int:
+        return self.proc.pid
+
+    def readline(self) -> str:
+        assert self.proc.stdout is not None
+        line = self.proc.stdout.readline()
+        if not line:
+            raise AssertionError(f"the target ended: {self.proc.wait()} {self.stderr()}")
+        return line.strip()
+
+    def stderr(self) -> str:
+        assert self.proc.stderr is not None
+        return self.proc.stderr.read() if self.proc.poll() is not None else ""
+
+    def send(self, command: str) -> None:
+        if self.mode == "read":
+            assert self.proc.stdin is not None
+            self.proc.stdin.write(command + "\n")
+            self.proc.stdin.flush()
+        else:
+            tmp = self.commands.with_suffix(".tmp")
+            tmp.write_text(command)
+            tmp.rename(self.commands)
+
+    def state(self) -> dict[str, Any]:
+        self.send("state")
+        result: dict[str, Any] = json.loads(self.readline())
+        return result
+
+    def finish(self) -> int:
+        self.send("exit")
+        return self.proc.wait(timeout=30)
+
+    def kill(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
+
+
+def attach(pid: int, *args: str) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        [sys.executable, "-m", "memsleuth", "attach", str(pid), *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+def wait_recording(proc: subprocess.Popen[str], timeout: float = 60) -> str:
+    """Reads attach's stderr until it says it records; returns what it said."""
+    assert proc.stderr is not None
+    said = ""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        line = proc.stderr.readline()
+        if not line:
+            raise AssertionError(f"attach ended before recording: {said}{proc.wait()}")
+        said += line
+        if "recording process" in line:
+            return said
+    raise AssertionError(f"attach did not start recording: {said}")
+
+
+def attach_and_leak(target: Target, capture: Path) -> tuple[str, dict[str, Any]]:
+    """Attaches for 3 s while the target leaks (from just after the attach to past its end),
+    and returns attach's stderr and the capture's verdict."""
+    proc = attach(target.pid, "--duration", "3s", "-o", str(capture))
+    said = wait_recording(proc)
+    target.send("leak 4.5")
+    _, rest = proc.communicate(timeout=120)
+    assert target.readline() == "leaked"
+    said += rest
+    assert proc.returncode == 0, said
+    assert "Traceback" not in said, said
+    verdict = memsleuth("report", "verdict", "--json", str(capture))
+    assert verdict.returncode == 0, verdict.stderr
+    return said, verdict.json()
+
+
+def assert_names_the_leak(target: Target, said: str, verdict: dict[str, Any]) -> None:
+    assert verdict["verdict"] == "leaking", verdict
+    first = verdict["findings"][0]
+    assert first["kind"] == "python", verdict["findings"]
+    loc = first["location"]
+    assert (Path(loc["file"]).name, loc["line"]) == (
+        target.script.name,
+        line_of(target.script, "LEAK"),
+    ), verdict["findings"]
+    # what memsleuth did in the target is not the target's
+    files = [(f["location"] or {}).get("file", "") for f in verdict["findings"]]
+    assert not any("memsleuth" in file for file in files), verdict["findings"]
+    assert f"{target.script.name}:{line_of(target.script, 'LEAK')}" in said
+    assert "detached from process" in said
+
+
+def assert_left_as_found(before: dict[str, Any], after: dict[str, Any]) -> None:
+    # no thread, allocator hook, module, gc callback, path entry or global of memsleuth's stays
+    assert after == before
+
+
+@pytest.mark.parametrize("mode", ["read", "sleep", "busy", "threads"])
+def test_attach_names_a_leak_made_while_attached_and_leaves_the_process_as_it_was(
+    tmp_path: Path, mode: str
+) -> None:
+    target = Target(tmp_path, mode)
+    try:
+        before = target.state()
+        said, verdict = attach_and_leak(target, tmp_path / "a.msl")
+        assert_names_the_leak(target, said, verdict)
+        assert_left_as_found(before, target.state())
+        assert target.finish() == 7
+    finally:
+        target.kill()
+
+
+def test_attaching_twice_in_a_row_works(tmp_path: Path) -> None:
+    target = Target(tmp_path, "busy")
+    try:
+        before = target.state()
+        for n in range(2):
+            said, verdict = attach_and_leak(target, tmp_path / f"a{n}.msl")
+            assert_names_the_leak(target, said, verdict)
+            assert_left_as_found(before, target.state())
+        assert target.finish() == 7
+    finally:
+        target.kill()
+
+
+def test_ctrl_c_stops_the_recording_and_detaches(tmp_path: Path) -> None:
+    target = Target(tmp_path, "sleep")
+    try:
+        before = target.state()
+        capture = tmp_path / "a.msl"
+        proc = attach(target.pid, "-o", str(capture))
+        said = wait_recording(proc)
+        assert "until Ctrl-C" in said
+        target.send("leak 4")
+        time.sleep(3)
+        proc.send_signal(2)
+        _, rest = proc.communicate(timeout=120)
+        assert target.readline() == "leaked"
+        assert proc.returncode == 0, said + rest
+        assert "detached from process" in rest
+        verdict = memsleuth("report", "verdict", "--json", str(capture)).json()
+        assert_names_the_leak(target, said + rest, verdict)
+        assert_left_as_found(before, target.state())
+        assert target.finish() == 7
+    finally:
+        target.kill()
+
+
+def test_a_target_that_exits_while_attached_leaves_a_readable_capture(tmp_path: Path) -> None:
+    target = Target(tmp_path, "sleep")
+    try:
+        capture = tmp_path / "a.msl"
+        proc = attach(target.pid, "--duration", "60s", "-o", str(capture))
+        wait_recording(proc)
+        target.send("leak 2.5")
+        assert target.readline() == "leaked"
+        assert target.finish() == 7
+        _, said = proc.communicate(timeout=120)
+        assert proc.returncode == 0, said
+        assert "exited while attached" in said
+        verdict = memsleuth("report", "verdict", "--json", str(capture))
+        assert verdict.returncode == 0, verdict.stderr
+        assert verdict.json()["findings"][0]["location"]["line"] == line_of(target.script, "LEAK")
+    finally:
+        target.kill()
+
+
+def one_clear_line(result: Any) -> str:
+    """The error line of a failed attach: one line, no traceback, a non-zero exit."""
+    text: str = result.assert_clean_failure()
+    return text
+
+
+def test_a_dead_pid_is_one_line(tmp_path: Path) -> None:
+    gone = subprocess.Popen(["true"])
+    gone.wait()
+    line = one_clear_line(memsleuth("attach", str(gone.pid), "--duration", "1s"))
+    assert f"no process with PID {gone.pid}" in line
+
+
+def test_a_process_that_is_not_python_is_one_line(tmp_path: Path) -> None:
+    other = subprocess.Popen(["sleep", "30"])
+    try:
+        line = one_clear_line(memsleuth("attach", str(other.pid), "--duration", "1s"))
+        assert "is not a Python process" in line
+        assert other.poll() is None
+    finally:
+        other.kill()
+        other.wait()
+
+
+def other_python() -> Optional[str]:
+    """An interpreter of another minor version than this one, if the machine has one."""
+    mine = f"{sys.version_info[0]}.{sys.version_info[1]}"
+    root = Path(os.environ.get("PYENV_ROOT", Path.home() / ".pyenv")) / "versions"
+    for v in ("3.9", "3.13", "3.11", "3.12", "3.10"):
+        if v == mine:
+            continue
+        for candidate in sorted(root.glob(f"{v}.*/bin/python{v}")):
+            return str(candidate)
+    return None
+
+
+def test_a_python_of_another_version_is_one_line_naming_both(tmp_path: Path) -> None:
+    python = other_python()
+    if python is None:
+        pytest.skip("no interpreter of another version on this machine")
+    script = write(tmp_path, "idle.py", "import time\nprint('ready', flush=True)\ntime.sleep(60)\n")
+    proc = subprocess.Popen([python, str(script)], stdout=subprocess.PIPE, text=True)
+    try:
+        assert proc.stdout is not None
+        assert proc.stdout.readline().strip() == "ready"
+        line = one_clear_line(memsleuth("attach", str(proc.pid), "--duration", "1s"))
+        assert "runs Python 3." in line
+        assert f"installed in Python {sys.version_info[0]}.{sys.version_info[1]}" in line
+        assert "-m memsleuth attach" in line
+        assert proc.poll() is None
+    finally:
+        proc.kill()
+        proc.wait()
+
+
+def test_another_users_process_is_one_line(tmp_path: Path) -> None:
+    if os.geteuid() != 0 or shutil.which("setpriv") is None:
+        pytest.skip("needs root and setpriv to run the attacher as another user")
+    target = Target(tmp_path, "sleep")
+    try:
+        result = subprocess.run(
+            [
+                "setpriv",
+                "--reuid=65534",
+                "--regid=65534",
+                "--clear-groups",
+                sys.executable,
+                "-m",
+                "memsleuth",
+                "attach",
+                str(target.pid),
+                "--duration",
+                "1s",
+            ],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            cwd="/",
+            env={**os.environ, "HOME": "/tmp"},
+        )
+        assert result.returncode == 1, result.stderr
+        lines = [ln for ln in result.stderr.splitlines() if ln.strip()]
+        assert len(lines) == 1, result.stderr
+        assert "belongs to another user" in lines[0]
+        assert target.state()["modules"] == []
+        assert target.finish() == 7
+    finally:
+        target.kill()
+
+
+def test_without_gdb_it_is_one_line(tmp_path: Path) -> None:
+    target = Target(tmp_path, "sleep")
+    try:
+        bindir = tmp_path / "bin"
+        bindir.mkdir()
+        result = memsleuth(
+            "attach", str(target.pid), "--duration", "1s", env={**os.environ, "PATH": str(bindir)}
+        )
+        line = one_clear_line(result)
+        assert "needs gdb" in line
+        assert target.finish() == 7
+    finally:
+        target.kill()
