@@ -13,6 +13,7 @@ __all__ = [
     "census",
     "cli_main",
     "gc_callback",
+    "ignore_this_thread",
     "memory",
     "native_library",
     "native_preloaded",
@@ -23,6 +24,7 @@ __all__ = [
     "track_phase",
     "track_start",
     "track_stop",
+    "track_uninstall",
     "tracking",
     "why",
 ]
