@@ -29,6 +29,7 @@ ORDER = [
     "bench_accuracy.py",
     "bench_hunt.py",
     "bench_native.py",
+    "bench_attach.py",
 ]
 
 

@@ -27,7 +27,8 @@ pytestmark = pytest.mark.skipif(
 # - sleep: asleep in time.sleep, looking for a command file every 50 ms;
 # - busy: allocating and freeing all the time, looking for the command file between rounds;
 # - threads: as busy, with three worker threads allocating too.
-# Commands: `leak SECONDS` (keeps 4 KiB per millisecond at the line marked LEAK), `state`
+# Commands: `leak SECONDS` (keeps 4 KiB per millisecond at the line marked LEAK), `hold SECONDS`
+# (sleeps in C holding the GIL), `state`
 # (prints what memsleuth could have left behind, as JSON), `exit` (exits with status 7).
 TARGET = """
     import ctypes
@@ -120,6 +121,10 @@ TARGET = """
             print("leaked", flush=True)
         elif command == "state":
             print(json.dumps(state()), flush=True)
+        elif command.startswith("hold"):
+            # C code that keeps the GIL: sleep() called through PyDLL, which does not release it
+            ctypes.PyDLL(None).sleep(int(command.split()[1]))
+            print("held", flush=True)
         elif command == "exit":
             STOP.append(1)
             sys.exit(7)
@@ -313,6 +318,24 @@ def test_a_target_that_exits_while_attached_leaves_a_readable_capture(tmp_path: 
         target.kill()
 
 
+def test_a_target_holding_the_gil_past_the_timeout_is_left_as_it_was(tmp_path: Path) -> None:
+    target = Target(tmp_path, "sleep")
+    try:
+        before = target.state()
+        target.send("hold 4")
+        time.sleep(0.5)
+        line = one_clear_line(memsleuth("attach", str(target.pid), "--timeout", "1s"))
+        assert "did not let memsleuth's thread take the GIL within 1s" in line
+        assert target.readline() == "held"
+        # memsleuth's thread got the GIL once the C call returned, found the attach abandoned
+        # and ended without importing or recording anything
+        time.sleep(0.5)
+        assert_left_as_found(before, target.state())
+        assert target.finish() == 7
+    finally:
+        target.kill()
+
+
 def one_clear_line(result: Any) -> str:
     """The error line of a failed attach: one line, no traceback, a non-zero exit."""
     text: str = result.assert_clean_failure()
@@ -371,22 +394,16 @@ def test_a_python_of_another_version_is_one_line_naming_both(tmp_path: Path) -> 
 def test_another_users_process_is_one_line(tmp_path: Path) -> None:
     if os.geteuid() != 0 or shutil.which("setpriv") is None:
         pytest.skip("needs root and setpriv to run the attacher as another user")
+    nobody = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups"]
+    usable = subprocess.run(
+        [*nobody, sys.executable, "-c", "import memsleuth"], cwd="/", capture_output=True
+    )
+    if usable.returncode != 0:
+        pytest.skip("this interpreter cannot run as another user (its files are root's only)")
     target = Target(tmp_path, "sleep")
     try:
         result = subprocess.run(
-            [
-                "setpriv",
-                "--reuid=65534",
-                "--regid=65534",
-                "--clear-groups",
-                sys.executable,
-                "-m",
-                "memsleuth",
-                "attach",
-                str(target.pid),
-                "--duration",
-                "1s",
-            ],
+            [*nobody, sys.executable, "-m", "memsleuth", "attach", str(target.pid), "-d", "1s"],
             capture_output=True,
             text=True,
             timeout=60,

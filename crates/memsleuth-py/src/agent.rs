@@ -18,16 +18,20 @@ use pyo3::types::PyDict;
 /// Run by the agent thread with the GIL: imports the agent module from the package this library
 /// belongs to (put first on `sys.path` only for that import) and starts the session. It runs in
 /// a fresh namespace, so the program's `__main__` gains no names.
+///
+/// An attacher that gave up waiting for the GIL has removed the request: then nothing is
+/// imported and nothing recorded.
 const BOOTSTRAP: &str = r#"
-import sys
-before = set(sys.modules)
-path = list(sys.path)
-sys.path.insert(0, root)
-try:
-    import memsleuth._attach_agent as agent
-finally:
-    sys.path[:] = path
-agent.begin(request, before)
+import os, sys
+if os.path.exists(request):
+    before = set(sys.modules)
+    path = list(sys.path)
+    sys.path.insert(0, root)
+    try:
+        import memsleuth._attach_agent as agent
+    finally:
+        sys.path[:] = path
+    agent.begin(request, before)
 "#;
 
 /// Starts the attach agent in this process: `request` is the path of the attacher's request

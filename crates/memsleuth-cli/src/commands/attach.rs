@@ -95,7 +95,9 @@ pub fn run(args: AttachArgs, agent: Option<&Agent>) -> anyhow::Result<i32> {
             bail!("process {pid} exited before memsleuth started in it");
         }
         if started.elapsed() > args.timeout || stop.requested() {
-            bail!("process {pid} did not let memsleuth start within {} (it holds the GIL in C code?); memsleuth will start when it does, unless it is asked to stop; try a longer --timeout", humantime::format_duration(args.timeout));
+            // the session's directory goes with `session`: memsleuth's thread in the process
+            // finds no request when it gets the GIL, and ends without recording
+            bail!("process {pid} did not let memsleuth's thread take the GIL within {} (C code holding it?); it was left running as it was; try again, or a longer --timeout", humantime::format_duration(args.timeout));
         }
         std::thread::sleep(Duration::from_millis(20));
     }
