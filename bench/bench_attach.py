@@ -3,7 +3,7 @@ the same target, in one run, written to the "Attaching to a running process" par
 bench/RESULTS.md.
 
 The target (workloads/attach_target.py) serves requests in a loop and logs how many it handled
-in each 50 ms window. Each repetition starts a fresh target, lets it run 1.5 s untouched, then:
+in each 50 ms window. Each repetition starts a fresh target, lets it run 3 s untouched, then:
 
     memsleuth attach          python -m memsleuth attach PID -o X.msl   (as typed: censuses, the
                               verdict at the end), stopped with Ctrl-C after 3 s
@@ -47,7 +47,8 @@ ROOT = HERE.parent
 PY = sys.executable
 SECTION = "bench_attach.py"
 TARGET = HERE / "workloads" / "attach_target.py"
-BEFORE = 1.5  # seconds the target runs untouched before the attach
+BEFORE = 3.0  # seconds the target runs untouched before the attach
+WARM = 1.0  # of which the first are its warm-up, left out of its rate before
 ATTACHED = 3.0  # seconds recorded
 AFTER = 2.0  # seconds the target runs after the detach
 TIMEOUT = 120.0
@@ -164,7 +165,7 @@ def one_run(cfg: str, tmp: Path, n: int) -> Run:
         for line in log.read_text().splitlines():
             t, count = line.split()
             windows.append((float(t), int(count)))
-        before = rate(windows, started + 0.3, t_cmd)
+        before = rate(windows, started + WARM, t_cmd)
         return Run(
             attach=t_active - t_cmd,
             detach=t_left - t_stop,
@@ -237,7 +238,8 @@ def render(
         f"- {reps} fresh target(s) per tool, tools interleaved",
         "",
         "The target (`bench/workloads/attach_target.py`) serves JSON requests in a loop and logs",
-        "how many it handled per 50 ms. It runs 1.5 s untouched; the tool attaches, records 3 s",
+        "how many it handled per 50 ms. It runs 3 s untouched (its rate before: the last 2 s",
+        "of those); the tool attaches, records 3 s",
         "and is told to stop (memsleuth: Ctrl-C; memray: `memray detach PID`). Attach: the",
         "command's start to memsleuth's \"recording\" line, or to `memray attach`'s return (it",
         'then tracks in the background). Detach: the stop request to memsleuth\'s "detached"',
