@@ -37,6 +37,7 @@ pub const EXIT_GROWING: i32 = 3;
         memsleuth report summary out.msl --json     the verdict, for scripts\n  \
         memsleuth run app.py                        every allocation, then the leak verdict\n  \
         memsleuth attach 1234 --duration 60s        the same, in a running process\n  \
+        memsleuth live app.msl                      follow a capture as it is written\n  \
         memsleuth hunt app.py::handle               does calling handle() leak?",
     disable_help_subcommand = true
 )]
@@ -50,6 +51,7 @@ enum Command {
     Watch(commands::watch::WatchArgs),
     Run(commands::run::RunArgs),
     Attach(commands::attach::AttachArgs),
+    Live(commands::live::LiveArgs),
     Hunt(commands::hunt::HuntArgs),
     Report(commands::report::ReportArgs),
 }
@@ -166,6 +168,7 @@ pub fn main_with_runner(args: Vec<OsString>, runners: Option<&Runners<'_>>) -> i
         Command::Watch(a) => commands::watch::run(a),
         Command::Run(a) => commands::run::run(a, program_args, runners.map(|r| r.run)),
         Command::Attach(a) => commands::attach::run(a, runners.and_then(|r| r.agent.as_ref())),
+        Command::Live(a) => commands::live::run(a),
         Command::Hunt(a) => commands::hunt::run(a, runners.map(|r| r.hunt)),
         Command::Report(a) => commands::report::run(a),
     };

@@ -7,11 +7,13 @@
 
 mod codec;
 mod error;
+mod follow;
 mod reader;
 mod records;
 mod writer;
 
 pub use error::FormatError;
+pub use follow::Follow;
 pub use reader::{open_capture, read_capture, read_capture_series, Capture, Reader};
 pub use records::{
     AllocEvent, Census, CensusType, Domain, EndReason, EventKind, Events, ExitStatus, Field, Frame,

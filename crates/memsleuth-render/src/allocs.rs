@@ -139,7 +139,7 @@ fn pad(s: &str, width: usize) -> String {
 
 /// A site's verdict in the table; a growth the program's verdict dismissed says why, so the
 /// table never calls "growing" what the verdict does not call a leak.
-fn verdict_cell(v: Option<&Verdict>, dismissed: Option<Dismissal>) -> String {
+pub(crate) fn verdict_cell(v: Option<&Verdict>, dismissed: Option<Dismissal>) -> String {
     match v {
         None => String::new(),
         Some(v) => match (v.kind, dismissed) {

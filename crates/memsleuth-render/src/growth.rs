@@ -34,7 +34,7 @@ fn signed_count(n: i64) -> String {
 }
 
 /// Objects per second: `+120/s`, `+0.5/s`, `+1,235/s`.
-fn count_rate(r: f64) -> String {
+pub(crate) fn count_rate(r: f64) -> String {
     let sign = if r > 0.0 {
         "+"
     } else if r < 0.0 {

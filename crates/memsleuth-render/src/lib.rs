@@ -10,6 +10,7 @@ pub mod growth;
 pub mod html;
 pub mod hunt;
 pub mod labels;
+pub mod live;
 pub mod objects;
 pub mod plot;
 pub mod pprof;

@@ -17,6 +17,7 @@
 
 mod addr_hash;
 mod diff;
+mod follow;
 mod heap;
 mod leaks;
 mod names;
@@ -34,6 +35,7 @@ mod tests;
 use serde::Serialize;
 
 pub use diff::{DiffOptions, DiffReport, DiffRow};
+pub use follow::Followed;
 pub use leaks::{
     site_verdict_options, LeakOptions, LeakPass, LeakReport, ReleasedSite, SiteHolder,
     DEFAULT_WINDOWS,

@@ -24,7 +24,8 @@ use crate::Agent;
     after_help = "Examples:\n  \
         memsleuth attach 1234                           until Ctrl-C\n  \
         memsleuth attach 1234 --duration 60s -o app.msl one minute\n  \
-        memsleuth attach 1234 --sample 512KiB           a sample by bytes, for busy services"
+        memsleuth attach 1234 --sample 512KiB           a sample by bytes, for busy services\n  \
+        memsleuth attach 1234 --live                    watch it live; q stops and detaches"
 )]
 pub struct AttachArgs {
     /// The process to attach to
@@ -48,6 +49,10 @@ pub struct AttachArgs {
     /// Do not print the verdict at the end
     #[arg(long)]
     no_report: bool,
+    /// Watch the recording in the terminal as it goes (`memsleuth live`); leaving the view
+    /// stops the recording and detaches
+    #[arg(long)]
+    live: bool,
 }
 
 pub fn run(args: AttachArgs, agent: Option<&Agent>) -> anyhow::Result<i32> {
@@ -63,6 +68,9 @@ pub fn run(args: AttachArgs, agent: Option<&Agent>) -> anyhow::Result<i32> {
         .unwrap_or_else(|| PathBuf::from(format!("memsleuth-{pid}.msl")));
     let output = std::path::absolute(&given)
         .with_context(|| format!("cannot tell where {} is", given.display()))?;
+    if args.live {
+        super::live::need_terminal(&given)?;
+    }
     let session = Session::new(pid)?;
     let request = session.dir.join("request.json");
     let body = serde_json::json!({
@@ -110,6 +118,17 @@ pub fn run(args: AttachArgs, agent: Option<&Agent>) -> anyhow::Result<i32> {
         given.display()
     ));
     let mut asked = false;
+    if args.live {
+        // the view takes the terminal (Ctrl-C is a key there): leaving it ends the recording
+        let watched = super::live::follow(&output, Duration::from_secs(1));
+        if !read_status(&status).is_some_and(|s| s.starts_with("done")) {
+            asked = true;
+            std::fs::write(session.dir.join("request.json.stop"), b"")
+                .context("cannot ask the process to stop")?;
+            crate::err("memsleuth: stopping and detaching ...\n");
+        }
+        watched?;
+    }
     let exited = loop {
         let s = read_status(&status);
         if let Some(done) = s.as_deref().and_then(|s| s.strip_prefix("done")) {

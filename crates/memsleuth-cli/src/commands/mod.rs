@@ -1,5 +1,6 @@
 pub mod attach;
 pub mod hunt;
+pub mod live;
 pub mod report;
 pub mod run;
 pub mod watch;

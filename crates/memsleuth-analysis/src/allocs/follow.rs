@@ -1,0 +1,69 @@
+//! The verdict on a capture another process is still writing (`memsleuth live`): one leak
+//! pass, read on as the capture grows, through its complete chunks only.
+
+use std::fs::File;
+use std::io::{BufReader, Take};
+use std::path::{Path, PathBuf};
+
+use memsleuth_format::Follow;
+
+use super::leaks::LeakPass;
+use super::LeakOptions;
+use crate::{AnalysisError, ProgramVerdict};
+
+/// A capture followed as it is written: [`Followed::refresh`] reads what was added since the
+/// last call and weighs everything read so far.
+#[derive(Debug)]
+pub struct Followed {
+    path: PathBuf,
+    opts: LeakOptions,
+    follow: Follow,
+    file: Option<File>,
+    pass: Option<LeakPass<Take<BufReader<File>>>>,
+}
+
+impl Followed {
+    pub fn new(path: &Path, opts: LeakOptions) -> Followed {
+        Followed {
+            path: path.to_path_buf(),
+            opts,
+            follow: Follow::new(),
+            file: None,
+            pass: None,
+        }
+    }
+
+    /// The verdict on what the capture holds now; `None` while it holds no allocation yet (its
+    /// recorder has not flushed, or it records no allocations).
+    pub fn refresh(&mut self) -> Result<Option<ProgramVerdict>, AnalysisError> {
+        let file = match &mut self.file {
+            Some(f) => f,
+            None => self
+                .file
+                .insert(memsleuth_format::open_capture(&self.path).map_err(AnalysisError::Format)?),
+        };
+        let upto = self
+            .follow
+            .whole_len(file)
+            .map_err(|e| AnalysisError::Format(e.into()))?;
+        if upto <= memsleuth_format::PREAMBLE_LEN as u64 {
+            return Ok(None);
+        }
+        match &mut self.pass {
+            Some(pass) => pass.read_to(upto),
+            None => {
+                let mut pass = LeakPass::open_unread(&self.path, &self.opts, upto)?;
+                pass.read_to(upto);
+                self.pass = Some(pass);
+            }
+        }
+        let Some(pass) = &self.pass else {
+            return Ok(None);
+        };
+        match pass.report() {
+            Ok(r) => Ok(Some(ProgramVerdict::from_leaks(r))),
+            Err(AnalysisError::NoAllocations) => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+}
