@@ -164,12 +164,13 @@ fn title_line(r: &LeakReport, v: &LiveView<'_>) -> Line<'static> {
             "memsleuth live",
             Style::default().add_modifier(Modifier::BOLD),
         ),
+        // what changes first, so a narrow terminal cuts the command, not the state
         Span::raw(format!(
-            " · {} · {} (pid {}) · {} · {state}",
+            " · {state} · {} · {} · {} (pid {})",
+            seconds(c.duration()),
             v.capture.display(),
             crate::summary::command(&c.argv, 50),
             c.pid,
-            seconds(c.duration())
         )),
     ];
     if let Some(p) = v.problem {

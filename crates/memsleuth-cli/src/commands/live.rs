@@ -40,13 +40,22 @@ pub fn run(args: LiveArgs) -> anyhow::Result<i32> {
     Ok(0)
 }
 
+/// How long `live` waits for a capture that does not exist yet (`run -o X app.py & live X`
+/// starts the view before the recorder made the file).
+const APPEARS_WITHIN: Duration = Duration::from_secs(3);
+
 /// A missing file, or one that is no capture, is one line before the screen is taken.
 pub(crate) fn check_capture(path: &Path) -> anyhow::Result<()> {
+    let since = Instant::now();
+    while !path.exists() && since.elapsed() < APPEARS_WITHIN {
+        std::thread::sleep(Duration::from_millis(50));
+    }
     let file = memsleuth_format::open_capture(path).map_err(|e| match e {
         memsleuth_format::FormatError::Io(io) if io.kind() == std::io::ErrorKind::NotFound => {
             anyhow::anyhow!(
-                "no capture at {}; give the path `run -o` or `attach -o` writes",
-                path.display()
+                "no capture at {} (waited {} for it); give the path `run -o` or `attach -o` writes",
+                path.display(),
+                humantime::format_duration(APPEARS_WITHIN)
             )
         }
         other => anyhow::Error::new(other).context(format!("cannot read {}", path.display())),
