@@ -113,6 +113,26 @@ def test_live_shows_the_leaking_line_growing_while_the_program_runs(
         run.wait()
 
 
+def test_run_live_shows_the_run_and_q_interrupts_the_program(
+    tmp_path: Path, terminals: list[Terminal]
+) -> None:
+    script = write(tmp_path, "leaky.py", LEAK.format(seconds=60) + "print('finished')\n")
+    capture = tmp_path / "leaky.msl"
+    term = Terminal(command("run", "--live", "-o", str(capture), str(script)), tmp_path)
+    terminals.append(term)
+    leak = f"leaky.py:{line_of(script, 'LEAK')}"
+    term.wait_for("memsleuth live", "recording", leak, "growing")
+    term.keys("q")
+    # interrupted as Ctrl-C would: python's status for it, then the verdict as after `run`
+    screen = term.wait_for("LIVE-EXIT=130", timeout=60)
+    assert "Verdict: leaking" in screen
+    assert leak in screen
+    assert "leaky-output.log" in screen
+    log = (tmp_path / "leaky-output.log").read_text()
+    assert "KeyboardInterrupt" in log
+    assert "finished" not in log
+
+
 def test_live_reads_a_finished_capture(tmp_path: Path, terminals: list[Terminal]) -> None:
     script = write(tmp_path, "leaky.py", LEAK.format(seconds=2.5))
     capture = tmp_path / "leaky.msl"

@@ -130,6 +130,8 @@ pub struct Agent {
     pub python: (u8, u8),
     /// Built for a debug interpreter (`sys.abiflags` has `d`).
     pub debug: bool,
+    /// This interpreter (`sys.executable`): `run --live` runs the program under it, in a child.
+    pub executable: std::path::PathBuf,
 }
 
 impl std::fmt::Debug for Runners<'_> {
@@ -166,7 +168,14 @@ pub fn main_with_runner(args: Vec<OsString>, runners: Option<&Runners<'_>>) -> i
     };
     let result = match cli.command {
         Command::Watch(a) => commands::watch::run(a),
-        Command::Run(a) => commands::run::run(a, program_args, runners.map(|r| r.run)),
+        Command::Run(a) => commands::run::run(
+            a,
+            program_args,
+            runners.map(|r| r.run),
+            runners
+                .and_then(|r| r.agent.as_ref())
+                .map(|a| a.executable.as_path()),
+        ),
         Command::Attach(a) => commands::attach::run(a, runners.and_then(|r| r.agent.as_ref())),
         Command::Live(a) => commands::live::run(a),
         Command::Hunt(a) => commands::hunt::run(a, runners.map(|r| r.hunt)),

@@ -109,9 +109,15 @@ pub fn describe(py: Python<'_>) -> Option<memsleuth_cli::Agent> {
         .and_then(|s| s.getattr("abiflags"))
         .and_then(|f| f.extract::<String>())
         .is_ok_and(|f| f.contains('d'));
+    let executable = py
+        .import("sys")
+        .and_then(|s| s.getattr("executable"))
+        .and_then(|e| e.extract::<String>())
+        .ok()?;
     Some(memsleuth_cli::Agent {
         library: library_path()?,
         python: (v.major, v.minor),
         debug,
+        executable: PathBuf::from(executable),
     })
 }

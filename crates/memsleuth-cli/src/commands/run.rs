@@ -95,6 +95,11 @@ pub struct RunArgs {
     /// Do not print the leak summary or write the HTML report at exit
     #[arg(long)]
     no_report: bool,
+    /// Watch the run in the terminal as it goes (`memsleuth live`). The program runs in a child
+    /// with its output in FILE-output.log and no input; leaving the view (q) interrupts it as
+    /// Ctrl-C would
+    #[arg(long)]
+    live: bool,
     /// Exit with status 3 when the verdict is "leaking" (for CI; the program's own failure
     /// exit status wins)
     #[arg(long)]
@@ -241,15 +246,19 @@ fn is_python(target: &str) -> Option<String> {
 }
 
 pub fn run(
-    args: RunArgs,
+    mut args: RunArgs,
     program_args: Vec<String>,
     runner: Option<Runner<'_>>,
+    python: Option<&Path>,
 ) -> anyhow::Result<i32> {
     let Some(runner) = runner else {
         bail!("`memsleuth run` runs inside Python: use `python -m memsleuth run ...` or the `memsleuth` command installed by pip");
     };
-    let mut program_args: Vec<String> = args.args.into_iter().chain(program_args).collect();
-    let (target, module) = match (args.module, args.script) {
+    let mut program_args: Vec<String> = std::mem::take(&mut args.args)
+        .into_iter()
+        .chain(program_args)
+        .collect();
+    let (target, module) = match (args.module.take(), args.script.take()) {
         (Some(m), first) => {
             // with -m, what looked like a script is the module's first argument
             if let Some(first) = first {
@@ -288,13 +297,27 @@ pub fn run(
     // the program may change directory (os.chdir): a relative capture path means the directory
     // `run` started in, so it is made absolute before the program starts; the user is shown the
     // path as given, which their shell, still in that directory, understands
-    let given = args.output.unwrap_or_else(|| default_output(&target));
+    let given = args.output.clone().unwrap_or_else(|| default_output(&target));
     let output = std::path::absolute(&given).with_context(|| {
         format!(
             "cannot tell where {} is (the current directory is gone?); give an absolute path with -o",
             given.display()
         )
     })?;
+    if args.live {
+        let Some(python) = python else {
+            bail!("`memsleuth run --live` runs the program under this Python in a child: use the `memsleuth` command installed by pip");
+        };
+        return run_live(
+            &args,
+            &target,
+            module,
+            &program_args,
+            python,
+            &output,
+            &given,
+        );
+    }
     let request = RunRequest {
         output: output.clone(),
         target,
@@ -316,6 +339,72 @@ pub fn run(
         return Ok(code);
     }
     let leaking = report(&output, &given, !args.no_report, verdict)
+        .with_context(|| format!("cannot report on {}", given.display()))?;
+    Ok(if code == 0 && args.check && leaking {
+        crate::EXIT_GROWING
+    } else {
+        code
+    })
+}
+
+/// `run --live`: the same run in a child (`python -m memsleuth run --no-report`), its output in
+/// a file beside the capture, and the live view on the capture in this terminal. Leaving the
+/// view interrupts the program as Ctrl-C would; the verdict follows as after `run`.
+fn run_live(
+    args: &RunArgs,
+    target: &str,
+    module: bool,
+    program_args: &[String],
+    python: &Path,
+    output: &Path,
+    given: &Path,
+) -> anyhow::Result<i32> {
+    super::live::need_terminal(given)?;
+    args.native_frames.apply();
+    let log = super::report::sibling(output, "-output.log");
+    let log_file = std::fs::File::create(&log)
+        .with_context(|| format!("cannot write the program's output to {}", log.display()))?;
+    let mut cmd = std::process::Command::new(python);
+    cmd.args(["-m", "memsleuth", "run", "--no-report", "-o"])
+        .arg(output)
+        .args(["--census", &args.census.to_string()])
+        .args(["--stack-depth", &args.stack_depth.to_string()]);
+    if let Some(sample) = args.sample {
+        cmd.args(["--sample", &sample.to_string()]);
+    }
+    if args.native {
+        cmd.arg("--native");
+    }
+    if module {
+        cmd.arg("-m");
+    }
+    cmd.arg(target)
+        .args(program_args)
+        .stdin(std::process::Stdio::null())
+        .stdout(log_file.try_clone()?)
+        .stderr(log_file);
+    let mut child = cmd
+        .spawn()
+        .with_context(|| format!("cannot start {}", python.display()))?;
+    // the view waits a little for the capture the child makes
+    let watched = super::live::check_capture(output)
+        .and_then(|()| super::live::follow(output, std::time::Duration::from_secs(1)));
+    if child.try_wait()?.is_none() {
+        // SAFETY: a signal to our own child.
+        unsafe { libc::kill(child.id() as libc::pid_t, libc::SIGINT) };
+    }
+    let status = child.wait()?;
+    watched?;
+    let shown_log = super::report::sibling(given, "-output.log");
+    crate::err(&format!(
+        "memsleuth: the program's output is in {}\n",
+        shown_log.display()
+    ));
+    let code = status.code().unwrap_or(130);
+    if args.no_report && !args.check {
+        return Ok(code);
+    }
+    let leaking = report(output, given, !args.no_report, None)
         .with_context(|| format!("cannot report on {}", given.display()))?;
     Ok(if code == 0 && args.check && leaking {
         crate::EXIT_GROWING
