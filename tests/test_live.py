@@ -170,6 +170,30 @@ def test_attach_live_records_a_running_process_and_q_detaches(
         target.kill()
 
 
+def test_attach_live_whose_terminal_closes_detaches_and_leaves_the_process_as_it_was(
+    tmp_path: Path, terminals: list[Terminal]
+) -> None:
+    if shutil.which("gdb") is None:
+        pytest.skip("gdb is not installed")
+    target = Target(tmp_path, "sleep")
+    try:
+        before = target.state()
+        capture = tmp_path / "attached.msl"
+        term = Terminal(command("attach", str(target.pid), "--live", "-o", str(capture)), tmp_path)
+        term.wait_for("memsleuth live", "recording")
+        # the terminal goes away (SIGHUP): attach leaves the view, stops and detaches
+        term.close()
+        deadline = time.monotonic() + 60
+        after = target.state()
+        while after != before and time.monotonic() < deadline:
+            time.sleep(0.5)
+            after = target.state()
+        assert_left_as_found(before, after)
+        assert target.finish() == 7
+    finally:
+        target.kill()
+
+
 def test_live_bad_input_is_one_line(tmp_path: Path) -> None:
     missing = memsleuth("live", str(tmp_path / "nothing.msl"))
     assert "no capture at" in missing.assert_clean_failure()

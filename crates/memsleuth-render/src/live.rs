@@ -117,7 +117,7 @@ pub fn draw(frame: &mut Frame<'_>, v: &LiveView<'_>) {
         .direction(Direction::Vertical)
         .constraints([
             Constraint::Length(1),
-            Constraint::Length(4),
+            Constraint::Length(5),
             Constraint::Length(9),
             Constraint::Min(6),
             Constraint::Length(types_height),

@@ -9,7 +9,6 @@ use clap::Args;
 use memsleuth_analysis::allocs::Followed;
 use memsleuth_analysis::{LeakOptions, ProgramVerdict};
 use memsleuth_render::live::{draw, sorted_sites, LiveSort, LiveView};
-use ratatui::crossterm::event::{self, Event, KeyCode, KeyEventKind, KeyModifiers};
 
 #[derive(Debug, Args)]
 #[command(
@@ -81,8 +80,11 @@ pub(crate) fn need_terminal(path: &Path) -> anyhow::Result<()> {
 /// Runs the view on `path` until the user leaves it.
 pub(crate) fn follow(path: &Path, interval: Duration) -> anyhow::Result<()> {
     need_terminal(path)?;
+    // SIGHUP (the terminal closed), SIGTERM: leave the view as `q` would, with the terminal
+    // restored; in raw mode Ctrl-C is a key, read below
+    let stop = crate::signals::StopOnSignal::install();
     let mut terminal = ratatui::try_init().context("cannot take over the terminal")?;
-    let result = view_loop(&mut terminal, path, interval);
+    let result = view_loop(&mut terminal, path, interval, &stop);
     ratatui::restore();
     result
 }
@@ -91,6 +93,7 @@ fn view_loop(
     terminal: &mut ratatui::DefaultTerminal,
     path: &Path,
     interval: Duration,
+    stop: &crate::signals::StopOnSignal,
 ) -> anyhow::Result<()> {
     let mut followed = Followed::new(path, LeakOptions::default());
     let mut verdict: Option<ProgramVerdict> = None;
@@ -100,6 +103,9 @@ fn view_loop(
     let mut show_stack = false;
     let mut next = Instant::now();
     loop {
+        if stop.requested() {
+            return Ok(());
+        }
         if Instant::now() >= next {
             match followed.refresh() {
                 Ok(Some(v)) => {
@@ -129,24 +135,118 @@ fn view_loop(
                 },
             );
         })?;
-        let wait = next.saturating_duration_since(Instant::now());
-        if !event::poll(wait)? {
-            continue;
-        }
-        let Event::Key(key) = event::read()? else {
-            continue;
+        // a signal is looked for at least this often
+        let wait = next
+            .saturating_duration_since(Instant::now())
+            .min(Duration::from_millis(200));
+        let Some(keys) = read_keys(wait) else {
+            // the terminal is gone (closed, hung up): nobody is looking
+            return Ok(());
         };
-        if key.kind != KeyEventKind::Press {
-            continue;
+        for key in keys {
+            match key {
+                Key::Quit => return Ok(()),
+                Key::Sort => sort = sort.next(),
+                Key::Up => selected = selected.saturating_sub(1),
+                Key::Down => selected += 1,
+                Key::Enter => show_stack = !show_stack,
+            }
         }
-        match key.code {
-            KeyCode::Char('q') | KeyCode::Esc => return Ok(()),
-            KeyCode::Char('c') if key.modifiers.contains(KeyModifiers::CONTROL) => return Ok(()),
-            KeyCode::Char('s') => sort = sort.next(),
-            KeyCode::Up | KeyCode::Char('k') => selected = selected.saturating_sub(1),
-            KeyCode::Down | KeyCode::Char('j') => selected += 1,
-            KeyCode::Enter => show_stack = !show_stack,
-            _ => {}
-        }
+    }
+}
+
+/// A key the view acts on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Key {
+    Quit,
+    Sort,
+    Up,
+    Down,
+    Enter,
+}
+
+/// The keys typed within `wait`, read from standard input (the terminal, in raw mode), or
+/// `None` when the terminal hung up. Read here with `poll(2)` rather than through crossterm's
+/// event reader, which spins on a terminal that closed under it.
+fn read_keys(wait: Duration) -> Option<Vec<Key>> {
+    let mut fds = libc::pollfd {
+        fd: libc::STDIN_FILENO,
+        events: libc::POLLIN,
+        revents: 0,
+    };
+    let ms = wait.as_millis().min(i32::MAX as u128) as i32;
+    // SAFETY: one pollfd, valid for the call.
+    let ready = unsafe { libc::poll(&mut fds, 1, ms) };
+    if ready < 0 {
+        // interrupted by a signal: the caller looks at its flag
+        return Some(Vec::new());
+    }
+    if ready == 0 {
+        return Some(Vec::new());
+    }
+    if fds.revents & (libc::POLLHUP | libc::POLLERR | libc::POLLNVAL) != 0
+        && fds.revents & libc::POLLIN == 0
+    {
+        return None;
+    }
+    let mut buf = [0u8; 64];
+    // SAFETY: reads into a buffer of that length.
+    let n = unsafe { libc::read(libc::STDIN_FILENO, buf.as_mut_ptr().cast(), buf.len()) };
+    if n <= 0 {
+        return None;
+    }
+    Some(parse_keys(&buf[..n as usize]))
+}
+
+/// Keys from the bytes a terminal sends in raw mode: letters, Enter, Ctrl-C, Esc, and the
+/// arrows' escape sequences.
+fn parse_keys(bytes: &[u8]) -> Vec<Key> {
+    let mut keys = Vec::new();
+    let mut i = 0;
+    while i < bytes.len() {
+        let key = match bytes[i] {
+            b'q' | 0x03 => Some(Key::Quit),
+            b's' => Some(Key::Sort),
+            b'k' => Some(Key::Up),
+            b'j' => Some(Key::Down),
+            b'\r' | b'\n' => Some(Key::Enter),
+            0x1b => match bytes.get(i + 1..i + 3) {
+                Some(b"[A") | Some(b"OA") => {
+                    i += 2;
+                    Some(Key::Up)
+                }
+                Some(b"[B") | Some(b"OB") => {
+                    i += 2;
+                    Some(Key::Down)
+                }
+                // a lone Esc; any other sequence is skipped whole
+                _ if bytes.len() == i + 1 => Some(Key::Quit),
+                _ => {
+                    i = bytes.len();
+                    None
+                }
+            },
+            _ => None,
+        };
+        keys.extend(key);
+        i += 1;
+    }
+    keys
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{parse_keys, Key};
+
+    #[test]
+    fn keys_are_read_from_what_a_terminal_sends_in_raw_mode() {
+        assert_eq!(parse_keys(b"q"), vec![Key::Quit]);
+        assert_eq!(parse_keys(b"\x03"), vec![Key::Quit]);
+        assert_eq!(parse_keys(b"\x1b"), vec![Key::Quit]);
+        assert_eq!(parse_keys(b"\x1b[A\x1b[B"), vec![Key::Up, Key::Down]);
+        assert_eq!(parse_keys(b"\x1bOB"), vec![Key::Down]);
+        assert_eq!(parse_keys(b"sj\r"), vec![Key::Sort, Key::Down, Key::Enter]);
+        // F5 and the like are ignored, not read as Esc
+        assert_eq!(parse_keys(b"\x1b[15~"), vec![]);
     }
 }

@@ -297,7 +297,10 @@ pub fn run(
     // the program may change directory (os.chdir): a relative capture path means the directory
     // `run` started in, so it is made absolute before the program starts; the user is shown the
     // path as given, which their shell, still in that directory, understands
-    let given = args.output.clone().unwrap_or_else(|| default_output(&target));
+    let given = args
+        .output
+        .clone()
+        .unwrap_or_else(|| default_output(&target));
     let output = std::path::absolute(&given).with_context(|| {
         format!(
             "cannot tell where {} is (the current directory is gone?); give an absolute path with -o",
