@@ -43,7 +43,8 @@ pub struct AttachArgs {
     /// Where to write the capture [default: memsleuth-PID.msl]
     #[arg(short, long, value_name = "FILE")]
     output: Option<PathBuf>,
-    /// How long to wait for the process to reach a safe point
+    /// How long to wait for the process to reach a safe point, and then for memsleuth's thread
+    /// there to get the GIL (gdb's own start is not counted)
     #[arg(long, default_value = "30s", value_parser = super::watch::parse_duration)]
     timeout: Duration,
     /// Do not print the verdict at the end
@@ -54,6 +55,9 @@ pub struct AttachArgs {
     #[arg(long)]
     live: bool,
 }
+
+/// Allowed for gdb's own start (attaching, reading symbols) on top of `--timeout`.
+const GDB_STARTUP: Duration = Duration::from_secs(20);
 
 pub fn run(args: AttachArgs, agent: Option<&Agent>) -> anyhow::Result<i32> {
     let Some(agent) = agent else {
@@ -85,8 +89,11 @@ pub fn run(args: AttachArgs, agent: Option<&Agent>) -> anyhow::Result<i32> {
     session.hand_over(pid)?;
     crate::err(&format!("memsleuth: attaching to process {pid} ...\n"));
     let stop = StopOnSignal::install();
-    if let Err(f) = inject::inject(pid, &agent.library, &request, &session.dir, args.timeout) {
-        return Err(failure(pid, f, args.timeout));
+    // gdb reads the symbols of the interpreter and its libraries before it looks for a safe
+    // point: that takes seconds on a busy machine, and is not the process' doing
+    let within = args.timeout + GDB_STARTUP;
+    if let Err(f) = inject::inject(pid, &agent.library, &request, &session.dir, within) {
+        return Err(failure(pid, f, within));
     }
     let status = session.dir.join("request.json.status");
     let started = Instant::now();
