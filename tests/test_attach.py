@@ -125,6 +125,9 @@ TARGET = """
             # C code that keeps the GIL: sleep() called through PyDLL, which does not release it
             ctypes.PyDLL(None).sleep(int(command.split()[1]))
             print("held", flush=True)
+        elif command == "tracemalloc":
+            __import__("tracemalloc").start()
+            print("tracing", flush=True)
         elif command == "exit":
             STOP.append(1)
             sys.exit(7)
@@ -294,6 +297,29 @@ def test_ctrl_c_stops_the_recording_and_detaches(tmp_path: Path) -> None:
         verdict = memsleuth("report", "verdict", "--json", str(capture)).json()
         assert_names_the_leak(target, said + rest, verdict)
         assert_left_as_found(before, target.state())
+        assert target.finish() == 7
+    finally:
+        target.kill()
+
+
+def test_an_allocator_installed_over_memsleuths_while_attached_is_kept(tmp_path: Path) -> None:
+    target = Target(tmp_path, "sleep")
+    try:
+        before = target.state()
+        proc = attach(target.pid, "--duration", "2s", "-o", str(tmp_path / "a.msl"))
+        wait_recording(proc)
+        # tracemalloc wraps whatever allocator is in place: memsleuth's, now
+        target.send("tracemalloc")
+        assert target.readline() == "tracing"
+        _, said = proc.communicate(timeout=120)
+        assert proc.returncode == 0, said
+        assert "an allocator was installed over them" in said
+        after = target.state()
+        # tracemalloc still works on top; nothing else of memsleuth's stayed
+        assert after["allocators"] != before["allocators"]
+        assert {k: v for k, v in after.items() if k != "allocators"} == {
+            k: v for k, v in before.items() if k != "allocators"
+        }
         assert target.finish() == 7
     finally:
         target.kill()

@@ -136,16 +136,16 @@ pub fn run(args: AttachArgs, agent: Option<&Agent>) -> anyhow::Result<i32> {
         }
         watched?;
     }
-    let exited = loop {
+    let ended = loop {
         let s = read_status(&status);
         if let Some(done) = s.as_deref().and_then(|s| s.strip_prefix("done")) {
-            break done == " exiting";
+            break done.trim().to_string();
         }
         if let Some(e) = s.as_deref().and_then(|s| s.strip_prefix("error ")) {
             bail!("memsleuth failed in process {pid}: {e}");
         }
         if !inject::alive(pid) {
-            break true;
+            break "exiting".to_string();
         }
         if stop.requested() && !asked {
             asked = true;
@@ -156,14 +156,16 @@ pub fn run(args: AttachArgs, agent: Option<&Agent>) -> anyhow::Result<i32> {
         std::thread::sleep(Duration::from_millis(50));
     };
     drop(stop);
-    if exited {
-        crate::err(&format!(
+    match ended.as_str() {
+        "exiting" => crate::err(&format!(
             "memsleuth: process {pid} exited while attached; the capture has what it recorded until then\n"
-        ));
-    } else {
-        crate::err(&format!(
+        )),
+        "hooks-kept" => crate::err(&format!(
+            "memsleuth: detached from process {pid}, which goes on as before, but for memsleuth's allocator wrappers: an allocator was installed over them while attached (tracemalloc?), so they stay under it, recording nothing\n"
+        )),
+        _ => crate::err(&format!(
             "memsleuth: detached from process {pid}, which goes on as before\n"
-        ));
+        )),
     }
     if args.no_report {
         return Ok(0);
