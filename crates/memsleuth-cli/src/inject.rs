@@ -5,7 +5,6 @@
 //! The work inside gdb is a short gdb-Python script (`SCRIPT`), which prints one `MEMSLEUTH:`
 //! line saying how it ended; everything else gdb prints is only kept for the error message.
 
-use std::io::Read;
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -102,13 +101,17 @@ def call(expr):
     return gdb.parse_and_eval(expr)
 
 
+def c_string(text):
+    return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
 def inject():
     gdb.execute("set scheduler-locking off")
     gdb.execute("set unwindonsignal on")
     if blocked_thread() is None and not stopped_at_entry():
         say("error no-safe-point")
         return
-    handle = int(call('((void*(*)(const char*, int))dlopen)("%s", 2)' % LIB))
+    handle = int(call("((void*(*)(const char*, int))dlopen)(%s, 2)" % c_string(LIB)))
     if handle == 0:
         reason = call("((char*(*)(void))dlerror)()")
         say("error dlopen " + (reason.string() if int(reason) else "?"))
@@ -117,7 +120,7 @@ def inject():
     if start == 0:
         say("error no-agent")
         return
-    code = int(call('((int(*)(const char*))%d)("%s")' % (start, REQUEST)))
+    code = int(call("((int(*)(const char*))%d)(%s)" % (start, c_string(REQUEST))))
     say("ok" if code == 0 else "error agent %d" % code)
 
 
@@ -154,6 +157,7 @@ pub fn inject(
 ) -> Result<(), Failure> {
     let script = dir.join("inject.py");
     std::fs::write(&script, SCRIPT).map_err(|e| Failure::Other(e.to_string()))?;
+    let (out_path, err_path) = (dir.join("gdb.out"), dir.join("gdb.err"));
     let child = Command::new("gdb")
         .args(["-q", "-nx", "-batch", "-p", &pid.to_string(), "-x"])
         .arg(&script)
@@ -163,8 +167,10 @@ pub fn inject(
         .env_remove("PYTHONPATH")
         .env_remove("PYTHONHOME")
         .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
+        // files, not pipes: gdb's warnings about a process with many libraries could fill a
+        // pipe nobody reads until gdb exits
+        .stdout(said_file(&out_path)?)
+        .stderr(said_file(&err_path)?)
         .spawn();
     let mut child = match child {
         Ok(c) => c,
@@ -187,14 +193,8 @@ pub fn inject(
         unsafe { libc::kill(pid as libc::pid_t, libc::SIGCONT) };
         return Err(Failure::Timeout);
     }
-    let mut out = String::new();
-    let mut err = String::new();
-    if let Some(mut s) = child.stdout.take() {
-        let _ = s.read_to_string(&mut out);
-    }
-    if let Some(mut s) = child.stderr.take() {
-        let _ = s.read_to_string(&mut err);
-    }
+    let out = std::fs::read_to_string(&out_path).unwrap_or_default();
+    let err = std::fs::read_to_string(&err_path).unwrap_or_default();
     let said = out
         .lines()
         .chain(err.lines())
@@ -224,6 +224,11 @@ pub fn inject(
             Err(Failure::Other(first_line(&err)))
         }
     }
+}
+
+fn said_file(path: &Path) -> Result<std::fs::File, Failure> {
+    std::fs::File::create(path)
+        .map_err(|e| Failure::Other(format!("cannot write {}: {e}", path.display())))
 }
 
 /// Whether process `pid` still exists (and is not a zombie).

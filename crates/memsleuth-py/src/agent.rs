@@ -59,27 +59,33 @@ pub unsafe extern "C" fn memsleuth_agent_start(request: *const c_char) -> c_int 
             if unsafe { pyo3::ffi::Py_IsInitialized() } == 0 {
                 return;
             }
-            Python::attach(|py| {
-                let globals = PyDict::new(py);
-                let ran = globals
-                    .set_item("request", &request)
-                    .and_then(|()| globals.set_item("root", root.display().to_string()))
-                    .and_then(|()| {
-                        let code = std::ffi::CString::new(BOOTSTRAP).unwrap_or_default();
-                        py.run(&code, Some(&globals), None)
-                    });
-                if let Err(e) = ran {
-                    // the attacher reads the request's status file; say why there
-                    let status = format!("{request}.status");
-                    let _ = std::fs::write(status, format!("error {}\n", e.value(py)));
-                }
-            });
+            run_bootstrap(&request, &root);
         });
     if started.is_ok() {
         0
     } else {
         -1
     }
+}
+
+/// The agent thread's work: take the GIL and run [`BOOTSTRAP`]. A failure is said in the
+/// request's status file, for the attacher.
+fn run_bootstrap(request: &str, root: &std::path::Path) {
+    Python::attach(|py| {
+        let globals = PyDict::new(py);
+        let ran = globals
+            .set_item("request", request)
+            .and_then(|()| globals.set_item("root", root.display().to_string()))
+            .and_then(|()| {
+                let code = std::ffi::CString::new(BOOTSTRAP).unwrap_or_default();
+                py.run(&code, Some(&globals), None)
+            });
+        if let Err(e) = ran {
+            // the attacher reads the request's status file; say why there
+            let status = format!("{request}.status");
+            let _ = std::fs::write(status, format!("error {}\n", e.value(py)));
+        }
+    });
 }
 
 /// The directory holding the `memsleuth` package this library belongs to.
