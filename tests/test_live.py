@@ -180,6 +180,7 @@ def test_attach_live_whose_terminal_closes_detaches_and_leaves_the_process_as_it
         before = target.state()
         capture = tmp_path / "attached.msl"
         term = Terminal(command("attach", str(target.pid), "--live", "-o", str(capture)), tmp_path)
+        terminals.append(term)
         term.wait_for("memsleuth live", "recording")
         # the terminal goes away (SIGHUP): attach leaves the view, stops and detaches
         term.close()

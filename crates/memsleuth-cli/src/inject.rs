@@ -9,7 +9,7 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use anyhow::{bail, Context};
+use anyhow::Context;
 
 /// Run inside gdb. A thread is safe to call into when none of its frames is in the C allocator,
 /// the dynamic linker or thread creation (their locks are not reentrant: a call that needs one
@@ -257,9 +257,14 @@ pub fn have_gdb() -> anyhow::Result<()> {
         .map(|p| std::env::split_paths(&p).any(|d| d.join("gdb").is_file()))
         .unwrap_or(false);
     if !found {
-        bail!("`memsleuth attach` needs gdb to enter the process, and it is not on PATH; install it (`apt install gdb`, `dnf install gdb`)");
+        return Err(no_gdb());
     }
     Ok(())
+}
+
+/// The one line for a machine without gdb.
+pub fn no_gdb() -> anyhow::Error {
+    anyhow::anyhow!("`memsleuth attach` needs gdb to enter the process, and it is not on PATH; install it (`apt install gdb`, `dnf install gdb`)")
 }
 
 /// `kernel.yama.ptrace_scope`, when the kernel has Yama.

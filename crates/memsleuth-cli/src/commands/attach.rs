@@ -309,7 +309,7 @@ fn read_status(path: &Path) -> Option<String> {
 /// An injection's failure as the one line the user reads.
 fn failure(pid: u32, f: Failure, timeout: Duration) -> anyhow::Error {
     match f {
-        Failure::NoGdb => anyhow::anyhow!("`memsleuth attach` needs gdb to enter the process, and it is not on PATH; install it (`apt install gdb`)"),
+        Failure::NoGdb => inject::no_gdb(),
         Failure::PtraceRefused(said) => {
             let why = match inject::ptrace_scope() {
                 Some(1) => "kernel.yama.ptrace_scope is 1: only a parent may trace its child",
