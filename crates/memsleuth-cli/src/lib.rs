@@ -38,6 +38,7 @@ pub const EXIT_GROWING: i32 = 3;
         memsleuth run app.py                        every allocation, then the leak verdict\n  \
         memsleuth attach 1234 --duration 60s        the same, in a running process\n  \
         memsleuth live app.msl                      follow a capture as it is written\n  \
+        memsleuth instruments                       what each instrument sees and costs here\n  \
         memsleuth hunt app.py::handle               does calling handle() leak?",
     disable_help_subcommand = true
 )]
@@ -52,6 +53,7 @@ enum Command {
     Run(commands::run::RunArgs),
     Attach(commands::attach::AttachArgs),
     Live(commands::live::LiveArgs),
+    Instruments(commands::instruments::InstrumentsArgs),
     Hunt(commands::hunt::HuntArgs),
     Report(commands::report::ReportArgs),
 }
@@ -178,6 +180,9 @@ pub fn main_with_runner(args: Vec<OsString>, runners: Option<&Runners<'_>>) -> i
         ),
         Command::Attach(a) => commands::attach::run(a, runners.and_then(|r| r.agent.as_ref())),
         Command::Live(a) => commands::live::run(a),
+        Command::Instruments(a) => {
+            commands::instruments::run(a, runners.and_then(|r| r.agent.as_ref()))
+        }
         Command::Hunt(a) => commands::hunt::run(a, runners.map(|r| r.hunt)),
         Command::Report(a) => commands::report::run(a),
     };

@@ -9,6 +9,7 @@ pub mod gc;
 pub mod growth;
 pub mod html;
 pub mod hunt;
+pub mod instruments;
 pub mod labels;
 pub mod live;
 pub mod objects;

@@ -1,5 +1,6 @@
 pub mod attach;
 pub mod hunt;
+pub mod instruments;
 pub mod live;
 pub mod report;
 pub mod run;
