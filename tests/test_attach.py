@@ -362,6 +362,36 @@ def test_a_target_holding_the_gil_past_the_timeout_is_left_as_it_was(tmp_path: P
         target.kill()
 
 
+def test_why_and_census_answer_about_the_running_process_and_record_nothing(
+    tmp_path: Path,
+) -> None:
+    target = Target(tmp_path, "sleep")
+    try:
+        target.send("leak 0.3")
+        assert target.readline() == "leaked"
+        before = target.state()
+        why = memsleuth("attach", str(target.pid), "--why", "KEPT[0]", cwd=tmp_path)
+        assert why.returncode == 0, why.stderr
+        # the chain from the module's global to the object
+        assert "__main__" in why.stdout, why.stdout
+        assert "KEPT" in why.stdout, why.stdout
+        assert "detached from process" in why.stderr
+        census = memsleuth("attach", str(target.pid), "--census", cwd=tmp_path)
+        assert census.returncode == 0, census.stderr
+        assert "bytearray" in census.stdout, census.stdout
+        # nothing recorded, nothing left
+        assert not list(tmp_path.glob("*.msl"))
+        assert_left_as_found(before, target.state())
+        bad = memsleuth("attach", str(target.pid), "--why", "NO_SUCH_NAME", cwd=tmp_path)
+        line = one_clear_line(bad)
+        assert "NameError" in line
+        assert "NO_SUCH_NAME" in line
+        assert_left_as_found(before, target.state())
+        assert target.finish() == 7
+    finally:
+        target.kill()
+
+
 def one_clear_line(result: Any) -> str:
     """The error line of a failed attach: one line, no traceback, a non-zero exit."""
     text: str = result.assert_clean_failure()

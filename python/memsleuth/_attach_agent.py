@@ -7,7 +7,9 @@ talks to the attacher through files beside the request, in a directory only they
 - ``REQUEST.status``: lines this module appends: ``started``, then ``done`` (``done exiting``:
   the program is exiting; ``done hooks-kept``: someone installed an allocator over memsleuth's,
   which stays as a pass-through under it) or ``error REASON``;
-- ``REQUEST.stop``: made by the attacher to end the recording early (Ctrl-C).
+- ``REQUEST.stop``: made by the attacher to end the recording early (Ctrl-C);
+- ``REQUEST.answer``: for ``attach --why EXPR`` and ``attach --census``, which record nothing,
+  the text to print (status ``answered``).
 
 The recording also ends when the attacher is gone (killed, its directory removed).
 
@@ -58,7 +60,41 @@ def _attacher_gone(request_path: str, attacher: int) -> bool:
     return False
 
 
+def _answer(request: dict[str, Any], request_path: str, modules_before: set[str]) -> None:
+    """`attach --why EXPR` / `attach --census`: one answer about the process, nothing recorded."""
+    try:
+        import memsleuth
+        from memsleuth import _native
+
+        _native.ignore_this_thread()
+        mode = request["mode"]
+        if mode["kind"] == "why":
+            main = sys.modules["__main__"].__dict__
+            try:
+                obj = eval(mode["expr"], main)  # the user's own expression
+            except Exception as e:  # said to the attacher in one line
+                raise ValueError(
+                    f"cannot evaluate {mode['expr']!r} in the process' __main__: "
+                    f"{type(e).__name__}: {e}"
+                ) from None
+            text = str(memsleuth.why(obj))
+            del obj
+        else:
+            text = str(memsleuth.census())
+        with open(request_path + ".answer", "w", encoding="utf-8") as f:
+            f.write(text.rstrip("\n") + "\n")
+    except BaseException as e:  # every failure is the attacher's one line
+        _status(request_path, f"error {e}")
+    else:
+        _status(request_path, "answered")
+    finally:
+        _forget(modules_before)
+
+
 def _session(request: dict[str, Any], request_path: str, modules_before: set[str]) -> None:
+    if request.get("mode", {}).get("kind", "record") != "record":
+        _answer(request, request_path, modules_before)
+        return
     try:
         from memsleuth import _native
         from memsleuth._tracker import Tracker

@@ -25,7 +25,9 @@ use crate::Agent;
         memsleuth attach 1234                           until Ctrl-C\n  \
         memsleuth attach 1234 --duration 60s -o app.msl one minute\n  \
         memsleuth attach 1234 --sample 512KiB           a sample by bytes, for busy services\n  \
-        memsleuth attach 1234 --live                    watch it live; q stops and detaches"
+        memsleuth attach 1234 --live                    watch it live; q stops and detaches\n  \
+        memsleuth attach 1234 --why 'app.cache'         who keeps that object alive\n  \
+        memsleuth attach 1234 --census                  live objects by type, now"
 )]
 pub struct AttachArgs {
     /// The process to attach to
@@ -37,9 +39,15 @@ pub struct AttachArgs {
     /// Record a Poisson sample, one per BYTES allocated on average (e.g. 512KiB, 1MiB)
     #[arg(long, value_name = "BYTES", value_parser = super::run::parse_sample)]
     sample: Option<u64>,
-    /// Seconds between censuses of live objects (0: none)
-    #[arg(long, value_name = "SECONDS", default_value_t = 1.0, value_parser = super::run::parse_census, allow_hyphen_values = true)]
-    census: f64,
+    /// Seconds between censuses of live objects while recording (0: none). Alone, without a
+    /// value: take one census of the process now, print it and leave, recording nothing
+    #[arg(long, value_name = "SECONDS", num_args = 0..=1, default_missing_value = "now", value_parser = parse_census_arg, allow_hyphen_values = true)]
+    census: Option<CensusArg>,
+    /// Evaluate EXPR in the process' __main__ (e.g. `app.cache`, `SESSIONS[0]`), print why
+    /// that object is still alive (its reference chains from a root) and leave, recording
+    /// nothing
+    #[arg(long, value_name = "EXPR", conflicts_with_all = ["duration", "sample", "live"])]
+    why: Option<String>,
     /// Where to write the capture [default: memsleuth-PID.msl]
     #[arg(short, long, value_name = "FILE")]
     output: Option<PathBuf>,
@@ -54,6 +62,29 @@ pub struct AttachArgs {
     /// stops the recording and detaches
     #[arg(long)]
     live: bool,
+}
+
+/// `--census`: seconds between censuses while recording, or (alone) one census now.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum CensusArg {
+    Every(f64),
+    Now,
+}
+
+fn parse_census_arg(text: &str) -> Result<CensusArg, String> {
+    if text == "now" {
+        return Ok(CensusArg::Now);
+    }
+    super::run::parse_census(text).map(CensusArg::Every)
+}
+
+/// What the agent does in the process: record, or answer one question and leave.
+fn mode(args: &AttachArgs) -> serde_json::Value {
+    match (&args.why, args.census) {
+        (Some(expr), _) => serde_json::json!({"kind": "why", "expr": expr}),
+        (None, Some(CensusArg::Now)) => serde_json::json!({"kind": "census"}),
+        (None, _) => serde_json::json!({"kind": "record"}),
+    }
 }
 
 /// Allowed for gdb's own start (attaching, reading symbols) on top of `--timeout`.
@@ -77,11 +108,19 @@ pub fn run(args: AttachArgs, agent: Option<&Agent>) -> anyhow::Result<i32> {
     }
     let session = Session::new(pid)?;
     let request = session.dir.join("request.json");
+    let census = match args.census {
+        Some(CensusArg::Every(s)) => s,
+        Some(CensusArg::Now) => 0.0,
+        None => 1.0,
+    };
+    let asks = mode(&args);
+    let recording = asks["kind"] == "record";
     let body = serde_json::json!({
+        "mode": asks,
         "output": output.display().to_string(),
         "duration": args.duration.map(|d| d.as_secs_f64()),
         "sample": args.sample,
-        "census": args.census,
+        "census": census,
         "attacher": std::process::id(),
     });
     std::fs::write(&request, body.to_string())
@@ -100,7 +139,19 @@ pub fn run(args: AttachArgs, agent: Option<&Agent>) -> anyhow::Result<i32> {
     // the agent thread waits for the GIL; a process that never lets it go is not attached
     loop {
         match read_status(&status).as_deref() {
+            Some("answered") if !recording => {
+                let answer = std::fs::read_to_string(session.dir.join("request.json.answer"))
+                    .context("the process' answer was lost")?;
+                crate::out(&answer);
+                crate::err(&format!(
+                    "memsleuth: detached from process {pid}, which goes on as before\n"
+                ));
+                return Ok(0);
+            }
             Some("started") | Some("done") | Some("done hooks-kept") => break,
+            Some(s) if s.starts_with("error ") && !recording => {
+                bail!("no answer from process {pid}: {}", &s[6..])
+            }
             Some(s) if s.starts_with("error ") => {
                 bail!("memsleuth could not start in process {pid}: {}", &s[6..])
             }
