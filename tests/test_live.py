@@ -145,6 +145,15 @@ def test_live_reads_a_finished_capture(tmp_path: Path, terminals: list[Terminal]
     term.wait_for("LIVE-EXIT=0")
 
 
+def attach_live(tmp_path: Path, target: Target, terminals: list[Terminal]) -> Terminal:
+    """`attach --live` on `target` in a new terminal, once its view shows the recording."""
+    capture = tmp_path / "attached.msl"
+    term = Terminal(command("attach", str(target.pid), "--live", "-o", str(capture)), tmp_path)
+    terminals.append(term)
+    term.wait_for("memsleuth live", "recording")
+    return term
+
+
 def test_attach_live_records_a_running_process_and_q_detaches(
     tmp_path: Path, terminals: list[Terminal]
 ) -> None:
@@ -153,10 +162,7 @@ def test_attach_live_records_a_running_process_and_q_detaches(
     target = Target(tmp_path, "sleep")
     try:
         before = target.state()
-        capture = tmp_path / "attached.msl"
-        term = Terminal(command("attach", str(target.pid), "--live", "-o", str(capture)), tmp_path)
-        terminals.append(term)
-        term.wait_for("memsleuth live", "recording")
+        term = attach_live(tmp_path, target, terminals)
         target.send("leak 8")
         leak = f"{target.script.name}:{line_of(target.script, 'LEAK')}"
         term.wait_for(leak, "growing")
@@ -178,10 +184,7 @@ def test_attach_live_whose_terminal_closes_detaches_and_leaves_the_process_as_it
     target = Target(tmp_path, "sleep")
     try:
         before = target.state()
-        capture = tmp_path / "attached.msl"
-        term = Terminal(command("attach", str(target.pid), "--live", "-o", str(capture)), tmp_path)
-        terminals.append(term)
-        term.wait_for("memsleuth live", "recording")
+        term = attach_live(tmp_path, target, terminals)
         # the terminal goes away (SIGHUP): attach leaves the view, stops and detaches
         term.close()
         deadline = time.monotonic() + 60

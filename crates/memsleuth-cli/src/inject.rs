@@ -9,8 +9,6 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use anyhow::Context;
-
 /// Run inside gdb. A thread is safe to call into when none of its frames is in the C allocator,
 /// the dynamic linker or thread creation (their locks are not reentrant: a call that needs one
 /// the stopped thread holds would wait forever). While the call runs, the other threads run too
@@ -204,7 +202,7 @@ pub fn inject(
         Some("ok") => Ok(()),
         Some("error no-safe-point") => Err(Failure::Timeout),
         Some(other) => {
-            if !alive(pid) {
+            if !memsleuth_platform::alive(pid) {
                 return Err(Failure::Exited);
             }
             Err(Failure::Other(
@@ -218,7 +216,7 @@ pub fn inject(
             {
                 return Err(Failure::PtraceRefused(first_line(&err)));
             }
-            if !alive(pid) || text.contains("No such process") {
+            if !memsleuth_platform::alive(pid) || text.contains("No such process") {
                 return Err(Failure::Exited);
             }
             Err(Failure::Other(first_line(&err)))
@@ -229,18 +227,6 @@ pub fn inject(
 fn said_file(path: &Path) -> Result<std::fs::File, Failure> {
     std::fs::File::create(path)
         .map_err(|e| Failure::Other(format!("cannot write {}: {e}", path.display())))
-}
-
-/// Whether process `pid` still exists (and is not a zombie).
-pub fn alive(pid: u32) -> bool {
-    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
-        // the state follows the command name in parentheses, which may hold spaces
-        Ok(stat) => stat
-            .rsplit_once(')')
-            .and_then(|(_, rest)| rest.split_whitespace().next())
-            .is_some_and(|state| state != "Z" && state != "X"),
-        Err(_) => false,
-    }
 }
 
 fn first_line(text: &str) -> String {
@@ -272,16 +258,4 @@ pub fn ptrace_scope() -> Option<u8> {
     std::fs::read_to_string("/proc/sys/kernel/yama/ptrace_scope")
         .ok()
         .and_then(|s| s.trim().parse().ok())
-}
-
-/// The owner (real uid) of process `pid`.
-pub fn owner(pid: u32) -> anyhow::Result<u32> {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status"))
-        .with_context(|| format!("cannot read /proc/{pid}/status"))?;
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix("Uid:"))
-        .and_then(|l| l.split_whitespace().next())
-        .and_then(|u| u.parse().ok())
-        .context("no Uid line in /proc status")
 }

@@ -101,6 +101,24 @@ pub fn descendants(root: u32) -> Vec<(u32, u32)> {
     Current::descendants(root)
 }
 
+/// True when `pid` exists and has not exited (zombies count as exited).
+pub fn alive(pid: u32) -> bool {
+    Current::alive(pid)
+}
+
+/// The user that owns process `pid` (its `/proc` entry's), when it exists and can be seen.
+pub fn owner(pid: u32) -> Option<u32> {
+    #[cfg(target_os = "linux")]
+    {
+        linux::owner(pid)
+    }
+    #[cfg(not(target_os = "linux"))]
+    {
+        let _ = pid;
+        None
+    }
+}
+
 /// Reads the memory of `pid` once. For repeated readings keep a handle from [`Os::open`].
 pub fn memory(pid: u32, detail: Detail) -> Result<Memory, PlatformError> {
     Current::open(pid, detail)?.read(detail)

@@ -43,10 +43,11 @@ fn page_size() -> u64 {
     })
 }
 
-fn owner(pid: u32) -> u32 {
+/// The owner of `/proc/<pid>`: the process' user (`None` when it is gone).
+pub(crate) fn owner(pid: u32) -> Option<u32> {
     std::fs::metadata(format!("/proc/{pid}"))
+        .ok()
         .map(|m| m.uid())
-        .unwrap_or(u32::MAX)
 }
 
 fn open_proc(pid: u32, name: &'static str) -> Result<File, PlatformError> {
@@ -134,7 +135,7 @@ fn map_err(pid: u32, what: &'static str, e: std::io::Error) -> PlatformError {
     match e.kind() {
         ErrorKind::NotFound => PlatformError::NoSuchProcess(pid),
         ErrorKind::PermissionDenied => {
-            let owner = owner(pid);
+            let owner = owner(pid).unwrap_or(u32::MAX);
             // SAFETY: geteuid has no preconditions and cannot fail.
             let me = unsafe { libc::geteuid() };
             PlatformError::PermissionDenied {

@@ -95,7 +95,7 @@ pub fn run(args: AttachArgs, agent: Option<&Agent>) -> anyhow::Result<i32> {
         bail!("`memsleuth attach` loads memsleuth's Python extension into the process: use the `memsleuth` command installed by pip, or `python -m memsleuth attach`");
     };
     let pid = args.pid;
-    check_target(pid, agent)?;
+    let owner = check_target(pid, agent)?;
     inject::have_gdb()?;
     let given = args
         .output
@@ -107,7 +107,7 @@ pub fn run(args: AttachArgs, agent: Option<&Agent>) -> anyhow::Result<i32> {
         super::live::need_terminal(&given)?;
     }
     let session = Session::new(pid)?;
-    let request = session.dir.join("request.json");
+    let request = session.request();
     let census = match args.census {
         Some(CensusArg::Every(s)) => s,
         Some(CensusArg::Now) => 0.0,
@@ -125,7 +125,7 @@ pub fn run(args: AttachArgs, agent: Option<&Agent>) -> anyhow::Result<i32> {
     });
     std::fs::write(&request, body.to_string())
         .with_context(|| format!("cannot write {}", request.display()))?;
-    session.hand_over(pid)?;
+    session.hand_over(owner)?;
     crate::err(&format!("memsleuth: attaching to process {pid} ...\n"));
     let stop = StopOnSignal::install();
     // gdb reads the symbols of the interpreter and its libraries before it looks for a safe
@@ -134,13 +134,12 @@ pub fn run(args: AttachArgs, agent: Option<&Agent>) -> anyhow::Result<i32> {
     if let Err(f) = inject::inject(pid, &agent.library, &request, &session.dir, within) {
         return Err(failure(pid, f, within));
     }
-    let status = session.dir.join("request.json.status");
     let started = Instant::now();
     // the agent thread waits for the GIL; a process that never lets it go is not attached
     loop {
-        match read_status(&status).as_deref() {
+        match session.status().as_deref() {
             Some("answered") if !recording => {
-                let answer = std::fs::read_to_string(session.dir.join("request.json.answer"))
+                let answer = std::fs::read_to_string(session.file("answer"))
                     .context("the process' answer was lost")?;
                 crate::out(&answer);
                 crate::err(&format!(
@@ -157,7 +156,7 @@ pub fn run(args: AttachArgs, agent: Option<&Agent>) -> anyhow::Result<i32> {
             }
             _ => {}
         }
-        if !inject::alive(pid) {
+        if !memsleuth_platform::alive(pid) {
             bail!("process {pid} exited before memsleuth started in it");
         }
         if started.elapsed() > args.timeout || stop.requested() {
@@ -179,30 +178,26 @@ pub fn run(args: AttachArgs, agent: Option<&Agent>) -> anyhow::Result<i32> {
     if args.live {
         // the view takes the terminal (Ctrl-C is a key there): leaving it ends the recording
         let watched = super::live::follow(&output, Duration::from_secs(1));
-        if !read_status(&status).is_some_and(|s| s.starts_with("done")) {
+        if !session.status().is_some_and(|s| s.starts_with("done")) {
             asked = true;
-            std::fs::write(session.dir.join("request.json.stop"), b"")
-                .context("cannot ask the process to stop")?;
-            crate::err("memsleuth: stopping and detaching ...\n");
+            session.ask_stop()?;
         }
         watched?;
     }
     let ended = loop {
-        let s = read_status(&status);
+        let s = session.status();
         if let Some(done) = s.as_deref().and_then(|s| s.strip_prefix("done")) {
             break done.trim().to_string();
         }
         if let Some(e) = s.as_deref().and_then(|s| s.strip_prefix("error ")) {
             bail!("memsleuth failed in process {pid}: {e}");
         }
-        if !inject::alive(pid) {
+        if !memsleuth_platform::alive(pid) {
             break "exiting".to_string();
         }
         if stop.requested() && !asked {
             asked = true;
-            crate::err("memsleuth: stopping and detaching ...\n");
-            std::fs::write(session.dir.join("request.json.stop"), b"")
-                .context("cannot ask the process to stop")?;
+            session.ask_stop()?;
         }
         std::thread::sleep(Duration::from_millis(50));
     };
@@ -227,15 +222,16 @@ pub fn run(args: AttachArgs, agent: Option<&Agent>) -> anyhow::Result<i32> {
 }
 
 /// The checks that need nothing from the process but `/proc`: it exists, it is the caller's to
-/// trace, it runs the Python this memsleuth was built for.
-fn check_target(pid: u32, agent: &Agent) -> anyhow::Result<()> {
-    if !inject::alive(pid) {
+/// trace, it runs the Python this memsleuth was built for. Returns its owner.
+fn check_target(pid: u32, agent: &Agent) -> anyhow::Result<u32> {
+    if !memsleuth_platform::alive(pid) {
         bail!("no process with PID {pid}; check it with `ps -p {pid}`");
     }
     if pid == std::process::id() {
         bail!("process {pid} is this memsleuth; give the PID of the program to attach to");
     }
-    let owner = inject::owner(pid)?;
+    let owner =
+        memsleuth_platform::owner(pid).with_context(|| format!("no process with PID {pid}"))?;
     // SAFETY: no preconditions.
     let me = unsafe { libc::geteuid() };
     if me != 0 && owner != me {
@@ -262,7 +258,7 @@ fn check_target(pid: u32, agent: &Agent) -> anyhow::Result<()> {
     if inject::ptrace_scope() == Some(3) {
         bail!("this kernel forbids attaching to processes (kernel.yama.ptrace_scope is 3) until it restarts; start the program under `memsleuth run` instead");
     }
-    Ok(())
+    Ok(owner)
 }
 
 /// The Python version a process runs, from the objects it mapped: `libpython3.X[d].so`, or an
@@ -327,11 +323,32 @@ impl Session {
         Ok(Session { dir })
     }
 
-    /// Lets the process write its status into the directory when it runs as another user (an
-    /// attach by root).
-    fn hand_over(&self, pid: u32) -> anyhow::Result<()> {
+    /// The request file; the agent's files are named after it (see `_attach_agent.py`).
+    fn request(&self) -> PathBuf {
+        self.dir.join("request.json")
+    }
+
+    /// One of the agent's files beside the request: `status`, `stop`, `answer`.
+    fn file(&self, what: &str) -> PathBuf {
+        self.dir.join(format!("request.json.{what}"))
+    }
+
+    /// The agent's last status line, when it wrote one.
+    fn status(&self) -> Option<String> {
+        let text = std::fs::read_to_string(self.file("status")).ok()?;
+        text.lines().last().map(str::to_string)
+    }
+
+    /// Asks the agent to end the recording (it looks for the stop file), and says so.
+    fn ask_stop(&self) -> anyhow::Result<()> {
+        crate::err("memsleuth: stopping and detaching ...\n");
+        std::fs::write(self.file("stop"), b"").context("cannot ask the process to stop")
+    }
+
+    /// Lets the process write its status into the directory when it runs as another user
+    /// (`owner`; an attach by root).
+    fn hand_over(&self, owner: u32) -> anyhow::Result<()> {
         use std::os::unix::fs::PermissionsExt;
-        let owner = inject::owner(pid)?;
         // SAFETY: no preconditions.
         if unsafe { libc::geteuid() } == owner {
             return Ok(());
@@ -350,11 +367,6 @@ impl Drop for Session {
     fn drop(&mut self) {
         let _ = std::fs::remove_dir_all(&self.dir);
     }
-}
-
-fn read_status(path: &Path) -> Option<String> {
-    let text = std::fs::read_to_string(path).ok()?;
-    text.lines().last().map(str::to_string)
 }
 
 /// An injection's failure as the one line the user reads.

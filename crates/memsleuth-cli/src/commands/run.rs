@@ -338,10 +338,22 @@ pub fn run(
     // the verdict at exit is made in this process: its reports follow this choice
     args.native_frames.apply();
     let RunOutcome { code, verdict } = runner(&request).map_err(anyhow::Error::msg)?;
+    exit_verdict(&args, code, &output, &given, verdict)
+}
+
+/// After the program: the verdict, unless `--no-report` without `--check`, and `run`'s exit
+/// status: the program's, or [`crate::EXIT_GROWING`] under `--check` when it leaks.
+fn exit_verdict(
+    args: &RunArgs,
+    code: i32,
+    output: &Path,
+    given: &Path,
+    made: Option<Box<memsleuth_analysis::ProgramVerdict>>,
+) -> anyhow::Result<i32> {
     if args.no_report && !args.check {
         return Ok(code);
     }
-    let leaking = report(&output, &given, !args.no_report, verdict)
+    let leaking = report(output, given, !args.no_report, made)
         .with_context(|| format!("cannot report on {}", given.display()))?;
     Ok(if code == 0 && args.check && leaking {
         crate::EXIT_GROWING
@@ -403,17 +415,7 @@ fn run_live(
         "memsleuth: the program's output is in {}\n",
         shown_log.display()
     ));
-    let code = status.code().unwrap_or(130);
-    if args.no_report && !args.check {
-        return Ok(code);
-    }
-    let leaking = report(output, given, !args.no_report, None)
-        .with_context(|| format!("cannot report on {}", given.display()))?;
-    Ok(if code == 0 && args.check && leaking {
-        crate::EXIT_GROWING
-    } else {
-        code
-    })
+    exit_verdict(args, status.code().unwrap_or(130), output, given, None)
 }
 
 /// The verdict at exit, on stderr so the program's own output stays as it was, and the flame
