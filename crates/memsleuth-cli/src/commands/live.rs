@@ -8,7 +8,7 @@ use anyhow::{bail, Context};
 use clap::Args;
 use memsleuth_analysis::allocs::Followed;
 use memsleuth_analysis::{LeakOptions, ProgramVerdict};
-use memsleuth_render::live::{draw, sorted_sites, LiveSort, LiveView};
+use memsleuth_render::live::{draw, LiveSort, LiveView};
 
 #[derive(Debug, Args)]
 #[command(
@@ -120,7 +120,7 @@ fn view_loop(
         let sites = verdict
             .as_ref()
             .and_then(|v| v.leaks.as_ref())
-            .map_or(0, |r| sorted_sites(r, sort).len());
+            .map_or(0, |r| r.leaks.sites.len());
         selected = selected.min(sites.saturating_sub(1));
         terminal.draw(|frame| {
             draw(
