@@ -4,9 +4,11 @@ The attacher loads memsleuth's extension into the target and starts a thread the
 the GIL and calls :func:`begin` with the path of a request file (JSON). From then on the target
 talks to the attacher through files beside the request, in a directory only they share:
 
-- ``REQUEST.status``: lines this module appends: ``started``, then ``done`` (``done exiting``:
-  the program is exiting; ``done hooks-kept``: someone installed an allocator over memsleuth's,
-  which stays as a pass-through under it) or ``error REASON``;
+- ``REQUEST.status``: lines saying how far the session got: ``thread`` and ``gil`` (the
+  extension's agent thread started, then took the GIL), ``tracker`` (starting it),
+  ``started``, then ``done`` (``done exiting``: the program is exiting; ``done hooks-kept``:
+  someone installed an allocator over memsleuth's, which stays as a pass-through under it) or
+  ``error REASON``;
 - ``REQUEST.stop``: made by the attacher to end the recording early (Ctrl-C);
 - ``REQUEST.answer``: for ``attach --why EXPR`` and ``attach --census``, which record nothing,
   the text to print (status ``answered``).
@@ -95,6 +97,7 @@ def _session(request: dict[str, Any], request_path: str, modules_before: set[str
     if request.get("mode", {}).get("kind", "record") != "record":
         _answer(request, request_path, modules_before)
         return
+    _status(request_path, "tracker")
     try:
         from memsleuth import _native
         from memsleuth._tracker import Tracker

@@ -57,8 +57,10 @@ pub unsafe extern "C" fn memsleuth_agent_start(request: *const c_char) -> c_int 
         .spawn(move || {
             // SAFETY: no preconditions; a finalizing interpreter must not be entered.
             if unsafe { pyo3::ffi::Py_IsInitialized() } == 0 {
+                stage(&request, "error the interpreter is shutting down");
                 return;
             }
+            stage(&request, "thread");
             run_bootstrap(&request, &root);
         });
     if started.is_ok() {
@@ -72,6 +74,7 @@ pub unsafe extern "C" fn memsleuth_agent_start(request: *const c_char) -> c_int 
 /// request's status file, for the attacher.
 fn run_bootstrap(request: &str, root: &std::path::Path) {
     Python::attach(|py| {
+        stage(request, "gil");
         let globals = PyDict::new(py);
         let ran = globals
             .set_item("request", request)
@@ -81,11 +84,24 @@ fn run_bootstrap(request: &str, root: &std::path::Path) {
                 py.run(&code, Some(&globals), None)
             });
         if let Err(e) = ran {
-            // the attacher reads the request's status file; say why there
-            let status = format!("{request}.status");
-            let _ = std::fs::write(status, format!("error {}\n", e.value(py)));
+            stage(request, &format!("error {}", e.value(py)));
         }
     });
+}
+
+/// Appends a line to the request's status file, which the attacher reads: how far the agent
+/// got (`thread`, `gil`), so that an attach that times out can say where it waited, or why it
+/// failed (`error ...`). An attacher that is gone took the directory with it: nothing is said.
+fn stage(request: &str, line: &str) {
+    use std::io::Write;
+    let status = format!("{request}.status");
+    let file = std::fs::OpenOptions::new()
+        .append(true)
+        .create(true)
+        .open(status);
+    if let Ok(mut f) = file {
+        let _ = writeln!(f, "{}", line.replace('\n', " "));
+    }
 }
 
 /// The directory holding the `memsleuth` package this library belongs to.

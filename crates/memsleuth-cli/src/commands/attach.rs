@@ -162,7 +162,9 @@ pub fn run(args: AttachArgs, agent: Option<&Agent>) -> anyhow::Result<i32> {
         if started.elapsed() > args.timeout || stop.requested() {
             // the session's directory goes with `session`: memsleuth's thread in the process
             // finds no request when it gets the GIL, and ends without recording
-            bail!("process {pid} did not let memsleuth's thread take the GIL within {} (C code holding it?); it was left running as it was; try again, or a longer --timeout", humantime::format_duration(args.timeout));
+            let within = humantime::format_duration(args.timeout);
+            let waited = session.status();
+            bail!("{}", stuck(pid, waited.as_deref(), &within.to_string()));
         }
         std::thread::sleep(Duration::from_millis(20));
     }
@@ -367,6 +369,18 @@ impl Drop for Session {
     fn drop(&mut self) {
         let _ = std::fs::remove_dir_all(&self.dir);
     }
+}
+
+/// The one line for an agent that did not start in time, by how far it got (the stages its
+/// status file names, see `_attach_agent.py`).
+fn stuck(pid: u32, stage: Option<&str>, within: &str) -> String {
+    let waiting = match stage {
+        None => "memsleuth's thread did not start in it",
+        Some("thread") => "it did not let memsleuth's thread take the GIL (C code holding it?)",
+        Some("gil") => "memsleuth's thread took the GIL, but importing memsleuth did not finish",
+        Some(_) => "memsleuth's tracker did not finish starting",
+    };
+    format!("process {pid}: {waiting} within {within}; it was left running as it was; try again, or a longer --timeout")
 }
 
 /// An injection's failure as the one line the user reads.
