@@ -15,6 +15,7 @@ pub mod live;
 pub mod objects;
 pub mod plot;
 pub mod pprof;
+pub mod program_seen;
 pub mod pymalloc;
 pub mod retention;
 pub mod summary;

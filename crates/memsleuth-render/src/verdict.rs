@@ -460,3 +460,33 @@ pub fn verdict_value(v: &ProgramVerdict) -> serde_json::Value {
     };
     serde_json::to_value(&model).unwrap_or_default()
 }
+
+/// One finding in a few words, for a table cell (`memsleuth instruments -- script.py`): what
+/// grows, where, how fast, and the finding's kind.
+pub fn finding_short(f: &Finding, base: Option<&Path>) -> String {
+    let kind = kind_word(f.kind);
+    match f.kind {
+        FindingKind::Python | FindingKind::HeldFromC => {
+            let at = f
+                .location
+                .as_ref()
+                .map_or_else(|| "an unknown line".into(), |l| location_label(l, base));
+            format!("{at} keeps {} ({kind})", finding_rate(f))
+        }
+        FindingKind::Types => format!(
+            "{} instances grow {} ({kind})",
+            printable(f.type_name.as_deref().unwrap_or("?")),
+            finding_rate(f)
+        ),
+        FindingKind::GcCycles => format!(
+            "unreachable cycles pile up {}, the gc disabled ({kind})",
+            finding_rate(f)
+        ),
+        FindingKind::Native => format!(
+            "RSS grows {} beyond the tracked heap ({kind})",
+            finding_rate(f)
+        ),
+        FindingKind::Fds => format!("open file descriptors grow {}", finding_rate(f)),
+        FindingKind::Threads => format!("threads grow {}", finding_rate(f)),
+    }
+}

@@ -19,19 +19,61 @@ use crate::Agent;
         sampled, native, hunt, attach) with what each sees (memory granularity), when it looks \
         (execution granularity), whether it is available on this machine, and its memory and \
         time cost, measured now on a standard workload (objects made and dropped, a few kept) \
-        run with this Python untracked and under each instrument. It takes a few seconds.",
+        run with this Python untracked and under each instrument. It takes a few seconds.\n\n\
+        Given a program (after --), runs it untracked and under each instrument as you would \
+        type them (watch, run, run --sample, run --native), and shows what each cost that \
+        program and what each saw of it: the RSS trend, pymalloc's blocks, the growing types, \
+        and the verdict with its line and holder.",
     after_help = "Examples:\n  \
-        memsleuth instruments             the table\n  \
-        memsleuth instruments --json      the same, for scripts\n  \
-        memsleuth instruments --reps 5    steadier figures on a noisy machine"
+        memsleuth instruments                       the table\n  \
+        memsleuth instruments --json                the same, for scripts\n  \
+        memsleuth instruments --reps 5              steadier figures on a noisy machine\n  \
+        memsleuth instruments -- app.py --port 0    what each instrument sees of app.py\n  \
+        memsleuth instruments --duration 30s -- -m myservice\n                                              \
+        a program that does not end: each run is interrupted after 30 s"
 )]
 pub struct InstrumentsArgs {
-    /// Runs of the workload per instrument (the median is shown)
-    #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u16).range(1..=50))]
-    reps: u16,
+    /// Runs per measured configuration (the median is shown) [default: 3 for the standard
+    /// workload, 1 for a program]
+    #[arg(long, value_parser = clap::value_parser!(u16).range(1..=50))]
+    reps: Option<u16>,
     /// Print JSON instead of the table
     #[arg(long)]
     json: bool,
+    /// With a program: interrupt each run after this long, as Ctrl-C would (for programs that
+    /// do not end on their own), e.g. 30s, 2m
+    #[arg(long, value_name = "DURATION", value_parser = super::watch::parse_duration)]
+    duration: Option<std::time::Duration>,
+    /// With a program: instruments not to run (comma-separated): rss, sampled, native
+    #[arg(long, value_enum, value_delimiter = ',', value_name = "LIST")]
+    skip: Vec<super::program_seen::Skip>,
+    /// With a program: keep the runs' captures in DIR (made if missing)
+    #[arg(long, value_name = "DIR")]
+    keep: Option<std::path::PathBuf>,
+    /// The program to look at: a script and its arguments, or -m MODULE and its arguments
+    #[arg(last = true, value_name = "PROGRAM")]
+    program: Vec<String>,
+}
+
+impl InstrumentsArgs {
+    pub(crate) fn json(&self) -> bool {
+        self.json
+    }
+    pub(crate) fn reps(&self) -> u16 {
+        self.reps.unwrap_or(1)
+    }
+    pub(crate) fn duration(&self) -> Option<std::time::Duration> {
+        self.duration
+    }
+    pub(crate) fn skip(&self) -> &[super::program_seen::Skip] {
+        &self.skip
+    }
+    pub(crate) fn keep(&self) -> Option<&Path> {
+        self.keep.as_deref()
+    }
+    pub(crate) fn program(&self) -> &[String] {
+        &self.program
+    }
 }
 
 /// A fixed amount of work, about 0.4 s untracked: dicts, strings and lists made and
@@ -128,6 +170,12 @@ pub fn run(args: InstrumentsArgs, agent: Option<&Agent>) -> anyhow::Result<i32> 
     let Some(agent) = agent else {
         bail!("`memsleuth instruments` runs a workload under this Python: use the `memsleuth` command installed by pip, or `python -m memsleuth instruments`");
     };
+    if !args.program.is_empty() {
+        return super::program_seen::run(&args, agent);
+    }
+    if args.duration.is_some() || !args.skip.is_empty() || args.keep.is_some() {
+        bail!("--duration, --skip and --keep are for a program: `memsleuth instruments [OPTIONS] -- script.py [ARGS]`");
+    }
     let dir = std::env::temp_dir().join(format!("memsleuth-instruments-{}", std::process::id()));
     std::fs::create_dir_all(&dir).with_context(|| {
         format!(
@@ -150,7 +198,8 @@ fn table(args: &InstrumentsArgs, agent: &Agent, dir: &Path) -> anyhow::Result<In
     std::fs::write(dir.join("workload.py"), WORKLOAD).context("cannot write the workload")?;
     let python = &agent.executable;
     crate::err("memsleuth: measuring each instrument on a standard workload ...\n");
-    let (base_t, base_peak) = measure(None, python, dir, args.reps)
+    let reps = args.reps.unwrap_or(3);
+    let (base_t, base_peak) = measure(None, python, dir, reps)
         .map_err(|e| anyhow::anyhow!("the workload does not run untracked: {e}"))?;
     let mut rows = Vec::new();
     for instrument in Instrument::ALL {
@@ -165,7 +214,7 @@ fn table(args: &InstrumentsArgs, agent: &Agent, dir: &Path) -> anyhow::Result<In
         ) && !matches!(available, Availability::No(_));
         let (mut time_ratio, mut extra_bytes) = (None, None);
         if measured {
-            match measure(Some(instrument), python, dir, args.reps) {
+            match measure(Some(instrument), python, dir, reps) {
                 Ok((t, peak)) => {
                     time_ratio = Some(t / base_t.max(1e-9));
                     extra_bytes = Some(peak as i64 - base_peak as i64);
@@ -189,13 +238,13 @@ fn table(args: &InstrumentsArgs, agent: &Agent, dir: &Path) -> anyhow::Result<In
         ),
         untracked_seconds: base_t,
         untracked_peak: base_peak,
-        reps: usize::from(args.reps),
+        reps: usize::from(reps),
         rows,
     })
 }
 
 /// Whether the instrument works on this machine, before anything is run.
-fn availability(instrument: Instrument) -> Availability {
+pub(crate) fn availability(instrument: Instrument) -> Availability {
     let linux = cfg!(target_os = "linux");
     match instrument {
         Instrument::Rss if !linux => Availability::No("reads /proc, Linux only".into()),

@@ -2,6 +2,7 @@ pub mod attach;
 pub mod hunt;
 pub mod instruments;
 pub mod live;
+pub mod program_seen;
 pub mod report;
 pub mod run;
 pub mod watch;
