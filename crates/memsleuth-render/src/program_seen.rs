@@ -223,16 +223,12 @@ fn seen_lines(seen: &Seen, base: Option<&Path>) -> Vec<String> {
             snapshots,
         } => {
             let shape = match trend {
-                Some(v) => format!(
-                    "{}: {}",
-                    v.kind.as_str(),
-                    count_sentence(v, "blocks", "snapshots")
-                ),
-                None if *snapshots == 1 => "1 snapshot, too few for a trend".to_string(),
-                None => format!("{snapshots} snapshots, too few for a trend"),
+                Some(v) => count_sentence(v, "blocks", "snapshots"),
+                None if *snapshots == 1 => "(1 snapshot, too few for a trend)".to_string(),
+                None => format!("({snapshots} snapshots, too few for a trend)"),
             };
             vec![format!(
-                "allocated blocks, {shape}; {} → {} blocks, {} → {} arenas",
+                "allocated blocks {shape}; {} → {} blocks, {} → {} arenas",
                 count(*blocks_from),
                 count(*blocks_to),
                 count(*arenas_from),
