@@ -15,6 +15,7 @@ from typing import Any, Optional
 
 import pytest
 
+import cext
 from conftest import memsleuth
 from test_verdict import line_of, write
 
@@ -28,7 +29,9 @@ pytestmark = pytest.mark.skipif(
 # - busy: allocating and freeing all the time, looking for the command file between rounds;
 # - threads: as busy, with three worker threads allocating too.
 # Commands: `leak SECONDS` (keeps 4 KiB per millisecond at the line marked LEAK), `hold SECONDS`
-# (sleeps in C holding the GIL), `state`
+# (sleeps in C holding the GIL), `cleak SECONDS LIBRARY` (C memory, from an extension and from
+# a library loaded then), `malloc` (where an extension's malloc calls go),
+# `state`
 # (prints what memsleuth could have left behind, as JSON), `exit` (exits with status 7).
 TARGET = """
     import ctypes
@@ -60,6 +63,19 @@ TARGET = """
         while time.monotonic() < end:
             KEPT.append(bytearray(4096))  # LEAK
             time.sleep(0.001)
+
+
+    def c_leak(seconds, path):
+        # C memory from an extension module (cmem, built by the test) and from a library
+        # ctypes loads now, while attached
+        import cmem
+        grab = ctypes.CDLL(path).grab
+        grab.restype = ctypes.c_void_p
+        end = time.monotonic() + float(seconds)
+        while time.monotonic() < end:
+            cmem.leak(32768)  # CLEAK
+            KEPT.append(grab(32768))  # GRAB-CALL
+            time.sleep(0.002)
 
 
     class Allocator(ctypes.Structure):
@@ -125,6 +141,11 @@ TARGET = """
             # C code that keeps the GIL: sleep() called through PyDLL, which does not release it
             ctypes.PyDLL(None).sleep(int(command.split()[1]))
             print("held", flush=True)
+        elif command.startswith("cleak"):
+            c_leak(*command.split(maxsplit=2)[1:])
+            print("leaked", flush=True)
+        elif command == "malloc":
+            print(__import__("cmem").malloc_address(), flush=True)
         elif command == "tracemalloc":
             __import__("tracemalloc").start()
             print("tracing", flush=True)
@@ -137,7 +158,7 @@ TARGET = """
 class Target:
     """The program above, running; commands go where its mode waits for them."""
 
-    def __init__(self, tmp_path: Path, mode: str) -> None:
+    def __init__(self, tmp_path: Path, mode: str, env: Optional[dict[str, str]] = None) -> None:
         self.mode = mode
         self.script = write(tmp_path, f"target_{mode}.py", TARGET)
         self.commands = tmp_path / "command"
@@ -147,6 +168,7 @@ class Target:
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             text=True,
+            env=env,
         )
         assert self.readline() == "ready"
 
@@ -487,6 +509,50 @@ def test_without_gdb_it_is_one_line(tmp_path: Path) -> None:
         )
         line = one_clear_line(result)
         assert "needs gdb" in line
+        assert target.finish() == 7
+    finally:
+        target.kill()
+
+
+def test_attach_native_names_c_leaks_and_puts_the_allocator_back(tmp_path: Path) -> None:
+    """`--native` in a process that started without the preload: an extension loaded before
+    the attach and a library loaded while attached are both seen at their Python lines, and the
+    extension's malloc entry points at the C library's again after the detach."""
+    (tmp_path / "ext").mkdir()
+    built = cext.build("cmem", tmp_path / "ext")
+    library = next(cext.build("grab", tmp_path / "ext").glob("grab*"))
+    target = Target(tmp_path, "sleep", env=cext.env_with(built))
+    try:
+        target.send("malloc")
+        before = int(target.readline())
+        state = target.state()
+        capture = tmp_path / "n.msl"
+        proc = attach(target.pid, "--native", "--duration", "3s", "-o", str(capture))
+        wait_recording(proc)
+        target.send("malloc")
+        during = int(target.readline())
+        assert during != before  # the extension's calls go to memsleuth's allocator now
+        # from just after the attach to past its end
+        target.send(f"cleak 4 {library}")
+        assert target.readline() == "leaked"
+        _, said = proc.communicate(timeout=120)
+        assert proc.returncode == 0, said
+        assert "detached from process" in said
+        target.send("malloc")
+        assert int(target.readline()) == before
+        assert_left_as_found(state, target.state())
+        verdict = memsleuth("report", "verdict", "--json", str(capture))
+        assert verdict.returncode == 0, verdict.stderr
+        findings = verdict.json()["findings"]
+        assert verdict.json()["verdict"] == "leaking", findings
+        # each at its C line, with the Python line that called it in its stack
+        at = {
+            Path(f["location"]["file"]).name: [s["line"] for s in f["stack"]]
+            for f in findings
+            if f["kind"] == "python"
+        }
+        assert line_of(target.script, "CLEAK") in at["cmem.c"], findings
+        assert line_of(target.script, "GRAB-CALL") in at["grab.c"], findings
         assert target.finish() == 7
     finally:
         target.kill()

@@ -104,15 +104,19 @@ def _session(request: dict[str, Any], request_path: str, modules_before: set[str
 
         # this thread's work is memsleuth's, not the program's
         _native.ignore_this_thread()
+        if request.get("native"):
+            _native.native_attach()
         tracker = Tracker(
             request["output"],
             sample=request.get("sample") or None,
             census=request.get("census") or None,
-            native=_native.native_preloaded(),
+            native=_native.native_preloaded() or bool(request.get("native")),
         )
         tracker.start()
     except BaseException as e:  # every failure is the attacher's one line
         _status(request_path, f"error {e}")
+        with contextlib.suppress(Exception):
+            _native.track_uninstall()  # what was patched in before the failure
         _forget(modules_before)
         return
     _status(request_path, "started")

@@ -7,6 +7,8 @@
  * - mapped(size): an anonymous mmap() of size bytes, written.
  * - churn(size, n): n rounds of malloc(size) and free(): memory in steady state, none kept.
  * - release(): frees and unmaps everything kept.
+ * - malloc_address(): the address this module calls malloc at (its global offset table's
+ *   entry), for `attach --native`'s test that the entry is put back.
  *
  * The line of each allocation is a #define, so the tests can find it without counting lines.
  * Only stable C API calls: it builds against CPython 3.9 to 3.13. */
@@ -103,6 +105,12 @@ static PyObject *release(PyObject *self, PyObject *unused) {
     Py_RETURN_NONE;
 }
 
+static PyObject *malloc_address(PyObject *self, PyObject *unused) {
+    /* through a volatile pointer: the compiler must read the table's entry, not fold it */
+    void *(*volatile f)(size_t) = malloc;
+    return PyLong_FromVoidPtr((void *)f);
+}
+
 static PyMethodDef methods[] = {
     {"leak", leak, METH_VARARGS, "malloc size bytes and keep them."},
     {"chain", chain, METH_VARARGS, "calloc(n, 16), realloc to n * 64, keep."},
@@ -110,6 +118,7 @@ static PyMethodDef methods[] = {
     {"mapped", mapped, METH_VARARGS, "mmap size bytes and keep the mapping."},
     {"churn", churn, METH_VARARGS, "malloc and free size bytes n times."},
     {"release", release, METH_NOARGS, "free and unmap everything kept."},
+    {"malloc_address", malloc_address, METH_NOARGS, "where this module's malloc calls go."},
     {NULL, NULL, 0, NULL},
 };
 

@@ -149,6 +149,7 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(tracker::track_main_end, m)?)?;
     m.add_function(wrap_pyfunction!(tracker::tracking, m)?)?;
     m.add_function(wrap_pyfunction!(tracker::track_uninstall, m)?)?;
+    m.add_function(wrap_pyfunction!(tracker::native_attach, m)?)?;
     m.add_function(wrap_pyfunction!(tracker::ignore_this_thread, m)?)?;
     m.add_function(wrap_pyfunction!(preload::native_library, m)?)?;
     m.add_function(wrap_pyfunction!(preload::native_preloaded, m)?)?;

@@ -25,6 +25,7 @@ use crate::Agent;
         memsleuth attach 1234                           until Ctrl-C\n  \
         memsleuth attach 1234 --duration 60s -o app.msl one minute\n  \
         memsleuth attach 1234 --sample 512KiB           a sample by bytes, for busy services\n  \
+        memsleuth attach 1234 --native                  C allocations of its extensions too\n  \
         memsleuth attach 1234 --live                    watch it live; q stops and detaches\n  \
         memsleuth attach 1234 --why 'app.cache'         who keeps that object alive\n  \
         memsleuth attach 1234 --census                  live objects by type, now"
@@ -48,6 +49,13 @@ pub struct AttachArgs {
     /// nothing
     #[arg(long, value_name = "EXPR", conflicts_with_all = ["duration", "sample", "live"])]
     why: Option<String>,
+    /// Also record the C allocator (malloc, calloc, realloc, free, the aligned allocators,
+    /// mmap/munmap/mremap) of the process' libraries and extension modules, those it loads
+    /// while attached included: their calls are redirected to memsleuth's while attached, and
+    /// put back at detach (Linux). Calls through a pointer taken earlier or with dlsym (ctypes'
+    /// CDLL(None).malloc) are not seen, as they are with `run --native`
+    #[arg(long, conflicts_with = "why")]
+    native: bool,
     /// Where to write the capture [default: memsleuth-PID.msl]
     #[arg(short, long, value_name = "FILE")]
     output: Option<PathBuf>,
@@ -121,6 +129,7 @@ pub fn run(args: AttachArgs, agent: Option<&Agent>) -> anyhow::Result<i32> {
         "duration": args.duration.map(|d| d.as_secs_f64()),
         "sample": args.sample,
         "census": census,
+        "native": args.native,
         "attacher": std::process::id(),
     });
     std::fs::write(&request, body.to_string())

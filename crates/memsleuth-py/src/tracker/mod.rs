@@ -5,6 +5,7 @@ mod c_lines;
 mod code_names;
 mod codes;
 mod frames;
+mod got;
 mod hooks;
 mod native;
 mod objects;
@@ -470,8 +471,23 @@ pub fn track_uninstall(_py: Python<'_>) -> PyResult<bool> {
             "a tracker is running: stop it before taking the hooks out",
         ));
     }
+    // the C allocator's entries `native_attach` patched, first: nothing records them now
+    native::detach();
     // SAFETY: the GIL is held (`_py`), and no tracker records.
     Ok(unsafe { hooks::uninstall() })
+}
+
+/// Makes the native instrument available in this process, which did not start with the
+/// preload library (`memsleuth attach --native`): loads it and points the loaded objects' calls
+/// of the C allocator at it (see `got`). `track_uninstall` puts them back.
+#[pyfunction]
+pub fn native_attach() -> PyResult<()> {
+    let library = crate::preload::native_library()?;
+    native::attach(&library).map_err(|e| {
+        MemsleuthError::new_err(format!(
+            "the native instrument cannot start in this process: {e}"
+        ))
+    })
 }
 
 /// Places a mark in the running capture.

@@ -10,7 +10,7 @@
 //! use.
 
 use std::ffi::c_void;
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicPtr, Ordering};
 
 use memsleuth_hook::native::{NativeHooks, ABI_VERSION, INSTALL_SYMBOL};
 
@@ -58,16 +58,43 @@ extern "C" fn native_moved(old: *mut c_void, t: u64, new: *mut c_void, size: usi
 
 type Install = extern "C" fn(*const NativeHooks) -> u32;
 
+/// The preload loaded into a running process (`attach --native`, see [`super::got`]): not in
+/// the global scope, so looked up through its handle.
+static ATTACHED: AtomicPtr<c_void> = AtomicPtr::new(std::ptr::null_mut());
+
 /// The preload's install function, when the preload is in this process.
 fn preload_install() -> Option<Install> {
     // SAFETY: a NUL-terminated name looked up in the global scope.
-    let f = unsafe { libc::dlsym(libc::RTLD_DEFAULT, INSTALL_SYMBOL.as_ptr().cast()) };
+    let mut f = unsafe { libc::dlsym(libc::RTLD_DEFAULT, INSTALL_SYMBOL.as_ptr().cast()) };
+    let attached = ATTACHED.load(Ordering::Acquire);
+    if f.is_null() && !attached.is_null() {
+        // SAFETY: a handle from dlopen, never closed.
+        f = unsafe { libc::dlsym(attached, INSTALL_SYMBOL.as_ptr().cast()) };
+    }
     if f.is_null() {
         None
     } else {
         // SAFETY: the preload exports this symbol with exactly this type.
         Some(unsafe { std::mem::transmute::<*mut c_void, Install>(f) })
     }
+}
+
+/// Brings the native instrument into a process that started without the preload: loads the
+/// preload at `library` and patches the loaded objects' allocator entries to it.
+pub fn attach(library: &str) -> Result<(), String> {
+    if preload_install().is_some() {
+        // started with it, or attached before: nothing to patch
+        return Ok(());
+    }
+    let handle = super::got::patch(library).map_err(|e| e.0)?;
+    ATTACHED.store(handle, Ordering::Release);
+    Ok(())
+}
+
+/// Puts the allocator entries [`attach`] patched back as they were. The preload stays loaded,
+/// with no table, forwarding only: a thread may be inside it.
+pub fn detach() {
+    super::got::restore();
 }
 
 /// An address inside the preload library, so its frames can be told from the program's.
