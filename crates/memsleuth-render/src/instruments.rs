@@ -55,7 +55,7 @@ impl Instrument {
             Instrument::PythonSampled => "a sample by bytes of Python allocations",
             Instrument::Native => "malloc/mmap of C code, with C and Python stacks",
             Instrument::Hunt => "growth per call of one function (refs, blocks, RSS)",
-            Instrument::Attach => "the python and objects instruments, in a running process",
+            Instrument::Attach => "python, objects (and native) in a running process",
         }
     }
 

@@ -417,7 +417,7 @@ fn seen_rows(
             Instrument::Attach => (
                 None,
                 Seen::NotRun {
-                    why: "it sees what python and objects see, in a process already running, \
+                    why: "it sees what python, objects and native see, in a process already running, \
                           from when it attaches"
                         .into(),
                     how: "memsleuth attach PID".into(),
