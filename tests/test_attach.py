@@ -421,6 +421,35 @@ def one_clear_line(result: Any) -> str:
     return text
 
 
+def test_a_process_another_debugger_traces_is_one_line_and_left_as_it_was(
+    tmp_path: Path,
+) -> None:
+    """ptrace refused for real: a process has one tracer at a time."""
+    target = Target(tmp_path, "sleep")
+    try:
+        before = target.state()
+        debugger = subprocess.Popen(
+            ["gdb", "-q", "-nx", "-batch", "-p", str(target.pid), "-ex", "shell sleep 4"],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        try:
+            deadline = time.monotonic() + 30
+            status = Path(f"/proc/{target.pid}/status")
+            while "TracerPid:\t0" in status.read_text() and time.monotonic() < deadline:
+                time.sleep(0.05)
+            line = one_clear_line(memsleuth("attach", str(target.pid), "--duration", "1s"))
+            assert f"process {target.pid} is being traced by process" in line
+            assert "detach that debugger first" in line
+        finally:
+            # it detaches as its batch ends; the process runs on
+            debugger.wait(timeout=60)
+        assert_left_as_found(before, target.state())
+        assert target.finish() == 7
+    finally:
+        target.kill()
+
+
 def test_a_dead_pid_is_one_line(tmp_path: Path) -> None:
     gone = subprocess.Popen(["true"])
     gone.wait()

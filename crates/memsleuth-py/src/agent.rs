@@ -55,8 +55,9 @@ pub unsafe extern "C" fn memsleuth_agent_start(request: *const c_char) -> c_int 
     let started = std::thread::Builder::new()
         .name("memsleuth-attach".into())
         .spawn(move || {
-            // SAFETY: no preconditions; a finalizing interpreter must not be entered.
-            if unsafe { pyo3::ffi::Py_IsInitialized() } == 0 {
+            // a finalizing interpreter must not be entered: a thread that asks it for the GIL
+            // is ended inside the call, Rust frames and all
+            if shutting_down() {
                 stage(&request, "error the interpreter is shutting down");
                 return;
             }
@@ -68,6 +69,26 @@ pub unsafe extern "C" fn memsleuth_agent_start(request: *const c_char) -> c_int 
     } else {
         -1
     }
+}
+
+/// Whether the interpreter is not running, or finalizing (`Py_IsFinalizing` from 3.13,
+/// `_Py_IsFinalizing` before: looked up, as the name depends on the version).
+fn shutting_down() -> bool {
+    // SAFETY: no preconditions.
+    if unsafe { pyo3::ffi::Py_IsInitialized() } == 0 {
+        return true;
+    }
+    for name in [c"Py_IsFinalizing", c"_Py_IsFinalizing"] {
+        // SAFETY: a NUL-terminated name looked up in the global scope.
+        let f = unsafe { libc::dlsym(libc::RTLD_DEFAULT, name.as_ptr()) };
+        if !f.is_null() {
+            // SAFETY: both take nothing and return an int; either may be called without the GIL.
+            let f =
+                unsafe { std::mem::transmute::<*mut libc::c_void, extern "C" fn() -> c_int>(f) };
+            return f() != 0;
+        }
+    }
+    false
 }
 
 /// The agent thread's work: take the GIL and run [`BOOTSTRAP`]. A failure is said in the

@@ -269,7 +269,24 @@ fn check_target(pid: u32, agent: &Agent) -> anyhow::Result<u32> {
     if inject::ptrace_scope() == Some(3) {
         bail!("this kernel forbids attaching to processes (kernel.yama.ptrace_scope is 3) until it restarts; start the program under `memsleuth run` instead");
     }
+    if let Some(tracer) = tracer_of(pid) {
+        let name = std::fs::read_to_string(format!("/proc/{tracer}/comm")).unwrap_or_default();
+        bail!(
+            "process {pid} is being traced by process {tracer} ({}), and a process has one tracer at a time; detach that debugger first",
+            name.trim()
+        );
+    }
     Ok(owner)
+}
+
+/// The process tracing `pid` (a debugger, strace), from `/proc/PID/status`' `TracerPid`.
+fn tracer_of(pid: u32) -> Option<u32> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("TracerPid:"))
+        .and_then(|v| v.trim().parse().ok())
+        .filter(|&t: &u32| t != 0)
 }
 
 /// The Python version a process runs, from the objects it mapped: `libpython3.X[d].so`, or an
@@ -392,18 +409,22 @@ fn stuck(pid: u32, stage: Option<&str>, within: &str) -> String {
     format!("process {pid}: {waiting} within {within}; it was left running as it was; try again, or a longer --timeout")
 }
 
+/// ptrace refused, in words that name the kernel setting that refused it (`scope`: Yama's
+/// `ptrace_scope`, when the kernel has Yama).
+fn refused(pid: u32, scope: Option<u8>, said: &str) -> anyhow::Error {
+    let why = match scope {
+        Some(1) => "kernel.yama.ptrace_scope is 1: only a parent may trace its child",
+        Some(2) => "kernel.yama.ptrace_scope is 2: only root may trace",
+        _ => "ptrace was refused (a container without CAP_SYS_PTRACE, or another user's process)",
+    };
+    anyhow::anyhow!("cannot attach to process {pid}: {why} (gdb: {said}); run as root, or allow it with `sudo sysctl kernel.yama.ptrace_scope=0`")
+}
+
 /// An injection's failure as the one line the user reads.
 fn failure(pid: u32, f: Failure, timeout: Duration) -> anyhow::Error {
     match f {
         Failure::NoGdb => inject::no_gdb(),
-        Failure::PtraceRefused(said) => {
-            let why = match inject::ptrace_scope() {
-                Some(1) => "kernel.yama.ptrace_scope is 1: only a parent may trace its child",
-                Some(2) => "kernel.yama.ptrace_scope is 2: only root may trace",
-                _ => "ptrace was refused (a container without CAP_SYS_PTRACE, or another user's process)",
-            };
-            anyhow::anyhow!("cannot attach to process {pid}: {why} (gdb: {said}); run as root, or allow it with `sudo sysctl kernel.yama.ptrace_scope=0`")
-        }
+        Failure::PtraceRefused(said) => refused(pid, inject::ptrace_scope(), &said),
         Failure::Exited => anyhow::anyhow!("process {pid} exited while memsleuth was attaching; nothing was recorded"),
         Failure::Timeout => anyhow::anyhow!("process {pid} reached no safe point to enter within {} (busy in C code that never calls into Python?), and was left running as it was; try again, or a longer --timeout", humantime::format_duration(timeout)),
         Failure::Other(said) => anyhow::anyhow!("cannot enter process {pid}: {said}; it was left running as it was"),
