@@ -544,9 +544,10 @@ def test_without_gdb_it_is_one_line(tmp_path: Path) -> None:
 
 
 def test_attach_native_names_c_leaks_and_puts_the_allocator_back(tmp_path: Path) -> None:
-    """`--native` in a process that started without the preload: an extension loaded before
-    the attach and a library loaded while attached are both seen at their Python lines, and the
-    extension's malloc entry points at the C library's again after the detach."""
+    """`--native` in a process that started without the preload, twice in a row: an extension
+    loaded before the first attach and a library loaded while attached are both seen at their
+    C lines under their Python lines, and the extension's malloc entry points at the C
+    library's again after each detach."""
     (tmp_path / "ext").mkdir()
     built = cext.build("cmem", tmp_path / "ext")
     library = next(cext.build("grab", tmp_path / "ext").glob("grab*"))
@@ -555,33 +556,34 @@ def test_attach_native_names_c_leaks_and_puts_the_allocator_back(tmp_path: Path)
         target.send("malloc")
         before = int(target.readline())
         state = target.state()
-        capture = tmp_path / "n.msl"
-        proc = attach(target.pid, "--native", "--duration", "3s", "-o", str(capture))
-        wait_recording(proc)
-        target.send("malloc")
-        during = int(target.readline())
-        assert during != before  # the extension's calls go to memsleuth's allocator now
-        # from just after the attach to past its end
-        target.send(f"cleak 4 {library}")
-        assert target.readline() == "leaked"
-        _, said = proc.communicate(timeout=120)
-        assert proc.returncode == 0, said
-        assert "detached from process" in said
-        target.send("malloc")
-        assert int(target.readline()) == before
-        assert_left_as_found(state, target.state())
-        verdict = memsleuth("report", "verdict", "--json", str(capture))
-        assert verdict.returncode == 0, verdict.stderr
-        findings = verdict.json()["findings"]
-        assert verdict.json()["verdict"] == "leaking", findings
-        # each at its C line, with the Python line that called it in its stack
-        at = {
-            Path(f["location"]["file"]).name: [s["line"] for s in f["stack"]]
-            for f in findings
-            if f["kind"] == "python"
-        }
-        assert line_of(target.script, "CLEAK") in at["cmem.c"], findings
-        assert line_of(target.script, "GRAB-CALL") in at["grab.c"], findings
+        for n in range(2):
+            capture = tmp_path / f"n{n}.msl"
+            proc = attach(target.pid, "--native", "--duration", "3s", "-o", str(capture))
+            wait_recording(proc)
+            target.send("malloc")
+            # the extension's calls go to memsleuth's allocator now
+            assert int(target.readline()) != before
+            # from just after the attach to past its end
+            target.send(f"cleak 4 {library}")
+            assert target.readline() == "leaked"
+            _, said = proc.communicate(timeout=120)
+            assert proc.returncode == 0, said
+            assert "detached from process" in said
+            target.send("malloc")
+            assert int(target.readline()) == before
+            assert_left_as_found(state, target.state())
+            verdict = memsleuth("report", "verdict", "--json", str(capture))
+            assert verdict.returncode == 0, verdict.stderr
+            findings = verdict.json()["findings"]
+            assert verdict.json()["verdict"] == "leaking", findings
+            # each at its C line, with the Python line that called it in its stack
+            at = {
+                Path(f["location"]["file"]).name: [s["line"] for s in f["stack"]]
+                for f in findings
+                if f["kind"] == "python"
+            }
+            assert line_of(target.script, "CLEAK") in at["cmem.c"], (n, findings)
+            assert line_of(target.script, "GRAB-CALL") in at["grab.c"], (n, findings)
         assert target.finish() == 7
     finally:
         target.kill()

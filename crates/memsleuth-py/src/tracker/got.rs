@@ -290,7 +290,9 @@ unsafe fn headers(info: &libc::dl_phdr_info) -> &[libc::Elf64_Phdr] {
     unsafe { std::slice::from_raw_parts(info.dlpi_phdr, usize::from(info.dlpi_phnum)) }
 }
 
-/// Its range made read-only after relocation, page-aligned; (0, 0) when none.
+/// The pages the linker made read-only after relocation; (0, 0) when none. Both ends are
+/// rounded down, as the linker rounds them (`_dl_protect_relro`): the page the range ends in
+/// part-way stays writable, holding data, and must not be made read-only after a write.
 fn relro_range(info: &libc::dl_phdr_info, phdrs: &[libc::Elf64_Phdr]) -> (usize, usize) {
     let page = page_size();
     phdrs
@@ -299,7 +301,7 @@ fn relro_range(info: &libc::dl_phdr_info, phdrs: &[libc::Elf64_Phdr]) -> (usize,
         .map_or((0, 0), |h| {
             let lo = (info.dlpi_addr + h.p_vaddr) as usize;
             let hi = lo + h.p_memsz as usize;
-            (lo & !(page - 1), hi.next_multiple_of(page))
+            (lo & !(page - 1), hi & !(page - 1))
         })
 }
 

@@ -62,28 +62,35 @@ type Install = extern "C" fn(*const NativeHooks) -> u32;
 /// the global scope, so looked up through its handle.
 static ATTACHED: AtomicPtr<c_void> = AtomicPtr::new(std::ptr::null_mut());
 
-/// The preload's install function, when the preload is in this process.
-fn preload_install() -> Option<Install> {
+/// The install function of a preload loaded at start (`LD_PRELOAD`), in the global scope.
+fn global_install() -> Option<Install> {
     // SAFETY: a NUL-terminated name looked up in the global scope.
-    let mut f = unsafe { libc::dlsym(libc::RTLD_DEFAULT, INSTALL_SYMBOL.as_ptr().cast()) };
-    let attached = ATTACHED.load(Ordering::Acquire);
-    if f.is_null() && !attached.is_null() {
+    let f = unsafe { libc::dlsym(libc::RTLD_DEFAULT, INSTALL_SYMBOL.as_ptr().cast()) };
+    // SAFETY: the preload exports this symbol with exactly this type.
+    (!f.is_null()).then(|| unsafe { std::mem::transmute::<*mut c_void, Install>(f) })
+}
+
+/// The preload's install function: loaded at start, or patched in by [`attach`] (and not put
+/// back since).
+fn preload_install() -> Option<Install> {
+    global_install().or_else(|| {
+        let attached = ATTACHED.load(Ordering::Acquire);
+        if attached.is_null() {
+            return None;
+        }
         // SAFETY: a handle from dlopen, never closed.
-        f = unsafe { libc::dlsym(attached, INSTALL_SYMBOL.as_ptr().cast()) };
-    }
-    if f.is_null() {
-        None
-    } else {
-        // SAFETY: the preload exports this symbol with exactly this type.
-        Some(unsafe { std::mem::transmute::<*mut c_void, Install>(f) })
-    }
+        let f = unsafe { libc::dlsym(attached, INSTALL_SYMBOL.as_ptr().cast()) };
+        // SAFETY: as above.
+        (!f.is_null()).then(|| unsafe { std::mem::transmute::<*mut c_void, Install>(f) })
+    })
 }
 
 /// Brings the native instrument into a process that started without the preload: loads the
-/// preload at `library` and patches the loaded objects' allocator entries to it.
+/// preload at `library` and patches the loaded objects' allocator entries to it. Each attach
+/// patches anew: the last one's detach put every entry back.
 pub fn attach(library: &str) -> Result<(), String> {
-    if preload_install().is_some() {
-        // started with it, or attached before: nothing to patch
+    if global_install().is_some() {
+        // started with it: every call reaches it already
         return Ok(());
     }
     let handle = super::got::patch(library).map_err(|e| e.0)?;
@@ -94,6 +101,12 @@ pub fn attach(library: &str) -> Result<(), String> {
 /// Puts the allocator entries [`attach`] patched back as they were. The preload stays loaded,
 /// with no table, forwarding only: a thread may be inside it.
 pub fn detach() {
+    if ATTACHED
+        .swap(std::ptr::null_mut(), Ordering::AcqRel)
+        .is_null()
+    {
+        return;
+    }
     super::got::restore();
 }
 
@@ -102,9 +115,9 @@ pub fn preload_address() -> Option<u64> {
     preload_install().map(|f| f as usize as u64)
 }
 
-/// Whether the preload library was loaded into this process.
+/// Whether the preload library was loaded into this process at start (`LD_PRELOAD`).
 pub fn preloaded() -> bool {
-    preload_install().is_some()
+    global_install().is_some()
 }
 
 /// Why the native instrument cannot start here, as a reason to put in an error.
