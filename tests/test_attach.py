@@ -30,7 +30,8 @@ pytestmark = pytest.mark.skipif(
 # - threads: as busy, with three worker threads allocating too.
 # Commands: `leak SECONDS` (keeps 4 KiB per millisecond at the line marked LEAK), `hold SECONDS`
 # (sleeps in C holding the GIL), `cleak SECONDS LIBRARY` (C memory, from an extension and from
-# a library loaded then), `malloc` (where an extension's malloc calls go),
+# a library loaded then), `malloc` (where an extension's malloc calls go), `track FILE` and
+# `untrack` (the program's own memsleuth.Tracker),
 # `state`
 # (prints what memsleuth could have left behind, as JSON), `exit` (exits with status 7).
 TARGET = """
@@ -45,6 +46,7 @@ TARGET = """
     COMMANDS = sys.argv[2]
     KEPT = []
     STOP = []
+    TRACKERS = []
 
 
     def churn():
@@ -146,6 +148,14 @@ TARGET = """
             print("leaked", flush=True)
         elif command == "malloc":
             print(__import__("cmem").malloc_address(), flush=True)
+        elif command.startswith("track "):
+            # the program's own tracker
+            TRACKERS.append(__import__("memsleuth").Tracker(command.split(maxsplit=1)[1]))
+            TRACKERS[-1].start()
+            print("tracking", flush=True)
+        elif command == "untrack":
+            TRACKERS.pop().stop()
+            print("untracked", flush=True)
         elif command == "tracemalloc":
             __import__("tracemalloc").start()
             print("tracing", flush=True)
@@ -584,6 +594,29 @@ def test_attach_native_names_c_leaks_and_puts_the_allocator_back(tmp_path: Path)
             }
             assert line_of(target.script, "CLEAK") in at["cmem.c"], (n, findings)
             assert line_of(target.script, "GRAB-CALL") in at["grab.c"], (n, findings)
+        assert target.finish() == 7
+    finally:
+        target.kill()
+
+
+def test_a_process_running_its_own_tracker_is_one_line_and_keeps_it(tmp_path: Path) -> None:
+    target = Target(tmp_path, "sleep")
+    try:
+        own = tmp_path / "own.msl"
+        target.send(f"track {own}")
+        assert target.readline() == "tracking"
+        for extra in ((), ("--native",)):
+            line = one_clear_line(
+                memsleuth("attach", str(target.pid), "--duration", "1s", *extra, timeout=120)
+            )
+            assert "already tracking" in line, line
+        # the program's tracker went on, and ends as it would have
+        target.send("leak 0.5")
+        assert target.readline() == "leaked"
+        target.send("untrack")
+        assert target.readline() == "untracked"
+        verdict = memsleuth("report", "verdict", "--json", str(own))
+        assert verdict.returncode == 0, verdict.stderr
         assert target.finish() == 7
     finally:
         target.kill()

@@ -463,6 +463,9 @@ pub fn ignore_this_thread() {
 /// someone installed over ours since stays, with ours as a pass-through under it).
 #[pyfunction]
 pub fn track_uninstall(_py: Python<'_>) -> PyResult<bool> {
+    // the C allocator's entries `native_attach` patched, first, whatever else runs: an attach
+    // whose tracker could not start (the program runs one of its own) must not leave them
+    native::detach();
     let active = ACTIVE
         .lock()
         .map_err(|_| MemsleuthError::new_err("tracker state lost"))?;
@@ -471,8 +474,6 @@ pub fn track_uninstall(_py: Python<'_>) -> PyResult<bool> {
             "a tracker is running: stop it before taking the hooks out",
         ));
     }
-    // the C allocator's entries `native_attach` patched, first: nothing records them now
-    native::detach();
     // SAFETY: the GIL is held (`_py`), and no tracker records.
     Ok(unsafe { hooks::uninstall() })
 }
