@@ -119,6 +119,19 @@ pub fn owner(pid: u32) -> Option<u32> {
     }
 }
 
+/// The process tracing `pid` (a debugger, strace), when one does.
+pub fn tracer(pid: u32) -> Option<u32> {
+    #[cfg(target_os = "linux")]
+    {
+        linux::tracer(pid)
+    }
+    #[cfg(not(target_os = "linux"))]
+    {
+        let _ = pid;
+        None
+    }
+}
+
 /// Reads the memory of `pid` once. For repeated readings keep a handle from [`Os::open`].
 pub fn memory(pid: u32, detail: Detail) -> Result<Memory, PlatformError> {
     Current::open(pid, detail)?.read(detail)

@@ -50,6 +50,18 @@ pub(crate) fn owner(pid: u32) -> Option<u32> {
         .map(|m| m.uid())
 }
 
+/// The process tracing `pid` (a debugger, strace): `TracerPid` of its `status`, when not 0.
+pub(crate) fn tracer(pid: u32) -> Option<u32> {
+    let status = std::fs::read(format!("/proc/{pid}/status")).ok()?;
+    let mut tracer = None;
+    number_lines(&status, |key, n| {
+        if key == b"TracerPid" && n != 0 {
+            tracer = u32::try_from(n).ok();
+        }
+    });
+    tracer
+}
+
 fn open_proc(pid: u32, name: &'static str) -> Result<File, PlatformError> {
     File::open(format!("/proc/{pid}/{name}")).map_err(|e| map_err(pid, name, e))
 }

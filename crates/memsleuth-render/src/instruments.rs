@@ -158,25 +158,8 @@ pub fn instruments_text(t: &InstrumentsTable) -> String {
         "time cost",
         "how (developer cost)",
     ];
-    let mut widths: Vec<usize> = header.iter().map(|h| h.chars().count()).collect();
-    for r in &rows {
-        for (w, cell) in widths.iter_mut().zip(r.iter()) {
-            *w = (*w).max(cell.chars().count());
-        }
-    }
-    let line = |cells: Vec<&str>| -> String {
-        let mut s = String::from(" ");
-        for (cell, w) in cells.iter().zip(&widths) {
-            s.push(' ');
-            s.push_str(cell);
-            s.push_str(&" ".repeat(w - cell.chars().count() + 1));
-        }
-        s.trim_end().to_string() + "\n"
-    };
-    out.push_str(&line(header.to_vec()));
-    for r in &rows {
-        out.push_str(&line(r.iter().map(String::as_str).collect()));
-    }
+    let header = header.map(String::from);
+    out.push_str(&columns(std::iter::once(&header).chain(&rows)));
     out.push_str(
         "\n  memory cost: the workload's peak memory over its peak untracked (rss samples from\n  \
          another process: the program's own memory is unchanged).\n  \
@@ -185,6 +168,38 @@ pub fn instruments_text(t: &InstrumentsTable) -> String {
          it is in: they are not measured here.\n",
     );
     out
+}
+
+/// Rows of cells as left-aligned columns, a space apart, each line indented by two.
+pub(crate) fn columns<'a, const N: usize>(
+    rows: impl Iterator<Item = &'a [String; N]> + Clone,
+) -> String {
+    let mut widths = [0usize; N];
+    for r in rows.clone() {
+        for (w, cell) in widths.iter_mut().zip(r) {
+            *w = (*w).max(cell.chars().count());
+        }
+    }
+    let mut out = String::new();
+    for r in rows {
+        let mut line = String::from(" ");
+        for (cell, w) in r.iter().zip(widths) {
+            line.push(' ');
+            line.push_str(cell);
+            line.push_str(&" ".repeat(w - cell.chars().count() + 1));
+        }
+        out.push_str(line.trim_end());
+        out.push('\n');
+    }
+    out
+}
+
+/// The interpreter as the tables name it: "3.11", "3.11 (debug build)".
+pub fn python_label(major: u8, minor: u8, debug: bool) -> String {
+    format!(
+        "{major}.{minor}{}",
+        if debug { " (debug build)" } else { "" }
+    )
 }
 
 pub fn instruments_json(t: &InstrumentsTable) -> String {

@@ -9,7 +9,7 @@ use serde::Serialize;
 
 use crate::allocs::holder_line;
 use crate::escape::printable;
-use crate::instruments::Instrument;
+use crate::instruments::{columns, Instrument};
 use crate::trend_words::{count_sentence, verdict_sentence};
 use crate::units::{bytes, count, seconds, signed_bytes};
 use crate::verdict::{finding_short, state_word};
@@ -150,7 +150,7 @@ pub fn program_text(p: &ProgramSeen, base: Option<&Path>) -> String {
             ]
         })
         .collect();
-    out.push_str(&columns(&rows));
+    out.push_str(&columns(rows.iter()));
     out.push_str("\nWhat each instrument saw:\n");
     let name_width = p
         .rows
@@ -307,26 +307,4 @@ fn censuses_word(n: usize) -> String {
     } else {
         format!("{n} censuses")
     }
-}
-
-/// Left-aligned columns, two spaces apart, indented by two.
-fn columns(rows: &[[String; 4]]) -> String {
-    let mut widths = [0usize; 4];
-    for r in rows {
-        for (w, cell) in widths.iter_mut().zip(r.iter()) {
-            *w = (*w).max(cell.chars().count());
-        }
-    }
-    let mut out = String::new();
-    for r in rows {
-        let mut line = String::from(" ");
-        for (cell, w) in r.iter().zip(widths) {
-            line.push(' ');
-            line.push_str(cell);
-            line.push_str(&" ".repeat(w - cell.chars().count() + 1));
-        }
-        out.push_str(line.trim_end());
-        out.push('\n');
-    }
-    out
 }

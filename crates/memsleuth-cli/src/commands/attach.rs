@@ -269,7 +269,7 @@ fn check_target(pid: u32, agent: &Agent) -> anyhow::Result<u32> {
     if inject::ptrace_scope() == Some(3) {
         bail!("this kernel forbids attaching to processes (kernel.yama.ptrace_scope is 3) until it restarts; start the program under `memsleuth run` instead");
     }
-    if let Some(tracer) = tracer_of(pid) {
+    if let Some(tracer) = memsleuth_platform::tracer(pid) {
         let name = std::fs::read_to_string(format!("/proc/{tracer}/comm")).unwrap_or_default();
         bail!(
             "process {pid} is being traced by process {tracer} ({}), and a process has one tracer at a time; detach that debugger first",
@@ -277,16 +277,6 @@ fn check_target(pid: u32, agent: &Agent) -> anyhow::Result<u32> {
         );
     }
     Ok(owner)
-}
-
-/// The process tracing `pid` (a debugger, strace), from `/proc/PID/status`' `TracerPid`.
-fn tracer_of(pid: u32) -> Option<u32> {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix("TracerPid:"))
-        .and_then(|v| v.trim().parse().ok())
-        .filter(|&t: &u32| t != 0)
 }
 
 /// The Python version a process runs, from the objects it mapped: `libpython3.X[d].so`, or an

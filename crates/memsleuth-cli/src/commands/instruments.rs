@@ -230,11 +230,10 @@ fn table(args: &InstrumentsArgs, agent: &Agent, dir: &Path) -> anyhow::Result<In
         });
     }
     Ok(InstrumentsTable {
-        python: format!(
-            "{}.{}{}",
+        python: memsleuth_render::instruments::python_label(
             agent.python.0,
             agent.python.1,
-            if agent.debug { " (debug build)" } else { "" }
+            agent.debug,
         ),
         untracked_seconds: base_t,
         untracked_peak: base_peak,

@@ -166,7 +166,7 @@ fn measure_all(
         let mut times = Vec::new();
         let mut last = None;
         for _ in 0..args.reps() {
-            let cmd = command(config, agent, program, &capture, dir);
+            let cmd = command(config, agent, program, &capture, dir)?;
             match measure(cmd, args.duration(), &stop)? {
                 Ok(m) => {
                     times.push((m.seconds, m.maxrss));
@@ -206,11 +206,10 @@ fn measure_all(
     drop(stop);
     let rows = seen_rows(program, native_here, &outputs, dir);
     Ok(Some(ProgramSeen {
-        python: format!(
-            "{}.{}{}",
+        python: memsleuth_render::instruments::python_label(
             agent.python.0,
             agent.python.1,
-            if agent.debug { " (debug build)" } else { "" }
+            agent.debug,
         ),
         program: program.to_vec(),
         runs,
@@ -285,11 +284,10 @@ fn command(
 /// Runs `cmd` to its end (or `duration`'s, by SIGINT to its group); on Ctrl-C, interrupts it
 /// and says so.
 fn measure(
-    cmd: anyhow::Result<Command>,
+    mut cmd: Command,
     duration: Option<Duration>,
     stop: &StopOnSignal,
 ) -> anyhow::Result<Result<Measured, Interrupted>> {
-    let mut cmd = cmd?;
     let started = Instant::now();
     let child = cmd.spawn().context("cannot start the program")?;
     let pid = child.id() as libc::pid_t;

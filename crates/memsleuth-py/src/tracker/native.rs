@@ -62,12 +62,17 @@ type Install = extern "C" fn(*const NativeHooks) -> u32;
 /// the global scope, so looked up through its handle.
 static ATTACHED: AtomicPtr<c_void> = AtomicPtr::new(std::ptr::null_mut());
 
-/// The install function of a preload loaded at start (`LD_PRELOAD`), in the global scope.
-fn global_install() -> Option<Install> {
-    // SAFETY: a NUL-terminated name looked up in the global scope.
-    let f = unsafe { libc::dlsym(libc::RTLD_DEFAULT, INSTALL_SYMBOL.as_ptr().cast()) };
+/// The preload's install function as `handle` finds it (`RTLD_DEFAULT`: the global scope).
+fn install_in(handle: *mut c_void) -> Option<Install> {
+    // SAFETY: a NUL-terminated name; a handle from dlopen (never closed) or RTLD_DEFAULT.
+    let f = unsafe { libc::dlsym(handle, INSTALL_SYMBOL.as_ptr().cast()) };
     // SAFETY: the preload exports this symbol with exactly this type.
     (!f.is_null()).then(|| unsafe { std::mem::transmute::<*mut c_void, Install>(f) })
+}
+
+/// The install function of a preload loaded at start (`LD_PRELOAD`), in the global scope.
+fn global_install() -> Option<Install> {
+    install_in(libc::RTLD_DEFAULT)
 }
 
 /// The preload's install function: loaded at start, or patched in by [`attach`] (and not put
@@ -75,13 +80,9 @@ fn global_install() -> Option<Install> {
 fn preload_install() -> Option<Install> {
     global_install().or_else(|| {
         let attached = ATTACHED.load(Ordering::Acquire);
-        if attached.is_null() {
-            return None;
-        }
-        // SAFETY: a handle from dlopen, never closed.
-        let f = unsafe { libc::dlsym(attached, INSTALL_SYMBOL.as_ptr().cast()) };
-        // SAFETY: as above.
-        (!f.is_null()).then(|| unsafe { std::mem::transmute::<*mut c_void, Install>(f) })
+        (!attached.is_null())
+            .then(|| install_in(attached))
+            .flatten()
     })
 }
 
