@@ -259,11 +259,11 @@ fn check_target(pid: u32, agent: &Agent) -> anyhow::Result<u32> {
     };
     let (want_major, want_minor) = agent.python;
     if (major, minor, debug) != (want_major, want_minor, agent.debug) {
-        let d = |debug: bool| if debug { " (debug build)" } else { "" };
+        let label = memsleuth_render::instruments::python_label;
         bail!(
-            "process {pid} runs Python {major}.{minor}{}, and this memsleuth is installed in Python {want_major}.{want_minor}{}; attach from a Python {major}.{minor} environment with memsleuth installed (`python{major}.{minor} -m pip install memsleuth`, then `python{major}.{minor} -m memsleuth attach {pid}`)",
-            d(debug),
-            d(agent.debug)
+            "process {pid} runs Python {}, and this memsleuth is installed in Python {}; attach from a Python {major}.{minor} environment with memsleuth installed (`python{major}.{minor} -m pip install memsleuth`, then `python{major}.{minor} -m memsleuth attach {pid}`)",
+            label(major, minor, debug),
+            label(want_major, want_minor, agent.debug)
         );
     }
     if inject::ptrace_scope() == Some(3) {
