@@ -104,6 +104,42 @@ def test_an_extension_swapping_allocators_in_tracker_sessions(tmp_path: Path) ->
     swap_in_tracker_sessions("hookswap", tmp_path / "t", cext.env_with(ext))
 
 
+# A session's census thread frees CPython's start-up record of it, and at its end its thread
+# state, through the RAW allocator without the GIL: a program that stops tracemalloc while one of
+# those frees runs has tracemalloc's hook called half torn down (a debug build aborts). So a
+# session returns from its start only once its thread holds the GIL (counted by `_thread._count`
+# from then on), and from its end only once the thread is gone from /proc/self/task.
+SESSION_THREADS = """\
+import _thread, os, sys
+import memsleuth
+
+def tasks():
+    return len(os.listdir("/proc/self/task"))
+
+count, threads = _thread._count(), tasks()
+for i in range(20):
+    with memsleuth.Tracker(f"{sys.argv[1]}-{i}.msl", census=0.01):
+        during = _thread._count()
+    after = _thread._count(), tasks()
+    assert during == count + 1, ("started", i, count, during)
+    assert after == (count, threads), ("ended", i, (count, threads), after)
+print("sessions done")
+"""
+
+
+def test_a_session_starts_and_ends_its_census_thread_before_it_returns(tmp_path: Path) -> None:
+    script = tmp_path / "sessions.py"
+    script.write_text(SESSION_THREADS)
+    proc = subprocess.run(
+        [sys.executable, str(script), str(tmp_path / "s")],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert "sessions done" in proc.stdout
+
+
 # Programs that exercise what a host may do; each prints what it computed, and must print the
 # same and exit the same under `memsleuth run` as under python, leaving a readable capture.
 HOSTS = {

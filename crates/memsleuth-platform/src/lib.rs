@@ -132,6 +132,43 @@ pub fn tracer(pid: u32) -> Option<u32> {
     }
 }
 
+/// The calling thread's id, as the kernel names it (`/proc/self/task/<id>`).
+pub fn this_thread() -> Option<u64> {
+    #[cfg(target_os = "linux")]
+    // SAFETY: gettid has no preconditions and cannot fail.
+    unsafe {
+        Some(libc::syscall(libc::SYS_gettid) as u64)
+    }
+    #[cfg(not(target_os = "linux"))]
+    None
+}
+
+/// Waits until thread `tid` of this process is gone, polling, for at most `within`; returns
+/// whether it went. A thread's last steps after its own code returns still run in the process:
+/// CPython frees a finished thread's bookkeeping through Python's raw allocator without the GIL,
+/// which must not overlap whatever the program does with its allocators next.
+pub fn wait_thread_gone(tid: u64, within: std::time::Duration) -> bool {
+    #[cfg(target_os = "linux")]
+    {
+        let task = format!("/proc/self/task/{tid}");
+        let until = std::time::Instant::now() + within;
+        loop {
+            if std::fs::metadata(&task).is_err() {
+                return true;
+            }
+            if std::time::Instant::now() >= until {
+                return false;
+            }
+            std::thread::sleep(std::time::Duration::from_micros(200));
+        }
+    }
+    #[cfg(not(target_os = "linux"))]
+    {
+        let _ = (tid, within);
+        false
+    }
+}
+
 /// Reads the memory of `pid` once. For repeated readings keep a handle from [`Os::open`].
 pub fn memory(pid: u32, detail: Detail) -> Result<Memory, PlatformError> {
     Current::open(pid, detail)?.read(detail)
@@ -201,6 +238,25 @@ pub fn can_map(bytes: usize) -> bool {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    #[cfg(target_os = "linux")]
+    fn a_thread_is_seen_gone_only_once_it_has_ended() {
+        use std::sync::mpsc;
+        use std::time::Duration;
+        let (tid_tx, tid_rx) = mpsc::channel();
+        let (go_tx, go_rx) = mpsc::channel::<()>();
+        let t = std::thread::spawn(move || {
+            tid_tx.send(super::this_thread().unwrap()).unwrap();
+            let _ = go_rx.recv();
+        });
+        let tid = tid_rx.recv().unwrap();
+        assert_ne!(Some(tid), super::this_thread());
+        assert!(!super::wait_thread_gone(tid, Duration::from_millis(50)));
+        go_tx.send(()).unwrap();
+        assert!(super::wait_thread_gone(tid, Duration::from_secs(10)));
+        t.join().unwrap();
+    }
+
     #[test]
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
     fn the_c_heap_in_use_follows_a_malloc_and_its_free() {

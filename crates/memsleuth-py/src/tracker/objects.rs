@@ -25,6 +25,8 @@ const CENSUS_PAUSE_FACTOR: u32 = 20;
 /// Growing types whose instances get a retention path at the end, and instances per type.
 const GROWING_TYPES: usize = 3;
 const PATHS_PER_TYPE: usize = 2;
+/// How long starting and stopping the census thread wait for it to run and to end.
+const THREAD_WAIT: Duration = Duration::from_secs(5);
 /// Largest sites whose surviving blocks get a holder.
 const HOLDER_SITES: usize = 5;
 /// The next largest sites (of those the leak report samples) get one too while the searches
@@ -43,8 +45,10 @@ const MORE_HOLDER_SITES_BUDGET: Duration = Duration::from_secs(1);
 #[derive(Debug)]
 pub(crate) struct CensusThread {
     stop: Sender<()>,
-    /// The first census taken, once the thread ends.
+    /// The first census taken, once its loop ends.
     done: Receiver<Option<Census>>,
+    /// The thread's id, once it started.
+    tid: Option<u64>,
 }
 
 /// What the census thread runs; taken once by the thread.
@@ -54,6 +58,8 @@ struct CensusJob {
     /// Blocks to find holders of at the next census, when `run`'s reader offers some.
     wanted: Option<super::reader::Wanted>,
     stopped: Receiver<()>,
+    /// The thread's id, sent once it runs the loop, holding the GIL.
+    started: Sender<Option<u64>>,
     done: Sender<Option<Census>>,
 }
 
@@ -76,8 +82,10 @@ impl CensusRun {
             interval,
             wanted,
             mut stopped,
+            started,
             done,
         } = job;
+        let _ = started.send(memsleuth_platform::this_thread());
         let mut wait = interval;
         let mut first = None;
         loop {
@@ -129,19 +137,30 @@ impl CensusThread {
     ) -> Option<CensusThread> {
         let (stop, stopped) = mpsc::channel::<()>();
         let (done_tx, done) = mpsc::channel();
+        let (started_tx, started) = mpsc::channel();
         let run = CensusRun {
             job: Mutex::new(Some(CensusJob {
                 sink,
                 interval,
                 wanted,
                 stopped,
+                started: started_tx,
                 done: done_tx,
             })),
         };
         py.import("_thread")
             .and_then(|t| t.call_method1("start_new_thread", (run, PyTuple::empty(py))))
             .ok()?;
-        Some(CensusThread { stop, done })
+        // the new thread's first step frees its start-up record through the RAW allocator
+        // without the GIL (CPython's `pythread_wrapper`): the program must not go on to stop
+        // tracemalloc meanwhile, whose hook would see it half torn down (a debug build aborts
+        // on `tracemalloc_remove_trace`'s assertion; seen in 4 of 12 runs of 50 sessions under
+        // load). The thread says when it holds the GIL, past that step.
+        let tid = py
+            .detach(move || started.recv_timeout(THREAD_WAIT))
+            .ok()
+            .flatten();
+        Some(CensusThread { stop, done, tid })
     }
 
     /// Asks the thread to take no further census, without waiting. Called with the GIL held
@@ -151,12 +170,21 @@ impl CensusThread {
         let _ = self.stop.send(());
     }
 
-    /// Stops the thread and waits until its last census is recorded; returns the first census
-    /// it took. Call without the GIL (the thread may be waiting for it). Returns at once if the
-    /// thread never ran: its job, and the sender of `done` with it, is dropped with the callable.
+    /// Stops the thread and waits until it has ended; returns the first census it took. Call
+    /// without the GIL (the thread may be waiting for it). Returns at once if the thread never
+    /// ran: its job, and the sender of `done` with it, is dropped with the callable.
+    ///
+    /// Its end is waited for, not only its last census: after the loop, CPython frees the
+    /// thread's state through the RAW allocator without the GIL (`_PyThreadState_DeleteCurrent`),
+    /// the same hazard as at its start (see `spawn`).
     pub fn stop(self) -> Option<Census> {
         let _ = self.stop.send(());
-        self.done.recv().ok().flatten()
+        let first = self.done.recv().ok()?;
+        if let Some(tid) = self.tid {
+            // bounded: a thread that cannot end must not hang the program's exit
+            memsleuth_platform::wait_thread_gone(tid, THREAD_WAIT);
+        }
+        first
     }
 }
 
