@@ -4,6 +4,7 @@ or a command file, depending on how it waits) and reports its own state from the
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -214,12 +215,22 @@ class Target:
 
     def finish(self) -> int:
         self.send("exit")
-        return self.proc.wait(timeout=30)
+        code = self.proc.wait(timeout=30)
+        self.close()
+        return code
 
     def kill(self) -> None:
         if self.proc.poll() is None:
             self.proc.kill()
             self.proc.wait()
+        self.close()
+
+    def close(self) -> None:
+        for pipe in (self.proc.stdin, self.proc.stdout, self.proc.stderr):
+            if pipe is not None and not pipe.closed:
+                # stdin of a target that exited with input unread
+                with contextlib.suppress(BrokenPipeError):
+                    pipe.close()
 
 
 def attach(pid: int, *args: str) -> subprocess.Popen[str]:
@@ -506,7 +517,7 @@ def test_a_python_of_another_version_is_one_line_naming_both(tmp_path: Path) -> 
         assert proc.poll() is None
     finally:
         proc.kill()
-        proc.wait()
+        proc.communicate()
 
 
 def test_another_users_process_is_one_line(tmp_path: Path) -> None:
