@@ -37,7 +37,7 @@ import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Optional
+from typing import IO
 
 from bench_alloc import table
 from results_md import cpu_model, dist_version, tree_revision, write_section
@@ -73,7 +73,7 @@ class Run:
 @dataclass
 class Cell:
     runs: list[Run] = field(default_factory=list)
-    failure: Optional[str] = None
+    failures: list[str] = field(default_factory=list)
 
     def median(self, attr: str) -> float:
         return float(statistics.median(getattr(r, attr) for r in self.runs))
@@ -199,12 +199,11 @@ def main() -> None:
             order = configs[rep % len(configs) :] + configs[: rep % len(configs)]
             for cfg in order:
                 cell = cells[cfg]
-                if cell.failure:
-                    continue
                 try:
                     run = one_run(cfg, tmp, rep)
                 except (Failed, subprocess.TimeoutExpired) as e:
-                    cell.failure = str(e)
+                    # a tool that fails once may work on the next target: each failure counts
+                    cell.failures.append(str(e))
                     print(f"{CONFIGS[cfg]:42} FAILED {e}", file=sys.stderr)
                     continue
                 cell.runs.append(run)
@@ -245,14 +244,19 @@ def render(
         'then tracks in the background). Detach: the stop request to memsleuth\'s "detached"',
         "line, or `memray detach`'s run time. Rates: the target's requests per second while",
         "attached and from 0.3 s after the detach to its end, as ratios to its rate before the",
-        "attach (1.00x: unharmed; lower: slower). Medians over the targets.",
+        "attach (1.00x: unharmed; lower: slower). Medians over the targets the tool",
+        "attached to and detached from; the targets where it failed are counted apart.",
         "",
     ]
     rows = []
     for cfg, name in CONFIGS.items():
         cell = cells[cfg]
-        if cell.failure or not cell.runs:
-            rows.append([name, "failed", "", "", "", cell.failure or "no run"])
+        tried = len(cell.runs) + len(cell.failures)
+        failed = (
+            f"**{len(cell.failures)} of {tried}**: {cell.failures[-1]}" if cell.failures else "none"
+        )
+        if not cell.runs:
+            rows.append([name, "", "", "", "", "", failed])
             continue
         wrote = any(r.wrote_into_target for r in cell.runs)
         rows.append(
@@ -263,6 +267,7 @@ def render(
                 f"{cell.median('during'):.2f}x",
                 f"{cell.median('after'):.2f}x",
                 "**yes**" if wrote else "no",
+                failed,
             ]
         )
     lines += table(
@@ -273,6 +278,7 @@ def render(
             "target's rate while attached",
             "target's rate after detach",
             "wrote into the target's output",
+            "targets where it failed",
         ],
         rows,
     )
