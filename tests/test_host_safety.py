@@ -105,10 +105,11 @@ def test_an_extension_swapping_allocators_in_tracker_sessions(tmp_path: Path) ->
 
 
 # A session's census thread frees CPython's start-up record of it, and at its end its thread
-# state, through the RAW allocator without the GIL: a program that stops tracemalloc while one of
-# those frees runs has tracemalloc's hook called half torn down (a debug build aborts). So a
-# session returns from its start only once its thread holds the GIL (counted by `_thread._count`
-# from then on), and from its end only once the thread is gone from /proc/self/task.
+# state, through the RAW allocator without the GIL: a program that starts or stops tracemalloc
+# while one of those frees runs has tracemalloc's hook called half set up or torn down (a debug
+# build aborts). So a session returns from its start only once its thread holds the GIL (counted
+# by `_thread._count` from then on), and from its end only once the thread is gone from
+# /proc/self/task.
 SESSION_THREADS = """\
 import _thread, os, sys
 import memsleuth

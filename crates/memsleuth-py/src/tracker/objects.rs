@@ -152,10 +152,10 @@ impl CensusThread {
             .and_then(|t| t.call_method1("start_new_thread", (run, PyTuple::empty(py))))
             .ok()?;
         // the new thread's first step frees its start-up record through the RAW allocator
-        // without the GIL (CPython's `pythread_wrapper`): the program must not go on to stop
-        // tracemalloc meanwhile, whose hook would see it half torn down (a debug build aborts
-        // on `tracemalloc_remove_trace`'s assertion; seen in 4 of 12 runs of 50 sessions under
-        // load). The thread says when it holds the GIL, past that step.
+        // without the GIL (CPython's `pythread_wrapper`): the program must not go on to start or
+        // stop tracemalloc meanwhile, whose hook would see it half set up or torn down (a debug
+        // build aborts on `tracemalloc_remove_trace`'s assertion; seen in 4 of 12 runs of 50
+        // sessions under load). The thread says when it holds the GIL, past that step.
         let tid = py
             .detach(move || started.recv_timeout(THREAD_WAIT))
             .ok()
