@@ -206,11 +206,13 @@ pub fn c_heap_in_use() -> Option<u64> {
 /// the recorder leave. Returns false where the platform cannot do it for one thread.
 pub fn lowest_priority_for_this_thread() -> bool {
     #[cfg(target_os = "linux")]
-    // SAFETY: gettid has no preconditions; on Linux a thread id names that one thread for
-    // setpriority, and raising one's own nice value needs no privilege.
-    unsafe {
-        let tid = libc::syscall(libc::SYS_gettid) as libc::id_t;
-        libc::setpriority(libc::PRIO_PROCESS, tid, 19) == 0
+    {
+        let Some(tid) = this_thread() else {
+            return false;
+        };
+        // SAFETY: on Linux a thread id names that one thread for setpriority, and raising
+        // one's own nice value needs no privilege.
+        unsafe { libc::setpriority(libc::PRIO_PROCESS, tid as libc::id_t, 19) == 0 }
     }
     #[cfg(not(target_os = "linux"))]
     false
