@@ -7,6 +7,7 @@ import shlex
 import shutil
 import subprocess
 import sys
+import tempfile
 import time
 import uuid
 from collections.abc import Iterator
@@ -32,23 +33,30 @@ LEAK = """
 
 
 class Terminal:
-    """A real terminal (a detached tmux session, 150x45) running one shell command."""
+    """A real terminal (a detached tmux session, 150x45) running one shell command.
+
+    Each terminal has its own tmux server (`-S`): on the shared default server, one test's
+    `kill-session` of the server's last session ends the server while another test's
+    `new-session` is connecting to it ("server exited unexpectedly", seen in CI under `-n 2`)."""
 
     def __init__(self, command: str, cwd: Path) -> None:
         self.name = f"ms-{uuid.uuid4().hex[:8]}"
+        # a short path: a socket's path is limited to 107 bytes, and tmux leaves it behind
+        self.socket = Path(tempfile.gettempdir()) / f"{self.name}.tmux"
         # the marker tells when the command ended, and how
         wrapped = f"{command}; echo LIVE-EXIT=$?; sleep 60"
         size = ["-x", "150", "-y", "45"]
-        subprocess.run(
-            ["tmux", "new-session", "-d", "-s", self.name, *size, "-c", str(cwd), wrapped],
-            check=True,
+        self.tmux("new-session", "-d", "-s", self.name, *size, "-c", str(cwd), wrapped)
+
+    def tmux(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+        done = subprocess.run(
+            ["tmux", "-S", str(self.socket), *args], capture_output=True, text=True
         )
+        assert not check or done.returncode == 0, f"tmux {args[0]} failed: {done.stderr}"
+        return done
 
     def screen(self) -> str:
-        shown = subprocess.run(
-            ["tmux", "capture-pane", "-p", "-t", self.name], capture_output=True, text=True
-        )
-        return shown.stdout
+        return self.tmux("capture-pane", "-p", "-t", self.name, check=False).stdout
 
     def wait_for(self, *texts: str, timeout: float = 30) -> str:
         deadline = time.monotonic() + timeout
@@ -61,10 +69,11 @@ class Terminal:
         raise AssertionError(f"never showed {texts}:\n{screen}")
 
     def keys(self, *keys: str) -> None:
-        subprocess.run(["tmux", "send-keys", "-t", self.name, *keys], check=True)
+        self.tmux("send-keys", "-t", self.name, *keys)
 
     def close(self) -> None:
-        subprocess.run(["tmux", "kill-session", "-t", self.name], capture_output=True)
+        self.tmux("kill-server", check=False)
+        self.socket.unlink(missing_ok=True)
 
 
 @pytest.fixture
