@@ -287,6 +287,69 @@ def assert_names_the_leak(target: Target, said: str, verdict: dict[str, Any]) ->
     assert not any("memsleuth" in file for file in files), verdict["findings"]
     assert f"{target.script.name}:{line_of(target.script, 'LEAK')}" in said
     assert "detached from process" in said
+    # the holder of blocks the attacher picked from its own pass on the capture (the process
+    # never reads its capture), and the capture ends the program's time where recording ended
+    assert "KEPT" in (first["holder"] or ""), first
+    assert "held by module __main__ .KEPT" in said, said
+    assert verdict["signals"]["end_marked"], verdict
+    assert not verdict["signals"]["phases"], verdict
+
+
+END_STEPS = """
+    import json
+    import os
+    import sys
+    import time
+
+    from memsleuth import _native
+    from memsleuth._tracker import Tracker
+
+    KEPT = []
+    tracker = Tracker(sys.argv[1], census=0.2)
+    tracker.start()
+    start = time.monotonic()
+    while time.monotonic() - start < 2:
+        KEPT.append(bytes(2000 + len(KEPT) % 7))  # KEPT-LINE
+        time.sleep(0.002)
+    upto = _native.track_end_sync()
+    recording = _native.tracking()
+    AFTER = [bytearray(70000) for _ in range(50)]  # AFTER-LINE
+    # a bytes object is no gc object: its block starts at the object
+    _native.track_end_hold([(id(KEPT[-1]), 0)])
+    tracker.stop()
+    print(json.dumps({"upto": upto, "recording": recording, "size": os.path.getsize(sys.argv[1])}))
+    """
+
+
+def test_the_recording_end_stops_the_hooks_marks_the_capture_and_holds_the_blocks_given(
+    tmp_path: Path,
+) -> None:
+    # `attach`'s end, as the agent runs it, without gdb: the process never reads its capture
+    script = write(tmp_path, "ends.py", END_STEPS)
+    capture = tmp_path / "ends.msl"
+    done = subprocess.run(
+        [sys.executable, str(script), str(capture)], capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode == 0, done.stderr
+    said = json.loads(done.stdout)
+    # the hooks record nothing once the end began; the length is a whole capture's so far
+    assert said["recording"] is False
+    assert 0 < said["upto"] <= said["size"]
+    leaks = memsleuth("report", "leaks", "--json", str(capture)).json()
+    lines = {site["line"] for site in leaks["sites"] if site["file"] == str(script)}
+    assert line_of(script, "KEPT-LINE") in lines, leaks["sites"]
+    assert line_of(script, "AFTER-LINE") not in lines, leaks["sites"]
+    verdict = memsleuth("report", "verdict", "--json", str(capture)).json()
+    assert verdict["signals"]["end_marked"], verdict
+    assert not verdict["signals"]["phases"], verdict
+    first = verdict["findings"][0]
+    assert first["location"]["line"] == line_of(script, "KEPT-LINE"), verdict["findings"]
+    assert "KEPT" in (first["holder"] or ""), first
+    text = memsleuth("report", "verdict", str(capture)).stdout
+    # the program went on: its time is the run's, and what was alive, alive at the recording's end
+    assert "when the recording ended" in text, text
+    assert "the run's" in text, text
+    assert "does not mark where" not in text, text
 
 
 def assert_left_as_found(before: dict[str, Any], after: dict[str, Any]) -> None:

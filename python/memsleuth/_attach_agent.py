@@ -6,10 +6,16 @@ talks to the attacher through files beside the request, in a directory only they
 
 - ``REQUEST.status``: lines saying how far the session got: ``thread`` and ``gil`` (the
   extension's agent thread started, then took the GIL), ``tracker`` (starting it),
-  ``started``, then ``done`` (``done exiting``: the program is exiting; ``done hooks-kept``:
-  someone installed an allocator over memsleuth's, which stays as a pass-through under it) or
-  ``error REASON``;
+  ``started``, ``holders LENGTH`` (the recording ended: the capture is whole up to LENGTH,
+  the hooks record no more, and the session waits for ``REQUEST.wanted``), then ``done``
+  (``done exiting``: the program is exiting; ``done hooks-kept``: someone installed an
+  allocator over memsleuth's, which stays as a pass-through under it) or ``error REASON``;
 - ``REQUEST.stop``: made by the attacher to end the recording early (Ctrl-C);
+- ``REQUEST.wanted``: the attacher's answer to ``holders``, JSON ``[[address, rank], ...]``: the
+  surviving blocks of the largest sites, from the leak report's pass the attacher keeps on the
+  capture, for the session to look up their holders. The program never reads its own capture;
+  with no answer within ``HOLDERS_WAIT`` (an attacher gone or stuck), only instances of the
+  growing types get holders;
 - ``REQUEST.answer``: for ``attach --why EXPR`` and ``attach --census``, which record nothing,
   the text to print (status ``answered``).
 
@@ -33,6 +39,10 @@ from typing import Any
 
 # How often the session looks for the attacher's stop file and the end of its duration.
 POLL_SECONDS = 0.05
+# How long the recording's end waits for the attacher's blocks to hold. The program runs
+# untracked meanwhile; the attacher's pass may lag far behind on a machine with no idle core,
+# as it reads at the lowest priority: this is for an attacher that is stuck.
+HOLDERS_WAIT = 120.0
 
 
 def begin(request_path: str, modules_before: set[str]) -> None:
@@ -123,8 +133,8 @@ def _session(request: dict[str, Any], request_path: str, modules_before: set[str
     duration = request.get("duration")
     deadline = None if duration is None else time.monotonic() + float(duration)
     stop = request_path + ".stop"
+    attacher = int(request.get("attacher") or 0)
     try:
-        attacher = int(request.get("attacher") or 0)
         while tracker.running and not os.path.exists(stop):
             if deadline is not None and time.monotonic() >= deadline:
                 break
@@ -135,7 +145,15 @@ def _session(request: dict[str, Any], request_path: str, modules_before: set[str
         # the tracker stopped on its own: the program is exiting (its atexit handlers ran)
         exiting = not tracker.running
         try:
-            tracker.stop()
+            try:
+                # no wait inside a call into memsleuth's extension: a thread that must take the
+                # GIL back while the interpreter finalizes is ended by it, which an extension's
+                # frames on its stack would turn into an abort of the program
+                upto = None if exiting else _native.track_end_sync()
+                if upto is not None:
+                    _native.track_end_hold(_blocks_to_hold(request_path, attacher, upto) or [])
+            finally:
+                tracker.stop()
             restored = _native.track_uninstall()
         except BaseException as e:
             _status(request_path, f"error {e}")
@@ -143,6 +161,23 @@ def _session(request: dict[str, Any], request_path: str, modules_before: set[str
             _forget(modules_before)
             done = "done exiting" if exiting else "done" if restored else "done hooks-kept"
             _status(request_path, done)
+
+
+def _blocks_to_hold(request_path: str, attacher: int, upto: int) -> list[tuple[int, int]] | None:
+    """Asks the attacher which blocks to look the holders of up, the capture being whole up to
+    ``upto``, and waits for its answer."""
+    _status(request_path, f"holders {upto}")
+    wanted = request_path + ".wanted"
+    deadline = time.monotonic() + HOLDERS_WAIT
+    while time.monotonic() < deadline:
+        # the attacher writes the answer beside it, then renames it: never read half-written
+        unreadable = (OSError, ValueError, TypeError)
+        with contextlib.suppress(*unreadable), open(wanted, encoding="utf-8") as f:
+            return [(int(a), int(rank)) for a, rank in json.load(f)]
+        if not attacher or _attacher_gone(request_path, attacher):
+            return None
+        time.sleep(POLL_SECONDS)
+    return None
 
 
 def _forget(modules_before: set[str]) -> None:

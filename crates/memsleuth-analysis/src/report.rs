@@ -63,7 +63,7 @@ impl TimelineReport {
         let program_end = timeline
             .marks
             .iter()
-            .find(|m| m.1 == memsleuth_format::PHASE_MAIN_END)
+            .find(|m| memsleuth_format::ends_program_time(&m.1))
             .map_or(f64::INFINITY, |m| m.0);
         let program = || timeline.total.iter().filter(|p| p.t <= program_end);
         let t: Vec<f64> = program().map(|p| p.t).collect();

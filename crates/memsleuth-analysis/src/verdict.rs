@@ -176,6 +176,9 @@ pub struct Signals {
     pub threads: bool,
     /// The capture marks the end of the program's main code.
     pub phases: bool,
+    /// The capture marks where the program's time ends for the analyses: its main code's end,
+    /// or `attach`'s recording end.
+    pub end_marked: bool,
     /// The C allocator was tracked too (the `native` instrument): site findings count the
     /// memory extensions took from malloc and mmap, not only Python's allocators'.
     pub native: bool,
@@ -313,7 +316,9 @@ impl ProgramVerdict {
         if let Some(r) = &leaks {
             signals.sites = true;
             signals.rss = !r.rss.is_empty();
-            signals.phases = r.capture.phases.main_end_ns.is_some();
+            let phases = r.capture.phases;
+            signals.phases = phases.main_end_ns.is_some();
+            signals.end_marked = phases.main_end_ns.or(phases.recording_end_ns).is_some();
             signals.native = r.capture.instruments.iter().any(|i| i == "native");
             program_ns = r.at_ns;
             heap_rate = heap_trend(r);

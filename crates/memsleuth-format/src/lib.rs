@@ -49,6 +49,16 @@ pub const CODEC_LZ4: u8 = 1;
 /// stamped after it.
 pub const PHASE_MAIN_END: &str = "memsleuth:main-end";
 pub const PHASE_SHUTDOWN_END: &str = "memsleuth:shutdown-end";
+/// Mark label of `memsleuth attach`'s recording end: the hooks stopped recording, and what
+/// follows is memsleuth's own end work (the last census, the holders) while the program goes
+/// on. Like [`PHASE_MAIN_END`], it ends the program's time for the analyses.
+pub const PHASE_RECORDING_END: &str = "memsleuth:recording-end";
+
+/// Whether a mark ends the program's time for the analyses: what follows it is not the
+/// program's to be judged on.
+pub fn ends_program_time(label: &str) -> bool {
+    label == PHASE_MAIN_END || label == PHASE_RECORDING_END
+}
 /// Mark label of `hunt`'s tracked runs: one before the first, one after each (the caches
 /// cleared and the gc run), so what each run left alive can be read at its mark.
 pub const HUNT_RUN: &str = "memsleuth:hunt-run";

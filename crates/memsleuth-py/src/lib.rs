@@ -147,6 +147,8 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(tracker::track_mark, m)?)?;
     m.add_function(wrap_pyfunction!(tracker::track_phase, m)?)?;
     m.add_function(wrap_pyfunction!(tracker::track_main_end, m)?)?;
+    m.add_function(wrap_pyfunction!(tracker::track_end_sync, m)?)?;
+    m.add_function(wrap_pyfunction!(tracker::track_end_hold, m)?)?;
     m.add_function(wrap_pyfunction!(tracker::tracking, m)?)?;
     m.add_function(wrap_pyfunction!(tracker::track_uninstall, m)?)?;
     m.add_function(wrap_pyfunction!(tracker::native_attach, m)?)?;

@@ -128,6 +128,19 @@ impl RecordSink {
             .map_err(|_| RecorderError::ThreadLost)?;
         rx.recv().map_err(|_| RecorderError::ThreadLost)
     }
+
+    /// [`AllocRecorder::sync`], from another thread.
+    pub fn sync(&self) -> Result<u64, RecorderError> {
+        let (tx, rx) = mpsc::channel();
+        self.commands
+            .send(Command::Sync(tx))
+            .map_err(|_| RecorderError::ThreadLost)?;
+        match rx.recv() {
+            Ok(Ok(written)) => Ok(written),
+            Ok(Err(e)) => Err(RecorderError::Format(std::io::Error::other(e).into())),
+            Err(_) => Err(RecorderError::ThreadLost),
+        }
+    }
 }
 
 /// The recorder thread and how to stop it.
@@ -217,15 +230,7 @@ impl AllocRecorder {
     /// reader must stop there). A caller holding the GIL should release it while waiting
     /// (hooks of other threads may wait for the recorder).
     pub fn sync(&self) -> Result<u64, RecorderError> {
-        let (tx, rx) = mpsc::channel();
-        self.commands
-            .send(Command::Sync(tx))
-            .map_err(|_| RecorderError::ThreadLost)?;
-        match rx.recv() {
-            Ok(Ok(written)) => Ok(written),
-            Ok(Err(e)) => Err(RecorderError::Format(std::io::Error::other(e).into())),
-            Err(_) => Err(RecorderError::ThreadLost),
-        }
+        self.sink().sync()
     }
 
     /// Drains what is left, resolves every frame, writes the trailer and joins the thread.

@@ -328,7 +328,7 @@ pub fn verdict_text(v: &ProgramVerdict, capture: &Path) -> String {
     if v.state != State::NoLeak {
         out.push_str(&format!("\n  {}\n", signals_words(v)));
     }
-    if !v.signals.phases && v.signals.sites {
+    if !v.signals.end_marked && v.signals.sites {
         out.push_str(
             "  note: this capture does not mark where the program's main code ended (an older \
              memsleuth, or the Python API): trends run to the end of the capture\n",

@@ -1,5 +1,6 @@
-//! The verdict on a capture another process is still writing (`memsleuth live`): one leak
-//! pass, read on as the capture grows, through its complete chunks only.
+//! The verdict on a capture another process is still writing (`memsleuth live`, and the
+//! attacher of `memsleuth attach`): one leak pass, read on as the capture grows, through its
+//! complete chunks only.
 
 use std::fs::File;
 use std::io::{BufReader, Take};
@@ -8,7 +9,7 @@ use std::path::{Path, PathBuf};
 use memsleuth_format::Follow;
 
 use super::leaks::LeakPass;
-use super::LeakOptions;
+use super::{LeakOptions, LeakReport};
 use crate::{AnalysisError, ProgramVerdict};
 
 /// A capture followed as it is written: [`Followed::refresh`] reads what was added since the
@@ -36,6 +37,13 @@ impl Followed {
     /// The verdict on what the capture holds now; `None` while it holds no allocation yet (its
     /// recorder has not flushed, or it records no allocations).
     pub fn refresh(&mut self) -> Result<Option<ProgramVerdict>, AnalysisError> {
+        self.read_on(&|| false)?;
+        Ok(self.report()?.map(ProgramVerdict::from_leaks))
+    }
+
+    /// Reads the complete chunks written since the last read, stopping early at a chunk's end
+    /// once `stop` says so (a later read goes on from there).
+    pub fn read_on(&mut self, stop: &dyn Fn() -> bool) -> Result<(), AnalysisError> {
         let file = match &mut self.file {
             Some(f) => f,
             None => self
@@ -46,22 +54,35 @@ impl Followed {
             .follow
             .whole_len(file)
             .map_err(|e| AnalysisError::Format(e.into()))?;
+        self.read_to(upto, stop)
+    }
+
+    /// Reads on to `upto`: a length its writer said ends a complete chunk (a recorder's sync),
+    /// or `u64::MAX` once the capture is finished, trailer and all.
+    pub fn read_to(&mut self, upto: u64, stop: &dyn Fn() -> bool) -> Result<(), AnalysisError> {
         if upto <= memsleuth_format::PREAMBLE_LEN as u64 {
-            return Ok(None);
+            return Ok(());
         }
         match &mut self.pass {
-            Some(pass) => pass.read_to(upto),
+            Some(pass) => {
+                pass.read_to_unless(upto, stop);
+            }
             None => {
                 let mut pass = LeakPass::open_unread(&self.path, &self.opts, upto)?;
-                pass.read_to(upto);
+                pass.read_to_unless(upto, stop);
                 self.pass = Some(pass);
             }
         }
+        Ok(())
+    }
+
+    /// The leak report on what was read so far; `None` before any allocation.
+    pub fn report(&self) -> Result<Option<LeakReport>, AnalysisError> {
         let Some(pass) = &self.pass else {
             return Ok(None);
         };
         match pass.report() {
-            Ok(r) => Ok(Some(ProgramVerdict::from_leaks(r))),
+            Ok(r) => Ok(Some(r)),
             Err(AnalysisError::NoAllocations) => Ok(None),
             Err(e) => Err(e),
         }

@@ -208,7 +208,7 @@ impl Visitor for LiveHeap {
     }
 
     fn mark(&mut self, t_ns: u64, label: &str) {
-        if label == memsleuth_format::PHASE_MAIN_END && self.main_end.is_none() {
+        if memsleuth_format::ends_program_time(label) && self.main_end.is_none() {
             self.main_end = Some(t_ns);
         }
     }

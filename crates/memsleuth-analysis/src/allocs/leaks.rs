@@ -490,6 +490,16 @@ impl<R: Read> LeakPass<R> {
 }
 
 impl LeakReport {
+    /// The blocks whose holders the tracker's end looks up in the process, each with its
+    /// site's rank (the largest site first): [`LeakReport::samples`], flattened.
+    pub fn blocks_to_hold(&self) -> Vec<(u64, usize)> {
+        self.samples
+            .iter()
+            .enumerate()
+            .flat_map(|(rank, site)| site.iter().map(move |&a| (a, rank)))
+            .collect()
+    }
+
     /// Analyses a capture file.
     pub fn from_path(path: &Path, opts: &LeakOptions) -> Result<LeakReport, AnalysisError> {
         Self::from_source(&open_path(path), opts)

@@ -150,12 +150,13 @@ pub struct CaptureInfo {
     pub without_unwind: Vec<String>,
 }
 
-/// When the program's main code and its shutdown ended; `None` in captures without phase marks
-/// (older ones, the API's sessions).
+/// When the program's main code and its shutdown ended, or `attach`'s recording; `None` in
+/// captures without phase marks (older ones, the API's sessions).
 #[derive(Debug, Clone, Copy, Default, Serialize)]
 pub struct Phases {
     pub main_end_ns: Option<u64>,
     pub shutdown_end_ns: Option<u64>,
+    pub recording_end_ns: Option<u64>,
 }
 
 impl Phases {
@@ -164,6 +165,7 @@ impl Phases {
         Phases {
             main_end_ns: find(memsleuth_format::PHASE_MAIN_END),
             shutdown_end_ns: find(memsleuth_format::PHASE_SHUTDOWN_END),
+            recording_end_ns: find(memsleuth_format::PHASE_RECORDING_END),
         }
     }
 }

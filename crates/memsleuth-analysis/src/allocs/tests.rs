@@ -1055,6 +1055,86 @@ fn a_pass_stopped_at_the_main_code_end_goes_on_to_the_report_of_the_whole_captur
     assert_eq!(resumed.capture.end.reason, whole.capture.end.reason);
 }
 
+/// `attach`'s end: the attacher follows the capture the process writes, reads it to the length
+/// the process synced at the recording's end to pick the blocks whose holders it looks up, then
+/// to the end once it is finished. The recording-end mark ends the program's time as the main
+/// code's end does, without saying the program ended; the followed pass makes the report one
+/// read of the finished file makes.
+#[test]
+fn a_followed_pass_read_to_the_recording_end_then_on_is_the_finished_files_report() {
+    let mut c = Cap::new();
+    let grow = c.stack("main@app.py:1 > remember@app.py:40");
+    let addrs: Vec<u64> = (0..200u64).map(|i| 0x10_0000 + i * 0x1_0000).collect();
+    for (i, &a) in addrs.iter().enumerate() {
+        c.alloc(i as f64 * 10.0, a, 64 * KIB, grow);
+    }
+    c.record(memsleuth_format::Record::Mark(memsleuth_format::Mark {
+        t_ns: ms(2000.0),
+        label: memsleuth_format::PHASE_RECORDING_END.into(),
+    }));
+    c.write_frames();
+    c.flush();
+    let synced = c.written();
+    // the end's work in the process: the holder of a block the attacher picked, and RSS read
+    // while it waited (not the program's time)
+    c.record(memsleuth_format::Record::Holder(memsleuth_format::Holder {
+        stack: 0,
+        addr: addrs[150],
+        root_kind: 0,
+        root: "module app".into(),
+        steps: vec![memsleuth_format::HolderStep {
+            edge: ".KEPT".into(),
+            type_name: "list".into(),
+            ..memsleuth_format::HolderStep::default()
+        }],
+    }));
+    c.sample(5000.0, 900 * MIB);
+    let path = temp_capture("followed", &c.finish(5000.0));
+    let opts = LeakOptions::default();
+
+    let mut followed = Followed::new(&path, opts.clone());
+    followed
+        .read_to(synced, &|| false)
+        .expect("read to the sync");
+    let at_end = followed.report().expect("report").expect("allocations");
+    let picked = at_end.blocks_to_hold();
+    assert!(
+        !picked.is_empty()
+            && picked
+                .iter()
+                .all(|(a, rank)| addrs.contains(a) && *rank == 0),
+        "the growing site's blocks are picked: {picked:?}"
+    );
+    followed
+        .read_to(u64::MAX, &|| false)
+        .expect("read to the end");
+    let followed = followed.report().expect("report").expect("allocations");
+    let whole = LeakReport::from_path(&path, &opts).expect("one pass");
+    std::fs::remove_file(&path).ok();
+    for r in [&followed, &whole] {
+        assert_eq!(
+            r.at_ns,
+            ms(2000.0),
+            "the program's time ends with the recording"
+        );
+        let row = site(r, "remember").expect("the growing site");
+        assert_eq!(row.bytes, 200 * 64 * KIB);
+        assert!(row.growing(), "{row:#?}");
+        assert_eq!(r.holders.len(), 1, "{:#?}", r.holders);
+        assert_eq!(r.holders[0].addr, addrs[150]);
+        assert_eq!(r.capture.phases.recording_end_ns, Some(ms(2000.0)));
+        assert_eq!(r.capture.phases.main_end_ns, None);
+    }
+    assert_eq!(followed.capture.end.reason, whole.capture.end.reason);
+    let verdict = crate::ProgramVerdict::from_leaks(followed);
+    assert!(verdict.signals.end_marked, "{:?}", verdict.signals);
+    assert!(
+        !verdict.signals.phases,
+        "the program went on: {:?}",
+        verdict.signals
+    );
+}
+
 /// A small-object leak whose RSS grows by more than its heap: memsleuth's own tables of the
 /// live blocks grow beside it. With those bytes recorded the growth is not C's; without, the
 /// same RSS would be a native leak.

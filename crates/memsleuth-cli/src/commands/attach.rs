@@ -7,6 +7,7 @@ use std::time::{Duration, Instant};
 use anyhow::{bail, Context};
 use clap::Args;
 
+use super::attach_pass;
 use crate::inject::{self, Failure};
 use crate::signals::StopOnSignal;
 use crate::Agent;
@@ -157,6 +158,7 @@ pub fn run(args: AttachArgs, agent: Option<&Agent>) -> anyhow::Result<i32> {
                 return Ok(0);
             }
             Some("started") | Some("done") | Some("done hooks-kept") => break,
+            Some(s) if s.starts_with("holders ") => break,
             Some(s) if s.starts_with("error ") && !recording => {
                 bail!("no answer from process {pid}: {}", &s[6..])
             }
@@ -185,7 +187,11 @@ pub fn run(args: AttachArgs, agent: Option<&Agent>) -> anyhow::Result<i32> {
         "memsleuth: recording process {pid} {until}; capture: {}\n",
         given.display()
     ));
+    // the leak report's pass, kept here rather than in the process (see `attach_pass`)
+    let following =
+        attach_pass::Following::spawn(&output, session.file("status"), session.file("wanted"));
     let mut asked = false;
+    let mut answered = false;
     if args.live {
         // the view takes the terminal (Ctrl-C is a key there): leaving it ends the recording
         let watched = super::live::follow(&output, Duration::from_secs(1));
@@ -202,6 +208,16 @@ pub fn run(args: AttachArgs, agent: Option<&Agent>) -> anyhow::Result<i32> {
         }
         if let Some(e) = s.as_deref().and_then(|s| s.strip_prefix("error ")) {
             bail!("memsleuth failed in process {pid}: {e}");
+        }
+        // no thread to answer the process (it could not start): answered from here
+        if following.is_none() && !answered {
+            if let Some(upto) = attach_pass::holders_asked(&session.file("status")) {
+                let mut pass = attach_pass::new_pass(&output);
+                let blocks = attach_pass::blocks_to_hold(&mut pass, upto);
+                attach_pass::answer(&session.file("wanted"), &blocks)
+                    .context("cannot answer the process")?;
+                answered = true;
+            }
         }
         if !memsleuth_platform::alive(pid) {
             break "exiting".to_string();
@@ -227,7 +243,12 @@ pub fn run(args: AttachArgs, agent: Option<&Agent>) -> anyhow::Result<i32> {
     if args.no_report {
         return Ok(0);
     }
-    super::run::report(&output, &given, true, None)
+    // the pass read all but the last moments already: it reads the rest, and is the verdict
+    let made = following
+        .and_then(attach_pass::Following::take_back)
+        .and_then(attach_pass::verdict)
+        .map(Box::new);
+    super::run::report(&output, &given, true, made)
         .with_context(|| format!("cannot report on {}", given.display()))?;
     Ok(0)
 }

@@ -1,4 +1,5 @@
 pub mod attach;
+mod attach_pass;
 pub mod hunt;
 pub mod instruments;
 pub mod live;

@@ -330,10 +330,7 @@ pub fn run(
         stack_depth: usize::from(args.stack_depth),
         census: args.census,
         native: args.native,
-        exit_report: (!args.no_report || args.check).then(|| memsleuth_analysis::LeakOptions {
-            bins: super::report::FLAME_BINS,
-            ..memsleuth_analysis::LeakOptions::default()
-        }),
+        exit_report: (!args.no_report || args.check).then(verdict_options),
     };
     // the verdict at exit is made in this process: its reports follow this choice
     args.native_frames.apply();
@@ -465,6 +462,14 @@ pub(crate) fn report(
     Ok(verdict.leaking())
 }
 
+/// How the verdict after a recording reads the capture: with the bins of its flame graph.
+pub(crate) fn verdict_options() -> memsleuth_analysis::LeakOptions {
+    memsleuth_analysis::LeakOptions {
+        bins: super::report::FLAME_BINS,
+        ..memsleuth_analysis::LeakOptions::default()
+    }
+}
+
 /// The verdict read from the capture, when the tracker did not make it (no censuses, or no
 /// room); `None` when there is no room for it either, said to the user.
 fn verdict_from_capture(
@@ -473,10 +478,7 @@ fn verdict_from_capture(
 ) -> anyhow::Result<Option<memsleuth_analysis::ProgramVerdict>> {
     use memsleuth_analysis::ProgramVerdict;
 
-    let opts = memsleuth_analysis::LeakOptions {
-        bins: super::report::FLAME_BINS,
-        ..memsleuth_analysis::LeakOptions::default()
-    };
+    let opts = verdict_options();
 
     // a program that ran into its memory limit (`ulimit -v`) leaves no room for the analysis,
     // and a Rust allocation the OS refuses aborts the process: say so instead

@@ -43,6 +43,15 @@ struct Active {
     /// The exit report's pass, read while the program runs (`run` with its exit report and
     /// the `objects` instrument, whose main-code end makes that report).
     reader: Option<reader::PassReader>,
+    /// Between `attach`'s two end steps: what the second needs of the first.
+    holding: Option<Holding>,
+}
+
+struct Holding {
+    /// The census thread's first census, to tell the growing types.
+    first_census: Option<memsleuth_format::Census>,
+    /// When the end began, on the capture's clock.
+    t_ns: u64,
 }
 
 static ACTIVE: Mutex<Option<Active>> = Mutex::new(None);
@@ -242,6 +251,7 @@ pub fn track_start(
         path,
         main_end: None,
         reader,
+        holding: None,
     });
     Ok(())
 }
@@ -414,6 +424,81 @@ pub fn track_main_end(
         .lock()
         .map_err(|_| MemsleuthError::new_err("tracker state lost"))?;
     *active = Some(a);
+    Ok(())
+}
+
+/// `attach`'s end, first step: the recording ends for the analyses, and the capture is made
+/// whole so far for the attacher to pick the blocks to hold (see [`track_end_hold`]). The
+/// census thread stops; a recording-end mark ends the program's time in the capture; the hooks
+/// stop recording, so the program runs untracked while the attacher reads; the capture is
+/// synced. Returns its length then, or `None` without the `objects` instrument or once the
+/// end's work is done. The program never reads its own capture: it pays neither the pass' time
+/// nor its tables, which `track_stop`'s own end work would build in it.
+#[pyfunction]
+pub fn track_end_sync(py: Python<'_>) -> PyResult<Option<u64>> {
+    let taken = {
+        let mut active = ACTIVE
+            .lock()
+            .map_err(|_| MemsleuthError::new_err("tracker state lost"))?;
+        match active.as_mut() {
+            Some(a) if a.owner == std::process::id() && a.objects && a.main_end.is_none() => {
+                // a `track_stop` meanwhile (the program exiting) finds the end's work done
+                a.main_end = Some(objects::MainEnd::without_report());
+                if let Some(c) = a.census.as_ref() {
+                    // no census stamped after the mark below (see `track_main_end`)
+                    c.ask_stop();
+                }
+                Some((a.census.take(), a.recorder.sink()))
+            }
+            _ => None,
+        }
+    };
+    let Some((census, sink)) = taken else {
+        return Ok(None);
+    };
+    let lost = |_| MemsleuthError::new_err("the recorder thread is gone");
+    py.detach(|| sink.phase(memsleuth_format::PHASE_RECORDING_END))
+        .map_err(lost)?;
+    hooks::disable();
+    native::uninstall();
+    let first_census = census.and_then(|c| py.detach(|| c.stop()));
+    let t_ns = sink.now_ns();
+    let upto = py.detach(|| sink.sync()).map_err(lost)?;
+    let mut active = ACTIVE
+        .lock()
+        .map_err(|_| MemsleuthError::new_err("tracker state lost"))?;
+    let Some(a) = active.as_mut().filter(|a| a.owner == std::process::id()) else {
+        return Ok(None);
+    };
+    a.holding = Some(Holding { first_census, t_ns });
+    Ok(Some(upto))
+}
+
+/// `attach`'s end, second step: the last census and the holder searches, for the blocks of
+/// the largest sites the attacher picked (`[(address, rank)]`; none when it did not answer:
+/// instances of the growing types only). Then [`track_stop`] ends the session.
+#[pyfunction]
+pub fn track_end_hold(py: Python<'_>, blocks: Vec<(u64, usize)>) -> PyResult<()> {
+    let taken = {
+        let mut active = ACTIVE
+            .lock()
+            .map_err(|_| MemsleuthError::new_err("tracker state lost"))?;
+        active
+            .as_mut()
+            .filter(|a| a.owner == std::process::id())
+            .and_then(|a| Some((a.holding.take()?, a.recorder.sink(), a.path.clone())))
+    };
+    let Some((holding, sink, path)) = taken else {
+        return Ok(());
+    };
+    // the heap walk's tables, in a program near its memory limit: as `objects::at_main_end`
+    if !memsleuth_platform::can_map(memsleuth_analysis::allocs::memory_needed(&path)) {
+        return Ok(());
+    }
+    hooks::ignoring_this_thread(|| {
+        let first = holding.first_census.as_ref();
+        objects::hold_at_end(py, &sink, holding.t_ns, &blocks, &[], first)
+    });
     Ok(())
 }
 

@@ -328,18 +328,36 @@ pub(crate) fn at_main_end(
         let leaks = pass.report().ok()?;
         Some((pass, leaks))
     })?;
-    // stack 0: found at the end, these also serve as instances of their types (`report growth`)
-    let wanted: Vec<(u64, usize, u32)> = leaks
-        .samples
-        .iter()
-        .enumerate()
-        .flat_map(|(rank, site)| site.iter().map(move |&a| (a, rank, 0)))
-        .collect();
+    let wanted = leaks.blocks_to_hold();
     drop(leaks);
-    hold(py, sink, t_ns, &wanted, extra_roots, first_census, true);
+    hold_at_end(py, sink, t_ns, &wanted, extra_roots, first_census);
     Some(MainEnd {
         pass: whole.then_some(pass),
     })
+}
+
+/// [`at_main_end`]'s census and holder searches, for blocks picked elsewhere: by the attacher
+/// of `memsleuth attach`, which keeps the leak report's pass on the capture in its own
+/// process, so the program pays neither the pass' time nor its tables. `t_ns`: when the end
+/// began, on the capture's clock.
+pub(crate) fn hold_at_end(
+    py: Python<'_>,
+    sink: &RecordSink,
+    t_ns: u64,
+    blocks: &[(u64, usize)],
+    extra_roots: &[(Bound<'_, PyAny>, String)],
+    first_census: Option<&Census>,
+) {
+    // stack 0: found at the end, these also serve as instances of their types (`report growth`)
+    let wanted: Vec<(u64, usize, u32)> = blocks.iter().map(|&(a, rank)| (a, rank, 0)).collect();
+    hold(py, sink, t_ns, &wanted, extra_roots, first_census, true);
+}
+
+impl MainEnd {
+    /// The end's work was done with no report to read on (see [`hold_at_end`]).
+    pub(crate) fn without_report() -> MainEnd {
+        MainEnd { pass: None }
+    }
 }
 
 /// The leak report on the whole capture: the pass stopped at the main code's end reads what
