@@ -350,6 +350,8 @@ def test_the_recording_end_stops_the_hooks_marks_the_capture_and_holds_the_block
     assert "when the recording ended" in text, text
     assert "the run's" in text, text
     assert "does not mark where" not in text, text
+    listed = memsleuth("report", "leaks", str(capture)).stdout
+    assert "still alive when the recording ended" in listed, listed
 
 
 def assert_left_as_found(before: dict[str, Any], after: dict[str, Any]) -> None:

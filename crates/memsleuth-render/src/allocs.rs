@@ -224,11 +224,14 @@ fn caveats(c: &CaptureInfo) -> Vec<String> {
     out
 }
 
-/// "at exit" or "at 2.0 s".
+/// "at exit" or "at 2.0 s"; a recording stopped while the program went on (`attach`, the
+/// API's `Tracker.stop()`) ends "when the recording ended".
 fn when(r: &LeakReport) -> String {
     if r.at_end {
         if r.capture.end.cut_short {
             "at the end of the capture".into()
+        } else if r.capture.end.reason == Some(memsleuth_analysis::EndCause::Stopped) {
+            "when the recording ended".into()
         } else {
             "at exit".into()
         }
