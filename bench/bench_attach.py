@@ -37,7 +37,7 @@ import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO
+from typing import IO, Optional
 
 from bench_alloc import table
 from results_md import cpu_model, dist_version, tree_revision, write_section
@@ -68,6 +68,8 @@ class Run:
     during: float  # requests/s while attached, as a ratio of the rate before
     after: float  # requests/s after the detach, as a ratio of the rate before
     wrote_into_target: bool  # the tool printed into the target's stdout or stderr
+    # seconds from the stop request until the verdict is printed (memsleuth; memray gives none)
+    verdict: Optional[float] = None
 
 
 @dataclass
@@ -75,8 +77,9 @@ class Cell:
     runs: list[Run] = field(default_factory=list)
     failures: list[str] = field(default_factory=list)
 
-    def median(self, attr: str) -> float:
-        return float(statistics.median(getattr(r, attr) for r in self.runs))
+    def median(self, attr: str) -> Optional[float]:
+        got = [getattr(r, attr) for r in self.runs if getattr(r, attr) is not None]
+        return float(statistics.median(got)) if got else None
 
 
 class Failed(Exception):
@@ -138,6 +141,7 @@ def one_run(cfg: str, tmp: Path, n: int) -> Run:
             read_until(proc.stderr, "detached from process", deadline)
             t_left = time.monotonic()
             rest = proc.communicate(timeout=TIMEOUT)[1]
+            t_verdict: Optional[float] = time.monotonic()
             if proc.returncode != 0:
                 raise Failed(f"memsleuth attach exited {proc.returncode}: {rest.strip()[-400:]}")
         else:
@@ -158,6 +162,7 @@ def one_run(cfg: str, tmp: Path, n: int) -> Run:
                 said = left.stderr.strip()[-400:]
                 raise Failed(f"memray detach exited {left.returncode}: {said}")
             t_left = time.monotonic()
+            t_verdict = None
         out, err = target.communicate(timeout=TIMEOUT)
         if target.returncode != 0:
             raise Failed(f"the target exited {target.returncode}: {err.strip()[-400:]}")
@@ -172,6 +177,7 @@ def one_run(cfg: str, tmp: Path, n: int) -> Run:
             during=rate(windows, t_active, t_stop) / before,
             after=rate(windows, t_left + 0.3, windows[-1][0]) / before,
             wrote_into_target=bool(out.strip() or err.strip()),
+            verdict=None if t_verdict is None else t_verdict - t_stop,
         )
     finally:
         if target.poll() is None:
@@ -242,8 +248,10 @@ def render(
         "and is told to stop (memsleuth: Ctrl-C; memray: `memray detach PID`). Attach: the",
         "command's start to memsleuth's \"recording\" line, or to `memray attach`'s return (it",
         'then tracks in the background). Detach: the stop request to memsleuth\'s "detached"',
-        "line, or `memray detach`'s run time. Rates: the target's requests per second while",
-        "attached and from 0.3 s after the detach to its end, as ratios to its rate before the",
+        "line, or `memray detach`'s run time. Verdict: the stop request to the end of",
+        "memsleuth's command, its verdict printed (memray prints none). Rates: the target's",
+        "requests per second while attached and from 0.3 s after the detach to its end, as",
+        "ratios to its rate before the",
         "attach (1.00x: unharmed; lower: slower). Medians over the targets the tool",
         "attached to and detached from; the targets where it failed are counted apart.",
         "",
@@ -256,14 +264,16 @@ def render(
             f"**{len(cell.failures)} of {tried}**: {cell.failures[-1]}" if cell.failures else "none"
         )
         if not cell.runs:
-            rows.append([name, "", "", "", "", "", failed])
+            rows.append([name, "", "", "", "", "", "", failed])
             continue
         wrote = any(r.wrote_into_target for r in cell.runs)
+        verdict = cell.median("verdict")
         rows.append(
             [
                 name,
                 f"{cell.median('attach'):.2f} s",
                 f"{cell.median('detach'):.2f} s",
+                "none printed" if verdict is None else f"{verdict:.2f} s",
                 f"{cell.median('during'):.2f}x",
                 f"{cell.median('after'):.2f}x",
                 "**yes**" if wrote else "no",
@@ -275,6 +285,7 @@ def render(
             "tool",
             "time to attach",
             "time to detach",
+            "stop to verdict printed",
             "target's rate while attached",
             "target's rate after detach",
             "wrote into the target's output",
