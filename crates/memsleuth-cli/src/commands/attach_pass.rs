@@ -11,13 +11,18 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{self, Receiver};
 use std::sync::Arc;
 use std::thread::JoinHandle;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use memsleuth_analysis::allocs::Followed;
 use memsleuth_analysis::ProgramVerdict;
 
 /// How often the pass reads on: often enough that the end finds little left to read.
 const READ_EVERY: Duration = Duration::from_millis(500);
+/// The longest read at a time; the reader then rests at least as long as it read. A busy
+/// process writes its capture about as fast as a core reads it, and a reader taking a whole
+/// core beside it slowed it by a fifth on two cores, even at the lowest priority: what it has
+/// not read when the recording ends is read then, while the program runs untracked.
+const READ_AT_MOST: Duration = Duration::from_millis(250);
 /// How long the reader's pass is waited for before the capture is read again from its start.
 const STOP_WAIT: Duration = Duration::from_millis(500);
 /// How often the thread looks for the process' question (`holders LENGTH` in its status).
@@ -96,9 +101,11 @@ impl Reader {
                 memsleuth_platform::lowest_priority_for_this_thread();
                 let stopped = || stopping.load(Ordering::Relaxed);
                 while !stopped() {
+                    let began = Instant::now();
+                    let enough = || stopped() || began.elapsed() >= READ_AT_MOST;
                     // the capture may not exist yet, or hold no whole chunk: next time
-                    let _ = pass.read_on(&stopped);
-                    std::thread::park_timeout(READ_EVERY);
+                    let _ = pass.read_on(&enough);
+                    std::thread::park_timeout(READ_EVERY.max(began.elapsed()));
                 }
                 let _ = send.send(pass);
             })
