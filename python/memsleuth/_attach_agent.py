@@ -40,8 +40,8 @@ from typing import Any
 # How often the session looks for the attacher's stop file and the end of its duration.
 POLL_SECONDS = 0.05
 # How long the recording's end waits for the attacher's blocks to hold. The program runs
-# untracked meanwhile; the attacher's pass may lag far behind on a machine with no idle core,
-# as it reads at the lowest priority: this is for an attacher that is stuck.
+# untracked meanwhile, while the attacher reads what its pass has not read yet (much of the
+# capture, on a machine with no idle core): this is for an attacher that is stuck.
 HOLDERS_WAIT = 120.0
 
 

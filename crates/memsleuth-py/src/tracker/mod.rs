@@ -456,14 +456,15 @@ pub fn track_end_sync(py: Python<'_>) -> PyResult<Option<u64>> {
     let Some((census, sink)) = taken else {
         return Ok(None);
     };
-    let lost = |_| MemsleuthError::new_err("the recorder thread is gone");
-    py.detach(|| sink.phase(memsleuth_format::PHASE_RECORDING_END))
-        .map_err(lost)?;
+    let marked = py.detach(|| sink.phase(memsleuth_format::PHASE_RECORDING_END));
     hooks::disable();
     native::uninstall();
+    // joined whatever happened to the recorder: the census thread is out of the session now
     let first_census = census.and_then(|c| py.detach(|| c.stop()));
     let t_ns = sink.now_ns();
-    let upto = py.detach(|| sink.sync()).map_err(lost)?;
+    let upto = marked
+        .and_then(|_| py.detach(|| sink.sync()))
+        .map_err(|_| MemsleuthError::new_err("the recorder thread is gone"))?;
     let mut active = ACTIVE
         .lock()
         .map_err(|_| MemsleuthError::new_err("tracker state lost"))?;
