@@ -981,11 +981,9 @@ fn launcher_frames_of_memsleuth_run_are_trimmed() {
     assert_eq!(r.leaks.frames(second).len(), 2);
 }
 
-/// `run` reads its capture once at exit in two steps: up to the end of the program's main code,
-/// while the program still holds what grew (its holders are searched then), and the rest after
-/// the shutdown freed it. The two steps make the report one pass over the whole file makes.
-#[test]
-fn a_pass_stopped_at_the_main_code_end_goes_on_to_the_report_of_the_whole_capture() {
+/// 200 blocks of 64 KiB kept at one site over 2 s, then a mark with `label`, all flushed: the
+/// capture a tracker syncs at the end of the program's time. Returns the block addresses too.
+fn grown_to_a_mark(label: &str) -> (Cap, Vec<u64>) {
     let mut c = Cap::new();
     let grow = c.stack("main@app.py:1 > remember@app.py:40");
     let addrs: Vec<u64> = (0..200u64).map(|i| 0x10_0000 + i * 0x1_0000).collect();
@@ -994,24 +992,38 @@ fn a_pass_stopped_at_the_main_code_end_goes_on_to_the_report_of_the_whole_captur
     }
     c.record(memsleuth_format::Record::Mark(memsleuth_format::Mark {
         t_ns: ms(2000.0),
-        label: memsleuth_format::PHASE_MAIN_END.into(),
+        label: label.into(),
     }));
     c.write_frames();
     c.flush();
-    let main_end = c.written();
-    // what the tracker finds at the main code's end, then the shutdown (an atexit handler)
-    // frees it all
-    c.record(memsleuth_format::Record::Holder(memsleuth_format::Holder {
+    (c, addrs)
+}
+
+/// A holder record: the block at `addr` is kept by module `app` through one step.
+fn holder_of(addr: u64, edge: &str, type_name: &str) -> memsleuth_format::Record {
+    memsleuth_format::Record::Holder(memsleuth_format::Holder {
         stack: 0,
-        addr: addrs[150],
+        addr,
         root_kind: 0,
         root: "module app".into(),
         steps: vec![memsleuth_format::HolderStep {
-            edge: "._registry".into(),
-            type_name: "dict".into(),
+            edge: edge.into(),
+            type_name: type_name.into(),
             ..memsleuth_format::HolderStep::default()
         }],
-    }));
+    })
+}
+
+/// `run` reads its capture once at exit in two steps: up to the end of the program's main code,
+/// while the program still holds what grew (its holders are searched then), and the rest after
+/// the shutdown freed it. The two steps make the report one pass over the whole file makes.
+#[test]
+fn a_pass_stopped_at_the_main_code_end_goes_on_to_the_report_of_the_whole_capture() {
+    let (mut c, addrs) = grown_to_a_mark(memsleuth_format::PHASE_MAIN_END);
+    let main_end = c.written();
+    // what the tracker finds at the main code's end, then the shutdown (an atexit handler)
+    // frees it all
+    c.record(holder_of(addrs[150], "._registry", "dict"));
     for (i, &a) in addrs.iter().enumerate() {
         c.free(2100.0 + i as f64 * 0.1, a);
     }
@@ -1062,32 +1074,11 @@ fn a_pass_stopped_at_the_main_code_end_goes_on_to_the_report_of_the_whole_captur
 /// read of the finished file makes.
 #[test]
 fn a_followed_pass_read_to_the_recording_end_then_on_is_the_finished_files_report() {
-    let mut c = Cap::new();
-    let grow = c.stack("main@app.py:1 > remember@app.py:40");
-    let addrs: Vec<u64> = (0..200u64).map(|i| 0x10_0000 + i * 0x1_0000).collect();
-    for (i, &a) in addrs.iter().enumerate() {
-        c.alloc(i as f64 * 10.0, a, 64 * KIB, grow);
-    }
-    c.record(memsleuth_format::Record::Mark(memsleuth_format::Mark {
-        t_ns: ms(2000.0),
-        label: memsleuth_format::PHASE_RECORDING_END.into(),
-    }));
-    c.write_frames();
-    c.flush();
+    let (mut c, addrs) = grown_to_a_mark(memsleuth_format::PHASE_RECORDING_END);
     let synced = c.written();
     // the end's work in the process: the holder of a block the attacher picked, and RSS read
     // while it waited (not the program's time)
-    c.record(memsleuth_format::Record::Holder(memsleuth_format::Holder {
-        stack: 0,
-        addr: addrs[150],
-        root_kind: 0,
-        root: "module app".into(),
-        steps: vec![memsleuth_format::HolderStep {
-            edge: ".KEPT".into(),
-            type_name: "list".into(),
-            ..memsleuth_format::HolderStep::default()
-        }],
-    }));
+    c.record(holder_of(addrs[150], ".KEPT", "list"));
     c.sample(5000.0, 900 * MIB);
     let path = temp_capture("followed", &c.finish(5000.0));
     let opts = LeakOptions::default();
