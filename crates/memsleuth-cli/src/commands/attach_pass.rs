@@ -3,8 +3,8 @@
 //! holders the process looks up (the surviving blocks of the largest sites); after the detach
 //! it gives the verdict without a second read of the capture. The process being recorded, a
 //! service in production as often as not, pays neither the pass' time nor its tables: read in
-//! the process at the end, they cost it seconds of a core per minute recorded, and memory for
-//! every block alive (see `_attach_agent.py`, `holders`).
+//! the process at the end, they cost it a core for about as long as a busy server was recorded,
+//! and memory for every block alive (see `_attach_agent.py`, `holders`).
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
