@@ -8,6 +8,7 @@ import contextlib
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import time
@@ -407,6 +408,62 @@ def test_ctrl_c_stops_the_recording_and_detaches(tmp_path: Path) -> None:
         assert_left_as_found(before, target.state())
         assert target.finish() == 7
     finally:
+        target.kill()
+
+
+def last_status(session: Path, prefix: str, timeout: float = 60) -> str:
+    """Waits until the agent's last status line in the attach's directory starts with
+    `prefix`; returns it."""
+    deadline = time.monotonic() + timeout
+    line = ""
+    while time.monotonic() < deadline:
+        with contextlib.suppress(OSError, IndexError):
+            line = (session / "request.json.status").read_text().splitlines()[-1]
+            if line.startswith(prefix):
+                return line
+        time.sleep(0.05)
+    raise AssertionError(f"the agent never said {prefix!r}; last: {line!r}")
+
+
+def test_an_attacher_lost_while_the_process_waits_for_its_answer_leaves_it_as_it_was(
+    tmp_path: Path,
+) -> None:
+    # the process asks the attacher which blocks to hold, and waits for the answer untracked;
+    # an attacher stopped, then killed, gives none: the process ends the session on its own
+    target = Target(tmp_path, "sleep")
+    sessions = tmp_path / "sessions"
+    sessions.mkdir()
+    proc: Optional[subprocess.Popen[str]] = None
+    try:
+        before = target.state()
+        capture = tmp_path / "a.msl"
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "memsleuth", "attach", str(target.pid), "-o", str(capture)],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            text=True,
+            env={**os.environ, "TMPDIR": str(sessions)},
+        )
+        wait_recording(proc)
+        target.send("leak 1.5")
+        assert target.readline() == "leaked"
+        os.kill(proc.pid, signal.SIGSTOP)
+        (session,) = sessions.iterdir()
+        (session / "request.json.stop").write_text("")  # as the attacher's Ctrl-C would
+        last_status(session, "holders ")
+        proc.kill()
+        proc.communicate(timeout=30)
+        last_status(session, "done")
+        assert_left_as_found(before, target.state())
+        verdict = memsleuth("report", "verdict", "--json", str(capture)).json()
+        assert verdict["signals"]["end_marked"], verdict
+        first = verdict["findings"][0]
+        assert first["location"]["line"] == line_of(target.script, "LEAK"), verdict["findings"]
+        assert target.finish() == 7
+    finally:
+        if proc is not None and proc.poll() is None:
+            proc.kill()
+            proc.communicate()
         target.kill()
 
 
