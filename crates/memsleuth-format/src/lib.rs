@@ -59,6 +59,7 @@ pub const PHASE_RECORDING_END: &str = "memsleuth:recording-end";
 pub fn ends_program_time(label: &str) -> bool {
     label == PHASE_MAIN_END || label == PHASE_RECORDING_END
 }
+
 /// Mark label of `hunt`'s tracked runs: one before the first, one after each (the caches
 /// cleared and the gc run), so what each run left alive can be read at its mark.
 pub const HUNT_RUN: &str = "memsleuth:hunt-run";

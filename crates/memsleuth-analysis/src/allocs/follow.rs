@@ -63,16 +63,13 @@ impl Followed {
         if upto <= memsleuth_format::PREAMBLE_LEN as u64 {
             return Ok(());
         }
-        match &mut self.pass {
-            Some(pass) => {
-                pass.read_to_unless(upto, stop);
-            }
-            None => {
-                let mut pass = LeakPass::open_unread(&self.path, &self.opts, upto)?;
-                pass.read_to_unless(upto, stop);
-                self.pass = Some(pass);
-            }
-        }
+        let pass = match &mut self.pass {
+            Some(pass) => pass,
+            None => self
+                .pass
+                .insert(LeakPass::open_unread(&self.path, &self.opts, upto)?),
+        };
+        pass.read_to_unless(upto, stop);
         Ok(())
     }
 

@@ -213,8 +213,7 @@ pub fn run(args: AttachArgs, agent: Option<&Agent>) -> anyhow::Result<i32> {
         if following.is_none() && !answered {
             if let Some(upto) = attach_pass::holders_asked(&session.file("status")) {
                 let mut pass = attach_pass::new_pass(&output);
-                let blocks = attach_pass::blocks_to_hold(&mut pass, upto);
-                attach_pass::answer(&session.file("wanted"), &blocks)
+                attach_pass::answer(&session.file("wanted"), &mut pass, upto)
                     .context("cannot answer the process")?;
                 answered = true;
             }

@@ -58,7 +58,7 @@ impl Following {
                         // the reader may lag behind on a busy machine, at its lowest priority:
                         // the rest is read here, at the usual one, as the process waits
                         let mut pass = reader.take().map_or_else(|| new_pass(&capture), take_back);
-                        let _ = answer(&wanted, &blocks_to_hold(&mut pass, upto));
+                        let _ = answer(&wanted, &mut pass, upto);
                         answered = Some(pass);
                     }
                     std::thread::park_timeout(LOOK_EVERY);
@@ -140,11 +140,16 @@ pub(crate) fn holders_asked(status: &Path) -> Option<u64> {
         .ok()
 }
 
-/// Writes the blocks to hold where the process reads them, whole: beside, then renamed.
-pub(crate) fn answer(wanted: &Path, blocks: &[(u64, usize)]) -> std::io::Result<()> {
+/// Answers the process: the blocks whose holders it looks up, the capture being whole up to
+/// `upto` (its last sync), each with its site's rank, written where it reads them, whole:
+/// beside, then renamed.
+pub(crate) fn answer(wanted: &Path, pass: &mut Followed, upto: u64) -> std::io::Result<()> {
+    let _ = pass.read_to(upto, &|| false);
+    let report = pass.report().ok().flatten();
+    let blocks = report.map(|r| r.blocks_to_hold()).unwrap_or_default();
     let mut partial = wanted.as_os_str().to_owned();
     partial.push(".partial");
-    let body = serde_json::to_string(blocks).map_err(std::io::Error::other)?;
+    let body = serde_json::to_string(&blocks).map_err(std::io::Error::other)?;
     std::fs::write(&partial, body)?;
     std::fs::rename(&partial, wanted)
 }
@@ -152,14 +157,6 @@ pub(crate) fn answer(wanted: &Path, blocks: &[(u64, usize)]) -> std::io::Result<
 /// A pass on the capture from its start, when no thread kept one.
 pub(crate) fn new_pass(capture: &Path) -> Followed {
     Followed::new(capture, super::run::verdict_options())
-}
-
-/// The blocks whose holders the process looks up, the capture being whole up to `upto` (its
-/// last sync), each with its site's rank.
-pub(crate) fn blocks_to_hold(pass: &mut Followed, upto: u64) -> Vec<(u64, usize)> {
-    let _ = pass.read_to(upto, &|| false);
-    let report = pass.report().ok().flatten();
-    report.map(|r| r.blocks_to_hold()).unwrap_or_default()
 }
 
 /// The verdict on the finished capture; `None` when the pass could not make it (the capture's
