@@ -163,6 +163,11 @@ def attach_live(tmp_path: Path, target: Target, terminals: list[Terminal]) -> Te
     return term
 
 
+def shared_with(target: Target) -> list[Path]:
+    """The directories of files an attach shares with `target` (attach.rs' `Session`)."""
+    return list(Path(tempfile.gettempdir()).glob(f"memsleuth-attach-{target.pid}-*"))
+
+
 def test_attach_live_records_a_running_process_and_q_detaches(
     tmp_path: Path, terminals: list[Terminal]
 ) -> None:
@@ -202,6 +207,14 @@ def test_attach_live_whose_terminal_closes_detaches_and_leaves_the_process_as_it
             time.sleep(0.5)
             after = target.state()
         assert_left_as_found(before, after)
+        # and attach itself ends as it would in a terminal: its report written (a hung-up
+        # terminal once aborted it in the terminal library's panic hook), its files shared
+        # with the process gone
+        report = tmp_path / "attached-leaks.html"
+        while (not report.exists() or shared_with(target)) and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert report.exists(), "attach did not end with its report"
+        assert not shared_with(target), "attach left its directory behind"
         assert target.finish() == 7
     finally:
         target.kill()

@@ -228,6 +228,9 @@ pub fn run(args: AttachArgs, agent: Option<&Agent>) -> anyhow::Result<i32> {
         std::thread::sleep(Duration::from_millis(50));
     };
     drop(stop);
+    // the files shared with the process are done with: gone now, not after the report, which a
+    // signal may end (the terminal closing, a second Ctrl-C)
+    drop(session);
     match ended.as_str() {
         "exiting" => crate::err(&format!(
             "memsleuth: process {pid} exited while attached; the capture has what it recorded until then\n"

@@ -83,14 +83,90 @@ pub(crate) fn follow(path: &Path, interval: Duration) -> anyhow::Result<()> {
     // SIGHUP (the terminal closed), SIGTERM: leave the view as `q` would, with the terminal
     // restored; in raw mode Ctrl-C is a key, read below
     let stop = crate::signals::StopOnSignal::install();
-    let mut terminal = ratatui::try_init().context("cannot take over the terminal")?;
-    let result = view_loop(&mut terminal, path, interval, &stop);
-    ratatui::restore();
-    result
+    let mut screen = Screen::take().context("cannot take over the terminal")?;
+    view_loop(&mut screen.terminal, path, interval, &stop)
+}
+
+/// The view's terminal: `ratatui`'s, writing to standard output.
+type ViewTerminal = ratatui::Terminal<ratatui::backend::CrosstermBackend<ViewOutput>>;
+
+/// The terminal in raw mode on the alternate screen, given back when dropped (on a return, an
+/// error or a panic's unwinding).
+///
+/// Not `ratatui::init`: the panic hook it installs stays for the rest of the process, and its
+/// `restore` reports with `eprintln!`, which panics when the terminal has gone (SIGHUP: EIO);
+/// that panic inside the hook aborted `attach --live` before its verdict (seen in the test of a
+/// terminal closing).
+struct Screen {
+    terminal: ViewTerminal,
+    _given_back: Restore,
+}
+
+impl Screen {
+    fn take() -> std::io::Result<Screen> {
+        use ratatui::crossterm::{execute, terminal};
+        terminal::enable_raw_mode()?;
+        // given back from here on, even if what follows fails
+        let given_back = Restore;
+        execute!(std::io::stdout(), terminal::EnterAlternateScreen)?;
+        let backend = ratatui::backend::CrosstermBackend::new(ViewOutput { gone: false });
+        let terminal = ratatui::Terminal::new(backend)?;
+        Ok(Screen {
+            terminal,
+            _given_back: given_back,
+        })
+    }
+}
+
+/// Puts the terminal back when dropped; a terminal that has gone is left alone, silently.
+struct Restore;
+
+impl Drop for Restore {
+    fn drop(&mut self) {
+        let _ = ratatui::try_restore();
+    }
+}
+
+/// Standard output for the view. Once the terminal has gone (a hangup: EIO, ENXIO), what is
+/// written is dropped: nobody is left to see it, and the view ends on the hangup itself. Without
+/// this, the terminal's own drop reports its failure to show the cursor with `eprintln!`, which
+/// panics on that same dead terminal.
+struct ViewOutput {
+    gone: bool,
+}
+
+impl ViewOutput {
+    fn gone_on<T>(&mut self, done: std::io::Result<T>, instead: T) -> std::io::Result<T> {
+        match done {
+            Err(e) if matches!(e.raw_os_error(), Some(libc::EIO | libc::ENXIO)) => {
+                self.gone = true;
+                Ok(instead)
+            }
+            done => done,
+        }
+    }
+}
+
+impl std::io::Write for ViewOutput {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        if self.gone {
+            return Ok(buf.len());
+        }
+        let written = std::io::stdout().write(buf);
+        self.gone_on(written, buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        if self.gone {
+            return Ok(());
+        }
+        let flushed = std::io::stdout().flush();
+        self.gone_on(flushed, ())
+    }
 }
 
 fn view_loop(
-    terminal: &mut ratatui::DefaultTerminal,
+    terminal: &mut ViewTerminal,
     path: &Path,
     interval: Duration,
     stop: &crate::signals::StopOnSignal,
@@ -122,7 +198,7 @@ fn view_loop(
             .and_then(|v| v.leaks.as_ref())
             .map_or(0, |r| r.leaks.sites.len());
         selected = selected.min(sites.saturating_sub(1));
-        terminal.draw(|frame| {
+        let drawn = terminal.draw(|frame| {
             draw(
                 frame,
                 &LiveView {
@@ -134,7 +210,15 @@ fn view_loop(
                     problem: problem.as_deref(),
                 },
             );
-        })?;
+        });
+        if let Err(e) = drawn {
+            // the terminal hung up under the draw (its size is unreadable then): nobody is
+            // looking, as below
+            if stop.requested() || read_keys(Duration::ZERO).is_none() {
+                return Ok(());
+            }
+            return Err(e.into());
+        }
         // a signal is looked for at least this often
         let wait = next
             .saturating_duration_since(Instant::now())
