@@ -183,6 +183,8 @@ def test_attach_live_records_a_running_process_and_q_detaches(
         term.keys("q")
         screen = term.wait_for("detached from process", "LIVE-EXIT=0")
         assert leak in screen  # the verdict at the end names the line too
+        # and its holder: the blocks to hold were picked from the pass the view read on
+        assert ".KEPT" in screen, screen
         assert target.readline() == "leaked"
         assert_left_as_found(before, target.state())
         assert target.finish() == 7

@@ -2,6 +2,7 @@
 //! leave it as it was, and give the verdict on what was recorded.
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
@@ -187,14 +188,21 @@ pub fn run(args: AttachArgs, agent: Option<&Agent>) -> anyhow::Result<i32> {
         "memsleuth: recording process {pid} {until}; capture: {}\n",
         given.display()
     ));
-    // the leak report's pass, kept here rather than in the process (see `attach_pass`)
-    let following =
-        attach_pass::Following::spawn(&output, session.file("status"), session.file("wanted"));
+    // the leak report's pass, kept here rather than in the process (see `attach_pass`); the
+    // live view reads the capture every second, and so is the one to read it on
+    let pass = attach_pass::shared_pass(&output);
+    let following = attach_pass::Following::spawn(
+        &output,
+        Arc::clone(&pass),
+        args.live,
+        session.file("status"),
+        session.file("wanted"),
+    );
     let mut asked = false;
     let mut answered = false;
     if args.live {
         // the view takes the terminal (Ctrl-C is a key there): leaving it ends the recording
-        let watched = super::live::follow(&output, Duration::from_secs(1));
+        let watched = super::live::follow(&pass, &output, Duration::from_secs(1));
         if !session.status().is_some_and(|s| s.starts_with("done")) {
             asked = true;
             session.ask_stop()?;

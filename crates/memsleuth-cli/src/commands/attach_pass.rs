@@ -8,8 +8,7 @@
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::mpsc::{self, Receiver};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, MutexGuard, TryLockError};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
@@ -25,12 +24,25 @@ const READ_EVERY: Duration = Duration::from_millis(500);
 const READ_AT_MOST: Duration = Duration::from_millis(250);
 /// How long the reader's pass is waited for before the capture is read again from its start.
 const STOP_WAIT: Duration = Duration::from_millis(500);
+/// How long the live view's pass is waited for: it reads at the usual priority, and lets go
+/// within a refresh.
+const VIEW_WAIT: Duration = Duration::from_secs(60);
 /// How often the thread looks for the process' question (`holders LENGTH` in its status).
 const LOOK_EVERY: Duration = Duration::from_millis(50);
 
-/// The thread that answers the process' question at the recording's end, with the pass a
-/// reader thread keeps meanwhile. A thread of its own rather than the attacher's main loop:
-/// `attach --live` spends the recording in the terminal view.
+/// The pass, shared by whoever reads it on: the [`Reader`] thread, or the live view of
+/// `attach --live`, which reads the capture every second anyway; and, at the end, the thread
+/// that answers the process.
+pub(crate) type SharedPass = Arc<Mutex<Followed>>;
+
+/// A new shared pass on `capture`, from its start.
+pub(crate) fn shared_pass(capture: &Path) -> SharedPass {
+    Arc::new(Mutex::new(new_pass(capture)))
+}
+
+/// The thread that answers the process' question at the recording's end, with the pass read
+/// meanwhile. A thread of its own rather than the attacher's main loop: `attach --live` spends
+/// the recording in the terminal view.
 pub(crate) struct Following {
     stop: Arc<AtomicBool>,
     thread: JoinHandle<Followed>,
@@ -38,35 +50,58 @@ pub(crate) struct Following {
 
 impl Following {
     /// `status`: the file where the process says how far it got; `wanted`: where the answer
-    /// goes.
-    pub(crate) fn spawn(capture: &Path, status: PathBuf, wanted: PathBuf) -> Option<Following> {
+    /// goes. `pass` is read on by a reader thread of its own, unless `viewed`: the live view
+    /// reads it then.
+    pub(crate) fn spawn(
+        capture: &Path,
+        pass: SharedPass,
+        viewed: bool,
+        status: PathBuf,
+        wanted: PathBuf,
+    ) -> Option<Following> {
+        let capture = capture.to_path_buf();
+        let patience = if viewed { VIEW_WAIT } else { STOP_WAIT };
         let stop = Arc::new(AtomicBool::new(false));
         let stopping = Arc::clone(&stop);
-        let capture = capture.to_path_buf();
-        let reader = Reader::spawn(new_pass(&capture))?;
+        let reader = if viewed {
+            None
+        } else {
+            Some(Reader::spawn(Arc::clone(&pass))?)
+        };
         let thread = std::thread::Builder::new()
             .name("memsleuth-answer".into())
             .spawn(move || {
-                // a reader that is slow to stop (or lost to a panic) leaves its pass to be
-                // read again from the start
-                let take_back = |r: Reader| r.take_back().unwrap_or_else(|| new_pass(&capture));
-                let mut reader = Some(reader);
-                let mut answered: Option<Followed> = None;
+                let mut reader = reader;
+                // a pass slow to be let go of (or half read by a panic) is read again from
+                // the start, at the usual priority
+                let mut own: Option<Followed> = None;
+                let mut asked = false;
                 while !stopping.load(Ordering::Relaxed) {
-                    // asked once: the reader is taken for the answer
-                    if let Some(upto) = reader.as_ref().and_then(|_| holders_asked(&status)) {
-                        // the reader may lag behind on a busy machine, at its lowest priority:
-                        // the rest is read here, at the usual one, as the process waits
-                        let mut pass = reader.take().map_or_else(|| new_pass(&capture), take_back);
-                        let _ = answer(&wanted, &mut pass, upto);
-                        answered = Some(pass);
+                    if !asked {
+                        if let Some(upto) = holders_asked(&status) {
+                            asked = true;
+                            // the reader may lag behind on a busy machine, at its lowest
+                            // priority: the rest is read here, as the process waits
+                            if let Some(r) = reader.take() {
+                                r.stop();
+                            }
+                            let _ = match lock_within(&pass, patience) {
+                                Some(mut held) => answer(&wanted, &mut held, upto),
+                                None => answer(&wanted, own.insert(new_pass(&capture)), upto),
+                            };
+                        }
                     }
                     std::thread::park_timeout(LOOK_EVERY);
                 }
-                match (answered, reader) {
-                    (Some(pass), _) => pass,
-                    (None, Some(r)) => take_back(r),
-                    (None, None) => new_pass(&capture),
+                if let Some(r) = reader {
+                    r.stop();
+                }
+                if let Some(pass) = own {
+                    return pass;
+                }
+                match lock_within(&pass, patience) {
+                    Some(mut held) => std::mem::replace(&mut *held, new_pass(&capture)),
+                    None => new_pass(&capture),
                 }
             })
             .ok()?;
@@ -81,20 +116,32 @@ impl Following {
     }
 }
 
+/// The pass, once whoever reads it has let go of it within `wait`; `None` when they do not
+/// (at the lowest priority on a machine whose cores something else keeps busy, a chunk's
+/// decoding may take seconds), or when a reader panicked in it, leaving it half read.
+fn lock_within(pass: &SharedPass, wait: Duration) -> Option<MutexGuard<'_, Followed>> {
+    let until = Instant::now() + wait;
+    loop {
+        match pass.try_lock() {
+            Ok(held) => return Some(held),
+            Err(TryLockError::Poisoned(_)) => return None,
+            Err(TryLockError::WouldBlock) if Instant::now() >= until => return None,
+            Err(TryLockError::WouldBlock) => std::thread::sleep(Duration::from_millis(5)),
+        }
+    }
+}
+
 /// The thread that reads the capture as the process writes it, at the lowest priority: on a
 /// machine with no idle core, the process comes first.
 struct Reader {
     stop: Arc<AtomicBool>,
     thread: std::thread::Thread,
-    /// The pass, sent once the thread stops.
-    done: Receiver<Followed>,
 }
 
 impl Reader {
-    fn spawn(mut pass: Followed) -> Option<Reader> {
+    fn spawn(pass: SharedPass) -> Option<Reader> {
         let stop = Arc::new(AtomicBool::new(false));
         let stopping = Arc::clone(&stop);
-        let (send, done) = mpsc::channel();
         let thread = std::thread::Builder::new()
             .name("memsleuth-pass".into())
             .spawn(move || {
@@ -104,27 +151,21 @@ impl Reader {
                     let began = Instant::now();
                     let enough = || stopped() || began.elapsed() >= READ_AT_MOST;
                     // the capture may not exist yet, or hold no whole chunk: next time
-                    let _ = pass.read_on(&enough);
+                    let _ = pass.lock().map(|mut p| p.read_on(&enough));
                     std::thread::park_timeout(READ_EVERY.max(began.elapsed()));
                 }
-                let _ = send.send(pass);
             })
             .ok()?;
         Some(Reader {
             stop,
             thread: thread.thread().clone(),
-            done,
         })
     }
 
-    /// Stops the thread at the end of the chunk it reads, and takes its pass back: `None`
-    /// when it does not get there within [`STOP_WAIT`] (at the lowest priority on a machine
-    /// whose cores something else keeps busy, a chunk's decoding may take seconds); it then
-    /// drops the pass itself when it does.
-    fn take_back(self) -> Option<Followed> {
+    /// Stops the thread at the end of the chunk it reads; it lets go of the pass then.
+    fn stop(self) {
         self.stop.store(true, Ordering::Relaxed);
         self.thread.unpark();
-        self.done.recv_timeout(STOP_WAIT).ok()
     }
 }
 

@@ -2,6 +2,7 @@
 //! `run` or `attach`, in another process or this one) and refreshes every second.
 
 use std::path::{Path, PathBuf};
+use std::sync::{Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
@@ -35,7 +36,7 @@ pub struct LiveArgs {
 pub fn run(args: LiveArgs) -> anyhow::Result<i32> {
     check_capture(&args.capture)?;
     need_terminal(&args.capture)?;
-    follow(&args.capture, args.interval)?;
+    follow(&own_pass(&args.capture), &args.capture, args.interval)?;
     Ok(0)
 }
 
@@ -77,14 +78,24 @@ pub(crate) fn need_terminal(path: &Path) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Runs the view on `path` until the user leaves it.
-pub(crate) fn follow(path: &Path, interval: Duration) -> anyhow::Result<()> {
+/// A pass on `path` for the view alone.
+pub(crate) fn own_pass(path: &Path) -> Mutex<Followed> {
+    Mutex::new(Followed::new(path, LeakOptions::default()))
+}
+
+/// Runs the view on `path` until the user leaves it, reading on `pass`, which is shared with
+/// `attach`'s answer to the process (it reads no other way while the view runs).
+pub(crate) fn follow(
+    pass: &Mutex<Followed>,
+    path: &Path,
+    interval: Duration,
+) -> anyhow::Result<()> {
     need_terminal(path)?;
     // SIGHUP (the terminal closed), SIGTERM: leave the view as `q` would, with the terminal
     // restored; in raw mode Ctrl-C is a key, read below
     let stop = crate::signals::StopOnSignal::install();
     let mut screen = Screen::take().context("cannot take over the terminal")?;
-    view_loop(&mut screen.terminal, path, interval, &stop)
+    view_loop(&mut screen.terminal, pass, path, interval, &stop)
 }
 
 /// The view's terminal: `ratatui`'s, writing to standard output.
@@ -167,11 +178,11 @@ impl std::io::Write for ViewOutput {
 
 fn view_loop(
     terminal: &mut ViewTerminal,
+    pass: &Mutex<Followed>,
     path: &Path,
     interval: Duration,
     stop: &crate::signals::StopOnSignal,
 ) -> anyhow::Result<()> {
-    let mut followed = Followed::new(path, LeakOptions::default());
     let mut verdict: Option<ProgramVerdict> = None;
     let mut problem: Option<String> = None;
     let mut sort = LiveSort::Bytes;
@@ -183,7 +194,12 @@ fn view_loop(
             return Ok(());
         }
         if Instant::now() >= next {
-            match followed.refresh() {
+            // a pass whose other reader panicked is read on as it is
+            let refreshed = pass
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .refresh();
+            match refreshed {
                 Ok(Some(v)) => {
                     verdict = Some(v);
                     problem = None;

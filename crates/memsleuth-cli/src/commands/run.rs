@@ -399,8 +399,13 @@ fn run_live(
         .spawn()
         .with_context(|| format!("cannot start {}", python.display()))?;
     // the view waits a little for the capture the child makes
-    let watched = super::live::check_capture(output)
-        .and_then(|()| super::live::follow(output, std::time::Duration::from_secs(1)));
+    let watched = super::live::check_capture(output).and_then(|()| {
+        super::live::follow(
+            &super::live::own_pass(output),
+            output,
+            std::time::Duration::from_secs(1),
+        )
+    });
     if child.try_wait()?.is_none() {
         // SAFETY: a signal to our own child.
         unsafe { libc::kill(child.id() as libc::pid_t, libc::SIGINT) };
