@@ -594,6 +594,32 @@ fn site_trend(
     (series, classify(&t, &y, opts), points.len())
 }
 
+/// Sampled allocations a site's growth must rest on, as a multiple of the Poisson noise of the
+/// count alive at the end (its square root): in a sampled capture each recorded block stands for
+/// `--sample` bytes, and a bounded cache of 2 recorded blocks on average ends now and then with
+/// 5 alive, which a trend over a few windows takes for growth (CI saw `leaking` at 1.3 MB/s for
+/// a 1 MB cache of 20 KB blocks sampled every 512 KiB).
+const SAMPLED_GROWTH_NOISES: f64 = 3.0;
+
+/// Whether a site judged growing in a sampled capture rests on enough recorded blocks: its
+/// growth over the verdict's window, counted in them, is at least [`SAMPLED_GROWTH_NOISES`]
+/// times the square root of those alive at the end. Always true for a capture of every
+/// allocation.
+fn enough_samples(site: &SiteRow, verdict: &crate::Verdict, weights: Weights) -> bool {
+    if site.blocks == 0 || site.bytes == 0 {
+        return true;
+    }
+    // each block recorded stands for `per_recorded` of the blocks estimated
+    let (_, per_recorded) = weights.of(site.bytes / site.blocks);
+    if per_recorded <= 1.0 {
+        return true;
+    }
+    let recorded = site.blocks as f64 / per_recorded;
+    let grown = verdict.rate * (verdict.window_end - verdict.window_start);
+    let grown_recorded = grown / site.bytes as f64 * recorded;
+    grown_recorded >= SAMPLED_GROWTH_NOISES * recorded.sqrt()
+}
+
 /// Gives each judged site its series of live bytes, from just before its first allocation to
 /// the leaks' time, and the verdict on it. `site_of_slot`: the judged site of each slot.
 fn judge(
@@ -618,6 +644,10 @@ fn judge(
         let start = starts[i].min(at_ns);
         let (series, mut verdict, points) = site_trend(by_slot, &slots[i], start, at_ns, opts);
         site.series = series;
+        if verdict.kind == VerdictKind::Growing && !enough_samples(site, &verdict, heap.weights) {
+            verdict.kind = VerdictKind::Inconclusive;
+            verdict.reason = VerdictReason::NoSignificantTrend;
+        }
         if verdict.kind == VerdictKind::Inconclusive && points < 7 {
             verdict.reason = VerdictReason::TooBrief {
                 allocated_for_ns: site.series.last().map_or(0, |p| p.0).saturating_sub(start),

@@ -1402,3 +1402,48 @@ fn a_read_stopped_at_a_chunks_end_goes_on_to_the_same_report() {
         "every scratch block was freed"
     );
 }
+
+/// A bounded cache (50 blocks of 20 KB, each freed 50 allocations later) sampled every 512 KiB:
+/// about 2 recorded blocks alive at a time, and, by chance, more and more of them recorded
+/// towards the end, 6 alive then. The trend over the windows takes that for growth; 6 recorded
+/// blocks are within their own noise, so the site is not called growing. A leak of the same
+/// blocks, kept, is.
+#[test]
+fn a_sampled_site_is_growing_only_on_more_recorded_blocks_than_their_noise() {
+    const R: u64 = 512 * KIB;
+    const SIZE: u64 = 20_000;
+    let n = 900u64;
+    let every = |i: u64| i as f64 * 2.2; // ms
+                                         // by chance, the recorded ones come closer and closer together
+    let mut recorded: Vec<u64> = (0..450).step_by(40).collect();
+    recorded.extend((450..700).step_by(20));
+    recorded.extend((700..900).step_by(9));
+    let mut c = Cap::with_sampling(R);
+    let cache = c.stack("main@app.py:1 > lookup@app.py:8");
+    for i in 0..n {
+        if recorded.contains(&i) {
+            c.alloc(every(i), 0x1000 + i * 0x10, SIZE, cache);
+        }
+        if i >= 50 {
+            c.free(every(i) + 0.1, 0x1000 + (i - 50) * 0x10);
+        }
+    }
+    let r = leaks(&c.finish(every(n) + 1.0));
+    let row = site(&r, "lookup").expect("the cache's site");
+    let verdict = row.verdict.as_ref().expect("judged");
+    assert_ne!(verdict.kind, VerdictKind::Growing, "{verdict:?}");
+    assert_eq!(r.growing, 0);
+
+    // the same blocks kept: 35 recorded, all alive at the end
+    let mut c = Cap::with_sampling(R);
+    let kept = c.stack("main@app.py:1 > handle@app.py:5");
+    for i in (0..n).step_by(26) {
+        c.alloc(every(i), 0x1000 + i * 0x10, SIZE, kept);
+    }
+    let r = leaks(&c.finish(every(n) + 1.0));
+    let row = site(&r, "handle").expect("the leak's site");
+    assert_eq!(
+        row.verdict.as_ref().map(|v| v.kind),
+        Some(VerdictKind::Growing)
+    );
+}
