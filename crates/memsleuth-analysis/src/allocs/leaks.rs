@@ -594,8 +594,8 @@ fn site_trend(
     (series, classify(&t, &y, opts), points.len())
 }
 
-/// Sampled allocations a site's growth must rest on, as a multiple of the Poisson noise of the
-/// count alive at the end (its square root): in a sampled capture each recorded block stands for
+/// Sampled allocations a site's growth must rest on, as a multiple of the noise of the count
+/// alive at the end (about its square root for small blocks): in a sampled capture each recorded block stands for
 /// `--sample` bytes, and a bounded cache of 2 recorded blocks on average ends now and then with
 /// 5 alive, which a trend over a few windows takes for growth (CI saw `leaking` at 1.3 MB/s for
 /// a 1 MB cache of 20 KB blocks sampled every 512 KiB).
@@ -603,8 +603,10 @@ const SAMPLED_GROWTH_NOISES: f64 = 3.0;
 
 /// Whether a site judged growing in a sampled capture rests on enough recorded blocks: its
 /// growth over the verdict's window, counted in them, is at least [`SAMPLED_GROWTH_NOISES`]
-/// times the square root of those alive at the end. Always true for a capture of every
-/// allocation.
+/// times the noise of the count alive at the end. Each block alive was recorded with
+/// probability `p` (its size against `--sample`), so that count varies by `recorded * (1 - p)`:
+/// a count of small blocks is as noisy as a Poisson one, blocks far larger than `--sample` are
+/// all recorded. Always true for a capture of every allocation.
 fn enough_samples(site: &SiteRow, verdict: &crate::Verdict, weights: Weights) -> bool {
     if site.blocks == 0 || site.bytes == 0 {
         return true;
@@ -615,9 +617,10 @@ fn enough_samples(site: &SiteRow, verdict: &crate::Verdict, weights: Weights) ->
         return true;
     }
     let recorded = site.blocks as f64 / per_recorded;
+    let noise = (recorded * (1.0 - 1.0 / per_recorded)).sqrt();
     let grown = verdict.rate * (verdict.window_end - verdict.window_start);
     let grown_recorded = grown / site.bytes as f64 * recorded;
-    grown_recorded >= SAMPLED_GROWTH_NOISES * recorded.sqrt()
+    grown_recorded >= SAMPLED_GROWTH_NOISES * noise
 }
 
 /// Gives each judged site its series of live bytes, from just before its first allocation to

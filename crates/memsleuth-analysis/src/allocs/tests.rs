@@ -1407,7 +1407,7 @@ fn a_read_stopped_at_a_chunks_end_goes_on_to_the_same_report() {
 /// about 2 recorded blocks alive at a time, and, by chance, more and more of them recorded
 /// towards the end, 6 alive then. The trend over the windows takes that for growth; 6 recorded
 /// blocks are within their own noise, so the site is not called growing. A leak of the same
-/// blocks, kept, is.
+/// blocks, kept, is; so are a few kept blocks far larger than the sampling interval.
 #[test]
 fn a_sampled_site_is_growing_only_on_more_recorded_blocks_than_their_noise() {
     const R: u64 = 512 * KIB;
@@ -1442,6 +1442,24 @@ fn a_sampled_site_is_growing_only_on_more_recorded_blocks_than_their_noise() {
     }
     let r = leaks(&c.finish(every(n) + 1.0));
     let row = site(&r, "handle").expect("the leak's site");
+    assert_eq!(
+        row.verdict.as_ref().map(|v| v.kind),
+        Some(VerdictKind::Growing)
+    );
+
+    // blocks of 4 MiB are all but always recorded: 8 of them kept are a leak, not noise
+    let mut c = Cap::with_sampling(R);
+    let big = c.stack("main@app.py:1 > buffer@app.py:12");
+    for i in 0..8u64 {
+        c.alloc(
+            i as f64 * 250.0,
+            0x10_0000 + i * 0x100_0000,
+            4 * 1024 * KIB,
+            big,
+        );
+    }
+    let r = leaks(&c.finish(2000.0));
+    let row = site(&r, "buffer").expect("the big leak's site");
     assert_eq!(
         row.verdict.as_ref().map(|v| v.kind),
         Some(VerdictKind::Growing)
