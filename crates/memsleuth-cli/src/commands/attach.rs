@@ -2,7 +2,7 @@
 //! leave it as it was, and give the verdict on what was recorded.
 
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::{Arc, PoisonError};
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
@@ -217,11 +217,12 @@ pub fn run(args: AttachArgs, agent: Option<&Agent>) -> anyhow::Result<i32> {
         if let Some(e) = s.as_deref().and_then(|s| s.strip_prefix("error ")) {
             bail!("memsleuth failed in process {pid}: {e}");
         }
-        // no thread to answer the process (it could not start): answered from here
+        // no thread to answer the process (it could not start): answered from here, on the
+        // pass the live view read on (unread without it)
         if following.is_none() && !answered {
             if let Some(upto) = attach_pass::holders_asked(&session.file("status")) {
-                let mut pass = attach_pass::new_pass(&output);
-                attach_pass::answer(&session.file("wanted"), &mut pass, upto)
+                let mut held = pass.lock().unwrap_or_else(PoisonError::into_inner);
+                attach_pass::answer(&session.file("wanted"), &mut held, upto)
                     .context("cannot answer the process")?;
                 answered = true;
             }

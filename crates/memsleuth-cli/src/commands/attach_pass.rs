@@ -196,7 +196,7 @@ pub(crate) fn answer(wanted: &Path, pass: &mut Followed, upto: u64) -> std::io::
 }
 
 /// A pass on the capture from its start, when no thread kept one.
-pub(crate) fn new_pass(capture: &Path) -> Followed {
+fn new_pass(capture: &Path) -> Followed {
     Followed::new(capture, super::run::verdict_options())
 }
 
